@@ -1,0 +1,453 @@
+"""``Backend``: the embedded deployment. Registers functions, calls them, owns the database.
+
+    app = cn.Backend()                       # in memory
+    @app.mutation(args={"text": v.string()})
+    def add(ctx, text): return ctx.db.insert("tasks", {"text": text, "done": False})
+    app.mutation("add", {"text": "hi"})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import copy
+import difflib
+import os
+import threading
+import time
+import uuid
+from typing import Any, Callable
+
+from ..engine.clock import Clock, VirtualClock
+from ..engine.database import Database
+from ..engine.transaction import Transaction, TransactionLimits
+from ..errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
+from ..values import MISSING, convex_value
+from ..values.schema import SchemaDefinition
+from . import logs
+from .context import ActionCtx, MutationCtx, QueryCtx
+from .registry import FunctionDef, FunctionNotFound, Registry, RegisteredFunction, make_definition
+
+__all__ = ["Backend", "Module", "connect"]
+
+# Set while a query/mutation handler runs on this context: calling the public sync API from
+# there would nest transactions, so it raises instead (use ctx.run_*).
+_inside_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("convex_inside_txn", default=False)
+
+DEFAULT_ISSUER = "https://convex-notebook.local"
+
+
+class _Definer:
+    """Shared decorator-or-call logic of ``Backend`` and ``Module``."""
+
+    _module: str | None = None
+
+    def _backend(self) -> "Backend":
+        raise NotImplementedError
+
+    def _define_or_call(
+        self, kind: str, internal: bool, target: Any, args: Any, name: str | None, returns: Any
+    ) -> Any:
+        backend = self._backend()
+        if isinstance(target, (str, RegisteredFunction)):
+            if internal:
+                raise TypeError(f"internal_{kind} is a decorator; call internal functions with app.run(...)")
+            if isinstance(target, str) and self._module and ":" not in target:
+                target = f"{self._module}:{target}"
+            return backend._call(target, args, kind=kind, identity=backend._identity, admin=False, top=True)
+
+        def decorate(fn: Callable[..., Any]) -> RegisteredFunction:
+            definition = make_definition(
+                kind, fn, internal=internal, name=name, module=self._module, args=args, returns=returns
+            )
+            return backend.registry.register(definition)
+
+        if target is None:
+            return decorate
+        if callable(target):
+            return decorate(target)
+        raise TypeError(
+            f"app.{kind}() takes a function path to call (app.{kind}('module:fn', args)) "
+            f"or decorates a function (@app.{kind}), got {type(target).__name__}"
+        )
+
+    def query(self, target: Any = None, args: Any = None, *, name: str | None = None, returns: Any = None) -> Any:
+        """Decorate a query (``@app.query(args=...)``) or call one (``app.query("m:f", args)``)."""
+        return self._define_or_call("query", False, target, args, name, returns)
+
+    def mutation(self, target: Any = None, args: Any = None, *, name: str | None = None, returns: Any = None) -> Any:
+        """Decorate a mutation or call one; a call returns after the commit."""
+        return self._define_or_call("mutation", False, target, args, name, returns)
+
+    def action(self, target: Any = None, args: Any = None, *, name: str | None = None, returns: Any = None) -> Any:
+        """Decorate an action (``def`` or ``async def``) or call one."""
+        return self._define_or_call("action", False, target, args, name, returns)
+
+    def internal_query(self, target: Any = None, *, args: Any = None, name: str | None = None, returns: Any = None) -> Any:
+        return self._define_or_call("query", True, target, args, name, returns)
+
+    def internal_mutation(self, target: Any = None, *, args: Any = None, name: str | None = None, returns: Any = None) -> Any:
+        return self._define_or_call("mutation", True, target, args, name, returns)
+
+    def internal_action(self, target: Any = None, *, args: Any = None, name: str | None = None, returns: Any = None) -> Any:
+        return self._define_or_call("action", True, target, args, name, returns)
+
+
+class Module(_Definer):
+    """``app.module("tasks")``: functions decorated here are named ``tasks:<function>``."""
+
+    def __init__(self, backend: "Backend", name: str) -> None:
+        if not isinstance(name, str) or not name or ":" in name:
+            raise ValueError(f"A module name is a path like 'tasks' or 'chat/messages', got {name!r}")
+        self._owner = backend
+        self._module = name[:-3] if name.endswith(".js") else name
+
+    def _backend(self) -> "Backend":
+        return self._owner
+
+    def __repr__(self) -> str:
+        return f"<Module {self._module}>"
+
+
+class Backend(_Definer):
+    """An embedded Convex deployment: SQLite storage, functions, calls (see module docstring)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        schema: SchemaDefinition | None = None,
+        clock: Clock | None = None,
+        limits: TransactionLimits | None = None,
+        echo_logs: bool = True,
+    ) -> None:
+        self.path = os.fspath(path) if path is not None else None
+        self._db = Database(self.path, clock=clock, limits=limits)
+        self.registry = Registry()
+        self.logs = logs.LogBook()
+        self.echo_logs = echo_logs
+        self._identity: dict | None = None
+        self._action_loop: asyncio.AbstractEventLoop | None = None
+        self._action_loop_lock = threading.Lock()
+        logs.install()
+        if schema is not None:
+            self.set_schema(schema)
+
+    def _backend(self) -> "Backend":
+        return self
+
+    def __repr__(self) -> str:
+        where = self.path or "memory"
+        return f"<Backend {where}: {len(self._db.table_names())} tables, {len(self.registry.all())} functions>"
+
+    # -- structure --------------------------------------------------------------------------
+    @property
+    def database(self) -> Database:
+        return self._db
+
+    @property
+    def clock(self) -> Clock:
+        return self._db.clock
+
+    @property
+    def schema(self) -> SchemaDefinition | None:
+        return self._db.schema
+
+    def set_schema(self, schema: SchemaDefinition | None) -> None:
+        """Apply a schema: existing documents are checked, indexes created and backfilled."""
+        if schema is not None and not isinstance(schema, SchemaDefinition):
+            raise TypeError(f"set_schema() takes cn.define_schema(...), got {type(schema).__name__}")
+        self._db.set_schema(schema)
+
+    def module(self, name: str) -> Module:
+        return Module(self, name)
+
+    def functions(self) -> list[FunctionDef]:
+        return self.registry.all()
+
+    def table_names(self) -> list[str]:
+        return self._db.table_names()
+
+    def count(self, table: str) -> int:
+        """Number of documents in a table (0 if it doesn't exist)."""
+        with self._db.lock:
+            info = self._db.table(table)
+            return self._db.store.count_documents(info.number) if info else 0
+
+    def with_identity(self, identity: dict | None) -> "Backend":
+        """A view of this backend whose calls act as the given signed-in user."""
+        view = copy.copy(self)
+        view._identity = _normalize_identity(identity)
+        return view
+
+    def advance_time(self, ms: float) -> float:
+        clock = self._db.clock
+        if not isinstance(clock, VirtualClock):
+            raise TypeError("advance_time() needs a backend made with clock=cn.VirtualClock()")
+        return clock.advance(ms)
+
+    def close(self) -> None:
+        self._db.close()
+        loop = self._action_loop
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            self._action_loop = None
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- calling ----------------------------------------------------------------------------
+    def run(self, target: Any, args: dict | None = None) -> Any:
+        """Admin call: any function by path (internal ones too), or an inline mutation
+        ``app.run(lambda ctx: ctx.db.insert("t", {}))`` with a full mutation ctx."""
+        if isinstance(target, (str, RegisteredFunction)):
+            return self._call(target, args, kind=None, identity=self._identity, admin=True, top=True)
+        if callable(target):
+            if args is not None:
+                raise TypeError("app.run(fn) runs fn(ctx); pass arguments through a closure")
+            return self._run_inline(target)
+        raise TypeError(f"app.run() takes a function path or a callable, got {type(target).__name__}")
+
+    async def query_async(self, target: Any, args: dict | None = None) -> Any:
+        return await asyncio.to_thread(self.query, target, args)
+
+    async def mutation_async(self, target: Any, args: dict | None = None) -> Any:
+        return await asyncio.to_thread(self.mutation, target, args)
+
+    async def action_async(self, target: Any, args: dict | None = None) -> Any:
+        return await asyncio.to_thread(self.action, target, args)
+
+    async def run_async(self, target: Any, args: dict | None = None) -> Any:
+        return await asyncio.to_thread(self.run, target, args)
+
+    # -- execution --------------------------------------------------------------------------
+    def _resolve(self, ref: Any, kind: str | None, admin: bool) -> FunctionDef:
+        definition = self.registry.lookup(ref)
+        shown = ref.path if isinstance(ref, RegisteredFunction) else ref
+        if definition is None or (definition.internal and not admin):
+            known = [d.path for d in self.registry.all() if admin or not d.internal]
+            hint = difflib.get_close_matches(str(shown), known, n=3)
+            suffix = f" Did you mean {', '.join(hint)}?" if hint else ""
+            scope = "function" if admin else "public function"
+            raise FunctionNotFound(f"Could not find {scope} for '{shown}'.{suffix}")
+        if kind is not None and definition.kind != kind:
+            raise FunctionNotFound(
+                f"{definition.path} is a {definition.kind}, not a {kind}: call it with app.{definition.kind}()"
+            )
+        return definition
+
+    def _convert_args(self, definition: FunctionDef, args: Any) -> dict:
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise ValidationError(
+                f"Arguments of {definition.path} must be a dict of named arguments, got {type(args).__name__}"
+            )
+        try:
+            if definition.args is not None:
+                return definition.args.convert(args, path="", id_table=self._db.table_name_for_id)
+            return convex_value(args)
+        except ValidationError as exc:
+            raise ValidationError(f"ArgumentValidationError for {definition.path}: {exc}") from None
+        except InvalidValueError as exc:
+            raise ValidationError(f"ArgumentValidationError for {definition.path}: {exc}") from None
+
+    def _convert_result(self, definition: FunctionDef, result: Any) -> Any:
+        if result is MISSING:
+            result = None
+        try:
+            if definition.returns is not None:
+                return definition.returns.convert(result, path="", id_table=self._db.table_name_for_id)
+            return convex_value(result)
+        except ValidationError as exc:
+            raise ValidationError(f"Return value validation failed for {definition.path}: {exc}") from None
+        except InvalidValueError as exc:
+            raise ConvexFunctionError(
+                f"{definition.kind} {definition.path} returned a value that is not a Convex value: {exc}"
+            ) from None
+
+    def _call(
+        self, ref: Any, args: Any, *, kind: str | None, identity: dict | None, admin: bool, top: bool
+    ) -> Any:
+        if _inside_transaction.get():
+            raise ConvexFunctionError(
+                "A query or mutation called the app's public API (app.query/mutation/action/run); "
+                "inside a function use ctx.run_query / ctx.run_mutation instead"
+            )
+        definition = self._resolve(ref, kind, admin)
+        converted = self._convert_args(definition, args)
+        if not top:
+            return _wrap_errors(definition, lambda: self._execute(definition, converted, identity))
+        return self._logged(
+            definition.path, definition.kind,
+            lambda: _wrap_errors(definition, lambda: self._execute(definition, converted, identity)),
+        )
+
+    def _logged(self, path: str, kind: str, fn: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        error: str | None = None
+        with logs.capture() as cap:
+            lines = cap.lines
+            start = len(lines)
+            try:
+                return fn()
+            except BaseException as exc:
+                error = str(exc)
+                raise
+            finally:
+                duration = (time.perf_counter() - started) * 1000
+                self.logs.add(logs.LogEntry(time.time(), path, kind, lines[start:], duration, error))
+                if self.echo_logs and cap.outermost and lines:
+                    logs.echo(lines)
+
+    def _execute(self, definition: FunctionDef, args: dict, identity: dict | None) -> Any:
+        kind = definition.kind
+        if kind == "action":
+            ctx = ActionCtx(self, identity, is_async=definition.is_async, now_ms=self._db.clock.now_ms())
+            if definition.is_async:
+                result = self._run_coroutine(definition.call(ctx, args))
+            else:
+                result = definition.call(ctx, args)
+            return self._convert_result(definition, result)
+        txn_scope = self._db.read() if kind == "query" else self._db.write()
+        with txn_scope as txn:
+            ctx = QueryCtx(self, txn, identity) if kind == "query" else MutationCtx(self, txn, identity)
+            token = _inside_transaction.set(True)
+            try:
+                result = definition.call(ctx, args)
+            finally:
+                _inside_transaction.reset(token)
+            return self._convert_result(definition, result)
+
+    def _run_in_transaction(
+        self, ref: Any, args: Any, txn: Transaction, identity: dict | None, *, kind: str
+    ) -> Any:
+        """``ctx.run_query`` / ``ctx.run_mutation`` from inside a query or mutation."""
+        definition = self._resolve(ref, kind, admin=True)
+        if kind == "mutation" and not txn.writable:
+            raise ConvexFunctionError("ctx.run_mutation is only available in mutations")
+        converted = self._convert_args(definition, args)
+
+        def run() -> Any:
+            paginated, txn.paginated = txn.paginated, False
+            try:
+                if kind == "query":
+                    return self._convert_result(definition, definition.call(QueryCtx(self, txn, identity), converted))
+                savepoint = txn.savepoint()
+                try:
+                    result = self._convert_result(
+                        definition, definition.call(MutationCtx(self, txn, identity), converted)
+                    )
+                except BaseException:
+                    txn.rollback_to(savepoint)
+                    raise
+                txn.release(savepoint)
+                return result
+            finally:
+                txn.paginated = paginated
+
+        return _wrap_errors(definition, run)
+
+    def _run_inline(self, fn: Callable[[Any], Any]) -> Any:
+        if _inside_transaction.get():
+            raise ConvexFunctionError("app.run() cannot be called from inside a query or mutation")
+
+        def execute() -> Any:
+            with self._db.write() as txn:
+                token = _inside_transaction.set(True)
+                try:
+                    result = fn(MutationCtx(self, txn, self._identity))
+                finally:
+                    _inside_transaction.reset(token)
+                if result is MISSING:
+                    return None
+                return convex_value(result)
+
+        def wrapped() -> Any:
+            try:
+                return execute()
+            except (ConvexError, ConvexFunctionError):
+                raise
+            except Exception as exc:
+                raise ConvexFunctionError(f"Uncaught {type(exc).__name__} in inline mutation: {exc}") from exc
+
+        return self._logged("(inline)", "mutation", wrapped)
+
+    # -- async actions ----------------------------------------------------------------------
+    def _ensure_action_loop(self) -> asyncio.AbstractEventLoop:
+        with self._action_loop_lock:
+            if self._action_loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="convex-actions", daemon=True)
+                thread.start()
+                self._action_loop = loop
+            return self._action_loop
+
+    def _run_coroutine(self, coro: Any) -> Any:
+        """Run an async action on the backend's action loop, keeping the caller's context
+        (so its log capture and identity follow it)."""
+        loop = self._ensure_action_loop()
+        context = contextvars.copy_context()
+        done: concurrent.futures.Future = concurrent.futures.Future()
+
+        def start() -> None:
+            task = loop.create_task(coro, context=context)
+
+            def finish(t: asyncio.Task) -> None:
+                if t.cancelled():
+                    done.set_exception(ConvexFunctionError("The action was cancelled"))
+                elif t.exception() is not None:
+                    done.set_exception(t.exception())  # type: ignore[arg-type]
+                else:
+                    done.set_result(t.result())
+
+            task.add_done_callback(finish)
+
+        loop.call_soon_threadsafe(start)
+        return done.result()
+
+
+def _wrap_errors(definition: FunctionDef, fn: Callable[[], Any]) -> Any:
+    """Let ConvexError and our own errors through; anything else becomes ConvexFunctionError."""
+    try:
+        return fn()
+    except (ConvexError, ConvexFunctionError):
+        raise
+    except Exception as exc:
+        raise ConvexFunctionError(
+            f"Uncaught {type(exc).__name__} in {definition.kind} {definition.path}: {exc}"
+        ) from exc
+
+
+def _normalize_identity(identity: dict | None) -> dict | None:
+    if identity is None:
+        return None
+    if not isinstance(identity, dict):
+        raise TypeError(f"with_identity() takes a dict of identity fields, got {type(identity).__name__}")
+    out = dict(identity)
+    out.setdefault("subject", str(uuid.uuid4()))
+    out.setdefault("issuer", DEFAULT_ISSUER)
+    out.setdefault("tokenIdentifier", f"{out['issuer']}|{out['subject']}")
+    return convex_value(out)
+
+
+def connect(url: str = "memory://", *, admin_key: str | None = None, **options: Any) -> Backend:
+    """Open a deployment by URL: ``memory://``, ``sqlite:///path/to/file.sqlite3``."""
+    if url in ("memory://", "memory:", ":memory:"):
+        return Backend(**options)
+    if url.startswith("sqlite://"):
+        path = url[len("sqlite://"):]
+        if path.startswith("/"):
+            path = path[1:] if path.startswith("//") else path
+        if not path:
+            raise ValueError("sqlite:// URLs need a path: sqlite:///data/app.sqlite3")
+        return Backend(path, **options)
+    if url.startswith(("http://", "https://")):
+        raise NotImplementedError(
+            "Remote deployments (http://...) need the convex_notebook server client, which is not available yet"
+        )
+    raise ValueError(f"Unknown deployment URL {url!r}: use memory://, sqlite:///path or http://host:port")

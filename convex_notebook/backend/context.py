@@ -1,0 +1,171 @@
+"""The ``ctx`` objects handed to functions: ``ctx.db``, ``ctx.auth``, ``ctx.run_*``, ``ctx.now()``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from ..engine.query import Query
+from ..engine.transaction import DatabaseError, Transaction
+from ..values import decode_id
+
+if TYPE_CHECKING:
+    from .app import Backend
+
+__all__ = ["ActionCtx", "Auth", "DatabaseReader", "DatabaseWriter", "MutationCtx", "QueryCtx"]
+
+_NO_ARG = object()
+
+
+class DatabaseReader:
+    """``ctx.db`` in queries: ``get``, ``query``, ``normalize_id``."""
+
+    def __init__(self, txn: Transaction) -> None:
+        self._txn = txn
+
+    def get(self, table_or_id: Any, doc_id: Any = _NO_ARG) -> dict | None:
+        """``get(id)`` or ``get(table, id)``: the document, or None if it doesn't exist."""
+        if doc_id is _NO_ARG:
+            return self._txn.get(table_or_id)
+        return self._txn.get(doc_id, table=_table_arg(table_or_id, "get"))
+
+    def query(self, table: str) -> Query:
+        return Query(self._txn, table)
+
+    def normalize_id(self, table: str, id_string: Any) -> str | None:
+        """``id_string`` if it is a valid id of ``table``, else None (existence isn't checked)."""
+        if not isinstance(id_string, str):
+            return None
+        decoded = decode_id(id_string)
+        if decoded is None:
+            return None
+        info = self._txn.db.table_by_number(decoded[0])
+        return id_string if info is not None and info.name == table else None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class DatabaseWriter(DatabaseReader):
+    """``ctx.db`` in mutations: adds ``insert``, ``patch``, ``replace``, ``delete``."""
+
+    def insert(self, table: str, document: dict) -> str:
+        return self._txn.insert(table, document)
+
+    def patch(self, *args: Any) -> None:
+        """``patch(id, fields)`` or ``patch(table, id, fields)``: shallow merge; MISSING removes."""
+        table, doc_id, value = _split_write_args("patch", args)
+        self._txn.patch(doc_id, value, table=table)
+
+    def replace(self, *args: Any) -> None:
+        """``replace(id, doc)`` or ``replace(table, id, doc)``: swap all user fields."""
+        table, doc_id, value = _split_write_args("replace", args)
+        self._txn.replace(doc_id, value, table=table)
+
+    def delete(self, table_or_id: Any, doc_id: Any = _NO_ARG) -> None:
+        if doc_id is _NO_ARG:
+            self._txn.delete(table_or_id)
+        else:
+            self._txn.delete(doc_id, table=_table_arg(table_or_id, "delete"))
+
+
+def _table_arg(table: Any, op: str) -> str:
+    if not isinstance(table, str):
+        raise DatabaseError(f"db.{op}(table, id): the table must be a string, got {table!r}")
+    return table
+
+
+def _split_write_args(op: str, args: tuple) -> tuple[str | None, Any, Any]:
+    if len(args) == 2:
+        return None, args[0], args[1]
+    if len(args) == 3:
+        return _table_arg(args[0], op), args[1], args[2]
+    raise DatabaseError(f"db.{op}() takes (id, value) or (table, id, value), got {len(args)} arguments")
+
+
+class Auth:
+    """``ctx.auth``: the caller's identity (a dict with ``subject``, ``issuer``, ``tokenIdentifier``...)."""
+
+    def __init__(self, identity: dict | None, on_read: Any = None) -> None:
+        self._identity = identity
+        self._on_read = on_read
+
+    def get_user_identity(self) -> dict | None:
+        if self._on_read is not None:
+            self._on_read()
+        return dict(self._identity) if self._identity is not None else None
+
+
+class QueryCtx:
+    """The ``ctx`` of a query: read-only ``db``, ``auth``, ``run_query``, ``now()``."""
+
+    def __init__(self, backend: "Backend", txn: Transaction, identity: dict | None) -> None:
+        self._backend = backend
+        self._txn = txn
+        self._identity = identity
+        self.db = self._make_db(txn)
+        self.auth = Auth(identity, on_read=self._mark_identity_read)
+
+    def _make_db(self, txn: Transaction) -> DatabaseReader:
+        return DatabaseReader(txn)
+
+    def _mark_identity_read(self) -> None:
+        self._txn.reads.read_identity = True
+
+    def now(self) -> float:
+        """The transaction's frozen time in ms since the epoch (Convex's ``Date.now()``)."""
+        return self._txn.now_ms
+
+    def run_query(self, ref: Any, args: dict | None = None) -> Any:
+        """Run a query in this same transaction (with its argument and return validation)."""
+        return self._backend._run_in_transaction(ref, args, self._txn, self._identity, kind="query")
+
+
+class MutationCtx(QueryCtx):
+    """The ``ctx`` of a mutation: adds writes and ``run_mutation`` (a sub-transaction)."""
+
+    db: DatabaseWriter
+
+    def _make_db(self, txn: Transaction) -> DatabaseWriter:
+        return DatabaseWriter(txn)
+
+    def run_mutation(self, ref: Any, args: dict | None = None) -> Any:
+        """Run a mutation as a sub-transaction: if it raises, only its own writes roll back."""
+        return self._backend._run_in_transaction(ref, args, self._txn, self._identity, kind="mutation")
+
+
+class ActionCtx:
+    """The ``ctx`` of an action: no ``db``; each ``run_*`` call is its own transaction.
+
+    In an ``async def`` action the ``run_*`` methods return awaitables; in a plain ``def``
+    action they return the result directly.
+    """
+
+    def __init__(self, backend: "Backend", identity: dict | None, *, is_async: bool, now_ms: float) -> None:
+        self._backend = backend
+        self._identity = identity
+        self._is_async = is_async
+        self._now = now_ms
+        self.auth = Auth(identity)
+
+    def now(self) -> float:
+        return self._now
+
+    def _run(self, kind: str, ref: Any, args: dict | None) -> Any:
+        call = lambda: self._backend._call(ref, args, kind=kind, identity=self._identity, admin=True, top=False)  # noqa: E731
+        if self._is_async:
+            return asyncio.to_thread(call)
+        return call()
+
+    def run_query(self, ref: Any, args: dict | None = None) -> Any:
+        return self._run("query", ref, args)
+
+    def run_mutation(self, ref: Any, args: dict | None = None) -> Any:
+        return self._run("mutation", ref, args)
+
+    def run_action(self, ref: Any, args: dict | None = None) -> Any:
+        return self._run("action", ref, args)
+
+    @property
+    def db(self) -> Any:
+        raise AttributeError("Actions have no ctx.db: use ctx.run_query / ctx.run_mutation")

@@ -1,0 +1,308 @@
+"""The database: catalog (tables, indexes), schema, clock, lock, and the commit pipeline.
+
+Concurrency model: one re-entrant lock serialises every query and mutation execution against
+the single SQLite connection. That gives serializable transactions (N concurrent
+read-modify-write mutations give N effects) and consistent snapshots, at the price of
+parallelism that the GIL would mostly deny us anyway. Actions run outside the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from ..store import SqliteStore, StoredIndex
+from ..values import (
+    decode_id,
+    encode_value,
+    id_table_number,
+    loads_document,
+    normalize_document,
+)
+from ..values.schema import SchemaDefinition, TableDefinition
+from .clock import Clock, SystemClock
+from .filters import field_getter
+from .readset import WriteSet
+from .transaction import DatabaseError, Transaction, TransactionLimits
+
+__all__ = ["Database", "IndexInfo", "TableInfo", "SchemaError"]
+
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+SYSTEM_INDEXES = ("by_id", "by_creation_time")
+
+
+class SchemaError(DatabaseError):
+    """A schema could not be applied (existing documents violate it, bad definition, ...)."""
+
+
+@dataclass
+class IndexInfo:
+    """A queryable index: its range fields and the function computing a document's key."""
+
+    index_id: int
+    table: str
+    name: str
+    user_fields: tuple[str, ...]
+    staged: bool = False
+    key: Callable[[dict], bytes] = field(repr=False, default=lambda doc: b"")
+
+    @property
+    def range_fields(self) -> tuple[str, ...]:
+        if self.name == "by_id":
+            return ("_id",)
+        return self.user_fields + ("_creationTime",)
+
+
+def _make_key_function(name: str, user_fields: tuple[str, ...]) -> Callable[[dict], bytes]:
+    enc = encode_value
+    if name == "by_id":
+        return lambda doc: enc(doc["_id"])
+    if not user_fields:
+        return lambda doc: enc(doc["_creationTime"]) + enc(doc["_id"])
+    getters = tuple(field_getter(f) for f in user_fields)
+    if len(getters) == 1:
+        g = getters[0]
+        return lambda doc: enc(g(doc)) + enc(doc["_creationTime"]) + enc(doc["_id"])
+    return lambda doc: b"".join([enc(g(doc)) for g in getters]) + enc(doc["_creationTime"]) + enc(doc["_id"])
+
+
+@dataclass
+class TableInfo:
+    name: str
+    number: int
+    indexes: dict[str, IndexInfo] = field(default_factory=dict)
+
+    @property
+    def index_list(self) -> list[IndexInfo]:
+        return list(self.indexes.values())
+
+
+class Database:
+    """Tables, indexes and documents in SQLite, accessed through :class:`Transaction`."""
+
+    def __init__(
+        self,
+        path: str | None = None,
+        *,
+        clock: Clock | None = None,
+        limits: TransactionLimits | None = None,
+    ) -> None:
+        self.store = SqliteStore(path)
+        self.clock = clock or SystemClock()
+        self.limits = limits or TransactionLimits()
+        self.lock = threading.RLock()
+        self.commit_listeners: list[Callable[[WriteSet, int], None]] = []
+        self._tables: dict[str, TableInfo] = {}
+        self._by_number: dict[int, TableInfo] = {}
+        self.schema: SchemaDefinition | None = None
+        self.reload_catalog()
+        state = self.store.get_meta("clock")
+        if state:
+            ts, ct = state.split(" ")
+            self.last_ts, self.last_creation_time = int(ts), float(ct)
+        else:
+            self.last_ts, self.last_creation_time = 0, 0.0
+        saved = self.store.get_meta("schema")
+        if saved:
+            self.schema = SchemaDefinition.from_json(json.loads(saved))
+
+    # -- catalog ----------------------------------------------------------------------------
+    def reload_catalog(self) -> None:
+        tables = {name: TableInfo(name, num) for name, num in self.store.load_tables().items()}
+        by_number = {t.number: t for t in tables.values()}
+        for stored in self.store.load_indexes():
+            table = by_number[stored.table_number]
+            table.indexes[stored.name] = self._index_info(table.name, stored)
+        self._tables, self._by_number = tables, by_number
+
+    @staticmethod
+    def _index_info(table: str, stored: StoredIndex) -> IndexInfo:
+        return IndexInfo(
+            stored.index_id, table, stored.name, stored.fields, stored.staged,
+            _make_key_function(stored.name, stored.fields),
+        )
+
+    def table(self, name: str) -> TableInfo | None:
+        return self._tables.get(name)
+
+    def table_by_number(self, number: int) -> TableInfo | None:
+        return self._by_number.get(number)
+
+    def table_names(self) -> list[str]:
+        return sorted(self._tables)
+
+    def table_name_for_id(self, doc_id: str) -> str | None:
+        number = id_table_number(doc_id)
+        info = self._by_number.get(number) if number is not None else None
+        return info.name if info else None
+
+    def check_table_name(self, name: Any, op: str) -> None:
+        if not isinstance(name, str):
+            raise DatabaseError(f"Cannot {op} table {name!r}: a table name must be a string")
+        if name.startswith("_"):
+            raise DatabaseError(f"Cannot {op} {name!r}: System tables (prefixed with `_`) are read-only.")
+        if not _TABLE_NAME.match(name):
+            raise DatabaseError(
+                f"Invalid table name {name!r}: use letters, digits and underscores, starting with a letter"
+            )
+
+    def create_table(self, name: str) -> TableInfo:
+        """Create a table with its system indexes (inside the caller's transaction)."""
+        number = self.store.create_table(name)
+        info = TableInfo(name, number)
+        for index_name in SYSTEM_INDEXES:
+            index_id = self.store.create_index(number, index_name, ())
+            info.indexes[index_name] = self._index_info(name, StoredIndex(index_id, number, index_name, ()))
+        self._tables[name] = info
+        self._by_number[number] = info
+        return info
+
+    # -- documents --------------------------------------------------------------------------
+    def prepare_document(self, table: str, value: dict, doc_id: str | None = None) -> tuple[dict, int]:
+        """Validate a document's user fields against the schema and Convex's limits."""
+        table_def = self._validated_table(table)
+        if table_def is not None:
+            value = table_def.validate_document(value, id_table=self.table_name_for_id, doc_id=doc_id)
+        return normalize_document(value, table=table)
+
+    def _validated_table(self, table: str) -> TableDefinition | None:
+        schema = self.schema
+        if schema is None or not schema.schema_validation:
+            return None
+        return schema.tables.get(table)
+
+    def next_creation_time(self) -> float:
+        """Strictly increasing creation times, even within one millisecond."""
+        now = self.clock.now_ms()
+        last = self.last_creation_time
+        ct = now if now > last else math.nextafter(last, math.inf)
+        self.last_creation_time = ct
+        return ct
+
+    # -- transactions -----------------------------------------------------------------------
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        """A read-only transaction at the latest committed state."""
+        with self.lock:
+            yield Transaction(self, writable=False, now_ms=self.clock.now_ms())
+
+    @contextmanager
+    def write(self) -> Iterator[Transaction]:
+        """A read-write transaction: committed when the block exits normally, else rolled back."""
+        with self.lock:
+            txn = Transaction(self, writable=True, now_ms=self.clock.now_ms())
+            saved_ct = self.last_creation_time
+            self.store.begin()
+            try:
+                yield txn
+            except BaseException:
+                self.store.rollback()
+                self.last_creation_time = saved_ct
+                if txn._created_tables:
+                    self.reload_catalog()
+                raise
+            ts = self._commit(txn)
+            if txn.writes:
+                for listener in list(self.commit_listeners):
+                    listener(txn.writes, ts)
+
+    def _commit(self, txn: Transaction) -> int:
+        if not txn.writes and not txn._created_tables:
+            self.store.rollback()  # nothing written: nothing to make durable
+            return self.last_ts
+        ts = max(self.last_ts + 1, self._wall_ts())
+        self.store.set_meta("clock", f"{ts} {self.last_creation_time!r}")
+        try:
+            self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            self.reload_catalog()
+            raise
+        self.last_ts = ts
+        return ts
+
+    @staticmethod
+    def _wall_ts() -> int:
+        import time
+
+        return time.time_ns()
+
+    # -- schema -----------------------------------------------------------------------------
+    def set_schema(self, schema: SchemaDefinition | None) -> None:
+        """Apply a schema atomically: check existing documents, create, backfill and drop indexes."""
+        with self.lock:
+            self.store.begin()
+            try:
+                self._apply_schema(schema)
+                self.store.set_meta("schema", json.dumps(schema.to_json()) if schema else "")
+                self.store.commit()
+            except BaseException:
+                self.store.rollback()
+                self.reload_catalog()
+                raise
+            self.schema = schema
+            writes = WriteSet(tables=set(self._tables))
+            for listener in list(self.commit_listeners):
+                listener(writes, self.last_ts)
+
+    def _apply_schema(self, schema: SchemaDefinition | None) -> None:
+        wanted: dict[str, TableDefinition] = dict(schema.tables) if schema else {}
+        for name, table_def in wanted.items():
+            info = self._tables.get(name) or self.create_table(name)
+            if schema is not None and schema.schema_validation:
+                for doc_id, text, plain in list(self.store.iter_table_documents(info.number)):
+                    doc = loads_document(text, plain)
+                    user = {k: v for k, v in doc.items() if k not in ("_id", "_creationTime")}
+                    try:
+                        table_def.validate_document(user, id_table=self.table_name_for_id, doc_id=doc_id)
+                    except Exception as exc:
+                        raise SchemaError(
+                            f"Schema validation failed: document {doc_id} in table {name!r} "
+                            f"does not match the schema: {exc}"
+                        ) from exc
+            declared = {ix.name: ix for ix in table_def.indexes}
+            for index_name, index in list(info.indexes.items()):
+                if index_name in SYSTEM_INDEXES:
+                    continue
+                target = declared.get(index_name)
+                if target is None or tuple(target.fields) != index.user_fields:
+                    self.store.drop_index(index.index_id)
+                    del info.indexes[index_name]
+            for index_name, ix in declared.items():
+                if index_name not in info.indexes:
+                    self._create_index(info, index_name, tuple(ix.fields), bool(getattr(ix, "staged", False)))
+        # Indexes of tables the schema no longer mentions are dropped too (Convex's push does).
+        for name, info in self._tables.items():
+            if name in wanted:
+                continue
+            for index_name, index in list(info.indexes.items()):
+                if index_name not in SYSTEM_INDEXES:
+                    self.store.drop_index(index.index_id)
+                    del info.indexes[index_name]
+
+    def _create_index(self, info: TableInfo, name: str, fields: tuple[str, ...], staged: bool) -> None:
+        index_id = self.store.create_index(info.number, name, fields, staged)
+        index = self._index_info(info.name, StoredIndex(index_id, info.number, name, fields, staged))
+        rows = []
+        for doc_id, text, plain in self.store.iter_table_documents(info.number):
+            rows.append((index_id, index.key(loads_document(text, plain)), doc_id))
+            if len(rows) >= 10_000:
+                self.store.insert_entries(rows)
+                rows = []
+        if rows:
+            self.store.insert_entries(rows)
+        info.indexes[name] = index
+
+    def close(self) -> None:
+        with self.lock:
+            self.store.close()
+
+
+def doc_table_number(doc_id: str) -> int | None:
+    decoded = decode_id(doc_id)
+    return decoded[0] if decoded else None

@@ -1,0 +1,303 @@
+"""The query chain: ``ctx.db.query(t).with_index(..).filter(..).order(..).take(n)``.
+
+Grammar (Convex's): at most one source (``with_index`` / ``full_table_scan``), then filters,
+at most one ``order``, more filters, then one consumer. Queries are lazy: nothing is read
+until a consumer (or iteration) asks, and scans stop as soon as the consumer has enough.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from .filters import FilterBuilder, compile_filter
+from .ranges import IndexRangeBuilder, resolve_range
+from .transaction import DatabaseError
+
+if TYPE_CHECKING:
+    from .database import IndexInfo
+    from .transaction import Transaction
+
+__all__ = ["Query", "QueryError", "InvalidCursorError"]
+
+
+class QueryError(DatabaseError):
+    """A query chain was built or consumed wrongly."""
+
+
+class InvalidCursorError(QueryError):
+    """A pagination cursor is malformed or belongs to another query."""
+
+
+_FULL = (b"", b"\xff")
+
+
+class Query:
+    """A lazy query over one table (see module docstring)."""
+
+    def __init__(self, txn: "Transaction", table: str) -> None:
+        if not isinstance(table, str):
+            raise QueryError(f"db.query() takes a table name, got {type(table).__name__}")
+        if table.startswith("_"):
+            raise QueryError(
+                f"db.query({table!r}): system tables can only be read with ctx.db.system.query()"
+            )
+        self._txn = txn
+        self._table = table
+        self._index_name = "by_creation_time"
+        self._lo, self._hi = _FULL
+        self._range_text = ""
+        self._source_set = False
+        self._filters: list[Callable[[dict], bool]] = []
+        self._filter_texts: list[str] = []
+        self._descending: bool | None = None
+        self._consumed = False
+
+    def __repr__(self) -> str:
+        order = "desc" if self._descending else "asc"
+        return f"<Query {self._table}.{self._index_name} {self._range_text or 'all'} {order}>"
+
+    # -- building ---------------------------------------------------------------------------
+    def _set_source(self, what: str) -> None:
+        if self._source_set:
+            raise QueryError(f"{what}: a query can use only one index (with_index / full_table_scan)")
+        if self._filters or self._descending is not None:
+            raise QueryError(f"{what} must come before .filter() and .order()")
+        self._source_set = True
+
+    def with_index(self, name: str, range_fn: Callable[[IndexRangeBuilder], Any] | None = None) -> "Query":
+        self._set_source(f"with_index({name!r})")
+        index = self._index(name)
+        fields = index.range_fields if index else (("_id",) if name == "by_id" else ("_creationTime",))
+        self._index_name = name
+        if range_fn is not None:
+            builder = IndexRangeBuilder()
+            result = range_fn(builder)
+            if result is not None and result is not builder:
+                raise QueryError("The with_index range function must return the q it was given (q.eq(...)...)")
+            resolved = resolve_range(builder.ops, fields, f"{self._table}.{name}")
+            self._lo, self._hi, self._range_text = resolved.lo, resolved.hi, resolved.text
+        return self
+
+    def with_search_index(self, name: str, search_fn: Callable[[Any], Any]) -> "Query":
+        raise QueryError("Full-text search indexes are not supported yet by this backend")
+
+    def full_table_scan(self) -> "Query":
+        self._set_source("full_table_scan()")
+        return self
+
+    def filter(self, predicate: Callable[[FilterBuilder], Any]) -> "Query":
+        if not callable(predicate):
+            raise QueryError("filter() takes a function of q, e.g. lambda q: q.eq(q.field('done'), False)")
+        evaluate, text = compile_filter(predicate(FilterBuilder()))
+        self._filters.append(evaluate)
+        self._filter_texts.append(text)
+        return self
+
+    def order(self, order: str) -> "Query":
+        if self._descending is not None:
+            raise QueryError("Queries may only specify order at most once")
+        if order not in ("asc", "desc"):
+            raise QueryError(f'order() takes "asc" or "desc", got {order!r}')
+        self._descending = order == "desc"
+        return self
+
+    def _index(self, name: str) -> "IndexInfo | None":
+        """The index, or None when the table doesn't exist (a built-in index on it reads empty)."""
+        info = self._txn.db.table(self._table)
+        index = info.indexes.get(name) if info else None
+        if index is None:
+            if name in ("by_id", "by_creation_time") and info is None:
+                return None
+            raise QueryError(f"Index {self._table}.{name} not found.")
+        if index.staged:
+            raise QueryError(f"Index {self._table}.{name} is staged and cannot be queried until it is enabled")
+        return index
+
+    # -- consuming --------------------------------------------------------------------------
+    def _start(self) -> None:
+        if self._consumed:
+            raise QueryError("A query can only be consumed once; build a new one with ctx.db.query()")
+        self._consumed = True
+
+    def _rows(self, lo: bytes, hi: bytes, batch: int) -> Iterator[tuple[bytes, dict, int]]:
+        index = self._index(self._index_name)
+        return self._txn.scan(self._table, index, self._index_name, lo, hi, bool(self._descending), batch)
+
+    def _matches(self, doc: dict) -> bool:
+        for f in self._filters:
+            if not f(doc):
+                return False
+        return True
+
+    def _docs(self, batch: int = 64) -> Iterator[dict]:
+        if not self._filters:
+            for _key, doc, _size in self._rows(self._lo, self._hi, batch):
+                yield doc
+            return
+        for _key, doc, _size in self._rows(self._lo, self._hi, batch):
+            if self._matches(doc):
+                yield doc
+
+    def __iter__(self) -> Iterator[dict]:
+        self._start()
+        return self._docs()
+
+    def collect(self) -> list[dict]:
+        self._start()
+        return list(self._docs(batch=256))
+
+    def take(self, n: int) -> list[dict]:
+        if isinstance(n, bool) or not isinstance(n, (int, float)) or n < 0 or int(n) != n:
+            raise QueryError(f"take() takes a non-negative integer, got {n!r}")
+        self._start()
+        n = int(n)
+        if n == 0:
+            return []
+        out: list[dict] = []
+        for doc in self._docs(batch=n if not self._filters else max(n, 64)):
+            out.append(doc)
+            if len(out) >= n:
+                break
+        return out
+
+    def first(self) -> dict | None:
+        self._start()
+        for doc in self._docs(batch=1 if not self._filters else 64):
+            return doc
+        return None
+
+    def unique(self) -> dict | None:
+        self._start()
+        found: list[dict] = []
+        for doc in self._docs(batch=2):
+            found.append(doc)
+            if len(found) > 1:
+                ids = ", ".join(d["_id"] for d in found)
+                raise QueryError(f"unique() query returned more than one result from table {self._table}:\n [{ids}, ...]")
+        return found[0] if found else None
+
+    def count(self) -> int:
+        self._start()
+        return sum(1 for _ in self._docs(batch=1024))
+
+    # -- pagination -------------------------------------------------------------------------
+    def _fingerprint(self) -> str:
+        text = "|".join(
+            [self._table, self._index_name, self._range_text, "desc" if self._descending else "asc"]
+            + self._filter_texts
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _cursor(self, fingerprint: str, key: bytes | None) -> str:
+        body = json.dumps([fingerprint, key.hex() if key is not None else None])
+        return base64.urlsafe_b64encode(body.encode()).decode()
+
+    def _parse_cursor(self, cursor: Any, fingerprint: str, what: str) -> bytes | None:
+        """The position a cursor names: a key, or None for "the end of the range"."""
+        try:
+            fp, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+            position = bytes.fromhex(key) if key is not None else None
+        except Exception:
+            raise InvalidCursorError(f"InvalidCursor: {what} {cursor!r} is not a cursor made by paginate()") from None
+        if fp != fingerprint:
+            raise InvalidCursorError(
+                f"InvalidCursor: {what} was made by a different query; a cursor is only valid for "
+                "the exact query (table, index, range, filters, order) that returned it"
+            )
+        return position
+
+    def paginate(self, opts: dict | None = None, *, num_items: int | None = None, cursor: str | None = None) -> dict:
+        """One page: ``{"page", "isDone", "continueCursor"}`` (+ ``splitCursor``/``pageStatus``).
+
+        No look-ahead (a full page is never ``isDone``); a cursor is a position in key order,
+        valid only for this exact query; ``endCursor`` pins the end (reactive re-runs).
+        """
+        opts = dict(opts or {})
+        if num_items is not None:
+            opts["numItems"] = num_items
+        if cursor is not None:
+            opts["cursor"] = cursor
+        n = opts.get("numItems")
+        if isinstance(n, bool) or not isinstance(n, (int, float)) or n != n or n < 0:
+            raise QueryError(f"paginate() needs numItems, a non-negative number; got {n!r}")
+        txn = self._txn
+        if txn.paginated:
+            raise QueryError(
+                "This query or mutation function ran multiple paginated queries. "
+                "Convex only supports a single paginated query in each function."
+            )
+        self._start()
+        txn.paginated = True
+        fingerprint = self._fingerprint()
+        desc = bool(self._descending)
+        lo, hi = self._lo, self._hi
+        start = opts.get("cursor")
+        if start is not None:
+            pos = self._parse_cursor(start, fingerprint, "cursor")
+            if pos is None:
+                done = self._cursor(fingerprint, None)
+                return {"page": [], "isDone": True, "continueCursor": done}
+            if desc:
+                hi = min(hi, pos)
+            else:
+                lo = max(lo, pos + b"\x00")
+        end = opts.get("endCursor")
+        pinned = end is not None
+        if pinned:
+            end_pos = self._parse_cursor(end, fingerprint, "endCursor")
+            if end_pos is not None:
+                if desc:
+                    lo = max(lo, end_pos)
+                else:
+                    hi = min(hi, end_pos + b"\x00")
+        max_rows = opts.get("maximumRowsRead")
+        max_bytes = opts.get("maximumBytesRead")
+        want = int(n)
+        page: list[dict] = []
+        keys: list[bytes] = []
+        rows_read = bytes_read = 0
+        last_key: bytes | None = None
+        limited = False
+        exhausted = True
+        if lo < hi and (want > 0 or pinned):
+            batch = max(1, min(want, 1024)) if not pinned else 256
+            for key, doc, size in self._rows(lo, hi, batch):
+                rows_read += 1
+                bytes_read += size
+                last_key = key
+                if self._matches(doc):
+                    page.append(doc)
+                    keys.append(key)
+                if not pinned and len(page) >= want:
+                    exhausted = False
+                    break
+                if (max_rows is not None and rows_read >= max_rows) or (
+                    max_bytes is not None and bytes_read >= max_bytes
+                ):
+                    limited, exhausted = True, False
+                    break
+        elif lo < hi:
+            exhausted = False  # numItems 0: nothing read, nothing known
+        result: dict[str, Any] = {"page": page}
+        if pinned:
+            result["isDone"] = end_pos is None if not limited else False
+            result["continueCursor"] = end if not limited else self._cursor(fingerprint, last_key)
+        elif exhausted:
+            result["isDone"] = True
+            result["continueCursor"] = self._cursor(fingerprint, None)
+        else:
+            result["isDone"] = False
+            if last_key is None:
+                # numItems 0 before reading anything: continue from where we started.
+                origin = b"\xff\xff" if desc else b""
+                result["continueCursor"] = start if start is not None else self._cursor(fingerprint, origin)
+            else:
+                result["continueCursor"] = self._cursor(fingerprint, last_key)
+        if limited:
+            result["pageStatus"] = "SplitRequired"
+            split_at = keys[len(keys) // 2 - 1] if len(keys) >= 2 else last_key
+            result["splitCursor"] = self._cursor(fingerprint, split_at)
+        return result

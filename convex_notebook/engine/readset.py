@@ -1,0 +1,80 @@
+"""Read sets and write sets: the data that drives invalidation (and would drive OCC).
+
+Ranges are half-open ``[lo, hi)`` intervals over order-preserving index keys, named by
+``(table, index)`` rather than by internal ids so that a read of a table that does not exist
+yet still matches the first insert into it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["KeyRange", "ReadSet", "WriteSet", "point_range"]
+
+
+@dataclass
+class KeyRange:
+    """Keys ``lo <= k < hi`` of one index. Mutable: a scan widens ``hi`` as it reads."""
+
+    table: str
+    index: str
+    lo: bytes
+    hi: bytes
+
+    def contains(self, key: bytes) -> bool:
+        return self.lo <= key < self.hi
+
+    @property
+    def empty(self) -> bool:
+        return self.lo >= self.hi
+
+
+def point_range(table: str, index: str, key: bytes) -> KeyRange:
+    """The range holding exactly ``key`` (full keys never extend one another)."""
+    return KeyRange(table, index, key, key + b"\x00")
+
+
+@dataclass
+class ReadSet:
+    """What one execution read: index ranges, plus whether it looked at the identity."""
+
+    ranges: list[KeyRange] = field(default_factory=list)
+    read_identity: bool = False
+
+    def add(self, r: KeyRange) -> KeyRange:
+        self.ranges.append(r)
+        return r
+
+    def merge(self, other: "ReadSet") -> None:
+        self.ranges.extend(other.ranges)
+        self.read_identity = self.read_identity or other.read_identity
+
+    def intersects(self, writes: "WriteSet") -> bool:
+        """True when any written key falls in any range read (the invalidation rule)."""
+        keys = writes.keys
+        for r in self.ranges:
+            touched = keys.get((r.table, r.index))
+            if touched and any(r.lo <= k < r.hi for k in touched):
+                return True
+        return False
+
+
+@dataclass
+class WriteSet:
+    """Old and new index keys of every document a commit wrote, per ``(table, index)``."""
+
+    keys: dict[tuple[str, str], list[bytes]] = field(default_factory=dict)
+    tables: set[str] = field(default_factory=set)
+    documents: int = 0
+
+    def add(self, table: str, index: str, key: bytes) -> None:
+        self.keys.setdefault((table, index), []).append(key)
+
+    def merge(self, other: "WriteSet") -> None:
+        for k, v in other.keys.items():
+            self.keys.setdefault(k, []).extend(v)
+        self.tables |= other.tables
+        self.documents += other.documents
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)

@@ -1,0 +1,306 @@
+"""One execution's view of the database: reads, buffered bookkeeping, writes, limits.
+
+Writes go straight into the open SQLite transaction (so reads, index scans included, see the
+transaction's own writes for free); the transaction keeps the read set and the write set that
+reactivity needs. Sub-transactions (``ctx.run_mutation`` inside a mutation) are SAVEPOINTs.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ..errors import InvalidValueError
+from ..values import MISSING, decode_id, dumps_document, encode_value, loads_document, new_id, normalize_document
+from .readset import KeyRange, ReadSet, WriteSet, point_range
+
+if TYPE_CHECKING:
+    from .database import Database, IndexInfo, TableInfo
+
+__all__ = ["DatabaseError", "Transaction", "TransactionLimits"]
+
+
+class DatabaseError(InvalidValueError):
+    """A database operation was given bad arguments (unknown id, wrong table, system field...)."""
+
+
+class LimitError(DatabaseError):
+    """A transaction read or wrote more than Convex allows."""
+
+
+@dataclass(frozen=True)
+class TransactionLimits:
+    """Per-transaction limits (Convex's defaults)."""
+
+    documents_read: int = 32_000
+    bytes_read: int = 16 * 1024 * 1024
+    index_ranges: int = 4_096
+    documents_written: int = 16_000
+    bytes_written: int = 16 * 1024 * 1024
+
+
+@dataclass
+class _Savepoint:
+    name: str
+    writes: WriteSet
+    created_tables: bool
+
+
+class Transaction:
+    """A query's or mutation's access to the database, under the database lock."""
+
+    def __init__(self, db: "Database", *, writable: bool, now_ms: float) -> None:
+        self.db = db
+        self.writable = writable
+        self.now_ms = now_ms
+        self.reads = ReadSet()
+        self.writes = WriteSet()
+        self.paginated = False
+        self.limits = db.limits
+        self.documents_read = 0
+        self.bytes_read = 0
+        self.index_ranges = 0
+        self.documents_written = 0
+        self.bytes_written = 0
+        self._created_tables = False
+        self._savepoints: list[_Savepoint] = []
+
+    # -- limits -----------------------------------------------------------------------------
+    def _count_range(self) -> None:
+        self.index_ranges += 1
+        if self.index_ranges > self.limits.index_ranges:
+            raise LimitError(
+                f"Too many index ranges read in one transaction (limit: {self.limits.index_ranges}); "
+                "each db.get and db.query counts as one"
+            )
+
+    def _count_read(self, nbytes: int) -> None:
+        self.documents_read += 1
+        self.bytes_read += nbytes
+        if self.documents_read > self.limits.documents_read:
+            raise LimitError(f"Scanned too many documents in one transaction (limit: {self.limits.documents_read})")
+        if self.bytes_read > self.limits.bytes_read:
+            raise LimitError(f"Read too much data in one transaction (limit: {self.limits.bytes_read} bytes)")
+
+    def _count_write(self, nbytes: int) -> None:
+        self.documents_written += 1
+        self.bytes_written += nbytes
+        if self.documents_written > self.limits.documents_written:
+            raise LimitError(f"Wrote too many documents in one transaction (limit: {self.limits.documents_written})")
+        if self.bytes_written > self.limits.bytes_written:
+            raise LimitError(f"Wrote too much data in one transaction (limit: {self.limits.bytes_written} bytes)")
+
+    # -- sub-transactions -------------------------------------------------------------------
+    def savepoint(self) -> _Savepoint:
+        sp = _Savepoint(self.db.store.savepoint(), copy.deepcopy(self.writes), self._created_tables)
+        self._savepoints.append(sp)
+        return sp
+
+    def release(self, sp: _Savepoint) -> None:
+        self.db.store.release(sp.name)
+        self._savepoints.remove(sp)
+
+    def rollback_to(self, sp: _Savepoint) -> None:
+        self.db.store.rollback_to(sp.name)
+        self._savepoints.remove(sp)
+        self.writes = sp.writes
+        if self._created_tables and not sp.created_tables:
+            self.db.reload_catalog()  # a table created inside the rolled-back part is gone
+        self._created_tables = sp.created_tables
+
+    # -- ids --------------------------------------------------------------------------------
+    def resolve_id(self, doc_id: Any, op: str, table: str | None = None) -> "TableInfo | None":
+        """The table of ``doc_id`` (None if that table does not exist); checks ``table``."""
+        if not isinstance(doc_id, str):
+            raise DatabaseError(
+                f"Invalid argument `id` for `db.{op}`: expected a document ID string, got {doc_id!r}"
+            )
+        decoded = decode_id(doc_id)
+        if decoded is None:
+            raise DatabaseError(f"Unable to decode ID: {doc_id!r} is not a valid document ID")
+        info = self.db.table_by_number(decoded[0])
+        if table is not None:
+            actual = info.name if info else None
+            if actual != table:
+                if actual is None:
+                    raise DatabaseError(
+                        f"Invalid argument `id` for `db.{op}`: expected ID in table {table!r} "
+                        f"but got an ID of a table that does not exist"
+                    )
+                raise DatabaseError(
+                    f"Invalid argument `id`, expected ID in table {table!r} but got ID in table {actual!r}"
+                )
+        return info
+
+    # -- reads ------------------------------------------------------------------------------
+    def get(self, doc_id: Any, table: str | None = None) -> dict | None:
+        info = self.resolve_id(doc_id, "get", table)
+        self._count_range()
+        key = encode_value(doc_id)
+        if info is None:
+            return None
+        self.reads.add(point_range(info.name, "by_id", key))
+        row = self.db.store.get_document(doc_id)
+        if row is None:
+            return None
+        self._count_read(len(row[1]))
+        return loads_document(row[1], row[2])
+
+    def scan(
+        self, table: str, index: "IndexInfo | None", index_name: str, lo: bytes, hi: bytes, descending: bool,
+        batch: int = 64,
+    ) -> Iterator[tuple[bytes, dict, int]]:
+        """Yield ``(key, document, size)`` for keys in ``[lo, hi)``, recording what was read.
+
+        The recorded range grows as rows are yielded, so a consumer that stops early (take,
+        first, paginate, a ``break``) depends only on the part it actually saw.
+        """
+        self._count_range()
+        if descending:
+            read = self.reads.add(KeyRange(table, index_name, hi, hi))
+        else:
+            read = self.reads.add(KeyRange(table, index_name, lo, lo))
+        if index is None:  # table (or index) does not exist yet: empty, but still watched
+            read.lo, read.hi = lo, hi
+            return
+        store, index_id = self.db.store, index.index_id
+        batch = max(1, min(batch, 1024))
+        while True:
+            rows = store.scan(index_id, lo, hi, descending, batch)
+            for key, text, plain in rows:
+                size = len(text)
+                self._count_read(size)
+                if descending:
+                    read.lo = key
+                else:
+                    read.hi = key + b"\x00"
+                yield key, loads_document(text, plain), size
+            if len(rows) < batch:
+                break
+            last = rows[-1][0]
+            if descending:
+                hi = last
+            else:
+                lo = last + b"\x00"
+            batch = min(batch * 2, 1024)
+        if descending:
+            read.lo = lo
+        else:
+            read.hi = hi
+
+    # -- writes -----------------------------------------------------------------------------
+    def _require_writable(self, op: str) -> None:
+        if not self.writable:
+            raise DatabaseError(f"db.{op} is not available in a query: queries are read-only (use a mutation)")
+
+    def insert(self, table: Any, value: Any) -> str:
+        self._require_writable("insert")
+        self.db.check_table_name(table, "insert into")
+        if not isinstance(value, dict):
+            raise DatabaseError(f"db.insert into {table!r}: Value must be an Object, got {type(value).__name__}")
+        if "_id" in value:
+            raise DatabaseError(f"db.insert into {table!r}: Provided document ID; `_id` is assigned by the database")
+        if "_creationTime" in value:
+            raise DatabaseError(
+                f"db.insert into {table!r}: Provided creation time; `_creationTime` is assigned by the database"
+            )
+        doc, size = self.db.prepare_document(table, value)
+        info = self.db.table(table)
+        if info is None:
+            info = self.db.create_table(table)
+            self._created_tables = True
+        doc_id = new_id(info.number)
+        full = {"_id": doc_id, "_creationTime": self.db.next_creation_time()}
+        full.update(doc)
+        self._write(info, doc_id, None, full, size)
+        return doc_id
+
+    def patch(self, doc_id: Any, fields: Any, table: str | None = None) -> None:
+        self._require_writable("patch")
+        info, old = self._existing(doc_id, "patch", "Update", table)
+        if not isinstance(fields, dict):
+            raise DatabaseError(f"db.patch: Value must be an Object, got {type(fields).__name__}")
+        new = dict(old)
+        for key, value in fields.items():
+            if key in ("_id", "_creationTime"):
+                if value is not MISSING and value != old[key]:
+                    raise DatabaseError(
+                        f"db.patch on {doc_id}: provided {key} {value!r} does not match the document's {old[key]!r}"
+                    )
+                continue
+            if value is MISSING:
+                new.pop(key, None)
+            else:
+                new[key] = value
+        self._rewrite(info, doc_id, old, new)
+
+    def replace(self, doc_id: Any, value: Any, table: str | None = None) -> None:
+        self._require_writable("replace")
+        info, old = self._existing(doc_id, "replace", "Replace", table)
+        if not isinstance(value, dict):
+            raise DatabaseError(f"db.replace: Value must be an Object, got {type(value).__name__}")
+        new = {"_id": old["_id"], "_creationTime": old["_creationTime"]}
+        for key, v in value.items():
+            if key in ("_id", "_creationTime"):
+                if v is not MISSING and v != old[key]:
+                    raise DatabaseError(
+                        f"db.replace on {doc_id}: provided {key} {v!r} does not match the document's {old[key]!r}"
+                    )
+                continue
+            new[key] = v
+        self._rewrite(info, doc_id, old, new)
+
+    def delete(self, doc_id: Any, table: str | None = None) -> None:
+        self._require_writable("delete")
+        info, old = self._existing(doc_id, "delete", "Delete", table)
+        self._write(info, doc_id, old, None, 0)
+
+    def _existing(self, doc_id: Any, op: str, verb: str, table: str | None) -> tuple["TableInfo", dict]:
+        info = self.resolve_id(doc_id, op, table)
+        if info is None:
+            raise DatabaseError(f'Table for ID "{doc_id}" not found')
+        row = self.db.store.get_document(doc_id)
+        if row is None:
+            raise DatabaseError(f"{verb} on nonexistent document ID {doc_id}")
+        # A write depends on what it overwrote: record the read like Convex does.
+        self.reads.add(point_range(info.name, "by_id", encode_value(doc_id)))
+        return info, loads_document(row[1], row[2])
+
+    def _rewrite(self, info: "TableInfo", doc_id: str, old: dict, new: dict) -> None:
+        user = {k: v for k, v in new.items() if k != "_id" and k != "_creationTime"}
+        doc, size = self.db.prepare_document(info.name, user, doc_id=doc_id)
+        full = {"_id": old["_id"], "_creationTime": old["_creationTime"]}
+        full.update(doc)
+        self._write(info, doc_id, old, full, size)
+
+    def _write(self, info: "TableInfo", doc_id: str, old: dict | None, new: dict | None, size: int) -> None:
+        """Apply one document write and its index maintenance; record the touched keys."""
+        store = self.db.store
+        self._count_write(size)
+        writes = self.writes
+        writes.tables.add(info.name)
+        writes.documents += 1
+        removed: list[tuple[int, bytes]] = []
+        added: list[tuple[int, bytes, str]] = []
+        for index in info.index_list:
+            old_key = index.key(old) if old is not None else None
+            new_key = index.key(new) if new is not None else None
+            if old_key is not None:
+                writes.add(info.name, index.name, old_key)
+            if new_key is not None and new_key != old_key:
+                writes.add(info.name, index.name, new_key)
+            if old_key != new_key:
+                if old_key is not None:
+                    removed.append((index.index_id, old_key))
+                if new_key is not None:
+                    added.append((index.index_id, new_key, doc_id))
+        if removed:
+            store.delete_entries(removed)
+        if new is None:
+            store.delete_document(doc_id)
+        else:
+            text, plain = dumps_document(new)
+            store.put_document(doc_id, info.number, text, plain)
+        if added:
+            store.insert_entries(added)

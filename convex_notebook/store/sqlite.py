@@ -1,0 +1,207 @@
+"""SQLite persistence: documents, ordered index entries, catalog, clock.
+
+The store is deliberately dumb: it knows rows and byte keys, not Convex semantics. Index
+entries hold order-preserving byte keys (see ``values._keys``) so that SQLite's memcmp order on
+BLOBs *is* Convex's index order and a range scan reads only its range.
+
+One connection, used under the engine's lock. A commit is one SQLite transaction; nested
+``run_mutation`` calls are SAVEPOINTs. File databases use WAL with ``synchronous=NORMAL``: a
+committed transaction survives the process being killed (it is in the WAL file, written before
+COMMIT returns).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Iterator
+
+__all__ = ["SqliteStore", "StoredIndex", "FIRST_TABLE_NUMBER"]
+
+# Convex numbers user tables from 10001; keeping that makes our ids look like theirs.
+FIRST_TABLE_NUMBER = 10001
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tables (
+    table_number INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS indexes (
+    index_id INTEGER PRIMARY KEY,
+    table_number INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    staged INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (table_number, name)
+);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    table_number INTEGER NOT NULL,
+    json TEXT NOT NULL,
+    plain INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS index_entries (
+    index_id INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    doc_id TEXT NOT NULL,
+    PRIMARY KEY (index_id, key)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class StoredIndex:
+    """An index row of the catalog: ``fields`` exclude the implicit ``_creationTime``/``_id``."""
+
+    index_id: int
+    table_number: int
+    name: str
+    fields: tuple[str, ...]
+    staged: bool = False
+
+
+class SqliteStore:
+    """Rows and byte-keyed index entries in one SQLite database (a file, or ``:memory:``)."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path or ":memory:"
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a commit is exactly one
+        # SQLite transaction and savepoints nest predictably.
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        if self.path != ":memory:":
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA temp_store=MEMORY")
+        self.conn.executescript(_DDL)
+        self._savepoints = 0
+
+    # -- transactions -----------------------------------------------------------------------
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self._savepoints = 0
+
+    def savepoint(self) -> str:
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        return name
+
+    def release(self, name: str) -> None:
+        self.conn.execute(f"RELEASE {name}")
+        self._savepoints -= 1
+
+    def rollback_to(self, name: str) -> None:
+        self.conn.execute(f"ROLLBACK TO {name}")
+        self.conn.execute(f"RELEASE {name}")
+        self._savepoints -= 1
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- meta -------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- catalog ----------------------------------------------------------------------------
+    def load_tables(self) -> dict[str, int]:
+        return {name: num for num, name in self.conn.execute("SELECT table_number, name FROM tables")}
+
+    def create_table(self, name: str) -> int:
+        row = self.conn.execute("SELECT MAX(table_number) FROM tables").fetchone()
+        number = max(FIRST_TABLE_NUMBER, (row[0] or 0) + 1)
+        self.conn.execute("INSERT INTO tables (table_number, name) VALUES (?, ?)", (number, name))
+        return number
+
+    def load_indexes(self) -> list[StoredIndex]:
+        rows = self.conn.execute(
+            "SELECT index_id, table_number, name, fields, staged FROM indexes ORDER BY index_id"
+        )
+        return [StoredIndex(i, t, n, tuple(json.loads(f)), bool(s)) for i, t, n, f, s in rows]
+
+    def create_index(self, table_number: int, name: str, fields: tuple[str, ...], staged: bool = False) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO indexes (table_number, name, fields, staged) VALUES (?, ?, ?, ?)",
+            (table_number, name, json.dumps(list(fields)), int(staged)),
+        )
+        return int(cur.lastrowid)
+
+    def drop_index(self, index_id: int) -> None:
+        self.conn.execute("DELETE FROM index_entries WHERE index_id = ?", (index_id,))
+        self.conn.execute("DELETE FROM indexes WHERE index_id = ?", (index_id,))
+
+    # -- documents --------------------------------------------------------------------------
+    def get_document(self, doc_id: str) -> tuple[int, str, int] | None:
+        """``(table_number, json, plain)`` of a document, or None."""
+        return self.conn.execute(
+            "SELECT table_number, json, plain FROM documents WHERE id = ?", (doc_id,)
+        ).fetchone()
+
+    def put_document(self, doc_id: str, table_number: int, text: str, plain: bool) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO documents (id, table_number, json, plain) VALUES (?, ?, ?, ?)",
+            (doc_id, table_number, text, int(plain)),
+        )
+
+    def delete_document(self, doc_id: str) -> None:
+        self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+    def iter_table_documents(self, table_number: int) -> Iterator[tuple[str, str, int]]:
+        """Every ``(id, json, plain)`` of a table (for schema checks and index backfills)."""
+        return self.conn.execute(
+            "SELECT id, json, plain FROM documents WHERE table_number = ?", (table_number,)
+        )
+
+    def count_documents(self, table_number: int) -> int:
+        return self.conn.execute(
+            "SELECT COUNT(*) FROM documents WHERE table_number = ?", (table_number,)
+        ).fetchone()[0]
+
+    # -- index entries ----------------------------------------------------------------------
+    def insert_entries(self, rows: list[tuple[int, bytes, str]]) -> None:
+        self.conn.executemany("INSERT INTO index_entries (index_id, key, doc_id) VALUES (?, ?, ?)", rows)
+
+    def delete_entries(self, rows: list[tuple[int, bytes]]) -> None:
+        self.conn.executemany("DELETE FROM index_entries WHERE index_id = ? AND key = ?", rows)
+
+    def count_range(self, index_id: int, lo: bytes, hi: bytes) -> int:
+        return self.conn.execute(
+            "SELECT COUNT(*) FROM index_entries WHERE index_id = ? AND key >= ? AND key < ?",
+            (index_id, lo, hi),
+        ).fetchone()[0]
+
+    def scan(
+        self, index_id: int, lo: bytes, hi: bytes, descending: bool, limit: int
+    ) -> list[tuple[bytes, str, int]]:
+        """Up to ``limit`` ``(key, json, plain)`` rows with ``lo <= key < hi`` in key order."""
+        if descending:
+            sql = _SCAN_DESC
+        else:
+            sql = _SCAN_ASC
+        return self.conn.execute(sql, (index_id, lo, hi, limit)).fetchall()
+
+
+_SCAN_ASC = (
+    "SELECT i.key, d.json, d.plain FROM index_entries i JOIN documents d ON d.id = i.doc_id "
+    "WHERE i.index_id = ? AND i.key >= ? AND i.key < ? ORDER BY i.key ASC LIMIT ?"
+)
+_SCAN_DESC = (
+    "SELECT i.key, d.json, d.plain FROM index_entries i JOIN documents d ON d.id = i.doc_id "
+    "WHERE i.index_id = ? AND i.key >= ? AND i.key < ? ORDER BY i.key DESC LIMIT ?"
+)

@@ -1,0 +1,293 @@
+"""JSON codecs: ``convex_encoded_json`` (lossless, the wire format), Convex's lossy "json"
+export format, and the storage text of documents.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import math
+import struct
+from typing import Any
+
+from convex_notebook.errors import InvalidValueError
+
+from ._check import _GOOD_KEYS, MAX_ARRAY_LENGTH, MAX_OBJECT_FIELDS, MAX_VALUE_NESTING, _at
+from ._check import _Bad, _check_key, convex_value
+from ._model import MISSING, Int64
+
+__all__ = [
+    "dumps",
+    "dumps_document",
+    "from_json",
+    "loads",
+    "loads_document",
+    "to_clean_json",
+    "to_json",
+]
+
+_pack_i64 = struct.Struct("<q").pack
+_unpack_i64 = struct.Struct("<q").unpack
+_pack_f64 = struct.Struct("<d").pack
+_unpack_f64 = struct.Struct("<d").unpack
+_copysign = math.copysign
+_b2a = binascii.b2a_base64
+_a2b = binascii.a2b_base64
+
+# Prebuilt: json.dumps() with keyword arguments builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+_encode = _ENCODER.encode
+_decode = json.JSONDecoder().decode
+
+
+def _b64(b: bytes) -> str:
+    return _b2a(b, newline=False).decode("ascii")
+
+
+def _unb64(s: Any, what: str) -> bytes:
+    if type(s) is not str:
+        raise InvalidValueError(f"{what} must hold a base64 string, got {type(s).__name__}")
+    try:
+        return _a2b(s, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise InvalidValueError(f"{what} holds invalid base64: {s[:40]!r}") from None
+
+
+def _special_float(v: float) -> dict[str, str]:
+    return {"$float": _b64(_pack_f64(v))}
+
+
+def to_json(v: Any) -> Any:
+    """A Convex value as ``convex_encoded_json`` (JSON-ready Python objects)."""
+    t = type(v)
+    if t is str or t is bool or v is None:
+        return v
+    if t is float:
+        if v - v == 0.0 and (v != 0.0 or _copysign(1.0, v) > 0.0):
+            return v
+        return _special_float(v)  # NaN, ±inf, -0.0
+    if t is dict:
+        return {k: to_json(e) for k, e in v.items() if e is not MISSING}
+    if t is list:
+        return [e if type(e) is str else to_json(e) for e in v]
+    if t is Int64:
+        return {"$integer": _b64(_pack_i64(v))}
+    if t is bytes:
+        return {"$bytes": _b64(v)}
+    return to_json(convex_value(v))  # int, tuple, bytearray, ...: canonicalise first
+
+
+def to_clean_json(v: Any) -> Any:
+    """Convex's lossy "json" format: int64 → decimal string, bytes → base64 string,
+    NaN/±inf → "NaN"/"Infinity"/"-Infinity" (other floats, -0.0 included, stay numbers).
+    """
+    t = type(v)
+    if t is str or t is bool or v is None:
+        return v
+    if t is float:
+        if v - v == 0.0:
+            return v
+        if v != v:
+            return "NaN"
+        return "Infinity" if v > 0 else "-Infinity"
+    if t is dict:
+        return {k: to_clean_json(e) for k, e in v.items() if e is not MISSING}
+    if t is list:
+        return [to_clean_json(e) for e in v]
+    if t is Int64:
+        return int.__repr__(v)
+    if t is bytes:
+        return _b64(v)
+    return to_clean_json(convex_value(v))
+
+
+def _special(key: str, payload: Any) -> Any:
+    """Decode a one-key ``{"$...": ...}`` object."""
+    if key == "$integer":
+        raw = _unb64(payload, "$integer")
+        if len(raw) != 8:
+            raise InvalidValueError(f"Received {len(raw)} bytes, expected 8 for $integer")
+        return Int64(_unpack_i64(raw)[0])
+    if key == "$float":
+        raw = _unb64(payload, "$float")
+        if len(raw) != 8:
+            raise InvalidValueError(f"Received {len(raw)} bytes, expected 8 for $float")
+        f = _unpack_f64(raw)[0]
+        # As Convex's server: only NaN, ±inf and ±0 may be wrapped; a normal number must not be.
+        if f - f == 0.0 and f != 0.0:
+            raise InvalidValueError(f"Float64 {f!r} should be encoded as a number, not as $float")
+        return f
+    if key == "$bytes":
+        return _unb64(payload, "$bytes")
+    if key in ("$set", "$map"):
+        kind = "Set" if key == "$set" else "Map"
+        raise InvalidValueError(f"Received a {kind}, which is no longer supported as a Convex type")
+    raise InvalidValueError(f"Field name {key} starts with '$', which is reserved")
+
+
+def _from(x: Any, depth: int) -> Any:
+    t = type(x)
+    if t is str:
+        if not x.isascii():
+            try:
+                x.encode()
+            except UnicodeEncodeError:  # json.loads turns "\ud800" escapes into lone surrogates
+                raise _Bad(
+                    lambda p: f"String{_at(p)} is not valid Unicode (it contains a lone surrogate)"
+                ) from None
+        return x
+    if t is float or t is bool or x is None:
+        return x
+    if t is int:
+        try:
+            return float(x)  # JSON numbers are Float64
+        except OverflowError:
+            return math.inf if x > 0 else -math.inf  # as JavaScript's JSON.parse
+    if t is dict:
+        if len(x) == 1:
+            for k in x:
+                if type(k) is str and k[:1] == "$":
+                    try:
+                        return _special(k, x[k])
+                    except InvalidValueError as e:
+                        msg = str(e)
+                        raise _Bad(lambda p: msg + _at(p)) from None
+        depth += 1
+        if depth > MAX_VALUE_NESTING:
+            raise _Bad(
+                lambda p: f"Value is too nested (nested {depth} levels deep > maximum nesting "
+                f"{MAX_VALUE_NESTING})" + _at(p)
+            )
+        if len(x) > MAX_OBJECT_FIELDS:
+            n = len(x)
+            raise _Bad(
+                lambda p: f"Object has too many fields ({n} > maximum number {MAX_OBJECT_FIELDS})"
+                + _at(p)
+            )
+        out = {}
+        good = _GOOD_KEYS
+        for k, e in x.items():
+            if k not in good:
+                _check_key(k)
+            try:
+                out[k] = _from(e, depth)
+            except _Bad as bad:
+                bad.segs.append("." + k)
+                raise
+        return out
+    if t is list:
+        depth += 1
+        if depth > MAX_VALUE_NESTING:
+            raise _Bad(
+                lambda p: f"Value is too nested (nested {depth} levels deep > maximum nesting "
+                f"{MAX_VALUE_NESTING})" + _at(p)
+            )
+        if len(x) > MAX_ARRAY_LENGTH:
+            n = len(x)
+            raise _Bad(
+                lambda p: f"Array length is too long ({n} > maximum length {MAX_ARRAY_LENGTH})"
+                + _at(p)
+            )
+        items = []
+        for i, e in enumerate(x):
+            try:
+                items.append(_from(e, depth))
+            except _Bad as bad:
+                bad.segs.append(f"[{i}]")
+                raise
+        return items
+    raise _Bad(lambda p: f"Value{_at(p)} is a Python {t.__name__}, which is not JSON")
+
+
+def from_json(obj: Any) -> Any:
+    """Decode ``convex_encoded_json`` (already parsed by ``json.loads``) into a Convex value.
+
+    JSON numbers are Float64; ``{"$integer"|"$float"|"$bytes": ...}`` with exactly one key are
+    decoded; keys, nesting (64) and container lengths are checked.
+    """
+    try:
+        return _from(obj, 0)
+    except _Bad as bad:
+        raise InvalidValueError(bad.render()) from None
+
+
+def dumps(v: Any) -> str:
+    """Compact ``convex_encoded_json`` text of a value (never bare NaN/Infinity tokens)."""
+    return _encode(to_json(v))
+
+
+def loads(s: str | bytes) -> Any:
+    """Parse ``convex_encoded_json`` text into a Convex value."""
+    try:
+        obj = _decode(s if type(s) is str else s.decode())
+    except ValueError as e:
+        raise InvalidValueError(f"Invalid JSON: {e}") from None
+    return from_json(obj)
+
+
+# ---------------------------------------------------------------------------------------------
+# Storage: most documents are "plain", i.e. json.loads alone gives them back exactly.
+
+
+def _plain(v: Any) -> bool:
+    """True when ``json.loads(json.dumps(v))`` reproduces ``v`` (no int64, bytes, NaN/inf/-0.0)."""
+    t = type(v)
+    if t is str or t is bool or v is None:
+        return True
+    if t is float:
+        return v - v == 0.0 and (v != 0.0 or _copysign(1.0, v) > 0.0)
+    if t is list:
+        for e in v:
+            te = type(e)
+            if te is str or (te is float and e - e == 0.0 and e != 0.0):
+                continue
+            if not _plain(e):
+                return False
+        return True
+    if t is dict:
+        for e in v.values():
+            te = type(e)
+            if te is str or (te is float and e - e == 0.0 and e != 0.0):
+                continue
+            if not _plain(e):
+                return False
+        return True
+    return False
+
+
+def dumps_document(doc: dict[str, Any]) -> tuple[str, bool]:
+    """The storage text of a canonical document, and whether it is plain JSON.
+
+    ``plain`` is True when ``json.loads(text)`` gives the document back exactly; otherwise
+    the text is ``convex_encoded_json`` and needs ``from_json``.
+    """
+    for v in doc.values():
+        t = type(v)
+        if t is str or (t is float and v - v == 0.0 and v != 0.0) or t is bool or v is None:
+            continue
+        if not _plain(v):
+            return _encode(to_json(doc)), False
+    return _encode(doc), True
+
+
+def _from_stored(x: Any) -> Any:
+    """Decode text we wrote ourselves: only the ``$`` wrappers need work, nothing is re-checked."""
+    t = type(x)
+    if t is dict:
+        if len(x) == 1:
+            for k in x:
+                if k[:1] == "$":
+                    return _special(k, x[k])
+        return {k: _from_stored(e) for k, e in x.items()}
+    if t is list:
+        return [_from_stored(e) for e in x]
+    if t is int:
+        return float(x)
+    return x
+
+
+def loads_document(text: str, plain: bool) -> dict[str, Any]:
+    """Inverse of ``dumps_document``."""
+    if plain:
+        return _decode(text)
+    return _from_stored(_decode(text))

@@ -1,0 +1,131 @@
+"""Document ids in Convex's own format (``DeveloperDocumentId``, crates/value/src/id_v6.rs).
+
+``id = base32( VInt(table_number) ‖ 16-byte internal id ‖ footer )`` with
+``footer = fletcher16(the bytes before it) ^ version`` (version 0, little-endian), base32 being
+the bit stream most-significant bit first over the lowercase Crockford alphabet, unpadded.
+The table number (1 .. 2^32-1) is the VInt: 7 bits a byte, low bits first, high bit = "more".
+Ids are 31 characters for tables 1..127 and 32 for 128..16383.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import re
+
+from convex_notebook.errors import InvalidValueError
+
+__all__ = ["decode_id", "encode_id", "id_table_number", "is_id", "new_id"]
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+# Python's int(s, 32) digits, to decode a whole id in one C call.
+_TO_INT_DIGITS = str.maketrans(_ALPHABET, "0123456789abcdefghijklmnopqrstuv")
+_ID_CHARS = re.compile(r"[0-9a-hjkmnp-tv-z]+\Z")
+# All 10-bit groups as two characters: encoding takes one lookup per 10 bits.
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+_INTERNAL_LEN = 16
+_VERSION = 0
+# encoded length -> binary length, for the valid binary lengths 19..23 (VInt of 1..5 bytes)
+_BINARY_LEN = {(n * 8 + 4) // 5: n for n in range(19, 24)}
+_VINT_CACHE: dict[int, bytes] = {}
+_mul = operator.mul
+
+
+def _vint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _fletcher16(buf: bytes) -> int:
+    # c0 = sum of bytes; c1 = sum of the running sums = Σ (len - i) * byte_i (both mod 256)
+    c0 = sum(buf) & 0xFF
+    c1 = sum(map(_mul, buf, range(len(buf), 0, -1))) & 0xFF
+    return (c1 << 8) | c0
+
+
+def _base32(buf: bytes) -> str:
+    nbits = len(buf) * 8
+    nchars = (nbits + 4) // 5
+    # Pad to a whole number of 10-bit pairs, then drop the extra character if any.
+    npairs = (nchars + 1) // 2
+    n = int.from_bytes(buf, "big") << (npairs * 10 - nbits)
+    pairs = _PAIRS
+    s = "".join([pairs[(n >> shift) & 1023] for shift in range((npairs - 1) * 10, -1, -10)])
+    return s[:nchars]
+
+
+def _prefix(table_number: int) -> bytes:
+    prefix = _VINT_CACHE.get(table_number)
+    if prefix is None:
+        if type(table_number) is not int or not 0 < table_number < 1 << 32:
+            raise InvalidValueError(f"Table number must be in 1..2^32-1, got {table_number!r}")
+        prefix = _vint(table_number)
+        if len(_VINT_CACHE) < 100_000:
+            _VINT_CACHE[table_number] = prefix
+    return prefix
+
+
+def encode_id(table_number: int, internal: bytes) -> str:
+    """The id string of the document ``internal`` (16 bytes) of table ``table_number``."""
+    if len(internal) != _INTERNAL_LEN:
+        raise InvalidValueError(f"Internal id must be 16 bytes, got {len(internal)}")
+    body = _prefix(table_number) + bytes(internal)
+    footer = _fletcher16(body) ^ _VERSION
+    return _base32(body + footer.to_bytes(2, "little"))
+
+
+def new_id(table_number: int) -> str:
+    """A fresh random id for a document of table ``table_number``."""
+    body = _prefix(table_number) + os.urandom(_INTERNAL_LEN)
+    return _base32(body + (_fletcher16(body) ^ _VERSION).to_bytes(2, "little"))
+
+
+def decode_id(s: str) -> tuple[int, bytes] | None:
+    """``(table_number, internal_id)`` of a valid id string, else None.
+
+    Stricter than Convex only where Convex accepts several spellings of one id (non-zero padding
+    bits, an over-long VInt): every id has exactly one valid string.
+    """
+    if type(s) is not str:
+        return None
+    nbytes = _BINARY_LEN.get(len(s))
+    if nbytes is None or not _ID_CHARS.match(s):
+        return None
+    pad = len(s) * 5 - nbytes * 8
+    n = int(s.translate(_TO_INT_DIGITS), 32)
+    if n & ((1 << pad) - 1):
+        return None
+    buf = (n >> pad).to_bytes(nbytes, "big")
+    table = 0
+    pos = 0
+    while True:
+        byte = buf[pos]
+        table |= (byte & 0x7F) << (7 * pos)
+        pos += 1
+        if byte < 0x80:
+            break
+        if pos == 5:
+            return None
+    if pos + _INTERNAL_LEN + 2 != nbytes or table == 0 or table >= 1 << 32:
+        return None
+    if pos > 1 and buf[pos - 1] == 0:
+        return None  # over-long VInt
+    end = pos + _INTERNAL_LEN
+    if _fletcher16(buf[:end]) ^ _VERSION != int.from_bytes(buf[end:], "little"):
+        return None
+    return table, buf[pos:end]
+
+
+def id_table_number(s: str) -> int | None:
+    """The table number encoded in a valid id, else None."""
+    decoded = decode_id(s)
+    return None if decoded is None else decoded[0]
+
+
+def is_id(s: object) -> bool:
+    """Whether ``s`` is a valid id string (of any table)."""
+    return type(s) is str and decode_id(s) is not None
