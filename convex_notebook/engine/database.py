@@ -12,13 +12,14 @@ import json
 import math
 import re
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from ..store import SqliteStore, StoredIndex
 from ..values import (
-    decode_id,
+    decode_key,
     encode_value,
     id_table_number,
     loads_document,
@@ -46,10 +47,16 @@ class IndexInfo:
 
     index_id: int
     table: str
+    table_number: int
     name: str
     user_fields: tuple[str, ...]
     staged: bool = False
     key: Callable[[dict], bytes] = field(repr=False, default=lambda doc: b"")
+
+    @property
+    def entries_id(self) -> int | None:
+        """The id under which entries are stored; None for by_id (the documents table itself)."""
+        return None if self.name == "by_id" else self.index_id
 
     @property
     def range_fields(self) -> tuple[str, ...]:
@@ -78,8 +85,9 @@ class TableInfo:
     indexes: dict[str, IndexInfo] = field(default_factory=dict)
 
     @property
-    def index_list(self) -> list[IndexInfo]:
-        return list(self.indexes.values())
+    def entry_indexes(self) -> list[IndexInfo]:
+        """Indexes with stored entries (all but by_id, which is the documents table)."""
+        return [ix for ix in self.indexes.values() if ix.name != "by_id"]
 
 
 class Database:
@@ -101,12 +109,13 @@ class Database:
         self._by_number: dict[int, TableInfo] = {}
         self.schema: SchemaDefinition | None = None
         self.reload_catalog()
-        state = self.store.get_meta("clock")
-        if state:
-            ts, ct = state.split(" ")
-            self.last_ts, self.last_creation_time = int(ts), float(ct)
-        else:
-            self.last_ts, self.last_creation_time = 0, 0.0
+        # Timestamps must never go backwards, across restarts too. The commit timestamp follows
+        # the wall clock and is saved every few commits (not on every one: that write costs 15%
+        # of a commit); creation times are recovered from the by_creation_time indexes.
+        saved_ts = int(self.store.get_meta("ts") or 0)
+        self.last_ts = max(saved_ts, time.time_ns())
+        self.last_creation_time = self._recover_creation_time()
+        self._commits_since_save = 0
         saved = self.store.get_meta("schema")
         if saved:
             self.schema = SchemaDefinition.from_json(json.loads(saved))
@@ -123,7 +132,7 @@ class Database:
     @staticmethod
     def _index_info(table: str, stored: StoredIndex) -> IndexInfo:
         return IndexInfo(
-            stored.index_id, table, stored.name, stored.fields, stored.staged,
+            stored.index_id, table, stored.table_number, stored.name, stored.fields, stored.staged,
             _make_key_function(stored.name, stored.fields),
         )
 
@@ -142,6 +151,8 @@ class Database:
         return info.name if info else None
 
     def check_table_name(self, name: Any, op: str) -> None:
+        if name in self._tables:
+            return
         if not isinstance(name, str):
             raise DatabaseError(f"Cannot {op} table {name!r}: a table name must be a string")
         if name.startswith("_"):
@@ -211,12 +222,24 @@ class Database:
                 for listener in list(self.commit_listeners):
                     listener(txn.writes, ts)
 
+    def _recover_creation_time(self) -> float:
+        latest = 0.0
+        for info in self._tables.values():
+            index = info.indexes.get("by_creation_time")
+            key = self.store.last_key(index.index_id) if index else None
+            if key:
+                latest = max(latest, decode_key(key)[0])
+        return latest
+
     def _commit(self, txn: Transaction) -> int:
         if not txn.writes and not txn._created_tables:
             self.store.rollback()  # nothing written: nothing to make durable
             return self.last_ts
-        ts = max(self.last_ts + 1, self._wall_ts())
-        self.store.set_meta("clock", f"{ts} {self.last_creation_time!r}")
+        ts = max(self.last_ts + 1, time.time_ns())
+        self._commits_since_save += 1
+        if self._commits_since_save >= 256:
+            self.store.set_meta("ts", str(ts))
+            self._commits_since_save = 0
         try:
             self.store.commit()
         except BaseException:
@@ -225,12 +248,6 @@ class Database:
             raise
         self.last_ts = ts
         return ts
-
-    @staticmethod
-    def _wall_ts() -> int:
-        import time
-
-        return time.time_ns()
 
     # -- schema -----------------------------------------------------------------------------
     def set_schema(self, schema: SchemaDefinition | None) -> None:
@@ -255,8 +272,9 @@ class Database:
         for name, table_def in wanted.items():
             info = self._tables.get(name) or self.create_table(name)
             if schema is not None and schema.schema_validation:
-                for doc_id, text, plain in list(self.store.iter_table_documents(info.number)):
+                for _key, text, plain in list(self.store.iter_table_documents(info.number)):
                     doc = loads_document(text, plain)
+                    doc_id = doc["_id"]
                     user = {k: v for k, v in doc.items() if k not in ("_id", "_creationTime")}
                     try:
                         table_def.validate_document(user, id_table=self.table_name_for_id, doc_id=doc_id)
@@ -289,8 +307,8 @@ class Database:
         index_id = self.store.create_index(info.number, name, fields, staged)
         index = self._index_info(info.name, StoredIndex(index_id, info.number, name, fields, staged))
         rows = []
-        for doc_id, text, plain in self.store.iter_table_documents(info.number):
-            rows.append((index_id, index.key(loads_document(text, plain)), doc_id))
+        for doc_key, text, plain in self.store.iter_table_documents(info.number):
+            rows.append((index_id, index.key(loads_document(text, plain)), doc_key))
             if len(rows) >= 10_000:
                 self.store.insert_entries(rows)
                 rows = []
@@ -300,9 +318,7 @@ class Database:
 
     def close(self) -> None:
         with self.lock:
-            self.store.close()
-
-
-def doc_table_number(doc_id: str) -> int | None:
-    decoded = decode_id(doc_id)
-    return decoded[0] if decoded else None
+            try:
+                self.store.set_meta("ts", str(self.last_ts))
+            finally:
+                self.store.close()

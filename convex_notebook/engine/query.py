@@ -133,13 +133,11 @@ class Query:
         return True
 
     def _docs(self, batch: int = 64) -> Iterator[dict]:
+        rows = self._rows(self._lo, self._hi, batch)
         if not self._filters:
-            for _key, doc, _size in self._rows(self._lo, self._hi, batch):
-                yield doc
-            return
-        for _key, doc, _size in self._rows(self._lo, self._hi, batch):
-            if self._matches(doc):
-                yield doc
+            return (doc for _key, doc, _size in rows)
+        matches = self._matches
+        return (doc for _key, doc, _size in rows if matches(doc))
 
     def __iter__(self) -> Iterator[dict]:
         self._start()

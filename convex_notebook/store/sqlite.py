@@ -36,16 +36,19 @@ CREATE TABLE IF NOT EXISTS indexes (
     staged INTEGER NOT NULL DEFAULT 0,
     UNIQUE (table_number, name)
 );
+-- Documents are keyed by the order-preserving encoding of their _id within their table, so
+-- this table *is* the by_id index (no separate entries to write for it).
 CREATE TABLE IF NOT EXISTS documents (
-    id TEXT PRIMARY KEY,
     table_number INTEGER NOT NULL,
+    key BLOB NOT NULL,
     json TEXT NOT NULL,
-    plain INTEGER NOT NULL
+    plain INTEGER NOT NULL,
+    PRIMARY KEY (table_number, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS index_entries (
     index_id INTEGER NOT NULL,
     key BLOB NOT NULL,
-    doc_id TEXT NOT NULL,
+    doc_key BLOB NOT NULL,
     PRIMARY KEY (index_id, key)
 ) WITHOUT ROWID;
 """
@@ -74,6 +77,8 @@ class SqliteStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA temp_store=MEMORY")
+        # 64 MiB of page cache (the default is 2 MiB): index scans over big tables stay in memory.
+        self.conn.execute("PRAGMA cache_size=-65536")
         self.conn.executescript(_DDL)
         self._savepoints = 0
 
@@ -146,26 +151,26 @@ class SqliteStore:
         self.conn.execute("DELETE FROM index_entries WHERE index_id = ?", (index_id,))
         self.conn.execute("DELETE FROM indexes WHERE index_id = ?", (index_id,))
 
-    # -- documents --------------------------------------------------------------------------
-    def get_document(self, doc_id: str) -> tuple[int, str, int] | None:
-        """``(table_number, json, plain)`` of a document, or None."""
+    # -- documents ---------------------------------------------------------------------------
+    def get_document(self, table_number: int, key: bytes) -> tuple[str, int] | None:
+        """``(json, plain)`` of the document whose encoded id is ``key``, or None."""
         return self.conn.execute(
-            "SELECT table_number, json, plain FROM documents WHERE id = ?", (doc_id,)
+            "SELECT json, plain FROM documents WHERE table_number = ? AND key = ?", (table_number, key)
         ).fetchone()
 
-    def put_document(self, doc_id: str, table_number: int, text: str, plain: bool) -> None:
+    def put_document(self, table_number: int, key: bytes, text: str, plain: bool) -> None:
         self.conn.execute(
-            "INSERT OR REPLACE INTO documents (id, table_number, json, plain) VALUES (?, ?, ?, ?)",
-            (doc_id, table_number, text, int(plain)),
+            "INSERT OR REPLACE INTO documents (table_number, key, json, plain) VALUES (?, ?, ?, ?)",
+            (table_number, key, text, int(plain)),
         )
 
-    def delete_document(self, doc_id: str) -> None:
-        self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+    def delete_document(self, table_number: int, key: bytes) -> None:
+        self.conn.execute("DELETE FROM documents WHERE table_number = ? AND key = ?", (table_number, key))
 
-    def iter_table_documents(self, table_number: int) -> Iterator[tuple[str, str, int]]:
-        """Every ``(id, json, plain)`` of a table (for schema checks and index backfills)."""
+    def iter_table_documents(self, table_number: int) -> Iterator[tuple[bytes, str, int]]:
+        """Every ``(key, json, plain)`` of a table (for schema checks and index backfills)."""
         return self.conn.execute(
-            "SELECT id, json, plain FROM documents WHERE table_number = ?", (table_number,)
+            "SELECT key, json, plain FROM documents WHERE table_number = ?", (table_number,)
         )
 
     def count_documents(self, table_number: int) -> int:
@@ -174,34 +179,46 @@ class SqliteStore:
         ).fetchone()[0]
 
     # -- index entries ----------------------------------------------------------------------
-    def insert_entries(self, rows: list[tuple[int, bytes, str]]) -> None:
-        self.conn.executemany("INSERT INTO index_entries (index_id, key, doc_id) VALUES (?, ?, ?)", rows)
+    def insert_entries(self, rows: list[tuple[int, bytes, bytes]]) -> None:
+        """Add ``(index_id, key, doc_key)`` entries."""
+        self.conn.executemany("INSERT INTO index_entries (index_id, key, doc_key) VALUES (?, ?, ?)", rows)
+
+    def insert_entry(self, index_id: int, key: bytes, doc_key: bytes) -> None:
+        self.conn.execute("INSERT INTO index_entries (index_id, key, doc_key) VALUES (?, ?, ?)", (index_id, key, doc_key))
 
     def delete_entries(self, rows: list[tuple[int, bytes]]) -> None:
         self.conn.executemany("DELETE FROM index_entries WHERE index_id = ? AND key = ?", rows)
 
-    def count_range(self, index_id: int, lo: bytes, hi: bytes) -> int:
-        return self.conn.execute(
-            "SELECT COUNT(*) FROM index_entries WHERE index_id = ? AND key >= ? AND key < ?",
-            (index_id, lo, hi),
-        ).fetchone()[0]
+    def last_key(self, index_id: int) -> bytes | None:
+        row = self.conn.execute(
+            "SELECT key FROM index_entries WHERE index_id = ? ORDER BY key DESC LIMIT 1", (index_id,)
+        ).fetchone()
+        return row[0] if row else None
 
     def scan(
-        self, index_id: int, lo: bytes, hi: bytes, descending: bool, limit: int
+        self, table_number: int, index_id: int | None, lo: bytes, hi: bytes, descending: bool, limit: int
     ) -> list[tuple[bytes, str, int]]:
-        """Up to ``limit`` ``(key, json, plain)`` rows with ``lo <= key < hi`` in key order."""
-        if descending:
-            sql = _SCAN_DESC
-        else:
-            sql = _SCAN_ASC
-        return self.conn.execute(sql, (index_id, lo, hi, limit)).fetchall()
+        """Up to ``limit`` ``(key, json, plain)`` rows with ``lo <= key < hi`` in key order.
+
+        ``index_id`` None scans the documents themselves, i.e. the by_id index.
+        """
+        if index_id is None:
+            sql = _SCAN_BY_ID_DESC if descending else _SCAN_BY_ID_ASC
+            return self.conn.execute(sql, (table_number, lo, hi, limit)).fetchall()
+        sql = _SCAN_DESC if descending else _SCAN_ASC
+        return self.conn.execute(sql, (table_number, index_id, lo, hi, limit)).fetchall()
 
 
-_SCAN_ASC = (
-    "SELECT i.key, d.json, d.plain FROM index_entries i JOIN documents d ON d.id = i.doc_id "
-    "WHERE i.index_id = ? AND i.key >= ? AND i.key < ? ORDER BY i.key ASC LIMIT ?"
+_SCAN = (
+    "SELECT i.key, d.json, d.plain FROM index_entries i "
+    "JOIN documents d ON d.table_number = ? AND d.key = i.doc_key "
+    "WHERE i.index_id = ? AND i.key >= ? AND i.key < ? ORDER BY i.key {} LIMIT ?"
 )
-_SCAN_DESC = (
-    "SELECT i.key, d.json, d.plain FROM index_entries i JOIN documents d ON d.id = i.doc_id "
-    "WHERE i.index_id = ? AND i.key >= ? AND i.key < ? ORDER BY i.key DESC LIMIT ?"
+_SCAN_ASC = _SCAN.format("ASC")
+_SCAN_DESC = _SCAN.format("DESC")
+_SCAN_BY_ID = (
+    "SELECT key, json, plain FROM documents "
+    "WHERE table_number = ? AND key >= ? AND key < ? ORDER BY key {} LIMIT ?"
 )
+_SCAN_BY_ID_ASC = _SCAN_BY_ID.format("ASC")
+_SCAN_BY_ID_DESC = _SCAN_BY_ID.format("DESC")

@@ -80,4 +80,5 @@ __all__ = [
     "to_json",
     "type_name",
     "value_size",
+    "values_equal",
 ]

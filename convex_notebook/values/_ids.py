@@ -9,9 +9,9 @@ Ids are 31 characters for tables 1..127 and 32 for 128..16383.
 
 from __future__ import annotations
 
-import operator
 import os
 import re
+from itertools import accumulate
 
 from convex_notebook.errors import InvalidValueError
 
@@ -28,7 +28,9 @@ _VERSION = 0
 # encoded length -> binary length, for the valid binary lengths 19..23 (VInt of 1..5 bytes)
 _BINARY_LEN = {(n * 8 + 4) // 5: n for n in range(19, 24)}
 _VINT_CACHE: dict[int, bytes] = {}
-_mul = operator.mul
+# Recently seen ids -> decoded (ids are decoded again and again: db.get, v.id, index bounds).
+_DECODED: dict[str, tuple[int, bytes]] = {}
+_DECODED_LIMIT = 20_000
 
 
 def _vint(n: int) -> bytes:
@@ -42,20 +44,34 @@ def _vint(n: int) -> bytes:
 
 def _fletcher16(buf: bytes) -> int:
     # c0 = sum of bytes; c1 = sum of the running sums = Σ (len - i) * byte_i (both mod 256)
-    c0 = sum(buf) & 0xFF
-    c1 = sum(map(_mul, buf, range(len(buf), 0, -1))) & 0xFF
-    return (c1 << 8) | c0
+    return ((sum(accumulate(buf)) & 0xFF) << 8) | (sum(buf) & 0xFF)
+
+
+def _make_base32(nbytes: int):  # type: ignore[no-untyped-def]
+    """An unrolled encoder for ``nbytes`` bytes: one 10-bit pair lookup per two characters.
+
+    Generated because a loop or comprehension over the shifts costs twice as much.
+    """
+    nbits = nbytes * 8
+    nchars = (nbits + 4) // 5
+    npairs = (nchars + 1) // 2  # pad to whole pairs, then drop the extra character if any
+    lookups = ", ".join(f"p[n >> {shift} & 1023]" for shift in range((npairs - 1) * 10, -1, -10))
+    cut = "" if nchars == npairs * 2 else "[:-1]"
+    source = (
+        "def encode(buf, p=_PAIRS, from_bytes=int.from_bytes):\n"
+        f"    n = from_bytes(buf, 'big') << {npairs * 10 - nbits}\n"
+        f"    return ''.join(({lookups})){cut}\n"
+    )
+    namespace = {"_PAIRS": _PAIRS}
+    exec(source, namespace)
+    return namespace["encode"]
+
+
+_BASE32 = {n: _make_base32(n) for n in range(19, 24)}
 
 
 def _base32(buf: bytes) -> str:
-    nbits = len(buf) * 8
-    nchars = (nbits + 4) // 5
-    # Pad to a whole number of 10-bit pairs, then drop the extra character if any.
-    npairs = (nchars + 1) // 2
-    n = int.from_bytes(buf, "big") << (npairs * 10 - nbits)
-    pairs = _PAIRS
-    s = "".join([pairs[(n >> shift) & 1023] for shift in range((npairs - 1) * 10, -1, -10)])
-    return s[:nchars]
+    return _BASE32[len(buf)](buf)
 
 
 def _prefix(table_number: int) -> bytes:
@@ -80,8 +96,13 @@ def encode_id(table_number: int, internal: bytes) -> str:
 
 def new_id(table_number: int) -> str:
     """A fresh random id for a document of table ``table_number``."""
-    body = _prefix(table_number) + os.urandom(_INTERNAL_LEN)
-    return _base32(body + (_fletcher16(body) ^ _VERSION).to_bytes(2, "little"))
+    internal = os.urandom(_INTERNAL_LEN)
+    prefix = _prefix(table_number)
+    body = prefix + internal
+    s = _BASE32[len(body) + 2](body + (_fletcher16(body) ^ _VERSION).to_bytes(2, "little"))
+    if len(_DECODED) < _DECODED_LIMIT:
+        _DECODED[s] = (table_number, internal)  # a new document is usually read back soon
+    return s
 
 
 def decode_id(s: str) -> tuple[int, bytes] | None:
@@ -92,6 +113,9 @@ def decode_id(s: str) -> tuple[int, bytes] | None:
     """
     if type(s) is not str:
         return None
+    known = _DECODED.get(s)
+    if known is not None:
+        return known
     nbytes = _BINARY_LEN.get(len(s))
     if nbytes is None or not _ID_CHARS.match(s):
         return None
@@ -100,16 +124,22 @@ def decode_id(s: str) -> tuple[int, bytes] | None:
     if n & ((1 << pad) - 1):
         return None
     buf = (n >> pad).to_bytes(nbytes, "big")
-    table = 0
-    pos = 0
-    while True:
-        byte = buf[pos]
-        table |= (byte & 0x7F) << (7 * pos)
-        pos += 1
-        if byte < 0x80:
-            break
-        if pos == 5:
-            return None
+    b0 = buf[0]
+    if b0 < 0x80:
+        table, pos = b0, 1
+    elif buf[1] < 0x80:  # 128..16383: Convex's user tables
+        table, pos = (b0 & 0x7F) | (buf[1] << 7), 2
+    else:
+        table = 0
+        pos = 0
+        while True:
+            byte = buf[pos]
+            table |= (byte & 0x7F) << (7 * pos)
+            pos += 1
+            if byte < 0x80:
+                break
+            if pos == 5:
+                return None
     if pos + _INTERNAL_LEN + 2 != nbytes or table == 0 or table >= 1 << 32:
         return None
     if pos > 1 and buf[pos - 1] == 0:
@@ -117,7 +147,11 @@ def decode_id(s: str) -> tuple[int, bytes] | None:
     end = pos + _INTERNAL_LEN
     if _fletcher16(buf[:end]) ^ _VERSION != int.from_bytes(buf[end:], "little"):
         return None
-    return table, buf[pos:end]
+    decoded = (table, buf[pos:end])
+    if len(_DECODED) >= _DECODED_LIMIT:
+        _DECODED.clear()
+    _DECODED[s] = decoded
+    return decoded
 
 
 def id_table_number(s: str) -> int | None:

@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterable, Mapping
 from convex_notebook.errors import InvalidValueError, ValidationError
 from convex_notebook.values._check import convex_value
 from convex_notebook.values._ids import decode_id
-from convex_notebook.values._model import MISSING, Int64
+from convex_notebook.values._model import INT64_MAX, INT64_MIN, MAX_SAFE_INT, MISSING, Int64
 
 __all__ = [
     "AnyValidator",
@@ -67,9 +67,9 @@ __all__ = [
 
 IdTable = Callable[[str], "str | None"]
 
-_MAX_SAFE_INT = 2**53
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
+_MAX_SAFE_INT = MAX_SAFE_INT  # 2**53: plain ints within ±this are exact float64s
+_INT64_MIN = INT64_MIN
+_INT64_MAX = INT64_MAX
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _MAX_IDENTIFIER_LEN = 64
 
@@ -212,8 +212,8 @@ def _normalise(raw: Any) -> Any:
 
 _NOPE = object()
 
-_CANON_TYPES = frozenset({str, float, int, bool, type(None), bytes, list, tuple, dict})
-_CANON_TYPES = _CANON_TYPES | {Int64}
+# Types whose acceptance a validator can decide from ``_types`` alone (union prefilter).
+_CANON_TYPES = frozenset({str, float, int, bool, type(None), bytes, list, tuple, dict, Int64})
 
 
 # --------------------------------------------------------------------------------------
@@ -908,6 +908,9 @@ class RecordValidator(Validator):
 
     def _repr(self) -> str:
         return f"v.record({self.key!r}, {self.value!r})"
+
+    def _expected(self) -> str:
+        return "`object` (a record)"
 
     def _conv(self, raw, id_table):
         if type(raw) is not dict:
