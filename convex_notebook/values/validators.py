@@ -35,6 +35,7 @@ import json
 import math
 import re
 import struct
+from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
 from convex_notebook.errors import InvalidValueError, ValidationError
@@ -60,6 +61,7 @@ __all__ = [
     "Validator",
     "args_validator",
     "is_identifier",
+    "pagination_opts_validator",
     "returns_validator",
     "v",
     "validator_from_json",
@@ -314,6 +316,18 @@ class Validator:
             self._hash = hash(self._key())
         return self._hash
 
+    def __copy__(self) -> Validator:
+        cls = type(self)
+        new = cls.__new__(cls)
+        for klass in cls.__mro__:
+            for slot in klass.__dict__.get("__slots__", ()):
+                if hasattr(self, slot):
+                    setattr(new, slot, getattr(self, slot))
+        return new
+
+    def __reduce__(self) -> tuple:
+        return (_rebuild, (self.json, self.is_optional))
+
     # -- optionality --------------------------------------------------------------------
 
     def _with_optional(self, flag: bool) -> Validator:
@@ -389,9 +403,7 @@ class Float64Validator(Validator):
             if -_MAX_SAFE_INT <= raw <= _MAX_SAFE_INT:
                 return float(raw)
             raise self._fail(
-                raw,
-                ": a Python int beyond ±2^53 can't be stored exactly as a float64; "
-                "use cn.Int64(...) with v.int64() for large integers",
+                raw, ": a float64 can't hold it exactly; use cn.Int64(...) and v.int64() for it"
             )
         if isinstance(raw, float):
             return float(raw)
@@ -749,7 +761,7 @@ class ObjectValidator(Validator):
             _check_field_name(name)
             _ensure_validator(val, f"v.object() field {name!r}")
             checked[name] = val
-        self.fields: dict[str, Validator] = checked
+        self.fields: Mapping[str, Validator] = MappingProxyType(checked)  # read-only
         self._items = tuple((n, f, f.is_optional) for n, f in checked.items())
         self._segs = {n: "." + n for n in checked}
 
@@ -850,17 +862,22 @@ class ObjectValidator(Validator):
         return new
 
 
-def _check_record_key_validator(key: Validator) -> None:
+def _check_record_key_validator(key: Validator) -> bool:
+    """Raise unless ``key`` is a valid record key validator; return whether it has literals."""
     if key.is_optional:
         raise SchemaDefinitionError("v.record() keys can't be optional")
     if isinstance(key, (StringValidator, IdValidator)):
-        return
+        return False
+    if isinstance(key, LiteralValidator) and isinstance(key.value, str):
+        return True
     if isinstance(key, UnionValidator):
+        has_literal = False
         for m in key.members:
-            _check_record_key_validator(m)
-        return
+            has_literal = _check_record_key_validator(m) or has_literal
+        return has_literal
     raise SchemaDefinitionError(
-        f"v.record() keys must be v.string(), v.id(table) or a union of those, got {key!r}"
+        "v.record() keys must be v.string(), v.id(table), string literals or a union of those, "
+        f"got {key!r}"
     )
 
 
@@ -880,7 +897,10 @@ class RecordValidator(Validator):
     """``v.record(keys, values)``: a dict with dynamic keys.
 
     ``key`` must be ``v.string()``, ``v.id(t)`` or a union of those; ``value`` can't be
-    optional.  Keys must be non-empty printable ASCII not starting with ``$`` or ``_``.
+    optional.  As in current Convex, keys may also be string literals (or unions containing
+    them), and then ``value`` *must* be ``v.optional(...)`` (every key may be absent):
+    ``v.record(v.union(v.literal("a"), v.literal("b")), v.optional(v.number()))``.
+    Keys must be non-empty printable ASCII not starting with ``$`` or ``_``.
     ``MISSING`` values are stripped.
     """
 
@@ -892,9 +912,17 @@ class RecordValidator(Validator):
         super().__init__()
         _ensure_validator(key, "v.record() keys")
         _ensure_validator(value, "v.record() values")
-        _check_record_key_validator(key)
-        if value.is_optional:
-            raise SchemaDefinitionError("v.record() values can't be optional")
+        has_literal = _check_record_key_validator(key)
+        if has_literal and not value.is_optional:
+            raise SchemaDefinitionError(
+                "Records with string literal keys must have an optional value: use "
+                f"v.record({key!r}, v.optional({value!r}))"
+            )
+        if value.is_optional and not has_literal:
+            raise SchemaDefinitionError(
+                "v.record() values can't be optional (only records whose keys are string "
+                "literals take v.optional(...) values)"
+            )
         self.key = key
         self.value = value
 
@@ -903,7 +931,7 @@ class RecordValidator(Validator):
         return {
             "type": "record",
             "keys": self.key.json,
-            "values": {"fieldType": self.value.json, "optional": False},
+            "values": {"fieldType": self.value.json, "optional": self.value.is_optional},
         }
 
     def _repr(self) -> str:
@@ -978,6 +1006,8 @@ class UnionValidator(Validator):
         return "one of " + _trunc(" | ".join(repr(m) for m in self.members), 300)
 
     def _conv(self, raw, id_table):
+        if len(self.members) == 1:  # a one-member union reports its member's own error
+            return self.members[0]._conv(raw, id_table)
         lit_map = self._lit_map
         if lit_map is not None:
             keys = _raw_literal_keys(raw)
@@ -1134,6 +1164,11 @@ def _field_from_json(obj: Any, where: str) -> Validator:
     return inner.as_optional() if obj.get("optional", False) else inner
 
 
+def _rebuild(obj: Any, optional: bool) -> Validator:
+    """Unpickle a validator."""
+    return validator_from_json(obj)._with_optional(optional)
+
+
 def validator_from_json(obj: Any) -> Validator:
     """Build a validator from Convex ValidatorJSON (the exact inverse of ``.json``)."""
     if not isinstance(obj, Mapping) or "type" not in obj:
@@ -1156,10 +1191,9 @@ def validator_from_json(obj: Any) -> Validator:
             raise SchemaDefinitionError(f"Object ValidatorJSON needs a 'value' mapping: {obj!r}")
         return ObjectValidator({k: _field_from_json(f, f"field {k!r}") for k, f in value.items()})
     if t == "record":
-        values = obj.get("values")
-        if isinstance(values, Mapping) and values.get("optional", False):
-            raise SchemaDefinitionError("v.record() values can't be optional")
-        return RecordValidator(validator_from_json(obj.get("keys")), _field_from_json(values, "record values"))
+        return RecordValidator(
+            validator_from_json(obj.get("keys")), _field_from_json(obj.get("values"), "record values")
+        )
     if t == "union":
         members = obj.get("value")
         if not isinstance(members, list):
@@ -1171,6 +1205,18 @@ def validator_from_json(obj: Any) -> Validator:
 # --------------------------------------------------------------------------------------
 # Function argument / return helpers
 # --------------------------------------------------------------------------------------
+
+#: Convex's ``paginationOptsValidator``: the ``paginate`` options an args dict can declare.
+pagination_opts_validator = ObjectValidator(
+    {
+        "numItems": _FLOAT64,
+        "cursor": UnionValidator(_STRING, _NULL),
+        "endCursor": UnionValidator(_STRING, _NULL).as_optional(),
+        "id": _FLOAT64.as_optional(),
+        "maximumRowsRead": _FLOAT64.as_optional(),
+        "maximumBytesRead": _FLOAT64.as_optional(),
+    }
+)
 
 
 def args_validator(spec: Mapping[str, Validator] | Validator | None) -> ObjectValidator | None:
