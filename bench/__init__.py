@@ -1,0 +1,1 @@
+"""convex_notebook benchmark harness: see bench/run.py and bench/RESULTS.md."""

@@ -1,0 +1,70 @@
+"""Smoke tests of the benchmark harness (bench/): they check that it runs and reports, never
+how fast anything is (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_DIR = ROOT / "bench" / "node"
+
+pytestmark = pytest.mark.slow
+
+
+def _positive(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_convex_test_node_script_prints_json():
+    # scripts/test installs bench/node's npm packages; without them this fails (it must not skip).
+    assert (NODE_DIR / "node_modules" / "convex-test").is_dir(), "run `npm ci` in bench/node (scripts/test does)"
+    proc = subprocess.run(
+        ["node", "convex_test_bench.mjs", "--inserts", "20", "--repeats", "1", "--warmup", "1",
+         "--query-docs", "50", "--query-hits", "10", "--queries", "3"],
+        cwd=NODE_DIR, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert _positive(out["insert_rate_per_s"])
+    assert _positive(out["query_latency_s"])
+    assert len(out["query_latencies_s"]) == 3 and all(_positive(x) for x in out["query_latencies_s"])
+    assert out["convex_test"] and out["convex"]
+
+
+def test_bench_quick_engine_writes_report(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    results_md = ROOT / "bench" / "RESULTS.md"
+    before = results_md.read_bytes() if results_md.exists() else None
+    env = dict(os.environ)
+    proc = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--only", "engine", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    text = out.read_text()
+    assert "# Benchmark results" in text and "Quick mode" in text
+    assert "nproc" in text and "SQLite" in text
+    data = json.loads(out.with_suffix(".json").read_text())
+    results = data["results"]["engine"]
+    names = [r["name"] for r in results]
+    for prefix in ("a.", "b.", "c.", "d."):
+        assert any(n.startswith(prefix) for n in names), names
+    for r in results:
+        # Every baseline is measured in the same run (convex-test's too: node is present in CI).
+        assert _positive(r["baseline_value"]), r
+        # Engine figures: measured, with a ratio, whenever the engine is importable.
+        assert _positive(r["value"]), r
+        assert _positive(r["ratio"]), r
+        assert r["met"] in (True, False, None)
+    # The committed report is left alone.
+    after = results_md.read_bytes() if results_md.exists() else None
+    assert before == after
