@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from ..engine.clock import Clock, VirtualClock
 from ..engine.database import Database
+from ..engine.subscriptions import Execution, HubStats, Subscription, SubscriptionHub, freeze
 from ..engine.transaction import Transaction, TransactionLimits
 from ..errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from ..values import MISSING, convex_value
@@ -130,6 +131,12 @@ class Backend(_Definer):
         self._identity: dict | None = None
         self._action_loop: asyncio.AbstractEventLoop | None = None
         self._action_loop_lock = threading.Lock()
+        self._hub = SubscriptionHub(
+            self._db.lock, self._execute_live, now_ms=self._db.clock.now_ms, last_ts=lambda: self._db.last_ts
+        )
+        self._hub.on_rerun = self._log_rerun
+        self._db.commit_listeners.append(self._hub.on_commit)
+        self.registry.listeners.append(self._hub.function_changed)
         logs.install()
         if schema is not None:
             self.set_schema(schema)
@@ -188,6 +195,7 @@ class Backend(_Definer):
         return clock.advance(ms)
 
     def close(self) -> None:
+        self._hub.close()
         self._db.close()
         loop = self._action_loop
         if loop is not None:
@@ -211,6 +219,42 @@ class Backend(_Definer):
                 raise TypeError("app.run(fn) runs fn(ctx); pass arguments through a closure")
             return self._run_inline(target)
         raise TypeError(f"app.run() takes a function path or a callable, got {type(target).__name__}")
+
+    def subscribe(
+        self,
+        target: Any,
+        args: dict | None = None,
+        *,
+        on_update: Callable[[Any], Any] | None = None,
+        on_error: Callable[[BaseException], Any] | None = None,
+    ) -> Subscription:
+        """Subscribe to a public query: the handle's ``.value`` stays current.
+
+        Every commit that changes the result updates ``.value`` before the mutation that made
+        it returns; ``on_update(value)`` / ``on_error(exc)`` then run on a background thread,
+        once per change, in commit order. Iterate (``for v in sub`` / ``async for``) for new
+        values; ``sub.unsubscribe()`` (or ``with``) releases it.
+        """
+        if _inside_transaction.get():
+            raise ConvexFunctionError("app.subscribe() cannot be called from inside a query or mutation")
+        definition = self._resolve(target, "query", admin=False)
+        converted = self._convert_args(definition, args)
+        return self._hub.subscribe(
+            definition.path, converted, self._identity, on_update=on_update, on_error=on_error
+        )
+
+    @property
+    def reactivity(self) -> HubStats:
+        """Counters of the reactive engine: executions, reruns, cache hits, notifications..."""
+        return self._hub.stats
+
+    @property
+    def subscription_hub(self) -> SubscriptionHub:
+        return self._hub
+
+    def wait_for_callbacks(self, timeout: float | None = 10.0) -> bool:
+        """Block until every subscription callback scheduled so far has run."""
+        return self._hub.drain(timeout)
 
     async def query_async(self, target: Any, args: dict | None = None) -> Any:
         return await asyncio.to_thread(self.query, target, args)
@@ -313,15 +357,58 @@ class Backend(_Definer):
             else:
                 result = definition.call(ctx, args)
             return self._convert_result(definition, result)
-        txn_scope = self._db.read() if kind == "query" else self._db.write()
-        with txn_scope as txn:
-            ctx = QueryCtx(self, txn, identity) if kind == "query" else MutationCtx(self, txn, identity)
+        if kind == "query":
+            return self._query_through_cache(definition, args, identity)
+        with self._db.write() as txn:
+            ctx = MutationCtx(self, txn, identity)
             token = _inside_transaction.set(True)
             try:
                 result = definition.call(ctx, args)
             finally:
                 _inside_transaction.reset(token)
             return self._convert_result(definition, result)
+
+    def _query_through_cache(self, definition: FunctionDef, args: dict, identity: dict | None) -> Any:
+        value, execution, fresh = self._hub.query(definition.path, args, identity)
+        if fresh and execution.log_lines:
+            buffer = logs.current_buffer()
+            if buffer is not None:  # a cached result was logged when it was computed
+                buffer.extend(execution.log_lines)
+        if execution.error is not None:
+            raise execution.error
+        return value
+
+    def _execute_live(self, path: str, args: dict, identity: dict | None, journal: str | None) -> Execution:
+        """The hub's executor: run one query at the latest snapshot, capturing everything."""
+        definition = self.registry.lookup(path)
+        value: Any = None
+        frozen: bytes | None = None
+        error: BaseException | None = None
+        with logs.isolated() as cap, self._db.read() as txn:
+            txn.journal = journal
+            try:
+                if definition is None or definition.kind != "query":
+                    raise FunctionNotFound(f"Could not find public function for '{path}'")
+                token = _inside_transaction.set(True)
+                try:
+                    result = definition.call(QueryCtx(self, txn, identity), args)
+                finally:
+                    _inside_transaction.reset(token)
+                value = self._convert_result(definition, result)
+                frozen = freeze(value)
+            except Exception as exc:
+                error = _function_error(definition, exc) if definition is not None else exc
+                value = None
+            txn.functions.add(path)
+            return Execution(
+                frozen, error, txn.reads, self._db.last_ts, now_ms=txn.now_ms, journal=txn.journal_out,
+                functions=frozenset(txn.functions), read_time=txn.read_time, log_lines=cap.lines, value=value,
+            )
+
+    def _log_rerun(self, key: Any, execution: Execution) -> None:
+        if execution.log_lines or execution.error is not None:
+            error = str(execution.error) if execution.error is not None else None
+            self.logs.add(logs.LogEntry(time.time(), key.path, "query", list(execution.log_lines), 0.0, error))
 
     def _run_in_transaction(
         self, ref: Any, args: Any, txn: Transaction, identity: dict | None, *, kind: str
@@ -331,6 +418,7 @@ class Backend(_Definer):
         if kind == "mutation" and not txn.writable:
             raise ConvexFunctionError("ctx.run_mutation is only available in mutations")
         converted = self._convert_args(definition, args)
+        txn.functions.add(definition.path)
 
         def run() -> Any:
             paginated, txn.paginated = txn.paginated, False
@@ -415,12 +503,20 @@ def _wrap_errors(definition: FunctionDef, fn: Callable[[], Any]) -> Any:
     """Let ConvexError and our own errors through; anything else becomes ConvexFunctionError."""
     try:
         return fn()
-    except (ConvexError, ConvexFunctionError):
-        raise
     except Exception as exc:
-        raise ConvexFunctionError(
-            f"Uncaught {type(exc).__name__} in {definition.kind} {definition.path}: {exc}"
-        ) from exc
+        error = _function_error(definition, exc)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+def _function_error(definition: FunctionDef, exc: BaseException) -> BaseException:
+    """The error a caller sees for ``exc`` raised by ``definition``'s handler."""
+    if isinstance(exc, (ConvexError, ConvexFunctionError)):
+        return exc
+    error = ConvexFunctionError(f"Uncaught {type(exc).__name__} in {definition.kind} {definition.path}: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 def _normalize_identity(identity: dict | None) -> dict | None:

@@ -114,6 +114,7 @@ class QueryCtx:
 
     def now(self) -> float:
         """The transaction's frozen time in ms since the epoch (Convex's ``Date.now()``)."""
+        self._txn.read_time = True  # a cached result that read the clock expires eventually
         return self._txn.now_ms
 
     def run_query(self, ref: Any, args: dict | None = None) -> Any:

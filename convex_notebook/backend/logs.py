@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LogEntry", "LogBook", "capture", "current_buffer", "install"]
+__all__ = ["LogEntry", "LogBook", "capture", "current_buffer", "install", "isolated"]
 
 MAX_LINE = 4096  # Convex truncates log lines at 4 KiB
 
@@ -95,6 +95,17 @@ class capture:
     def __exit__(self, *exc: Any) -> None:
         if self._token is not None:
             _buffer.reset(self._token)
+
+
+class isolated(capture):
+    """Like :class:`capture`, but never shares an outer call's buffer.
+
+    Used for query re-runs triggered by another call's commit: their lines are their own.
+    """
+
+    def __enter__(self) -> "isolated":
+        self._token = _buffer.set(self.lines)
+        return self
 
 
 def echo(lines: list[str]) -> None:

@@ -263,7 +263,7 @@ class Database:
                 self.reload_catalog()
                 raise
             self.schema = schema
-            writes = WriteSet(tables=set(self._tables))
+            writes = WriteSet(tables=set(self._tables), everything=True)
             for listener in list(self.commit_listeners):
                 listener(writes, self.last_ts)
 

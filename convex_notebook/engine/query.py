@@ -243,6 +243,9 @@ class Query:
             else:
                 lo = max(lo, pos + b"\x00")
         end = opts.get("endCursor")
+        if end is None and txn.journal is not None:
+            # A live query re-running: keep the end its first run reached (Convex's journal).
+            end = self._journal_end(txn.journal, fingerprint)
         pinned = end is not None
         if pinned:
             end_pos = self._parse_cursor(end, fingerprint, "endCursor")
@@ -298,4 +301,13 @@ class Query:
             result["pageStatus"] = "SplitRequired"
             split_at = keys[len(keys) // 2 - 1] if len(keys) >= 2 else last_key
             result["splitCursor"] = self._cursor(fingerprint, split_at)
+        txn.journal_out = result["continueCursor"]
         return result
+
+    def _journal_end(self, journal: str, fingerprint: str) -> str | None:
+        """The journaled end cursor, unless it belongs to another query (a redefined function)."""
+        try:
+            self._parse_cursor(journal, fingerprint, "journal")
+        except InvalidCursorError:
+            return None
+        return journal

@@ -66,6 +66,8 @@ class WriteSet:
     keys: dict[tuple[str, str], list[bytes]] = field(default_factory=dict)
     tables: set[str] = field(default_factory=set)
     documents: int = 0
+    everything: bool = False  # a schema change: every result may differ
+
 
     def add(self, table: str, index: str, key: bytes) -> None:
         self.keys.setdefault((table, index), []).append(key)
@@ -75,6 +77,7 @@ class WriteSet:
             self.keys.setdefault(k, []).extend(v)
         self.tables |= other.tables
         self.documents += other.documents
+        self.everything = self.everything or other.everything
 
     def __bool__(self) -> bool:
-        return bool(self.keys)
+        return bool(self.keys) or self.everything

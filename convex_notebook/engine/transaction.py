@@ -69,6 +69,12 @@ class Transaction:
         self.reads = ReadSet()
         self.writes = WriteSet()
         self.paginated = False
+        # Reactivity bookkeeping: a paginated query's pinned end cursor (in from the previous
+        # run of a live query, out from this one) and whether the code looked at the clock.
+        self.journal: str | None = None
+        self.journal_out: str | None = None
+        self.read_time = False
+        self.functions: set[str] = set()  # paths run via ctx.run_query / run_mutation
         self.limits = db.limits
         self.documents_read = 0
         self.bytes_read = 0
