@@ -448,6 +448,8 @@ class Subscription:
         self._execution: Execution | None = None
         self._version = 0
         self._decoded: tuple[int, Any] | None = None
+        self._good: bytes | None = None  # the latest successful result, frozen
+        self._good_version = 0
         self._delivered_version = 0
         self._callback_pending = False
         self._async_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
@@ -462,12 +464,12 @@ class Subscription:
     def value(self) -> Any:
         """The latest result (a private copy); the last good one while the query fails."""
         with self._cond:
-            execution, version = self._execution, self._version
+            version, good = self._good_version, self._good
             if self._decoded is not None and self._decoded[0] == version:
                 return self._decoded[1]
-            if execution is None or execution.frozen is None:
-                return self._decoded[1] if self._decoded is not None else None
-            value = thaw(execution.frozen)
+            if good is None:
+                return None
+            value = thaw(good)
             self._decoded = (version, value)
             return value
 
@@ -503,6 +505,8 @@ class Subscription:
         with self._cond:
             self._execution = execution
             self._version += 1
+            if execution.frozen is not None:
+                self._good, self._good_version = execution.frozen, self._version
             if initial:
                 self._delivered_version = self._version  # the caller gets it from .value
             self._cond.notify_all()
