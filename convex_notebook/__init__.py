@@ -30,6 +30,7 @@ from .engine import (
     TransactionLimits,
     VirtualClock,
 )
+from .engine.subscriptions import Subscription
 from .errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from .values import MISSING, Int64
 from .values.schema import SchemaDefinition, TableDefinition, define_schema, define_table
@@ -56,6 +57,7 @@ __all__ = [
     "RegisteredFunction",
     "SchemaDefinition",
     "SchemaError",
+    "Subscription",
     "SystemClock",
     "TableDefinition",
     "TransactionLimits",
