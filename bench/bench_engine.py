@@ -109,7 +109,11 @@ def engine_import_error() -> str | None:
 
 
 def make_app(path: str | None = None):
-    """A Backend with the benchmark schema and functions ("add", "by_k")."""
+    """A Backend with the benchmark schema and functions ("add", "by_k").
+
+    The query cache is off: every figure measures a real execution (repeated keys would
+    otherwise be served from the cache, which neither raw sqlite3 nor convex-test has).
+    """
     import convex_notebook as cn
     from convex_notebook import v
 
@@ -122,7 +126,7 @@ def make_app(path: str | None = None):
         "done": v.boolean(),
     }
     schema = cn.define_schema({"docs": cn.define_table(dict(fields)).index("by_k", ["k"])})
-    app = cn.Backend(path, schema=schema) if path is not None else cn.Backend(schema=schema)
+    app = cn.Backend(path, schema=schema, query_cache_size=0)
 
     @app.mutation(args=dict(fields))
     def add(ctx, k, n, text, tags, score, done):

@@ -122,7 +122,10 @@ class Backend(_Definer):
         clock: Clock | None = None,
         limits: TransactionLimits | None = None,
         echo_logs: bool = True,
+        query_cache_size: int = 1024,
     ) -> None:
+        """``query_cache_size``: how many one-shot query results to keep (0 turns the cache off;
+        live subscriptions always share their results)."""
         self.path = os.fspath(path) if path is not None else None
         self._db = Database(self.path, clock=clock, limits=limits)
         self.registry = Registry()
@@ -132,7 +135,8 @@ class Backend(_Definer):
         self._action_loop: asyncio.AbstractEventLoop | None = None
         self._action_loop_lock = threading.Lock()
         self._hub = SubscriptionHub(
-            self._db.lock, self._execute_live, now_ms=self._db.clock.now_ms, last_ts=lambda: self._db.last_ts
+            self._db.lock, self._execute_live, now_ms=self._db.clock.now_ms, last_ts=lambda: self._db.last_ts,
+            cache_size=query_cache_size,
         )
         self._hub.on_rerun = self._log_rerun
         self._db.commit_listeners.append(self._hub.on_commit)

@@ -200,6 +200,8 @@ class SubscriptionHub:
         return None
 
     def _store(self, path: str, args: dict, identity: dict | None, execution: Execution) -> None:
+        if self.cache_size <= 0:
+            return
         # A result that never looked at the identity is shared by every identity.
         ident = identity if execution.reads.read_identity else None
         key = QueryKey.make(path, args, ident)

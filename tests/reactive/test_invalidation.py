@@ -199,3 +199,19 @@ def test_schema_change_reruns_every_live_query(app):
     app.set_schema(app.schema)
     assert reruns(app) == before + 1
     assert sub.error is None
+
+
+def test_query_cache_can_be_turned_off():
+    app = cn.Backend(query_cache_size=0, echo_logs=False)
+
+    @app.query
+    def one(ctx):
+        return 1
+
+    app.query("one")
+    app.query("one")
+    assert app.reactivity.executions == 2 and app.reactivity.cache_hits == 0
+    sub = app.subscribe("one")
+    sub.unsubscribe()
+    assert app.subscription_hub.cached_count == 0
+    app.close()
