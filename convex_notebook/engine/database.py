@@ -162,9 +162,10 @@ class Database:
                 f"Invalid table name {name!r}: use letters, digits and underscores, starting with a letter"
             )
 
-    def create_table(self, name: str) -> TableInfo:
-        """Create a table with its system indexes (inside the caller's transaction)."""
-        number = self.store.create_table(name)
+    def create_table(self, name: str, number: int | None = None) -> TableInfo:
+        """Create a table with its system indexes (inside the caller's transaction);
+        ``number`` chooses its table number (imports that keep ids)."""
+        number = self.store.create_table(name, number)
         info = TableInfo(name, number)
         for index_name in SYSTEM_INDEXES:
             index_id = self.store.create_index(number, index_name, ())

@@ -128,9 +128,11 @@ class SqliteStore:
     def load_tables(self) -> dict[str, int]:
         return {name: num for num, name in self.conn.execute("SELECT table_number, name FROM tables")}
 
-    def create_table(self, name: str) -> int:
-        row = self.conn.execute("SELECT MAX(table_number) FROM tables").fetchone()
-        number = max(FIRST_TABLE_NUMBER, (row[0] or 0) + 1)
+    def create_table(self, name: str, number: int | None = None) -> int:
+        """Add a table; ``number`` picks its table number (imports keep ids that way)."""
+        if number is None:
+            row = self.conn.execute("SELECT MAX(table_number) FROM tables").fetchone()
+            number = max(FIRST_TABLE_NUMBER, (row[0] or 0) + 1)
         self.conn.execute("INSERT INTO tables (table_number, name) VALUES (?, ?)", (number, name))
         return number
 
@@ -208,6 +210,44 @@ class SqliteStore:
         sql = _SCAN_DESC if descending else _SCAN_ASC
         return self.conn.execute(sql, (table_number, index_id, lo, hi, limit)).fetchall()
 
+
+    # -- bulk operations (imports: engine/bulk.py) --------------------------------------------
+    def table_number_owner(self, number: int) -> str | None:
+        """The name of the table numbered ``number``, if any."""
+        row = self.conn.execute("SELECT name FROM tables WHERE table_number = ?", (number,)).fetchone()
+        return row[0] if row else None
+
+    def renumber_table(self, old: int, new: int) -> None:
+        """Give an empty table another number (its documents and entries must be gone)."""
+        self.conn.execute("UPDATE tables SET table_number = ? WHERE table_number = ?", (new, old))
+        self.conn.execute("UPDATE indexes SET table_number = ? WHERE table_number = ?", (new, old))
+
+    def insert_documents(self, rows: list[tuple[int, bytes, str, int]]) -> None:
+        """Add new ``(table_number, key, json, plain)`` documents; an existing key is an error."""
+        self.conn.executemany("INSERT INTO documents (table_number, key, json, plain) VALUES (?, ?, ?, ?)", rows)
+
+    def document_keys(self, table_number: int) -> list[bytes]:
+        return [r[0] for r in self.conn.execute("SELECT key FROM documents WHERE table_number = ?", (table_number,))]
+
+    def entry_keys(self, index_id: int) -> list[bytes]:
+        return [r[0] for r in self.conn.execute("SELECT key FROM index_entries WHERE index_id = ?", (index_id,))]
+
+    def delete_table_contents(self, table_number: int, index_ids: list[int]) -> None:
+        """Remove every document of a table and every entry of its indexes."""
+        self.conn.execute("DELETE FROM documents WHERE table_number = ?", (table_number,))
+        for index_id in index_ids:
+            self.conn.execute("DELETE FROM index_entries WHERE index_id = ?", (index_id,))
+
+    def iter_documents_ordered(self, table_number: int, batch: int = 65536) -> Iterator[list[tuple[str, int]]]:
+        """Batches of ``(json, plain)`` of a table's documents in ``_id`` key order."""
+        cur = self.conn.execute(
+            "SELECT json, plain FROM documents WHERE table_number = ? ORDER BY key", (table_number,)
+        )
+        while True:
+            rows = cur.fetchmany(batch)
+            if not rows:
+                return
+            yield rows
 
 _SCAN = (
     "SELECT i.key, d.json, d.plain FROM index_entries i "
