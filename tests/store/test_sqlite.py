@@ -1,0 +1,273 @@
+"""SqliteStore: catalog, documents, index entries, range scans, savepoints, meta, reopening."""
+
+from __future__ import annotations
+
+import pytest
+
+from convex_notebook.store import SqliteStore
+from convex_notebook.store.sqlite import FIRST_TABLE_NUMBER, StoredIndex
+from convex_notebook.values import encode_value
+
+
+@pytest.fixture
+def store():
+    s = SqliteStore()
+    yield s
+    s.close()
+
+
+def keys(rows) -> list[bytes]:
+    return [r[0] for r in rows]
+
+
+# -- catalog ---------------------------------------------------------------------------------
+def test_new_store_is_empty(store):
+    assert store.load_tables() == {}
+    assert store.load_indexes() == []
+    assert store.get_meta("anything") is None
+
+
+def test_tables_are_numbered_from_the_first_user_number(store):
+    assert store.create_table("a") == FIRST_TABLE_NUMBER
+    assert store.create_table("b") == FIRST_TABLE_NUMBER + 1
+    assert store.load_tables() == {"a": FIRST_TABLE_NUMBER, "b": FIRST_TABLE_NUMBER + 1}
+
+
+def test_table_with_chosen_number_and_next_number_after_it(store):
+    assert store.create_table("imported", 20_000) == 20_000
+    assert store.create_table("next") == 20_001
+    assert store.table_number_owner(20_000) == "imported"
+    assert store.table_number_owner(12_345) is None
+
+
+def test_duplicate_table_name_or_number_is_rejected(store):
+    store.create_table("a", 10_001)
+    with pytest.raises(Exception):
+        store.create_table("a")
+    with pytest.raises(Exception):
+        store.create_table("b", 10_001)
+    assert store.load_tables() == {"a": 10_001}
+
+
+def test_indexes_catalog_round_trip_and_drop(store):
+    t = store.create_table("msgs")
+    i1 = store.create_index(t, "by_channel", ("channel", "author.name"))
+    i2 = store.create_index(t, "by_x", ("x",), staged=True)
+    assert i1 != i2
+    assert store.load_indexes() == [
+        StoredIndex(i1, t, "by_channel", ("channel", "author.name"), False),
+        StoredIndex(i2, t, "by_x", ("x",), True),
+    ]
+    with pytest.raises(Exception):
+        store.create_index(t, "by_channel", ("y",))  # unique per table
+    store.insert_entries([(i1, b"k1", b"d1")])
+    store.drop_index(i1)
+    assert [ix.name for ix in store.load_indexes()] == ["by_x"]
+    assert store.entry_keys(i1) == []
+
+
+# -- documents --------------------------------------------------------------------------------
+def test_put_get_replace_delete_document(store):
+    t = store.create_table("t")
+    assert store.get_document(t, b"k") is None
+    store.put_document(t, b"k", '{"a": 1}', True)
+    assert tuple(store.get_document(t, b"k")) == ('{"a": 1}', 1)
+    store.put_document(t, b"k", '{"a": 2}', False)  # put replaces
+    assert tuple(store.get_document(t, b"k")) == ('{"a": 2}', 0)
+    assert store.count_documents(t) == 1
+    store.delete_document(t, b"k")
+    assert store.get_document(t, b"k") is None
+    assert store.count_documents(t) == 0
+    store.delete_document(t, b"k")  # deleting a missing key is a no-op
+
+
+def test_documents_are_per_table(store):
+    a, b = store.create_table("a"), store.create_table("b")
+    store.put_document(a, b"k", "{}", True)
+    assert store.get_document(b, b"k") is None
+    assert store.count_documents(a) == 1 and store.count_documents(b) == 0
+    assert [r[0] for r in store.iter_table_documents(a)] == [b"k"]
+    assert list(store.iter_table_documents(b)) == []
+
+
+def test_insert_documents_refuses_an_existing_key(store):
+    t = store.create_table("t")
+    store.insert_documents([(t, b"k1", "{}", 1), (t, b"k2", "{}", 1)])
+    with pytest.raises(Exception):
+        store.insert_documents([(t, b"k1", '{"x": 1}', 1)])
+    assert sorted(store.document_keys(t)) == [b"k1", b"k2"]
+
+
+# -- scans ------------------------------------------------------------------------------------
+@pytest.fixture
+def filled(store):
+    """Table with docs keyed 0..9 (encoded floats) and an index whose keys reverse them."""
+    t = store.create_table("t")
+    ix = store.create_index(t, "by_neg", ("neg",))
+    for i in range(10):
+        doc_key = encode_value(float(i))
+        store.put_document(t, doc_key, f'{{"i": {i}}}', True)
+        store.insert_entry(ix, encode_value(float(-i)), doc_key)
+    return store, t, ix
+
+
+def test_scan_by_id_ascending_descending_and_limit(filled):
+    store, t, _ = filled
+    k = [encode_value(float(i)) for i in range(10)]
+    assert keys(store.scan(t, None, b"", b"\xff", False, 100)) == k
+    assert keys(store.scan(t, None, b"", b"\xff", True, 100)) == k[::-1]
+    assert keys(store.scan(t, None, b"", b"\xff", False, 3)) == k[:3]
+    assert keys(store.scan(t, None, b"", b"\xff", True, 3)) == k[::-1][:3]
+    # [lo, hi): lo included, hi excluded
+    assert keys(store.scan(t, None, k[2], k[5], False, 100)) == k[2:5]
+    assert keys(store.scan(t, None, k[2], k[5], True, 100)) == k[2:5][::-1]
+    assert store.scan(t, None, k[5], k[5], False, 100) == []
+    row = store.scan(t, None, k[4], k[5], False, 1)[0]
+    assert tuple(row) == (k[4], '{"i": 4}', 1)
+
+
+def test_scan_index_entries_joins_documents(filled):
+    store, t, ix = filled
+    rows = store.scan(t, ix, b"", b"\xff", False, 100)
+    assert [r[1] for r in rows] == [f'{{"i": {i}}}' for i in range(9, -1, -1)]
+    assert keys(rows) == [encode_value(float(-i)) for i in range(9, -1, -1)]
+    lo, hi = encode_value(-5.0), encode_value(-2.0)
+    assert [r[1] for r in store.scan(t, ix, lo, hi, False, 100)] == ['{"i": 5}', '{"i": 4}', '{"i": 3}']
+    assert [r[1] for r in store.scan(t, ix, lo, hi, True, 2)] == ['{"i": 3}', '{"i": 4}']
+    assert store.last_key(ix) == encode_value(0.0)
+    assert store.last_key(ix + 1000) is None
+
+
+def test_deleted_entries_disappear_from_scans(filled):
+    store, t, ix = filled
+    store.delete_entries([(ix, encode_value(-3.0)), (ix, encode_value(-4.0))])
+    got = [r[1] for r in store.scan(t, ix, b"", b"\xff", False, 100)]
+    assert len(got) == 8 and '{"i": 3}' not in got and '{"i": 4}' not in got
+
+
+def test_scan_of_other_table_number_sees_nothing(filled):
+    store, t, ix = filled
+    other = store.create_table("other")
+    assert store.scan(other, None, b"", b"\xff", False, 100) == []
+
+
+def test_documents_in_key_order_batches(filled):
+    store, t, _ = filled
+    batches = list(store.iter_documents_ordered(t, batch=4))
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert [row[0] for b in batches for row in b] == [f'{{"i": {i}}}' for i in range(10)]
+
+
+def test_delete_table_contents(filled):
+    store, t, ix = filled
+    store.delete_table_contents(t, [ix])
+    assert store.count_documents(t) == 0
+    assert store.entry_keys(ix) == []
+    assert store.load_tables() == {"t": t}  # the table itself stays
+
+
+# -- transactions and savepoints -----------------------------------------------------------------
+def test_commit_and_rollback(store):
+    t = store.create_table("t")
+    store.begin()
+    store.put_document(t, b"a", "{}", True)
+    store.commit()
+    store.begin()
+    store.put_document(t, b"b", "{}", True)
+    store.delete_document(t, b"a")
+    store.rollback()
+    assert sorted(store.document_keys(t)) == [b"a"]
+    store.rollback()  # no transaction open: harmless
+
+
+def test_savepoint_rollback_keeps_outer_writes(store):
+    t = store.create_table("t")
+    store.begin()
+    store.put_document(t, b"outer", "{}", True)
+    sp = store.savepoint()
+    store.put_document(t, b"inner", "{}", True)
+    store.delete_document(t, b"outer")
+    store.rollback_to(sp)
+    assert store.document_keys(t) == [b"outer"]
+    sp2 = store.savepoint()
+    store.put_document(t, b"kept", "{}", True)
+    store.release(sp2)
+    store.commit()
+    assert sorted(store.document_keys(t)) == [b"kept", b"outer"]
+
+
+def test_nested_savepoints(store):
+    t = store.create_table("t")
+    store.begin()
+    a = store.savepoint()
+    store.put_document(t, b"a", "{}", True)
+    b = store.savepoint()
+    assert a != b
+    store.put_document(t, b"b", "{}", True)
+    store.release(b)
+    store.rollback_to(a)  # undoes b too, since b was released into a
+    store.put_document(t, b"c", "{}", True)
+    store.commit()
+    assert store.document_keys(t) == [b"c"]
+
+
+def test_rollback_of_outer_transaction_discards_released_savepoints(store):
+    t = store.create_table("t")
+    store.begin()
+    sp = store.savepoint()
+    store.put_document(t, b"x", "{}", True)
+    store.release(sp)
+    store.rollback()
+    assert store.document_keys(t) == []
+    # and savepoint numbering starts over cleanly
+    store.begin()
+    sp = store.savepoint()
+    store.put_document(t, b"y", "{}", True)
+    store.release(sp)
+    store.commit()
+    assert store.document_keys(t) == [b"y"]
+
+
+# -- meta -------------------------------------------------------------------------------------
+def test_meta_set_overwrite(store):
+    store.set_meta("ts", "1")
+    store.set_meta("schema", '{"tables": {}}')
+    store.set_meta("ts", "2")
+    assert store.get_meta("ts") == "2"
+    assert store.get_meta("schema") == '{"tables": {}}'
+
+
+# -- files ------------------------------------------------------------------------------------
+def test_file_store_reopens_with_everything(tmp_path):
+    path = str(tmp_path / "db.sqlite3")
+    s = SqliteStore(path)
+    s.begin()
+    t = s.create_table("t")
+    ix = s.create_index(t, "by_a", ("a",))
+    s.put_document(t, b"d1", '{"a": 1}', True)
+    s.insert_entry(ix, b"e1", b"d1")
+    s.set_meta("ts", "42")
+    s.commit()
+    s.begin()
+    s.put_document(t, b"uncommitted", "{}", True)
+    s.rollback()
+    s.close()
+
+    s2 = SqliteStore(path)
+    try:
+        assert s2.load_tables() == {"t": t}
+        assert s2.load_indexes() == [StoredIndex(ix, t, "by_a", ("a",), False)]
+        assert tuple(s2.get_document(t, b"d1")) == ('{"a": 1}', 1)
+        assert s2.document_keys(t) == [b"d1"]
+        assert [r[1] for r in s2.scan(t, ix, b"", b"\xff", False, 10)] == ['{"a": 1}']
+        assert s2.get_meta("ts") == "42"
+    finally:
+        s2.close()
+
+
+def test_file_store_uses_wal(tmp_path):
+    s = SqliteStore(str(tmp_path / "wal.sqlite3"))
+    try:
+        assert s.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+    finally:
+        s.close()
