@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import ConvexFunctionError
-from ..values.validators import Validator, args_validator
+from ..values.validators import AnyValidator, Validator, args_validator, returns_validator
 
 __all__ = [
     "FunctionDef",
@@ -130,15 +130,17 @@ def make_definition(
             f"{kind} {path}: queries and mutations are plain `def` functions (they are deterministic "
             "transactions); use an action for async work"
         )
-    if returns is not None and not isinstance(returns, Validator):
+    if returns is not None and not isinstance(returns, (Validator, dict)):
         raise TypeError(f"returns= takes a validator such as v.string(), got {type(returns).__name__}")
+    if isinstance(args, AnyValidator):
+        args = None  # Convex accepts args=v.any(): any (object of) arguments
     return FunctionDef(
         path=path,
         kind=kind,
         internal=internal,
         handler=handler,
         args=args_validator(args),
-        returns=returns,
+        returns=returns_validator(returns),
         pass_args_dict=_wants_args_dict(handler),
     )
 

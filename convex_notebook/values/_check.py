@@ -290,10 +290,7 @@ def _unsupported(x: Any) -> _Bad:
         hint = ""
     else:
         hint = _HINTS.get(name, "")
-    article = "an" if name[:1].lower() in "aeiou" else "a"
-    return _Bad(
-        lambda p: f"Value{_at(p)} is {article} Python {name}, which is not a Convex value{hint}"
-    )
+    return _Bad(lambda p: f"Value{_at(p)} is a Python {name}, which is not a Convex value{hint}")
 
 
 def _walk_other(x: Any, depth: int, limit: int) -> tuple[Any, int]:
