@@ -250,7 +250,8 @@ class Transaction:
             if key in ("_id", "_creationTime"):
                 if value is not MISSING and value != old[key]:
                     raise DatabaseError(
-                        f"db.patch on {doc_id}: provided {key} {value!r} does not match the document's {old[key]!r}"
+                        f"db.patch on {doc_id}: provided value {value!r} doesn't match '{key}' field "
+                        f"of the document ({old[key]!r})"
                     )
                 continue
             if value is MISSING:
@@ -269,7 +270,8 @@ class Transaction:
             if key in ("_id", "_creationTime"):
                 if v is not MISSING and v != old[key]:
                     raise DatabaseError(
-                        f"db.replace on {doc_id}: provided {key} {v!r} does not match the document's {old[key]!r}"
+                        f"db.replace on {doc_id}: provided value {v!r} doesn't match '{key}' field "
+                        f"of the document ({old[key]!r})"
                     )
                 continue
             new[key] = v
