@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..engine.clock import Clock, VirtualClock
@@ -30,13 +31,28 @@ from . import logs
 from .context import ActionCtx, MutationCtx, QueryCtx
 from .registry import FunctionDef, FunctionNotFound, Registry, RegisteredFunction, make_definition
 
-__all__ = ["Backend", "Module", "connect"]
+__all__ = ["Backend", "Invocation", "Module", "connect"]
 
 # Set while a query/mutation handler runs on this context: calling the public sync API from
 # there would nest transactions, so it raises instead (use ctx.run_*).
 _inside_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("convex_inside_txn", default=False)
 
 DEFAULT_ISSUER = "https://convex-notebook.local"
+
+
+@dataclass
+class Invocation:
+    """What ``Backend.invoke`` reports about one call: made for servers, which must answer
+    with the value or the error, the call's log lines and the commit timestamp."""
+
+    path: str
+    kind: str | None  # "query" | "mutation" | "action"; None when the function wasn't found
+    value: Any = None
+    error: BaseException | None = None
+    log_lines: list[str] = field(default_factory=list)
+    # Queries: the snapshot read; mutations: the commit (the previous one if nothing was
+    # written); actions: the latest commit when it finished. Nanoseconds, never decreasing.
+    ts: int = 0
 
 
 class _Definer:
@@ -231,6 +247,7 @@ class Backend(_Definer):
         *,
         on_update: Callable[[Any], Any] | None = None,
         on_error: Callable[[BaseException], Any] | None = None,
+        journal: str | None = None,
     ) -> Subscription:
         """Subscribe to a public query: the handle's ``.value`` stays current.
 
@@ -244,8 +261,46 @@ class Backend(_Definer):
         definition = self._resolve(target, "query", admin=False)
         converted = self._convert_args(definition, args)
         return self._hub.subscribe(
-            definition.path, converted, self._identity, on_update=on_update, on_error=on_error
+            definition.path, converted, self._identity, on_update=on_update, on_error=on_error,
+            journal=journal,
         )
+
+    def invoke(self, target: Any, args: Any = None, *, kind: str | None = None, admin: bool = False) -> Invocation:
+        """Run a function the way a server request does and report instead of raising:
+        value or error, log lines, and the timestamp (see :class:`Invocation`). ``kind``
+        requires that kind of function; ``admin`` allows internal functions. Identity: this
+        view's (``app.with_identity(...).invoke(...)``)."""
+        shown = target.path if isinstance(target, RegisteredFunction) else str(target)
+        inv = Invocation(shown, None)
+        with logs.capture() as cap:
+            try:
+                definition = self._resolve(target, kind, admin)
+                inv.path, inv.kind = definition.path, definition.kind
+                if definition.kind == "action":
+                    inv.value = self._call(definition.path, args, kind=None, identity=self._identity, admin=True, top=True)
+                    inv.ts = self._db.last_ts
+                else:
+                    # Hold the lock so that the timestamp is exactly the one this call saw.
+                    with self._db.lock:
+                        inv.value = self._call(
+                            definition.path, args, kind=None, identity=self._identity, admin=True, top=True
+                        )
+                        inv.ts = self._db.last_ts
+            except Exception as exc:  # reported, not raised
+                inv.error = exc
+                inv.ts = self._db.last_ts
+            inv.log_lines = list(cap.lines)
+        return inv
+
+    def serve(self, host: str = "127.0.0.1", port: int = 3210, *, block: bool = True, **options: Any) -> Any:
+        """Serve this backend over Convex's HTTP API and WebSocket sync protocol, so that the
+        official clients (and ``cn.connect("http://...")``) can use it. ``block=False`` runs
+        the server on a background thread and returns a handle with ``.url`` and ``.stop()``.
+        Options: ``admin_key``, ``verify_token``, ``log_level``, ... (see
+        ``convex_notebook.server.serve``)."""
+        from ..server.serve import serve
+
+        return serve(self, host=host, port=port, block=block, **options)
 
     @property
     def reactivity(self) -> HubStats:
@@ -535,8 +590,10 @@ def _normalize_identity(identity: dict | None) -> dict | None:
     return convex_value(out)
 
 
-def connect(url: str = "memory://", *, admin_key: str | None = None, **options: Any) -> Backend:
-    """Open a deployment by URL: ``memory://``, ``sqlite:///path/to/file.sqlite3``."""
+def connect(url: str = "memory://", *, admin_key: str | None = None, **options: Any) -> Any:
+    """Open a deployment by URL: ``memory://``, ``sqlite:///path/to/file.sqlite3`` (an
+    embedded :class:`Backend`), or ``http://host:port`` (a remote deployment client with the
+    same calling and subscribing API)."""
     if url in ("memory://", "memory:", ":memory:"):
         return Backend(**options)
     if url.startswith("sqlite://"):
@@ -547,7 +604,7 @@ def connect(url: str = "memory://", *, admin_key: str | None = None, **options: 
             raise ValueError("sqlite:// URLs need a path: sqlite:///data/app.sqlite3")
         return Backend(path, **options)
     if url.startswith(("http://", "https://")):
-        raise NotImplementedError(
-            "Remote deployments (http://...) need the convex_notebook server client, which is not available yet"
-        )
+        from ..server.client import DeploymentClient
+
+        return DeploymentClient(url, admin_key=admin_key, **options)
     raise ValueError(f"Unknown deployment URL {url!r}: use memory://, sqlite:///path or http://host:port")

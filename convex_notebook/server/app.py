@@ -1,0 +1,76 @@
+"""The ASGI application: HTTP API routes and the sync WebSocket on one Starlette app."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from .http import HttpApi, error_response, json_response
+from .sync import SyncSession
+
+if TYPE_CHECKING:
+    from .deployment import Deployment
+
+__all__ = ["build_app"]
+
+_SLASHES = re.compile(r"//+")
+
+
+class _CollapseSlashes:
+    """``http://host:port/`` + ``/api/...`` gives ``//api/...`` in the JS client: accept it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and "//" in scope.get("path", ""):
+            scope = dict(scope)
+            scope["path"] = _SLASHES.sub("/", scope["path"])
+            if "raw_path" in scope and scope["raw_path"]:
+                scope["raw_path"] = _SLASHES.sub("/", scope["raw_path"].decode("latin-1")).encode("latin-1")
+        await self.app(scope, receive, send)
+
+
+def build_app(deployment: "Deployment") -> Any:
+    """The ASGI app serving ``deployment``."""
+    api = HttpApi(deployment)
+
+    async def sync(websocket: WebSocket) -> None:
+        await SyncSession(deployment, websocket).run()
+
+    async def version(request: Request) -> Response:
+        return json_response({"name": "convex_notebook", "protocol": "convex"})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        code = {404: "NotFound", 405: "MethodNotAllowed"}.get(status, "BadRequest")
+        return error_response(status, code, f"{request.method} {request.url.path}: {getattr(exc, 'detail', exc)}")
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return error_response(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
+
+    routes = [
+        Route("/api/query", api.udf("query"), methods=["POST", "GET"]),
+        Route("/api/mutation", api.udf("mutation"), methods=["POST"]),
+        Route("/api/action", api.udf("action"), methods=["POST"]),
+        Route("/api/function", api.function, methods=["POST"]),
+        Route("/api/run/{path:path}", api.run_path, methods=["POST"]),
+        Route("/api/query_ts", api.query_ts, methods=["POST", "GET"]),
+        Route("/api/query_at_ts", api.query_at_ts, methods=["POST"]),
+        Route("/api/query_batch", api.query_batch, methods=["POST"]),
+        Route("/version", version, methods=["GET"]),
+        WebSocketRoute("/api/sync", sync),
+        WebSocketRoute("/api/{client_version}/sync", sync),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: not_found, 500: server_error},
+    )
+    return _CollapseSlashes(app)

@@ -1,0 +1,182 @@
+"""Who is calling: admin keys, user tokens (JWTs) and the identities they stand for.
+
+A development server has no identity provider configured, so by default a user token is any
+JWT-shaped string: its claims become the caller's identity, unverified, as Convex builds a
+``UserIdentity`` (``sub`` → ``subject``, ``iss`` → ``issuer``, ``tokenIdentifier`` =
+``issuer|subject``, OpenID claims in camelCase, custom claims kept). An expired token (``exp``
+in the past) is refused. Pass ``verify_token=`` to the server to check signatures yourself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import secrets
+import time
+from typing import Any, Callable
+
+from ..values import convex_value
+
+__all__ = [
+    "AuthenticationError",
+    "Credentials",
+    "TokenVerifier",
+    "admin_key_matches",
+    "generate_admin_key",
+    "identity_from_claims",
+    "parse_authorization",
+    "unverified_claims",
+]
+
+DEFAULT_ISSUER = "https://convex-notebook.local"
+
+# A verifier gets the raw token and returns its claims (or raises AuthenticationError).
+TokenVerifier = Callable[[str], dict]
+
+_CLAIM_NAMES = {
+    "sub": "subject",
+    "iss": "issuer",
+    "given_name": "givenName",
+    "family_name": "familyName",
+    "preferred_username": "preferredUsername",
+    "profile": "profileUrl",
+    "picture": "pictureUrl",
+    "email_verified": "emailVerified",
+    "phone_number": "phoneNumber",
+    "phone_number_verified": "phoneNumberVerified",
+    "updated_at": "updatedAt",
+}
+# Registered JWT claims that describe the token, not the user.
+_TOKEN_CLAIMS = {"aud", "exp", "iat", "nbf", "jti", "azp", "nonce", "auth_time", "at_hash"}
+
+
+class AuthenticationError(Exception):
+    """A token or key was refused; the message says why."""
+
+
+def generate_admin_key() -> str:
+    return "convex-notebook|" + secrets.token_hex(32)
+
+
+def admin_key_matches(given: str | None, expected: str | None) -> bool:
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _b64url(segment: str) -> bytes:
+    padded = segment + "=" * (-len(segment) % 4)
+    return base64.urlsafe_b64decode(padded)
+
+
+def unverified_claims(token: str) -> dict:
+    """The payload of a JWT, without checking its signature (but checking ``exp``/``nbf``)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise AuthenticationError("Could not parse the token as a JWT (expected three dot-separated parts)")
+    try:
+        claims = json.loads(_b64url(parts[1]))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise AuthenticationError("Could not decode the token's payload (not base64url JSON)") from None
+    if not isinstance(claims, dict):
+        raise AuthenticationError("The token's payload is not a JSON object")
+    return claims
+
+
+def identity_from_claims(claims: dict) -> dict:
+    """A Convex ``UserIdentity`` from JWT claims; refuses expired or not-yet-valid tokens."""
+    now = time.time()
+    exp, nbf = claims.get("exp"), claims.get("nbf")
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool) and exp < now:
+        raise AuthenticationError("Token expired")
+    if isinstance(nbf, (int, float)) and not isinstance(nbf, bool) and nbf > now + 60:
+        raise AuthenticationError("Token is not valid yet (nbf)")
+    identity: dict[str, Any] = {}
+    for key, value in claims.items():
+        if key in _TOKEN_CLAIMS or not isinstance(key, str) or key.startswith("$") or not key:
+            continue
+        if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+            identity[_CLAIM_NAMES.get(key, key)] = value
+        elif isinstance(value, int):
+            identity[_CLAIM_NAMES.get(key, key)] = float(value) if abs(value) <= 2**53 else str(value)
+        else:
+            identity[_CLAIM_NAMES.get(key, key)] = json.loads(json.dumps(value))  # plain JSON copy
+    subject = identity.get("subject")
+    if not isinstance(subject, str) or not subject:
+        raise AuthenticationError("The token has no 'sub' claim (the user's subject)")
+    issuer = identity.get("issuer")
+    if not isinstance(issuer, str) or not issuer:
+        issuer = identity["issuer"] = DEFAULT_ISSUER
+    identity["tokenIdentifier"] = f"{issuer}|{subject}"
+    try:
+        return convex_value(identity)
+    except Exception as exc:
+        raise AuthenticationError(f"The token's claims are not Convex values: {exc}") from None
+
+
+def identity_from_attributes(attributes: dict) -> dict:
+    """An impersonated identity (Authenticate's ``impersonating``), already camelCase."""
+    identity = dict(attributes)
+    subject = identity.get("subject")
+    if not isinstance(subject, str) or not subject:
+        raise AuthenticationError("An impersonated identity needs a 'subject'")
+    issuer = identity.setdefault("issuer", DEFAULT_ISSUER)
+    identity.setdefault("tokenIdentifier", f"{issuer}|{subject}")
+    try:
+        return convex_value(identity)
+    except Exception as exc:
+        raise AuthenticationError(f"The impersonated identity is not a Convex value: {exc}") from None
+
+
+class Credentials:
+    """What a request proved: admin (with an optional impersonated identity), a user, or nobody."""
+
+    __slots__ = ("admin", "identity")
+
+    def __init__(self, admin: bool = False, identity: dict | None = None) -> None:
+        self.admin = admin
+        self.identity = identity
+
+    def __repr__(self) -> str:
+        who = "admin" if self.admin else "user" if self.identity else "anonymous"
+        return f"<Credentials {who}>"
+
+
+ANONYMOUS = Credentials()
+
+
+def parse_authorization(
+    header: str | None, admin_key: str | None, verify: TokenVerifier | None = None
+) -> Credentials:
+    """``Authorization: Convex <adminKey>`` / ``Bearer <jwt>`` / nothing → :class:`Credentials`."""
+    if header is None or not header.strip():
+        return ANONYMOUS
+    header = header.strip()
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "convex":
+        if not admin_key_matches(value, admin_key):
+            raise AuthenticationError("The admin key is not valid for this deployment")
+        return Credentials(admin=True)
+    if scheme.lower() == "bearer":
+        if not value:
+            raise AuthenticationError("Empty bearer token")
+        return Credentials(identity=user_identity(value, verify))
+    raise AuthenticationError("Authorization header must be 'Bearer <token>' or 'Convex <admin key>'")
+
+
+def user_identity(token: str, verify: TokenVerifier | None = None) -> dict:
+    if verify is not None:
+        try:
+            claims = verify(token)
+        except AuthenticationError:
+            raise
+        except Exception as exc:
+            raise AuthenticationError(f"Token verification failed: {exc}") from None
+        if not isinstance(claims, dict):
+            raise AuthenticationError("Token verification failed")
+    else:
+        claims = unverified_claims(token)
+    return identity_from_claims(claims)

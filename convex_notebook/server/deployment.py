@@ -1,0 +1,200 @@
+"""The serving side of one Backend: settings, sessions, the commit hook, mutation dedup.
+
+Concurrency model. The event loop (uvicorn's) only parses, encodes and sends; every call into
+the backend runs on a thread pool, because it may wait for the database lock. Everything the
+sync sessions share with those threads (their query sets, what they last sent) changes only
+under ``backend.database.lock``, the same lock that serialises commits. A commit therefore
+sees every session in a consistent state: the commit hook (run under the lock, right after the
+engine has re-run the affected live queries) collects, per session, the query results that
+changed and the commit timestamp, and hands them to the loop in one batch, in commit order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from .auth import TokenVerifier, generate_admin_key
+
+if TYPE_CHECKING:
+    from ..backend.app import Backend
+    from .sync import SyncSession
+
+__all__ = ["Deployment", "ServerSettings"]
+
+# How far ahead of our clock a client's maxObservedTimestamp may be (we then move our
+# timestamps past it, so that they never go backwards for that client).
+MAX_CLIENT_TS_AHEAD_NS = 10 * 60 * 1_000_000_000
+
+
+@dataclass
+class ServerSettings:
+    """Limits and timings of a server (all have sensible defaults)."""
+
+    max_message_bytes: int = 16 * 1024 * 1024  # WebSocket message and HTTP body limit
+    ping_interval: float = 15.0  # JSON {"type":"Ping"} after this long without sending anything
+    ws_ping_interval: float = 5.0  # WebSocket-level pings
+    ws_ping_timeout: float = 120.0
+    threads: int = 32  # the pool that runs backend calls
+    dedup_entries: int = 10_000  # remembered (sessionId, requestId) → mutation results
+    print_admin_key: bool = True
+
+
+@dataclass
+class StoredMutation:
+    """A committed mutation's response, kept to answer a replay without running it again."""
+
+    value: Any
+    error: BaseException | None
+    log_lines: list[str]
+    ts: int | None
+
+
+class Deployment:
+    """One Backend as seen by the network (see module docstring)."""
+
+    def __init__(
+        self,
+        backend: "Backend",
+        *,
+        admin_key: str | None = None,
+        verify_token: TokenVerifier | None = None,
+        settings: ServerSettings | None = None,
+    ) -> None:
+        self.backend = backend
+        self.settings = settings or ServerSettings()
+        self.verify_token = verify_token
+        self.lock = backend.database.lock
+        self.admin_key = self._admin_key(admin_key)
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.settings.threads, thread_name_prefix="convex-server"
+        )
+        self.sessions: set[SyncSession] = set()  # changed under self.lock
+        self._dedup: OrderedDict[tuple[str, int], StoredMutation] = OrderedDict()  # under self.lock
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.closed = False
+        backend.database.commit_listeners.append(self._on_commit)
+        backend.registry.listeners.append(self._on_function_changed)
+
+    # -- admin key --------------------------------------------------------------------------
+    def _admin_key(self, given: str | None) -> str:
+        """The given key, else the one saved with the database, else a new one (saved when
+        the database is a file, so that it survives restarts)."""
+        if given:
+            return given
+        env = os.environ.get("CONVEX_NOTEBOOK_ADMIN_KEY")
+        if env:
+            return env
+        db = self.backend.database
+        with self.lock:
+            saved = db.store.get_meta("admin_key")
+            if saved:
+                return saved
+            key = generate_admin_key()
+            if self.backend.path is not None:
+                db.store.set_meta("admin_key", key)
+            return key
+
+    # -- running backend calls --------------------------------------------------------------
+    async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, fn, *args)
+
+    def attach_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    # -- sessions ---------------------------------------------------------------------------
+    def add_session(self, session: "SyncSession") -> None:
+        with self.lock:
+            self.sessions.add(session)
+
+    def remove_session(self, session: "SyncSession") -> None:
+        with self.lock:
+            self.sessions.discard(session)
+
+    def observe_client_ts(self, ts: int) -> bool:
+        """A client has seen ``ts`` (``maxObservedTimestamp``). Make sure our timestamps are
+        past it; False if it is too far in the future to be one of ours."""
+        db = self.backend.database
+        with self.lock:
+            if ts <= db.last_ts:
+                return True
+            if ts > time.time_ns() + MAX_CLIENT_TS_AHEAD_NS:
+                return False
+            db.last_ts = ts  # the next commit gets a later timestamp
+            return True
+
+    # -- mutation dedup ---------------------------------------------------------------------
+    def stored_mutation(self, key: tuple[str, int]) -> StoredMutation | None:
+        """Under self.lock."""
+        return self._dedup.get(key)
+
+    def store_mutation(self, key: tuple[str, int], result: StoredMutation) -> None:
+        """Under self.lock."""
+        self._dedup[key] = result
+        while len(self._dedup) > self.settings.dedup_entries:
+            self._dedup.popitem(last=False)
+
+    # -- reactivity -------------------------------------------------------------------------
+    def _on_commit(self, writes: Any, ts: int) -> None:
+        """Commit listener (under the database lock, after the live queries were re-run)."""
+        self.publish_changes()
+
+    def _on_function_changed(self, path: str) -> None:
+        with self.lock:
+            for session in list(self.sessions):
+                session.retry_failed_locked()
+            self.publish_changes()
+
+    def publish_changes(self, force: "SyncSession | None" = None) -> None:
+        """Under the lock: every session's changed results go to the loop, in one batch."""
+        batch = []
+        for session in self.sessions:
+            if session.holding:
+                continue  # its mutation is running: it reports right after the response
+            snapshot = session.capture_locked(force=session is force)
+            if snapshot is not None:
+                batch.append((session, snapshot))
+        if batch:
+            self.post(_deliver_batch, batch)
+
+    def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the event loop, in the order of posting."""
+        loop = self.loop
+        if loop is None or self.closed:
+            return
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop is closed: the server is stopping
+            pass
+
+    def close(self) -> None:
+        """Detach from the backend and free every session's subscriptions."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.backend.database.commit_listeners.remove(self._on_commit)
+        except ValueError:
+            pass
+        try:
+            self.backend.registry.listeners.remove(self._on_function_changed)
+        except ValueError:
+            pass
+        with self.lock:
+            sessions = list(self.sessions)
+            self.sessions.clear()
+            for session in sessions:
+                session.release_locked()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _deliver_batch(batch: list[tuple["SyncSession", Any]]) -> None:
+    for session, snapshot in batch:
+        session.enqueue_transition(snapshot)

@@ -1,0 +1,250 @@
+"""Convex's HTTP API (``PROTOCOL.md`` §2): ``/api/query``, ``/api/mutation``, ``/api/action``,
+``/api/run/{path}``, ``/api/function``, ``/api/query_ts``, ``/api/query_at_ts``,
+``/api/query_batch``.
+
+A function's own failure is HTTP 200 with ``{"status": "error", ...}``; a bad request (JSON,
+value, auth, route) is 4xx with ``{"code", "message"}``, which every official client reads.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import InvalidValueError
+from . import protocol as P
+from .auth import AuthenticationError, Credentials, parse_authorization
+
+if TYPE_CHECKING:
+    from ..backend.app import Invocation
+    from .deployment import Deployment
+
+__all__ = ["HttpApi", "error_response"]
+
+TS_HEADER = "x-convex-notebook-ts"  # the commit (or snapshot) timestamp of the answer, in ns
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(P.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    return json_response({"code": code, "message": message}, status)
+
+
+def udf_response(inv: "Invocation", encode: Callable[[Any], Any]) -> dict:
+    """``{"status": "success", "value", "logLines"}`` or ``{"status": "error", ...}``."""
+    if inv.error is None:
+        try:
+            return {"status": "success", "value": encode(inv.value), "logLines": inv.log_lines}
+        except Exception as exc:  # noqa: BLE001 - a result we cannot encode is the function's error
+            inv.error = exc
+    message, data, has_data = P.error_fields(inv.error, encode)
+    out: dict[str, Any] = {"status": "error", "errorMessage": message, "logLines": inv.log_lines}
+    if has_data:
+        out["errorData"] = data
+    return out
+
+
+class HttpApi:
+    """The HTTP endpoints of one deployment."""
+
+    def __init__(self, deployment: "Deployment") -> None:
+        self.dep = deployment
+
+    # -- request helpers ---------------------------------------------------------------------
+    async def _body(self, request: Request) -> dict:
+        limit = self.dep.settings.max_message_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise RequestError(413, "PayloadTooLarge", f"Request body is larger than {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(413, "PayloadTooLarge", f"Request body is larger than {limit} bytes")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestError(400, "BadJsonBody", f"Request body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise RequestError(400, "BadJsonBody", "Request body must be a JSON object")
+        return body
+
+    def _credentials(self, request: Request) -> Credentials:
+        header = request.headers.get("authorization")
+        if header is None and "adminKey" in request.query_params:
+            header = "Convex " + request.query_params["adminKey"]
+        try:
+            return parse_authorization(header, self.dep.admin_key, self.dep.verify_token)
+        except AuthenticationError as exc:
+            raise RequestError(401, "Unauthenticated", str(exc)) from None
+
+    @staticmethod
+    def _path(body: dict) -> str:
+        path = body.get("path")
+        if not isinstance(path, str) or not path:
+            raise RequestError(400, "BadJsonBody", "Request body needs 'path', a function path such as 'messages:list'")
+        if body.get("componentPath"):
+            raise RequestError(400, "NotSupported", "Components are not supported (componentPath)")
+        return path
+
+    @staticmethod
+    def _args(raw: Any) -> dict:
+        try:
+            return P.decode_args(raw)
+        except InvalidValueError as exc:
+            raise RequestError(400, "BadConvexValue", f"Invalid arguments: {exc}") from None
+
+    @staticmethod
+    def _encoder(fmt: Any, default: str = "json") -> Callable[[Any], Any]:
+        if fmt is not None and not isinstance(fmt, str):
+            raise RequestError(400, "BadFormat", "'format' must be a string")
+        try:
+            return P.encoder_for(fmt, default)
+        except P.ProtocolError as exc:
+            raise RequestError(400, exc.code, str(exc)) from None
+
+    async def _invoke(self, creds: Credentials, path: str, args: dict, kind: str | None) -> "Invocation":
+        view = self.dep.backend.with_identity(creds.identity)
+        return await self.dep.run_blocking(lambda: view.invoke(path, args, kind=kind, admin=creds.admin))
+
+    async def _guard(self, request: Request, handler: Callable[[Request], Any]) -> Response:
+        try:
+            return await handler(request)
+        except RequestError as exc:
+            return error_response(exc.status, exc.code, str(exc))
+
+    # -- endpoints ---------------------------------------------------------------------------
+    def udf(self, kind: str) -> Callable[[Request], Any]:
+        """POST (and GET for queries) ``/api/{query,mutation,action}``."""
+
+        async def handler(request: Request) -> Response:
+            async def run(request: Request) -> Response:
+                creds = self._credentials(request)
+                if request.method == "GET":
+                    params = request.query_params
+                    try:
+                        raw_args = json.loads(params.get("args", "{}"))
+                    except ValueError as exc:
+                        raise RequestError(400, "BadJsonBody", f"'args' is not valid JSON: {exc}") from None
+                    body: dict = {"path": params.get("path"), "args": raw_args, "format": params.get("format")}
+                else:
+                    body = await self._body(request)
+                path = self._path(body)
+                encode = self._encoder(body.get("format"))
+                args = self._args(body.get("args"))
+                inv = await self._invoke(creds, path, args, kind)
+                return json_response(udf_response(inv, encode), headers={TS_HEADER: str(inv.ts)})
+
+            return await self._guard(request, run)
+
+        return handler
+
+    async def function(self, request: Request) -> Response:
+        """POST ``/api/function``: any kind of function, by path (internal ones with an admin key)."""
+
+        async def run(request: Request) -> Response:
+            creds = self._credentials(request)
+            body = await self._body(request)
+            path = self._path(body)
+            encode = self._encoder(body.get("format"))
+            args = self._args(body.get("args"))
+            inv = await self._invoke(creds, path, args, None)
+            return json_response(udf_response(inv, encode), headers={TS_HEADER: str(inv.ts)})
+
+        return await self._guard(request, run)
+
+    async def run_path(self, request: Request) -> Response:
+        """POST ``/api/run/{module/path/function}``: ``a/b/fn`` means ``a/b:fn``."""
+
+        async def run(request: Request) -> Response:
+            creds = self._credentials(request)
+            body = await self._body(request)
+            parts = request.path_params["path"].strip("/").split("/")
+            if not parts or not all(parts):
+                raise RequestError(400, "BadJsonBody", "The URL must name a function: /api/run/<module>/<function>")
+            path = parts[0] if len(parts) == 1 else "/".join(parts[:-1]) + ":" + parts[-1]
+            encode = self._encoder(body.get("format"))
+            args = self._args(body.get("args"))
+            inv = await self._invoke(creds, path, args, None)
+            return json_response(udf_response(inv, encode), headers={TS_HEADER: str(inv.ts)})
+
+        return await self._guard(request, run)
+
+    async def query_ts(self, request: Request) -> Response:
+        return json_response({"ts": P.encode_ts(self.dep.backend.database.last_ts)})
+
+    async def query_at_ts(self, request: Request) -> Response:
+        """A query at a timestamp from ``/api/query_ts``. There is no history to read, so the
+        answer is exact only while nothing has been committed since: otherwise 400."""
+
+        async def run(request: Request) -> Response:
+            creds = self._credentials(request)
+            body = await self._body(request)
+            path = self._path(body)
+            encode = self._encoder(body.get("format"))
+            args = self._args(body.get("args"))
+            try:
+                ts = P.decode_ts(body.get("ts"), "ts")
+            except P.ProtocolError as exc:
+                raise RequestError(400, "BadJsonBody", str(exc)) from None
+            view = self.dep.backend.with_identity(creds.identity)
+            db = self.dep.backend.database
+
+            def at_ts() -> Any:
+                with db.lock:
+                    if ts > db.last_ts:
+                        return None, "the timestamp is in the future"
+                    if ts < db.last_ts:
+                        return None, "data was committed after that timestamp and this server keeps no history"
+                    return view.invoke(path, args, kind="query", admin=creds.admin), None
+
+            inv, why = await self.dep.run_blocking(at_ts)
+            if inv is None:
+                raise RequestError(400, "QueryAtTsUnavailable", f"Cannot run a query at ts {ts}: {why}")
+            return json_response(udf_response(inv, encode), headers={TS_HEADER: str(inv.ts)})
+
+        return await self._guard(request, run)
+
+    async def query_batch(self, request: Request) -> Response:
+        """POST ``/api/query_batch``: ``{"queries": [{path, args, format}]}``, all at one timestamp."""
+
+        async def run(request: Request) -> Response:
+            creds = self._credentials(request)
+            body = await self._body(request)
+            queries = body.get("queries")
+            if not isinstance(queries, list):
+                raise RequestError(400, "BadJsonBody", "Request body needs 'queries', an array")
+            plan = []
+            for q in queries:
+                if not isinstance(q, dict):
+                    raise RequestError(400, "BadJsonBody", "Each entry of 'queries' must be an object")
+                plan.append((self._path(q), self._args(q.get("args")), self._encoder(q.get("format"))))
+            view = self.dep.backend.with_identity(creds.identity)
+            db = self.dep.backend.database
+
+            def batch() -> list:
+                with db.lock:  # one snapshot for all of them
+                    return [view.invoke(path, args, kind="query", admin=creds.admin) for path, args, _ in plan]
+
+            invs = await self.dep.run_blocking(batch)
+            results = [udf_response(inv, enc) for inv, (_, _, enc) in zip(invs, plan)]
+            ts = invs[0].ts if invs else db.last_ts
+            return json_response({"results": results}, headers={TS_HEADER: str(ts)})
+
+        return await self._guard(request, run)
