@@ -38,18 +38,42 @@ from .values.validators import Validator, v
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext convex_notebook``: registers the ``%convex`` magics."""
+    from .notebook.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    from .notebook.magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+def __getattr__(name: str) -> object:
+    # The notebook layer (IPython, anywidget) loads only when used.
+    if name in ("Dashboard", "LiveQuery"):
+        from . import notebook
+
+        return getattr(notebook, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "MISSING",
     "ActionCtx",
     "Backend",
     "ConvexError",
     "ConvexFunctionError",
+    "Dashboard",
     "DatabaseError",
     "FunctionNotFound",
     "IndexRangeError",
     "Int64",
     "InvalidCursorError",
     "InvalidValueError",
+    "LiveQuery",
     "Module",
     "MutationCtx",
     "QueryCtx",

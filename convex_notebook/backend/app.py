@@ -315,6 +315,13 @@ class Backend(_Definer):
         """Block until every subscription callback scheduled so far has run."""
         return self._hub.drain(timeout)
 
+    def live(self, target: Any, args: dict | None = None, **options: Any) -> Any:
+        """A live table of a query's result (a ``LiveQuery`` widget; needs the notebook extras):
+        re-renders on every change, with ``.value``, ``.df``, ``.status``, ``.wait_for()``."""
+        from ..notebook.widgets import live
+
+        return live(self, target, args, **options)
+
     async def query_async(self, target: Any, args: dict | None = None) -> Any:
         return await asyncio.to_thread(self.query, target, args)
 

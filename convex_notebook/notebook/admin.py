@@ -1,0 +1,130 @@
+"""Admin reads and writes for the magics and the dashboard (not logged as function calls).
+
+Everything takes the app as its first argument and works on an embedded ``Backend``; a
+remote deployment client is used through whatever of the same methods it offers, and
+:class:`NotSupported` explains what is missing otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "NotSupported",
+    "Page",
+    "clear_tables",
+    "describe_args",
+    "is_embedded",
+    "read_page",
+    "table_counts",
+    "visible_functions",
+]
+
+ADHOC_MODULE = "_adhoc"  # where %%convex_query registers its ad-hoc queries (hidden)
+
+
+class NotSupported(RuntimeError):
+    """The connected deployment cannot do this (for example, a remote one)."""
+
+
+def is_embedded(app: Any) -> bool:
+    return hasattr(app, "database") and hasattr(app, "registry")
+
+
+def deployment_name(app: Any) -> str:
+    if is_embedded(app):
+        return f"sqlite:///{app.path}" if getattr(app, "path", None) else "memory://"
+    return str(getattr(app, "url", None) or type(app).__name__)
+
+
+def table_counts(app: Any) -> list[tuple[str, int]]:
+    """``[(table, documents)]`` sorted by name."""
+    names = app.table_names() if hasattr(app, "table_names") else None
+    if names is None:
+        raise NotSupported("this deployment does not list its tables")
+    return [(name, app.count(name)) for name in sorted(names)]
+
+
+def visible_functions(app: Any) -> list[Any]:
+    """Registered functions, without the notebook's own ad-hoc queries."""
+    functions = app.functions() if hasattr(app, "functions") else None
+    if functions is None:
+        raise NotSupported("this deployment does not list its functions")
+    return [f for f in functions if not str(getattr(f, "path", "")).startswith(ADHOC_MODULE + ":")]
+
+
+def describe_args(definition: Any) -> list[dict[str, Any]]:
+    """The argument fields of a function: ``[{"name", "type", "kind", "optional"}]``.
+
+    ``kind`` is the validator kind (``string``, ``float64``, ``boolean``, ``id``, ...) that the
+    dashboard's form uses to pick an input; unvalidated functions have no fields.
+    """
+    validator = getattr(definition, "args", None)
+    fields = getattr(validator, "fields", None)
+    if not fields:
+        return []
+    out = []
+    for name, field in fields.items():
+        shown = repr(field.as_required()) if hasattr(field, "as_required") else repr(field)
+        out.append({"name": name, "type": shown, "kind": field.kind, "optional": bool(field.is_optional)})
+    return out
+
+
+@dataclass
+class Page:
+    """One page of a table, newest first by default."""
+
+    documents: list[dict]
+    cursor: str | None  # where this page started
+    continue_cursor: str | None
+    is_done: bool
+
+
+def read_page(app: Any, table: str, *, cursor: str | None = None, num_items: int = 25, order: str = "desc") -> Page:
+    """A page of ``table`` in ``_creationTime`` order, read at the latest snapshot."""
+    if order not in ("asc", "desc"):
+        raise ValueError(f"order is 'asc' or 'desc', got {order!r}")
+    if not is_embedded(app):
+        raise NotSupported("browsing documents needs an embedded backend")
+    from ..backend.context import QueryCtx
+
+    with app.database.read() as txn:
+        ctx = QueryCtx(app, txn, None)
+        if app.database.table(table) is None:
+            return Page([], cursor, None, True)
+        result = ctx.db.query(table).order(order).paginate({"numItems": num_items, "cursor": cursor})
+    return Page(result["page"], cursor, result["continueCursor"], bool(result["isDone"]))
+
+
+def read_documents(app: Any, table: str, *, limit: int | None = 50, order: str = "desc") -> list[dict]:
+    """Up to ``limit`` documents of ``table`` (all of them with ``limit=None``)."""
+    if not is_embedded(app):
+        raise NotSupported("reading documents needs an embedded backend")
+    from ..backend.context import QueryCtx
+
+    with app.database.read() as txn:
+        if app.database.table(table) is None:
+            return []
+        query = QueryCtx(app, txn, None).db.query(table).order(order)
+        return query.collect() if limit is None else query.take(limit)
+
+
+def clear_tables(app: Any, batch: int = 1000) -> int:
+    """Delete every document of every table (functions and schema stay); returns how many."""
+    if not is_embedded(app):
+        raise NotSupported("reset needs an embedded backend")
+    from ..backend.context import MutationCtx
+
+    deleted = 0
+    for name in app.table_names():
+        while True:
+            with app.database.write() as txn:
+                db = MutationCtx(app, txn, None).db
+                docs = db.query(name).take(batch)
+                for doc in docs:
+                    db.delete(doc["_id"])
+            deleted += len(docs)
+            if len(docs) < batch:
+                break
+    return deleted

@@ -1,0 +1,852 @@
+"""IPython magics: ``%load_ext convex_notebook``.
+
+Every magic is sugar for one Python call (shown in its ``--help``):
+
+=============================================  ==============================================
+``%convex connect [URL|VAR] [-o VAR]``          ``app = cn.connect(URL)``
+``%convex status`` / ``tables`` / ``functions``  ``app.table_names()``, ``app.functions()``
+``%convex run NAME [ARGS] [-o VAR]``             ``app.run(NAME, ARGS)``
+``%convex live NAME [ARGS] [-o VAR]``            ``app.live(NAME, ARGS)``
+``%convex data [TABLE] [--limit N] [-o VAR]``    documents of a table, newest first
+``%convex import TABLE SOURCE [--mode M]``       ``app.import_dataframe`` / ``app.import_table``
+``%convex export [TABLE] [PATH] [-o VAR]``       ``app.export_table`` / ``app.df`` / snapshots
+``%convex logs [-n N] [--function F]``           ``app.logs``
+``%convex reset [--yes]``                        delete every document, close live tables
+``%%convex_schema``                              ``app.set_schema(cn.define_schema({...}))``
+``%%convex_module NAME``                         ``m = app.module(NAME)``; ``@m.query`` ...
+``%%convex_query [--live]``                      an ad-hoc query with ``ctx`` in scope
+=============================================  ==============================================
+
+ARGS is a JSON object (``{"text": "hi"}``) or ``key=value`` pairs (values parsed as JSON when
+they can be: ``done=true n=3 text=hi``). Settings: ``%config ConvexMagics.max_rows = 50`` etc.
+Errors are one line (``%config ConvexMagics.short_errors = False`` for tracebacks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import hashlib
+import json
+import shlex
+import sys
+import textwrap
+import types
+from typing import Any, Callable
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, needs_local_scope, no_var_expand
+from traitlets import Bool, Float, Int, Unicode, observe
+from traitlets.config.configurable import Configurable
+
+from ..errors import ConvexError, ConvexFunctionError, InvalidValueError
+from . import admin
+from .display import ErrorReport, QueryResult, short_error
+
+__all__ = ["ConvexMagics", "load_ipython_extension", "unload_ipython_extension"]
+
+SUBCOMMANDS = ("connect", "status", "tables", "functions", "run", "live", "data", "import", "export", "logs", "reset")
+SHORT_ERROR_TYPES = (ConvexError, ConvexFunctionError, InvalidValueError, admin.NotSupported)
+
+
+class _HelpShown(Exception):
+    """--help was printed: the magic returns nothing."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one-line ``UsageError``\\ s and whose --help just prints."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}. Usage: {self.format_usage().strip()[len('usage: '):]}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:  # type: ignore[override]
+        if message:
+            raise UsageError(message.strip())
+        raise _HelpShown()
+
+
+def _parser(prog: str, description: str, equivalent: str | None = None) -> _Parser:
+    epilog = f"Python: {equivalent}" if equivalent else None
+    return _Parser(prog=prog, description=description, epilog=epilog, add_help=True,
+                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _split_json(line: str) -> tuple[str, str | None, str]:
+    """Cut the first top-level ``{...}`` (a JSON object) out of a magic line."""
+    start = line.find("{")
+    if start < 0:
+        return line, None, ""
+    depth = 0
+    quote: str | None = None
+    escaped = False
+    for i in range(start, len(line)):
+        ch = line[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = None
+            continue
+        if ch in "\"'":
+            quote = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return line[:start], line[start : i + 1], line[i + 1 :]
+    raise UsageError("the arguments' JSON object is not closed: check the braces and quotes")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _tokens(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"could not parse the line: {exc}") from None
+
+
+def _args_from(json_text: str | None, pairs: list[str], local_ns: dict) -> dict:
+    """Function arguments from a JSON object and/or ``key=value`` pairs."""
+    args: dict[str, Any] = {}
+    if json_text is not None:
+        try:
+            parsed = json.loads(json_text)
+        except ValueError as exc:
+            raise UsageError(f"the arguments are not a JSON object: {exc.args[0]} in {json_text}") from None
+        if not isinstance(parsed, dict):
+            raise UsageError("the arguments must be a JSON object like {\"text\": \"hi\"}")
+        args.update(parsed)
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"unexpected {pair!r}: pass arguments as a JSON object or key=value pairs")
+        args[key] = _parse_value(raw)
+    return args
+
+
+def _fn_path(definition: Any) -> str:
+    return str(getattr(definition, "path", definition))
+
+
+@magics_class
+class ConvexMagics(Magics, Configurable):
+    """``%convex``, ``%%convex_schema``, ``%%convex_module``, ``%%convex_query`` (see module doc)."""
+
+    max_rows = Int(20, config=True, help="Rows shown by result tables and new live tables (0: all).")
+    throttle_hz = Float(20.0, config=True, help="Most widget repaints per second (live tables, dashboard).")
+    short_errors = Bool(True, config=True, help="Show function errors raised by magics as one line (False: full traceback).")
+    show_system_fields = Bool(True, config=True, help="Show _id and _creationTime columns in tables.")
+    default_url = Unicode("memory://", config=True, help="Deployment the magics use before %convex connect.")
+
+    def __init__(self, shell: Any) -> None:
+        Configurable.__init__(self, config=shell.config)
+        Magics.__init__(self, shell=shell)
+        self.shell.configurables.append(self)
+        self.app: Any = None
+        self.url: str | None = None
+        self._module_paths: dict[int, dict[str, set[str]]] = {}  # app id -> module -> paths
+        self._parsers = self._build_parsers()
+
+    # -- settings -------------------------------------------------------------------------
+    @observe("throttle_hz")
+    def _throttle_changed(self, change: Any) -> None:
+        from .bridge import get_bridge
+
+        get_bridge().throttle_hz = float(change["new"])
+
+    # -- the current deployment -------------------------------------------------------------
+    def current_app(self) -> Any:
+        if self.app is None:
+            self._connect_url(self.default_url, announce=True)
+        return self.app
+
+    def _connect_url(self, url: str, announce: bool) -> None:
+        from ..backend.app import connect
+
+        try:
+            app = connect(url)
+        except (ValueError, NotImplementedError, ImportError, OSError) as exc:
+            raise UsageError(f"%convex connect: cannot open {url}: {exc}") from None
+        self.app, self.url = app, url
+        if announce:
+            print(f"Connected to {url} (use %convex connect to change)")
+
+    # -- %convex -------------------------------------------------------------------------
+    @no_var_expand
+    @needs_local_scope
+    @line_magic("convex")
+    def convex(self, line: str = "", local_ns: dict | None = None) -> Any:
+        """%convex SUBCOMMAND ...: connect, status, tables, functions, run, live, data,
+        import, export, logs, reset. `%convex SUBCOMMAND --help` for each."""
+        local_ns = local_ns if local_ns is not None else self.shell.user_ns
+        stripped = line.strip()
+        if not stripped or stripped in ("-h", "--help", "help"):
+            print(self._overview())
+            return None
+        sub, _, rest = stripped.partition(" ")
+        if sub not in SUBCOMMANDS:
+            close = difflib.get_close_matches(sub, SUBCOMMANDS, n=1)
+            hint = f" Did you mean %convex {close[0]}?" if close else ""
+            raise UsageError(f"%convex: unknown subcommand {sub!r}.{hint} Subcommands: {', '.join(SUBCOMMANDS)}")
+        try:
+            return getattr(self, f"_cmd_{sub}")(rest, local_ns)
+        except _HelpShown:
+            return None
+        except SHORT_ERROR_TYPES as exc:
+            self._mark_short(exc)
+            raise
+
+    def _overview(self) -> str:
+        lines = ["%convex SUBCOMMAND [options]   (%convex SUBCOMMAND --help for details)", ""]
+        for name in SUBCOMMANDS:
+            lines.append(f"  {name:<10} {self._parsers[name].description}")
+        lines += [
+            "",
+            "%%convex_schema            the cell (Python) defines the schema",
+            "%%convex_module NAME       the cell's decorated functions become NAME:<function>",
+            "%%convex_query [--live]    the cell is a query body with ctx in scope",
+            "Settings: %config ConvexMagics",
+        ]
+        return "\n".join(lines)
+
+    def _build_parsers(self) -> dict[str, _Parser]:
+        p: dict[str, _Parser] = {}
+        c = p["connect"] = _parser("%convex connect", "connect the magics to a deployment",
+                                   "app = cn.connect(URL)")
+        c.add_argument("target", nargs="?", help="memory://, sqlite:///path.sqlite3, http://host:port, or a variable holding a Backend")
+        c.add_argument("-o", "--out", metavar="VAR", help="also store the deployment in VAR")
+        s = p["status"] = _parser("%convex status", "what the magics are connected to")
+        s.add_argument("-o", "--out", metavar="VAR", help="store the status (a dict) in VAR")
+        t = p["tables"] = _parser("%convex tables", "tables and their document counts", "app.table_names(), app.count(t)")
+        t.add_argument("-o", "--out", metavar="VAR", help="store {table: count} in VAR")
+        f = p["functions"] = _parser("%convex functions", "registered functions and their arguments", "app.functions()")
+        f.add_argument("-o", "--out", metavar="VAR", help="store the list in VAR")
+        r = p["run"] = _parser("%convex run", "run a function (internal ones too) and show its result",
+                               "app.run(NAME, ARGS)")
+        r.add_argument("name", metavar="NAME", help="module:function")
+        r.add_argument("pairs", nargs="*", metavar="key=value", help="arguments (or one JSON object)")
+        r.add_argument("-o", "--out", metavar="VAR", help="store the result in VAR instead of showing it")
+        lv = p["live"] = _parser("%convex live", "a live table of a query's result", "app.live(NAME, ARGS)")
+        lv.add_argument("name", metavar="NAME", help="module:function (a public query)")
+        lv.add_argument("pairs", nargs="*", metavar="key=value", help="arguments (or one JSON object)")
+        lv.add_argument("-o", "--out", metavar="VAR", help="also store the LiveQuery in VAR")
+        lv.add_argument("--max-rows", type=int, metavar="N", help="rows shown (default: ConvexMagics.max_rows)")
+        d = p["data"] = _parser("%convex data", "documents of a table, newest first (no TABLE: list tables)")
+        d.add_argument("table", nargs="?", metavar="TABLE")
+        d.add_argument("--limit", type=int, metavar="N", help="documents to show (default: ConvexMagics.max_rows)")
+        d.add_argument("--order", choices=("asc", "desc"), default="desc")
+        d.add_argument("--df", action="store_true", help="a pandas DataFrame (app.df) instead of a list")
+        d.add_argument("-o", "--out", metavar="VAR", help="store the documents in VAR")
+        i = p["import"] = _parser("%convex import", "import documents into a table",
+                                  "app.import_dataframe(TABLE, df, mode=...) / app.import_table(TABLE, PATH) / app.import_snapshot(PATH)")
+        i.add_argument("table", nargs="?", metavar="TABLE")
+        i.add_argument("source", nargs="?", metavar="SOURCE", help="a variable (DataFrame or list of dicts) or a file (.csv, .jsonl, .json)")
+        i.add_argument("--mode", choices=("insert", "replace", "append"), default="insert",
+                       help="insert: the table must be empty; replace: delete what is there first; append")
+        i.add_argument("--format", choices=("csv", "jsonl", "json"), help="file format (default: from the extension)")
+        i.add_argument("--snapshot", metavar="PATH", help="import a snapshot ZIP (all tables) instead")
+        e = p["export"] = _parser("%convex export", "export a table (to a file or a DataFrame) or a snapshot",
+                                  "app.export_table(TABLE, PATH) / app.df(TABLE) / app.export_snapshot(PATH)")
+        e.add_argument("table", nargs="?", metavar="TABLE")
+        e.add_argument("path", nargs="?", metavar="PATH", help="file to write (.csv, .jsonl, .json)")
+        e.add_argument("--format", choices=("csv", "jsonl", "json"))
+        e.add_argument("--snapshot", metavar="PATH", help="write a snapshot ZIP of every table instead")
+        e.add_argument("-o", "--out", metavar="VAR", help="store the table as a DataFrame in VAR")
+        lg = p["logs"] = _parser("%convex logs", "recent function executions and their log lines", "app.logs.tail(n)")
+        lg.add_argument("-n", type=int, default=10, metavar="N", help="how many (default 10)")
+        lg.add_argument("--function", metavar="NAME", help="only this function")
+        lg.add_argument("--errors", action="store_true", help="only failed executions")
+        lg.add_argument("-o", "--out", metavar="VAR", help="store the entries in VAR")
+        rs = p["reset"] = _parser("%convex reset", "delete every document and close live tables (functions and schema stay)")
+        rs.add_argument("--yes", action="store_true", help="confirm (needed for a persisted database)")
+        return p
+
+    def _parse(self, sub: str, rest: str, *, json_args: bool = False) -> tuple[argparse.Namespace, str | None]:
+        json_text = None
+        if json_args:
+            before, json_text, after = _split_json(rest)
+            rest = before + " " + after
+        return self._parsers[sub].parse_args(_tokens(rest)), json_text
+
+    def _store(self, local_ns: dict, var: str | None, value: Any) -> bool:
+        if not var:
+            return False
+        if not var.isidentifier():
+            raise UsageError(f"-o needs a Python variable name, got {var!r}")
+        self.shell.user_ns[var] = value
+        if local_ns is not self.shell.user_ns:
+            local_ns[var] = value
+        return True
+
+    def _result(self, value: Any, name: str | None = None) -> QueryResult:
+        return QueryResult(value, name=name, max_rows=self.max_rows, system_fields=self.show_system_fields)
+
+    # -- subcommands ------------------------------------------------------------------------
+    def _cmd_connect(self, rest: str, local_ns: dict) -> Any:
+        ns, _ = self._parse("connect", rest)
+        target = ns.target
+        if target is None:
+            if self.app is None:
+                print("Not connected (the first %convex command connects to memory://)")
+            else:
+                print(f"Connected to {self.url}")
+            return None
+        if target.isidentifier() and target in local_ns:
+            app = local_ns[target]
+            if not hasattr(app, "subscribe") or not hasattr(app, "query"):
+                raise UsageError(f"%convex connect: {target} is a {type(app).__name__}, not a Backend or deployment")
+            self.app = app
+            self.url = admin.deployment_name(app)
+            print(f"Connected to {target} ({self.url})")
+        else:
+            url = target
+            if "://" not in url and url.endswith((".sqlite3", ".sqlite", ".db")):
+                url = f"sqlite:///{url}"
+            if "://" not in url and not url.endswith(":"):
+                raise UsageError(
+                    f"%convex connect: {target!r} is neither a URL (memory://, sqlite:///path, http://host:port) "
+                    "nor a variable holding a Backend"
+                )
+            self._connect_url(url, announce=False)
+            print(f"Connected to {url}")
+        self._store(local_ns, ns.out, self.app)
+        return None
+
+    def _cmd_status(self, rest: str, local_ns: dict) -> Any:
+        ns, _ = self._parse("status", rest)
+        app = self.current_app()
+        info: dict[str, Any] = {"deployment": self.url}
+        try:
+            counts = admin.table_counts(app)
+            info["tables"] = len(counts)
+            info["documents"] = sum(n for _, n in counts)
+        except admin.NotSupported:
+            pass
+        try:
+            functions = admin.visible_functions(app)
+            kinds: dict[str, int] = {}
+            for fn in functions:
+                kinds[fn.kind] = kinds.get(fn.kind, 0) + 1
+            info["functions"] = len(functions)
+            info["by kind"] = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in sorted(kinds.items())) or "none"
+        except admin.NotSupported:
+            pass
+        hub = getattr(app, "subscription_hub", None)
+        if hub is not None:
+            info["live subscriptions"] = hub.subscription_count
+        if self._store(local_ns, ns.out, info):
+            return None
+        width = max(len(k) for k in info)
+        print("\n".join(f"{k + ':':<{width + 1}} {v}" for k, v in info.items()))
+        return None
+
+    def _cmd_tables(self, rest: str, local_ns: dict) -> Any:
+        ns, _ = self._parse("tables", rest)
+        counts = admin.table_counts(self.current_app())
+        if self._store(local_ns, ns.out, dict(counts)):
+            return None
+        if not counts:
+            print("No tables yet")
+            return None
+        return self._result([{"table": name, "documents": n} for name, n in counts])
+
+    def _cmd_functions(self, rest: str, local_ns: dict) -> Any:
+        ns, _ = self._parse("functions", rest)
+        rows = []
+        for fn in admin.visible_functions(self.current_app()):
+            fields = admin.describe_args(fn)
+            args = ", ".join(f"{f['name']}{'?' if f['optional'] else ''}: {f['type']}" for f in fields)
+            if getattr(fn, "args", None) is None:
+                args = "(unvalidated)"
+            rows.append({"function": fn.path, "kind": fn.kind, "visibility": fn.visibility, "args": args})
+        if self._store(local_ns, ns.out, rows):
+            return None
+        if not rows:
+            print("No functions yet")
+            return None
+        return self._result(rows)
+
+    def _cmd_run(self, rest: str, local_ns: dict) -> Any:
+        ns, json_text = self._parse("run", rest, json_args=True)
+        args = _args_from(json_text, ns.pairs, local_ns)
+        app = self.current_app()
+        runner = getattr(app, "run", None)
+        value = runner(ns.name, args) if runner is not None else app.query(ns.name, args)
+        if self._store(local_ns, ns.out, value):
+            return None
+        if value is None:
+            return None
+        return self._result(value, name=ns.name)
+
+    def _cmd_live(self, rest: str, local_ns: dict) -> Any:
+        ns, json_text = self._parse("live", rest, json_args=True)
+        args = _args_from(json_text, ns.pairs, local_ns)
+        widget = self._live(ns.name, args, max_rows=ns.max_rows)
+        self._store(local_ns, ns.out, widget)
+        return widget
+
+    def _live(self, name: str, args: dict, max_rows: int | None = None, title: str | None = None) -> Any:
+        from .widgets import live
+
+        return live(
+            self.current_app(), name, args,
+            max_rows=self.max_rows if max_rows is None else max_rows,
+            system_fields=self.show_system_fields, title=title,
+        )
+
+    def _cmd_data(self, rest: str, local_ns: dict) -> Any:
+        ns, _ = self._parse("data", rest)
+        app = self.current_app()
+        if ns.table is None:
+            return self._cmd_tables("", local_ns) if not ns.out else self._cmd_tables(f"-o {ns.out}", local_ns)
+        limit = ns.limit if ns.limit is not None else (self.max_rows or None)
+        if ns.df:
+            frame = self._dataframe(app, ns.table, limit=limit, order=ns.order)
+            if self._store(local_ns, ns.out, frame):
+                return None
+            return frame
+        docs = admin.read_documents(app, ns.table, limit=limit, order=ns.order)
+        if self._store(local_ns, ns.out, docs):
+            return None
+        if not docs:
+            print(f"{ns.table}: no documents")
+            return None
+        result = self._result(docs, name=ns.table)
+        result.max_rows = 0  # already limited; the caption should say "of N" for the table
+        total = app.count(ns.table) if hasattr(app, "count") else len(docs)
+        if total > len(docs):
+            print(f"{ns.table}: the {len(docs)} {'newest' if ns.order == 'desc' else 'oldest'} of {total:,} documents")
+        return result
+
+    def _dataframe(self, app: Any, table: str, *, limit: int | None = None, order: str = "desc") -> Any:
+        if limit is None and hasattr(app, "df"):
+            return app.df(table)
+        from .widgets import to_frame
+
+        return to_frame(admin.read_documents(app, table, limit=limit, order=order))
+
+    def _cmd_import(self, rest: str, local_ns: dict) -> Any:
+        ns, _ = self._parse("import", rest)
+        app = self.current_app()
+        if ns.snapshot:
+            if ns.table or ns.source:
+                raise UsageError("%convex import --snapshot PATH imports every table: give no TABLE or SOURCE")
+            method = self._method(app, "import_snapshot")
+            result = method(ns.snapshot)
+            print(f"Imported snapshot {ns.snapshot}" + (f": {result}" if result is not None else ""))
+            return None
+        if not ns.table or not ns.source:
+            raise UsageError("%convex import: give TABLE and SOURCE (a variable or a file). Usage: %convex import TABLE SOURCE [--mode insert|replace|append]")
+        before = app.count(ns.table) if hasattr(app, "count") else None
+        if ns.source.isidentifier() and ns.source in local_ns:
+            data = local_ns[ns.source]
+            if isinstance(data, list):
+                from .widgets import to_frame
+
+                data = to_frame(data)
+            method = self._method(app, "import_dataframe")
+            method(ns.table, data, mode=ns.mode)
+        else:
+            import os
+
+            if not os.path.exists(ns.source):
+                raise UsageError(f"%convex import: {ns.source!r} is neither a variable nor an existing file")
+            method = self._method(app, "import_table")
+            kwargs = {"mode": ns.mode}
+            if ns.format:
+                kwargs["format"] = ns.format
+            method(ns.table, ns.source, **kwargs)
+        after = app.count(ns.table) if hasattr(app, "count") else None
+        if after is not None:
+            change = f" ({after - before:+,})" if before is not None and ns.mode == "append" else ""
+            print(f"{ns.table}: {after:,} documents{change}")
+        return None
+
+    def _cmd_export(self, rest: str, local_ns: dict) -> Any:
+        ns, _ = self._parse("export", rest)
+        app = self.current_app()
+        if ns.snapshot:
+            method = self._method(app, "export_snapshot")
+            method(ns.snapshot)
+            print(f"Wrote snapshot {ns.snapshot}")
+            return None
+        if not ns.table:
+            raise UsageError("%convex export: give a TABLE (and a PATH or -o VAR), or --snapshot PATH. Usage: %convex export TABLE [PATH] [-o VAR]")
+        if ns.path:
+            method = self._method(app, "export_table")
+            kwargs = {"format": ns.format} if ns.format else {}
+            method(ns.table, ns.path, **kwargs)
+            print(f"Wrote {ns.table} to {ns.path}")
+        frame = None
+        if ns.out or not ns.path:
+            frame = self._dataframe(app, ns.table)
+            if self._store(local_ns, ns.out, frame):
+                return None
+        return frame
+
+    @staticmethod
+    def _method(app: Any, name: str) -> Callable[..., Any]:
+        method = getattr(app, name, None)
+        if method is None:
+            raise admin.NotSupported(f"this deployment has no {name}() (the import/export layer is not installed)")
+        return method
+
+    def _cmd_logs(self, rest: str, local_ns: dict) -> Any:
+        ns, _ = self._parse("logs", rest)
+        app = self.current_app()
+        book = getattr(app, "logs", None)
+        if book is None:
+            raise admin.NotSupported("this deployment keeps no logs here")
+        entries = list(book)
+        if ns.function:
+            from ..backend.registry import canonical_path
+
+            wanted = canonical_path(ns.function)
+            entries = [e for e in entries if e.path == wanted or e.path == ns.function]
+        if ns.errors:
+            entries = [e for e in entries if e.error is not None]
+        entries = entries[-ns.n:] if ns.n > 0 else entries
+        if self._store(local_ns, ns.out, entries):
+            return None
+        if not entries:
+            print("No log entries")
+            return None
+        from .display import log_rows
+
+        return self._result(log_rows(entries))
+
+    def _cmd_reset(self, rest: str, local_ns: dict) -> Any:
+        ns, _ = self._parse("reset", rest)
+        app = self.current_app()
+        if not admin.is_embedded(app) or getattr(app, "path", None):
+            if not ns.yes:
+                raise UsageError(f"%convex reset deletes every document of {self.url}: add --yes to confirm")
+        from .widgets import close_all
+
+        closed = close_all(app)
+        deleted = admin.clear_tables(app)
+        print(f"Deleted {deleted:,} documents; closed {closed} live table{'s' if closed != 1 else ''}")
+        return None
+
+    # -- %%convex_schema ------------------------------------------------------------------
+    @no_var_expand
+    @needs_local_scope
+    @cell_magic("convex_schema")
+    def convex_schema(self, line: str, cell: str, local_ns: dict | None = None) -> Any:
+        """%%convex_schema [-o VAR]: the cell is Python whose last expression is the schema:
+        cn.define_schema({...}) or a dict of tables ({"tasks": define_table({...})}).
+        `v`, `define_table` and `define_schema` are in scope. Python: app.set_schema(schema)."""
+        parser = _parser("%%convex_schema", "apply the schema the cell defines", "app.set_schema(cn.define_schema({...}))")
+        parser.add_argument("-o", "--out", metavar="VAR", help="store the schema in VAR")
+        try:
+            ns = parser.parse_args(_tokens(line))
+        except _HelpShown:
+            return None
+        from ..values.schema import SchemaDefinition, TableDefinition, define_schema, define_table
+        from ..values.validators import v
+
+        local_ns = local_ns if local_ns is not None else self.shell.user_ns
+        scope = {**self.shell.user_ns, "v": v, "define_table": define_table, "define_schema": define_schema}
+        try:
+            import convex_notebook as cn
+
+            scope.setdefault("cn", cn)
+            value = _exec_last_expression(cell, scope, "<convex_schema>")
+            if isinstance(value, dict) and all(isinstance(t, TableDefinition) for t in value.values()) and value:
+                value = define_schema(value)
+            if not isinstance(value, SchemaDefinition):
+                raise UsageError(
+                    "%%convex_schema: end the cell with the schema: define_schema({...}) or a dict "
+                    f"of define_table(...) (got {type(value).__name__})"
+                )
+            app = self.current_app()
+            app.set_schema(value)
+        except SHORT_ERROR_TYPES as exc:
+            self._mark_short(exc)
+            raise
+        except Exception as exc:
+            from ..engine import SchemaError
+
+            if isinstance(exc, SchemaError):
+                self._mark_short(exc)
+            raise
+        self._store(local_ns, ns.out, value)
+        tables = getattr(value, "tables", {}) or {}
+        parts = []
+        for name in sorted(tables):
+            indexes = _index_names(tables[name])
+            parts.append(f"{name} ({', '.join(indexes)})" if indexes else name)
+        print(f"Schema applied: {len(tables)} table{'s' if len(tables) != 1 else ''}: {'; '.join(parts)}")
+        return None
+
+    # -- %%convex_module ------------------------------------------------------------------
+    @no_var_expand
+    @needs_local_scope
+    @cell_magic("convex_module")
+    def convex_module(self, line: str, cell: str, local_ns: dict | None = None) -> Any:
+        """%%convex_module NAME [-o VAR]: run the cell as Python; functions decorated with
+        @query, @mutation, @action (and internal_*) become NAME:<function>. Re-running the cell
+        redeploys them (live queries re-run) and removes functions it no longer defines.
+        Python: m = app.module(NAME); @m.query ..."""
+        parser = _parser("%%convex_module", "deploy the cell's functions as module NAME", "m = app.module(NAME)")
+        parser.add_argument("name", metavar="NAME", help="module name, e.g. tasks or chat/messages")
+        parser.add_argument("-o", "--out", metavar="VAR", help="store the module's functions (a namespace) in VAR")
+        try:
+            ns = parser.parse_args(_tokens(line))
+        except _HelpShown:
+            return None
+        local_ns = local_ns if local_ns is not None else self.shell.user_ns
+        app = self.current_app()
+        if not admin.is_embedded(app):
+            raise UsageError("%%convex_module deploys Python functions: connect to an embedded backend (memory:// or sqlite:///...)")
+        try:
+            module = app.module(ns.name)
+        except ValueError as exc:
+            raise UsageError(f"%%convex_module: {exc}") from None
+        deployed: dict[str, Any] = {}
+        scope = _module_scope(self.shell.user_ns, module, app, deployed)
+        reruns_before = app.reactivity.reruns
+        try:
+            _exec_last_expression(cell, scope, f"<convex_module {ns.name}>", want_value=False)
+        except SHORT_ERROR_TYPES as exc:
+            self._mark_short(exc)
+            raise
+        known = self._module_paths.setdefault(id(app), {})
+        previous = known.get(module._module, set())
+        paths = {fn.path for fn in deployed.values()}
+        removed = sorted(previous - paths)
+        for path in removed:
+            app.registry.remove(path)
+        known[module._module] = paths
+        app.wait_for_callbacks()
+        reruns = app.reactivity.reruns - reruns_before
+        self._store(local_ns, ns.out, types.SimpleNamespace(**{fn.path.split(":", 1)[1]: fn for fn in deployed.values()}))
+        listed = ", ".join(f"{fn.path.split(':', 1)[1]} ({fn.kind})" for fn in sorted(deployed.values(), key=lambda f: f.path))
+        message = f"Deployed {module._module}: {listed or 'no functions'}"
+        if removed:
+            message += f"; removed {', '.join(removed)}"
+        if reruns:
+            message += f"; re-ran {reruns} live quer{'ies' if reruns != 1 else 'y'}"
+        print(message)
+        return None
+
+    # -- %%convex_query ---------------------------------------------------------------------
+    @no_var_expand
+    @needs_local_scope
+    @cell_magic("convex_query")
+    def convex_query(self, line: str, cell: str, local_ns: dict | None = None) -> Any:
+        """%%convex_query [--live] [-o VAR]: the cell is the body of a query handler with `ctx`
+        in scope; its last expression (or `return`) is the result, shown as a table.
+        --live keeps it updating (a LiveQuery)."""
+        parser = _parser("%%convex_query", "run the cell as an ad-hoc query (ctx in scope)")
+        parser.add_argument("--live", action="store_true", help="show a live table that follows every change")
+        parser.add_argument("-o", "--out", metavar="VAR", help="store the result (or the LiveQuery) in VAR")
+        parser.add_argument("--max-rows", type=int, metavar="N", help="rows shown (default: ConvexMagics.max_rows)")
+        try:
+            ns = parser.parse_args(_tokens(line))
+        except _HelpShown:
+            return None
+        local_ns = local_ns if local_ns is not None else self.shell.user_ns
+        app = self.current_app()
+        if not admin.is_embedded(app):
+            raise UsageError("%%convex_query runs Python on the backend: connect to an embedded backend")
+        handler = _adhoc_handler(cell, self.shell.user_ns)
+        digest = hashlib.sha1(cell.encode()).hexdigest()[:10]
+        path = f"{admin.ADHOC_MODULE}:q{digest}"
+        app.query(handler, name=path)
+        try:
+            if ns.live:
+                widget = self._live(path, {}, max_rows=ns.max_rows, title="%%convex_query")
+
+                def unregister(path: str = path) -> None:
+                    still_used = any(
+                        not w.closed and w.name == path for w in _live_widgets() if w is not widget
+                    )
+                    if not still_used:
+                        app.registry.remove(path)
+
+                widget.on_close_callbacks.append(unregister)
+                self._store(local_ns, ns.out, widget)
+                return widget
+            try:
+                value = app.query(path, {})
+            finally:
+                if not any(not w.closed and w.name == path for w in _live_widgets()):
+                    app.registry.remove(path)
+        except SHORT_ERROR_TYPES as exc:
+            self._mark_short(exc)
+            raise
+        if self._store(local_ns, ns.out, value):
+            return None
+        return QueryResult(value, name=None, max_rows=ns.max_rows if ns.max_rows is not None else self.max_rows,
+                           system_fields=self.show_system_fields)
+
+    # -- errors -------------------------------------------------------------------------------
+    def _mark_short(self, exc: BaseException) -> None:
+        if self.short_errors:
+            try:
+                exc._convex_short = True  # type: ignore[attr-defined]
+            except AttributeError:
+                pass
+
+
+def _live_widgets() -> list[Any]:
+    from .widgets import _all_live
+
+    return list(_all_live)
+
+
+def _index_names(table: Any) -> list[str]:
+    names: list[str] = []
+    for attr in ("indexes", "search_indexes", "vector_indexes"):
+        found = getattr(table, attr, None)
+        if isinstance(found, dict):
+            names.extend(found.keys())
+        elif isinstance(found, (list, tuple)):
+            names.extend(getattr(i, "name", None) or (i.get("indexDescriptor") if isinstance(i, dict) else str(i)) for i in found)
+    return names
+
+
+def _exec_last_expression(source: str, scope: dict, filename: str, want_value: bool = True) -> Any:
+    """Run ``source`` in ``scope``; the value of its last expression statement (or None)."""
+    try:
+        tree = ast.parse(source, filename=filename)
+    except SyntaxError as exc:
+        raise UsageError(f"{filename}: syntax error on line {exc.lineno}: {exc.msg}") from None
+    last = None
+    if want_value and tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    exec(compile(tree, filename, "exec"), scope)
+    if last is not None:
+        return eval(compile(last, filename, "eval"), scope)
+    return None
+
+
+class _ModuleFacade:
+    """``app`` inside a %%convex_module cell: decorators of the module, the rest of the app."""
+
+    def __init__(self, module: Any, app: Any, decorators: dict[str, Callable[..., Any]]) -> None:
+        self._module = module
+        self._app = app
+        self._decorators = decorators
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._decorators:
+            return self._decorators[name]
+        return getattr(self._app, name)
+
+    def __repr__(self) -> str:
+        return f"<{self._module!r} of {self._app!r}>"
+
+
+def _module_scope(user_ns: dict, module: Any, app: Any, deployed: dict[str, Any]) -> dict:
+    from ..backend.registry import RegisteredFunction
+    from ..values.validators import v
+    import convex_notebook as cn
+
+    def recording(kind: str) -> Callable[..., Any]:
+        method = getattr(module, kind)
+
+        def record(result: Any) -> Any:
+            if isinstance(result, RegisteredFunction):
+                deployed[result.path] = result
+            return result
+
+        def decorator(target: Any = None, *args: Any, **kwargs: Any) -> Any:
+            if callable(target) and not isinstance(target, (str, RegisteredFunction)):
+                return record(method(target, *args, **kwargs))
+            if target is None:
+                inner = method(None, *args, **kwargs)
+                return lambda fn: record(inner(fn))
+            return method(target, *args, **kwargs)  # a call by name: app.query("m:f", args)
+
+        decorator.__name__ = kind
+        return decorator
+
+    kinds = ("query", "mutation", "action", "internal_query", "internal_mutation", "internal_action")
+    decorators = {kind: recording(kind) for kind in kinds}
+    scope = dict(user_ns)
+    scope.update(decorators)
+    scope.update({"v": v, "cn": cn, "ConvexError": ConvexError, "app": _ModuleFacade(module, app, decorators)})
+    scope["__name__"] = f"convex_module_{module._module.replace('/', '_')}"
+    return scope
+
+
+def _adhoc_handler(cell: str, user_ns: dict) -> Callable[..., Any]:
+    """``def handler(ctx): <cell>``, returning the cell's last expression."""
+    filename = "<convex_query>"
+    try:
+        tree = ast.parse(cell, filename=filename)
+    except SyntaxError as exc:
+        raise UsageError(f"%%convex_query: syntax error on line {exc.lineno}: {exc.msg}") from None
+    if not tree.body:
+        raise UsageError("%%convex_query: the cell is empty; write a query body, e.g. ctx.db.query(\"tasks\").collect()")
+    if isinstance(tree.body[-1], ast.Expr):
+        last = tree.body[-1]
+        tree.body[-1] = ast.copy_location(ast.Return(value=last.value), last)
+    fn = ast.FunctionDef(
+        name="convex_query",
+        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg="ctx")], vararg=None, kwonlyargs=[], kw_defaults=[],
+                           kwarg=None, defaults=[]),
+        body=tree.body,
+        decorator_list=[],
+        returns=None,
+        type_params=[],
+    )
+    module = ast.Module(body=[fn], type_ignores=[])
+    ast.fix_missing_locations(module)
+    from ..values.validators import v
+
+    scope = {**user_ns, "v": v}
+    exec(compile(module, filename, "exec"), scope)
+    return scope["convex_query"]
+
+
+def _short_error_handler(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
+    """IPython custom exception display: one line for errors raised through our magics."""
+    if getattr(value, "_convex_short", False):
+        red, reset = ("\x1b[0;31m", "\x1b[0m") if getattr(shell, "colors", "nocolor").lower() != "nocolor" else ("", "")
+        return [f"{red}{short_error(value)}{reset}  (full traceback: %config ConvexMagics.short_errors = False)"]
+    return shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
+
+
+_loaded: dict[int, ConvexMagics] = {}
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """``%load_ext convex_notebook``."""
+    from .widgets import install_cell_hooks
+
+    magics = ConvexMagics(shell)
+    shell.register_magics(magics)
+    _loaded[id(shell)] = magics
+    from ..engine import SchemaError
+
+    shell.set_custom_exc(SHORT_ERROR_TYPES + (SchemaError,), _short_error_handler)
+    install_cell_hooks(shell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    magics = _loaded.pop(id(shell), None)
+    if magics is not None and magics in shell.configurables:
+        shell.configurables.remove(magics)
+    shell.set_custom_exc((), None)
+
+
+def current_magics(shell: Any = None) -> ConvexMagics | None:
+    """The loaded ``ConvexMagics`` of a shell (the current one by default)."""
+    if shell is None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    return _loaded.get(id(shell)) if shell is not None else None
