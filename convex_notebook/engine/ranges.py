@@ -91,8 +91,8 @@ def resolve_range(
                 raise IndexRangeError(f"Index range on {where}: Already defined inequality bound on {field!r}")
             eqs[field] = value
         else:
-            if field in eqs:
-                raise IndexRangeError(f"Index range on {where}: Already defined equality bound on {field!r}")
+            if field in eqs:  # Convex reports an eq/bound overlap this way, whatever the order
+                raise IndexRangeError(f"Index range on {where}: Already defined inequality bound on {field!r}")
             bound = (op, field, value)
             if op in ("gt", "gte"):
                 if lower is not None:
