@@ -123,8 +123,9 @@ class Transaction:
         self.db.store.rollback_to(sp.name)
         self._savepoints.remove(sp)
         self.writes = sp.writes
-        if self._created_tables and not sp.created_tables:
-            self.db.reload_catalog()  # a table created inside the rolled-back part is gone
+        if self._created_tables:
+            # A table created inside the rolled-back part is gone (even if an earlier one stays).
+            self.db.reload_catalog()
         self._created_tables = sp.created_tables
 
     # -- ids --------------------------------------------------------------------------------
