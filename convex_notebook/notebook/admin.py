@@ -7,8 +7,11 @@ remote deployment client is used through whatever of the same methods it offers,
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
+
+from .display import to_display_json
 
 __all__ = [
     "NotSupported",
@@ -16,7 +19,9 @@ __all__ = [
     "clear_tables",
     "describe_args",
     "is_embedded",
+    "read_documents",
     "read_page",
+    "scheduled_functions",
     "table_counts",
     "visible_functions",
 ]
@@ -128,3 +133,36 @@ def clear_tables(app: Any, batch: int = 1000) -> int:
             if len(docs) < batch:
                 break
     return deleted
+
+
+def scheduled_functions(app: Any, limit: int = 50) -> list[dict] | None:
+    """Recent scheduled functions (``_scheduled_functions``), or None without a scheduler."""
+    if not is_embedded(app):
+        return None
+    from ..backend.context import QueryCtx
+
+    try:
+        with app.database.read() as txn:
+            system = getattr(QueryCtx(app, txn, None).db, "system", None)
+            if system is None:
+                return None
+            docs = system.query("_scheduled_functions").order("desc").take(limit)
+    except Exception:  # noqa: BLE001 - a backend without the system table
+        return None
+    out = []
+    for doc in docs:
+        state = doc.get("state")
+        out.append({
+            "id": doc.get("_id"),
+            "name": doc.get("name"),
+            "scheduled": _format_ms(doc.get("scheduledTime")),
+            "state": state.get("kind") if isinstance(state, dict) else str(state),
+            "args": json.dumps(to_display_json(doc.get("args")), ensure_ascii=False),
+        })
+    return out
+
+
+def _format_ms(ms: Any) -> str:
+    from .display import format_cell
+
+    return format_cell(ms, "_creationTime") or "" if isinstance(ms, (int, float)) else ""

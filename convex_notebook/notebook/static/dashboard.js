@@ -1,0 +1,249 @@
+// Dashboard front end (anywidget ESM, no imports). State comes from the kernel as traits;
+// actions go back as custom messages: select_table, page, run, refresh.
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = text;
+  return node;
+}
+
+function table(columns, rows) {
+  const t = el("table", "cn-dash-table");
+  const head = el("tr");
+  for (const c of columns) head.append(el("th", c.startsWith("_") ? "cn-system" : "", c));
+  const thead = el("thead");
+  thead.append(head);
+  const tbody = el("tbody");
+  for (const row of rows) {
+    const tr = el("tr");
+    if (row.key !== undefined) tr.dataset.cnKey = row.key;
+    for (const cell of row.cells) {
+      const td = el("td", cell === null ? "cn-missing" : cell === "null" ? "cn-null" : "", cell === null ? "" : cell);
+      tr.append(td);
+    }
+    tbody.append(tr);
+  }
+  t.append(thead, tbody);
+  return t;
+}
+
+function render({ model, el: host }) {
+  const root = el("div", "cn-dash");
+  const header = el("div", "cn-dash-header");
+  const title = el("span", "cn-dash-title");
+  const refresh = el("button", "cn-dash-refresh", "refresh");
+  refresh.addEventListener("click", () => model.send({ type: "refresh" }));
+  header.append(title, refresh);
+  const tabs = el("div", "cn-dash-tabs");
+  const body = el("div", "cn-dash-body");
+  root.append(header, tabs, body);
+  host.append(root);
+
+  const panels = {
+    Data: el("div", "cn-panel cn-panel-data"),
+    Functions: el("div", "cn-panel cn-panel-functions"),
+    Logs: el("div", "cn-panel cn-panel-logs"),
+    Schedules: el("div", "cn-panel cn-panel-schedules"),
+  };
+  let current = "Data";
+  const tabButtons = {};
+  for (const name of Object.keys(panels)) {
+    const b = el("button", "cn-tab", name);
+    b.dataset.tab = name;
+    b.addEventListener("click", () => {
+      current = name;
+      show();
+    });
+    tabButtons[name] = b;
+    tabs.append(b);
+    body.append(panels[name]);
+  }
+  function show() {
+    for (const [name, panel] of Object.entries(panels)) {
+      panel.style.display = name === current ? "" : "none";
+      tabButtons[name].classList.toggle("cn-tab-active", name === current);
+    }
+  }
+
+  // -- Data -------------------------------------------------------------------------------
+  function drawData() {
+    const panel = panels.Data;
+    panel.replaceChildren();
+    const tables = model.get("_tables");
+    const page = model.get("_browser") || {};
+    const side = el("ul", "cn-dash-tables");
+    if (!tables.length) side.append(el("li", "cn-empty", "no tables yet"));
+    for (const t of tables) {
+      const li = el("li", t.name === page.table ? "cn-selected" : "");
+      li.dataset.table = t.name;
+      li.append(el("span", "cn-name", t.name), el("span", "cn-count", t.count.toLocaleString("en-US")));
+      li.addEventListener("click", () => model.send({ type: "select_table", table: t.name }));
+      side.append(li);
+    }
+    const main = el("div", "cn-dash-docs");
+    if (page.error) main.append(el("div", "cn-error", page.error));
+    if (page.table && !page.error) {
+      const nav = el("div", "cn-dash-nav");
+      const prev = el("button", "cn-prev", "‹ newer");
+      prev.disabled = !page.has_prev;
+      prev.addEventListener("click", () => model.send({ type: "page", direction: "prev" }));
+      const next = el("button", "cn-next", "older ›");
+      next.disabled = !page.has_next;
+      next.addEventListener("click", () => model.send({ type: "page", direction: "next" }));
+      const total = page.total === null || page.total === undefined ? "" : ` of ${page.total.toLocaleString("en-US")}`;
+      const label = el("span", "cn-page-label", page.last ? `${page.table}: documents ${page.first}–${page.last}${total}` : `${page.table}: no documents`);
+      nav.append(prev, next, label);
+      main.append(nav);
+      if (page.rows && page.rows.length) {
+        const wrap = el("div", "cn-dash-scroll");
+        wrap.append(table(page.columns, page.rows));
+        main.append(wrap);
+      }
+    }
+    panel.append(side, main);
+  }
+
+  // -- Functions ----------------------------------------------------------------------------
+  let selectedFn = null;
+  const fnPanel = panels.Functions;
+  const fnSelect = el("select", "cn-fn-select");
+  const form = el("div", "cn-fn-form");
+  const runButton = el("button", "cn-fn-run", "Run");
+  const result = el("div", "cn-fn-result");
+  fnPanel.append(fnSelect, form, runButton, result);
+  fnSelect.addEventListener("change", () => {
+    selectedFn = fnSelect.value;
+    drawForm();
+  });
+  runButton.addEventListener("click", () => {
+    if (!selectedFn) return;
+    const values = {};
+    for (const input of form.querySelectorAll("[data-field]")) {
+      values[input.dataset.field] = input.type === "checkbox" ? input.checked : input.value;
+    }
+    runButton.disabled = true;
+    model.send({ type: "run", path: selectedFn, form: values });
+  });
+
+  function fnByPath(path) {
+    return model.get("_functions").find((f) => f.path === path);
+  }
+
+  function drawFunctions() {
+    const fns = model.get("_functions");
+    const previous = selectedFn;
+    fnSelect.replaceChildren();
+    if (!fns.length) {
+      fnSelect.append(el("option", "", "no functions"));
+      fnSelect.disabled = true;
+      runButton.disabled = true;
+      selectedFn = null;
+      form.replaceChildren();
+      return;
+    }
+    fnSelect.disabled = false;
+    for (const f of fns) {
+      const o = el("option", "", `${f.path}  (${f.visibility === "internal" ? "internal " : ""}${f.kind})`);
+      o.value = f.path;
+      fnSelect.append(o);
+    }
+    selectedFn = previous && fnByPath(previous) ? previous : fns[0].path;
+    fnSelect.value = selectedFn;
+    if (previous !== selectedFn) drawForm();
+    runButton.disabled = false;
+  }
+
+  function drawForm() {
+    form.replaceChildren();
+    const f = fnByPath(selectedFn);
+    if (!f) return;
+    if (!f.validated) {
+      const label = el("label", "cn-field");
+      label.append(el("span", "cn-field-name", "args (JSON)"));
+      const area = el("textarea");
+      area.dataset.field = "__json__";
+      area.placeholder = "{}";
+      label.append(area);
+      form.append(label);
+      return;
+    }
+    if (!f.fields.length) form.append(el("div", "cn-empty", "no arguments"));
+    for (const field of f.fields) {
+      const label = el("label", "cn-field");
+      label.append(el("span", "cn-field-name", field.name + (field.optional ? "?" : "")));
+      let input;
+      if (field.kind === "boolean") {
+        input = el("input");
+        input.type = "checkbox";
+      } else if (["string", "id", "float64", "int64"].includes(field.kind)) {
+        input = el("input");
+        input.type = field.kind === "float64" ? "number" : "text";
+        input.step = "any";
+      } else {
+        input = el("textarea");
+        input.placeholder = "JSON";
+      }
+      input.dataset.field = field.name;
+      label.append(input, el("span", "cn-field-type", field.type));
+      form.append(label);
+    }
+  }
+
+  function drawResult() {
+    const r = model.get("_result") || {};
+    runButton.disabled = !selectedFn;
+    result.replaceChildren();
+    if (!r.path) return;
+    result.dataset.ok = String(!!r.ok);
+    result.append(el("div", "cn-fn-result-head", `${r.path}: ${r.ok ? "ok" : "error"}`));
+    if (r.ok) result.append(el("pre", "cn-fn-value", r.text));
+    else result.append(el("pre", "cn-error", r.error));
+    if (r.lines && r.lines.length) result.append(el("pre", "cn-fn-lines", r.lines.join("\n")));
+  }
+
+  // -- Logs and schedules ----------------------------------------------------------------
+  function drawLogs() {
+    const logs = model.get("_logs");
+    panels.Logs.replaceChildren();
+    if (!logs.length) {
+      panels.Logs.append(el("div", "cn-empty", "no function calls yet"));
+      return;
+    }
+    const cols = ["time", "function", "kind", "outcome", "duration", "lines"];
+    panels.Logs.append(table(cols, logs.map((l) => ({ cells: cols.map((c) => String(l[c] ?? "")) }))));
+  }
+
+  function drawSchedules() {
+    const panel = panels.Schedules;
+    panel.replaceChildren();
+    if (!model.get("_has_scheduler")) {
+      panel.append(el("div", "cn-empty", "this backend has no scheduler"));
+      return;
+    }
+    const rows = model.get("_scheduled");
+    if (!rows.length) {
+      panel.append(el("div", "cn-empty", "nothing scheduled"));
+      return;
+    }
+    const cols = ["name", "scheduled", "state", "args"];
+    panel.append(table(cols, rows.map((r) => ({ key: r.id, cells: cols.map((c) => String(r[c] ?? "")) }))));
+  }
+
+  function draw() {
+    title.textContent = `Convex dashboard · ${model.get("_deployment")}`;
+    root.dataset.seq = String(model.get("_seq"));
+    drawData();
+    drawFunctions();
+    drawResult();
+    drawLogs();
+    drawSchedules();
+    show();
+  }
+
+  draw();
+  model.on("change:_seq", draw);
+  return () => model.off("change:_seq", draw);
+}
+
+export default { render };
