@@ -97,8 +97,7 @@ class Deployment:
             if saved:
                 return saved
             key = generate_admin_key()
-            if self.backend.path is not None:
-                db.store.set_meta("admin_key", key)
+            db.store.set_meta("admin_key", key)  # kept with the data: the same key after a restart
             return key
 
     # -- running backend calls --------------------------------------------------------------
