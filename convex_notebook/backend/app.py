@@ -600,15 +600,20 @@ def _normalize_identity(identity: dict | None) -> dict | None:
 def connect(url: str = "memory://", *, admin_key: str | None = None, **options: Any) -> Any:
     """Open a deployment by URL: ``memory://``, ``sqlite:///path/to/file.sqlite3`` (an
     embedded :class:`Backend`), or ``http://host:port`` (a remote deployment client with the
-    same calling and subscribing API)."""
+    same calling and subscribing API). As in SQLAlchemy, ``sqlite:///data/app.sqlite3`` is
+    relative to the working directory and ``sqlite:////abs/app.sqlite3`` is absolute."""
+    if not isinstance(url, str):
+        raise TypeError(f"connect() takes a deployment URL string, got {type(url).__name__}")
     if url in ("memory://", "memory:", ":memory:"):
         return Backend(**options)
     if url.startswith("sqlite://"):
-        path = url[len("sqlite://"):]
-        if path.startswith("/"):
-            path = path[1:] if path.startswith("//") else path
-        if not path:
-            raise ValueError("sqlite:// URLs need a path: sqlite:///data/app.sqlite3")
+        rest = url[len("sqlite://"):]
+        path = rest[1:] if rest.startswith("/") else rest
+        if not path or path.endswith("/"):
+            raise ValueError(
+                f"Deployment URL {url!r} has no database file: use sqlite:///data/app.sqlite3 "
+                "(relative) or sqlite:////abs/path/app.sqlite3 (absolute)"
+            )
         return Backend(path, **options)
     if url.startswith(("http://", "https://")):
         from ..server.client import DeploymentClient
