@@ -481,12 +481,12 @@ class DeploymentClient:
 
     # -- the connection -----------------------------------------------------------------------
     async def _run(self) -> None:
-        import websockets
+        from websockets.asyncio.client import connect as ws_connect
 
         backoff = BACKOFF_MIN
         while not self.closed:
             try:
-                ws = await websockets.connect(
+                ws = await ws_connect(
                     self.ws_url, max_size=self.max_message_bytes, open_timeout=10,
                     ping_interval=20, ping_timeout=60, compression=None,
                     additional_headers={"Convex-Client": "convex-notebook"},
