@@ -178,6 +178,9 @@ class LiveQuery(anywidget.AnyWidget):
     _error = traitlets.Unicode("").tag(sync=True)
     _seq = traitlets.Int(0).tag(sync=True)  # bumped on every render: the front end redraws on it
 
+    _sub: Any = None  # set in __init__ (class defaults keep close() safe if __init__ failed)
+    _closed = False
+
     def __init__(
         self,
         app: Any,
@@ -191,7 +194,6 @@ class LiveQuery(anywidget.AnyWidget):
         bridge: KernelBridge | None = None,
         subscription: Any = None,
     ) -> None:
-        super().__init__()
         self.app = app
         self.name = getattr(name, "path", name)
         self.args = dict(args or {})
@@ -208,7 +210,10 @@ class LiveQuery(anywidget.AnyWidget):
         if subscription is None:
             subscription = app.subscribe(name, args, on_update=self._on_change, on_error=self._on_change)
         self._sub = subscription
-        self._apply_update()  # the first value is known: render it right away
+        # The first value is known: render it before the comm opens, so that the widget
+        # arrives complete in its comm_open message (no flash of an empty table).
+        self._apply_update()
+        super().__init__()
         _all_live.add(self)
         track_in_cell(self)
 
@@ -294,7 +299,7 @@ class LiveQuery(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Unsubscribe and close the widget (idempotent)."""
-        if not self._closed:
+        if not self._closed and self._sub is not None:
             self._closed = True
             self._bridge.discard(self)
             try:
