@@ -37,6 +37,19 @@ _a2b = binascii.a2b_base64
 # Prebuilt: json.dumps() with keyword arguments builds a new encoder on every call.
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
 _encode = _ENCODER.encode
+try:  # JSONEncoder.encode builds a C encoder on every call: build it once (a third faster)
+    from json.encoder import c_encode_basestring, c_make_encoder
+
+    if c_make_encoder is not None and c_encode_basestring is not None:
+        _C_ENCODER = c_make_encoder(
+            None, _ENCODER.default, c_encode_basestring, None, ":", ",", False, False, False
+        )
+        _join = "".join
+
+        def _encode(o: Any) -> str:  # noqa: F811
+            return _join(_C_ENCODER(o, 0))
+except ImportError:  # pragma: no cover - pure-Python json
+    pass
 _decode = json.JSONDecoder().decode
 
 

@@ -15,7 +15,7 @@ from itertools import accumulate
 
 from convex_notebook.errors import InvalidValueError
 
-__all__ = ["decode_id", "encode_id", "id_table_number", "is_id", "new_id"]
+__all__ = ["decode_id", "encode_id", "id_table_number", "is_id", "new_id", "new_ids"]
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 # Python's int(s, 32) digits, to decode a whole id in one C call.
@@ -103,6 +103,28 @@ def new_id(table_number: int) -> str:
     if len(_DECODED) < _DECODED_LIMIT:
         _DECODED[s] = (table_number, internal)  # a new document is usually read back soon
     return s
+
+
+def new_ids(table_number: int, count: int, time_prefix: bytes = b"") -> list[str]:
+    """``count`` fresh ids of table ``table_number``: ``time_prefix`` (at most 16 bytes, e.g.
+    a millisecond timestamp) followed by random bytes. Faster than ``encode_id`` per id: the
+    checksum of the shared prefix is computed once."""
+    if len(time_prefix) > _INTERNAL_LEN:
+        raise InvalidValueError(f"An id's time prefix is at most {_INTERNAL_LEN} bytes")
+    head = _prefix(table_number) + bytes(time_prefix)
+    r = _INTERNAL_LEN - len(time_prefix)
+    encode = _BASE32[len(head) + r + 2]
+    # fletcher16 over head ‖ rand: c0 = Σ bytes, c1 = r·Σhead + c1(head) + c1(rand).
+    s0 = sum(head)
+    s1 = r * s0 + sum(accumulate(head))
+    rnd = os.urandom(r * count)
+    out = []
+    for i in range(0, r * count, r):
+        chunk = rnd[i : i + r]
+        c0 = (s0 + sum(chunk)) & 0xFF
+        c1 = (s1 + sum(accumulate(chunk))) & 0xFF
+        out.append(encode(head + chunk + bytes((c0 ^ _VERSION, c1))))
+    return out
 
 
 def decode_id(s: str) -> tuple[int, bytes] | None:
