@@ -546,6 +546,11 @@ class Backend(_Definer):
         (so its log capture and identity follow it)."""
         loop = self._ensure_action_loop()
         context = contextvars.copy_context()
+        if _running_loop() is loop:
+            # A blocking app.action(...) from inside an async action: waiting on our own loop
+            # would deadlock, so this one runs on a fresh loop in a helper thread.
+            with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="convex-nested-action") as pool:
+                return pool.submit(context.run, asyncio.run, coro).result()
         done: concurrent.futures.Future = concurrent.futures.Future()
 
         def start() -> None:
@@ -563,6 +568,14 @@ class Backend(_Definer):
 
         loop.call_soon_threadsafe(start)
         return done.result()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running on this thread, if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _wrap_errors(definition: FunctionDef, fn: Callable[[], Any]) -> Any:

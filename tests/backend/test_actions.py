@@ -258,3 +258,26 @@ def test_action_returns_and_args_validation(app):
 
     out = app.action("inc", {"n": 1})
     assert out == cn.Int64(2) and isinstance(out, cn.Int64)
+
+
+def test_blocking_app_calls_inside_async_action_do_not_deadlock(app, fns):
+    @app.internal_action
+    async def inner(ctx, n):
+        await asyncio.sleep(0)
+        return n + 1
+
+    @app.action
+    def sync_middle(ctx):
+        return ctx.run_action("inner", {"n": 10})
+
+    @app.action
+    async def outer(ctx):
+        # Blocking calls instead of `await ctx.run_*`: they must still complete.
+        return [app.run("inner", {"n": 1}), app.action("sync_middle"), app.run("texts")]
+
+    result: dict[str, object] = {}
+    worker = threading.Thread(target=lambda: result.setdefault("value", app.action("outer")), daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "app.action() inside an async action deadlocked"
+    assert result["value"] == [2, 11, []]
