@@ -134,14 +134,17 @@ def make_definition(
         raise TypeError(f"returns= takes a validator such as v.string(), got {type(returns).__name__}")
     if isinstance(args, AnyValidator):
         args = None  # Convex accepts args=v.any(): any (object of) arguments
+    validator = args_validator(args)
+    # ``def f(ctx, args)`` receives the dict, unless "args" is itself a declared argument.
+    wants_dict = _wants_args_dict(handler) and (validator is None or "args" not in validator.fields)
     return FunctionDef(
         path=path,
         kind=kind,
         internal=internal,
         handler=handler,
-        args=args_validator(args),
+        args=validator,
         returns=returns_validator(returns),
-        pass_args_dict=_wants_args_dict(handler),
+        pass_args_dict=wants_dict,
     )
 
 

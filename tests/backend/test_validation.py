@@ -346,3 +346,16 @@ def test_results_are_copies(app):
     first = app.query("f")
     first["xs"].append(3)
     assert app.query("f") == {"xs": [1, 2]}
+
+
+def test_an_argument_named_args(app):
+    @app.query(args={"args": v.string()})
+    def declared(ctx, args):
+        return args
+
+    @app.query(args={"a": v.number()})
+    def whole(ctx, args):
+        return args
+
+    assert app.query("declared", {"args": "s"}) == "s"
+    assert app.query("whole", {"a": 1}) == {"a": 1}
