@@ -273,3 +273,27 @@ def test_actions_may_call_the_app_directly(app, fns):
         return app.query("tasks:list")
 
     assert app.action("direct") == ["from action"]
+
+
+def test_invoke_reports_instead_of_raising(app, fns):
+    @app.mutation
+    def noisy(ctx, fail=False):
+        print("noisy ran")
+        if fail:
+            raise cn.ConvexError({"why": "asked"})
+        return ctx.db.insert("tasks", {"text": "n"})
+
+    ok = app.invoke("noisy", {}, kind="mutation")
+    assert ok.error is None and ok.kind == "mutation" and ok.path == "noisy"
+    assert isinstance(ok.value, str) and ok.log_lines == ["[LOG] noisy ran"]
+    assert ok.ts > 0
+    failed = app.invoke("noisy", {"fail": True})
+    assert isinstance(failed.error, cn.ConvexError) and failed.error.data == {"why": "asked"}
+    assert failed.log_lines == ["[LOG] noisy ran"]
+    assert failed.ts >= ok.ts
+    missing = app.invoke("tasks:secret")
+    assert missing.kind is None and isinstance(missing.error, cn.FunctionNotFound)
+    assert app.invoke("tasks:secret", admin=True).value == "s3cret"
+    wrong_kind = app.invoke("noisy", {}, kind="query")
+    assert isinstance(wrong_kind.error, cn.ConvexFunctionError)
+    assert app.count("tasks") == 1
