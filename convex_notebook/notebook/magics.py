@@ -58,7 +58,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse whose errors are one-line ``UsageError``\\ s and whose --help just prints."""
 
     def error(self, message: str) -> Any:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}. Usage: {self.format_usage().strip()[len('usage: '):]}")
+        usage = " ".join(self.format_usage().split())[len("usage: "):]
+        raise UsageError(f"{self.prog}: {message}. Usage: {usage}")
 
     def exit(self, status: int = 0, message: str | None = None) -> Any:  # type: ignore[override]
         if message:
@@ -276,7 +277,16 @@ class ConvexMagics(Magics, Configurable):
         if json_args:
             before, json_text, after = _split_json(rest)
             rest = before + " " + after
-        return self._parsers[sub].parse_args(_tokens(rest)), json_text
+        parser = self._parsers[sub]
+        ns, extra = parser.parse_known_args(_tokens(rest))
+        if extra:
+            # key=value arguments may also come after options (argparse stops at the first)
+            pairs = [t for t in extra if "=" in t and not t.startswith("-")]
+            unknown = [t for t in extra if t not in pairs]
+            if unknown or not hasattr(ns, "pairs"):
+                parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
+            ns.pairs = list(ns.pairs) + pairs
+        return ns, json_text
 
     def _store(self, local_ns: dict, var: str | None, value: Any) -> bool:
         if not var:
@@ -813,11 +823,17 @@ def _adhoc_handler(cell: str, user_ns: dict) -> Callable[..., Any]:
 
 
 def _short_error_handler(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
-    """IPython custom exception display: one line for errors raised through our magics."""
-    if getattr(value, "_convex_short", False):
-        red, reset = ("\x1b[0;31m", "\x1b[0m") if getattr(shell, "colors", "nocolor").lower() != "nocolor" else ("", "")
-        return [f"{red}{short_error(value)}{reset}  (full traceback: %config ConvexMagics.short_errors = False)"]
-    return shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
+    """IPython custom exception display: one line for errors raised through our magics
+    (IPython ignores the return value of custom handlers: we show the traceback ourselves)."""
+    if not getattr(value, "_convex_short", False):
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
+        return []
+    sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb  # for %tb
+    colored = str(getattr(shell, "colors", "nocolor")).lower() != "nocolor"
+    red, reset = ("\x1b[0;31m", "\x1b[0m") if colored else ("", "")
+    stb = [f"{red}{short_error(value)}{reset}  (full traceback: %tb, or %config ConvexMagics.short_errors = False)"]
+    shell._showtraceback(etype, value, stb)
+    return stb
 
 
 _loaded: dict[int, ConvexMagics] = {}

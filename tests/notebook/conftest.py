@@ -90,8 +90,12 @@ def shell(bridge: Any) -> Any:
 
     ip = get_ipython()
     shown: list[list[str]] = []
-    ip._showtraceback = lambda etype, evalue, stb: shown.append(stb)  # type: ignore[method-assign]
+    import re
+
+    ansi = re.compile(r"\x1b\[[0-9;]*m")
+    ip._showtraceback = lambda etype, evalue, stb: shown.append([ansi.sub("", line) for line in stb])  # type: ignore[method-assign]
     magics_module.unload_ipython_extension(ip)
+    ip.config.pop("ConvexMagics", None)  # %config of an earlier test
     magics_module.load_ipython_extension(ip)  # a fresh ConvexMagics (what %load_ext does)
     magics = magics_module.current_magics(ip)
     ip.tracebacks = shown  # type: ignore[attr-defined]

@@ -1,0 +1,373 @@
+"""The magics, driven through an IPython shell (what a notebook cell does)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import convex_notebook as cn
+from convex_notebook.notebook.display import QueryResult
+from convex_notebook.notebook.magics import ConvexMagics, current_magics
+from convex_notebook.notebook.widgets import LiveQuery
+
+TASKS_MODULE = '''
+@query
+def list(ctx, done=None):
+    tasks = ctx.db.query("tasks").collect()
+    return [t for t in tasks if done is None or t["done"] == done]
+
+@mutation(args={"text": v.string()})
+def add(ctx, text):
+    print("adding", text)
+    return ctx.db.insert("tasks", {"text": text, "done": False})
+
+@internal_mutation
+def purge(ctx):
+    for t in ctx.db.query("tasks").collect():
+        ctx.db.delete(t["_id"])
+'''
+
+
+def run(shell: Any, source: str, **kwargs: Any) -> Any:
+    """Run a cell; raise what it raised (UsageError included)."""
+    result = shell.run_cell(source, **kwargs)
+    if result.error_before_exec is not None:
+        raise result.error_before_exec
+    if result.error_in_exec is not None:
+        raise result.error_in_exec
+    return result.result
+
+
+def out(shell: Any, capsys: pytest.CaptureFixture[str], source: str) -> str:
+    capsys.readouterr()
+    run(shell, source)
+    return capsys.readouterr().out
+
+
+@pytest.fixture
+def tasks(shell: Any) -> Any:
+    run(shell, "%%convex_module tasks\n" + TASKS_MODULE)
+    return current_magics(shell).app
+
+
+def test_load_ext_registers_the_magics(shell: Any) -> None:
+    assert "convex" in shell.magics_manager.magics["line"]
+    for name in ("convex_schema", "convex_module", "convex_query"):
+        assert name in shell.magics_manager.magics["cell"]
+    from IPython.core.interactiveshell import InteractiveShell
+
+    fresh = InteractiveShell.instance()
+    assert fresh is shell  # the same singleton: %load_ext path checked through the package entry point
+    import convex_notebook
+
+    assert callable(convex_notebook.load_ipython_extension)
+
+
+def test_overview_and_every_subcommand_has_help(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    text = out(shell, capsys, "%convex")
+    for sub in ("connect", "status", "tables", "functions", "run", "live", "data", "import", "export", "logs", "reset"):
+        assert f"  {sub} " in text
+        helptext = out(shell, capsys, f"%convex {sub} --help")
+        assert helptext.startswith(f"usage: %convex {sub}")
+    for cell_magic in ("convex_schema", "convex_module", "convex_query"):
+        assert out(shell, capsys, f"%%{cell_magic} --help\npass\n").startswith(f"usage: %%{cell_magic}")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("%convex rn x", "unknown subcommand 'rn'. Did you mean %convex run?"),
+        ("%convex run", "%convex run: the following arguments are required: NAME"),
+        ("%convex run tasks:add --bogus", "unrecognized arguments: --bogus"),
+        ("%convex run tasks:add {\"text\": ", "JSON object is not closed"),
+        ("%convex run tasks:add {\"text\" 1}", "not a JSON object"),
+        ("%convex run tasks:add text", "pass arguments as a JSON object or key=value pairs"),
+        ("%convex data tasks --order sideways", "invalid choice: 'sideways'"),
+        ("%convex run tasks:add -o 1x text=a", "-o needs a Python variable name"),
+        ("%convex connect not-a-url", "neither a URL"),
+    ],
+)
+def test_usage_errors_are_one_line(shell: Any, tasks: Any, line: str, message: str) -> None:
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError) as info:
+        run(shell, line)
+    text = str(info.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_first_command_connects_to_memory(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    text = out(shell, capsys, "%convex status")
+    assert text.startswith("Connected to memory:// (use %convex connect to change)\n")
+    assert "tables:             0" in text
+    assert isinstance(current_magics(shell).app, cn.Backend)
+
+
+def test_connect_to_a_variable_and_a_file(shell: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    run(shell, "import convex_notebook as cn\nmine = cn.Backend()")
+    assert out(shell, capsys, "%convex connect mine") == "Connected to mine (memory://)\n"
+    assert current_magics(shell).app is shell.user_ns["mine"]
+    path = tmp_path / "app.sqlite3"
+    assert out(shell, capsys, f"%convex connect {path} -o db") == f"Connected to sqlite:///{path}\n"
+    db = shell.user_ns["db"]
+    assert isinstance(db, cn.Backend) and db.path == str(path)
+    assert out(shell, capsys, "%convex connect") == f"Connected to sqlite:///{path}\n"
+    with pytest.raises(Exception, match="not a Backend"):
+        run(shell, "x = 3\n%convex connect x")
+
+
+def test_module_deploys_and_run_calls(shell: Any, tasks: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert [f.path for f in tasks.functions()] == ["tasks:add", "tasks:list", "tasks:purge"]
+    result = run(shell, '%convex run tasks:add {"text": "hello"}')
+    assert isinstance(result, QueryResult) and isinstance(result.value, str)
+    run(shell, "%convex run tasks:add text=world -o second")
+    assert shell.user_ns["second"] == tasks.query("tasks:list")[1]["_id"]
+    listing = run(shell, "%convex run tasks:list done=false")
+    assert [t["text"] for t in listing.value] == ["hello", "world"]
+    assert "hello" in repr(listing) and "(showing 2 of 2 rows)" in repr(listing)
+    assert "<table" in listing._repr_html_()
+    run(shell, "%convex run tasks:purge")  # internal functions run too (admin)
+    assert tasks.query("tasks:list") == []
+
+
+def test_module_output_and_redeploy(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    text = out(shell, capsys, "%%convex_module tasks\n" + TASKS_MODULE)
+    assert text.endswith("Deployed tasks: add (mutation), list (query), purge (mutation)\n")
+    app = current_magics(shell).app
+    run(shell, "%convex run tasks:add text=a")
+    lq = run(shell, "%convex live tasks:list -o lq")
+    assert lq._total == 1
+    # Re-running the cell with a changed query redeploys it and re-runs the live query;
+    # functions the cell no longer defines are removed.
+    text = out(shell, capsys, "%%convex_module tasks\n@query\ndef list(ctx):\n    return [{'text': 'replaced'}]\n")
+    assert text == "Deployed tasks: list (query); removed tasks:add, tasks:purge; re-ran 1 live query\n"
+    assert [f.path for f in app.functions()] == ["tasks:list"]
+    assert lq.value == [{"text": "replaced"}]
+    lq.wait_for(lambda value: True)
+    assert lq.rendered_rows() == [["replaced"]]
+
+
+def test_module_cell_sees_notebook_names_and_app(shell: Any) -> None:
+    run(shell, "LIMIT = 2")
+    run(shell, "%%convex_module notes\n@app.query\ndef first(ctx):\n    return ctx.db.query('notes').take(LIMIT)\n"
+               "@mutation\ndef add(ctx, text):\n    return ctx.db.insert('notes', {'text': text})\n")
+    app = current_magics(shell).app
+    for t in "abc":
+        app.mutation("notes:add", {"text": t})
+    assert [n["text"] for n in app.query("notes:first")] == ["a", "b"]
+
+
+def test_module_errors(shell: Any) -> None:
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="syntax error on line 1"):
+        run(shell, "%%convex_module m\ndef (:\n")
+    with pytest.raises(UsageError, match="module name"):
+        run(shell, "%%convex_module a:b\npass\n")
+    with pytest.raises(UsageError, match="required: NAME"):
+        run(shell, "%%convex_module\npass\n")
+
+
+def test_schema_cell(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    text = out(shell, capsys, '%%convex_schema\n{"tasks": define_table({"text": v.string(), "done": v.boolean()})'
+                              '.index("by_done", ["done"]), "lists": define_table({"name": v.string()})}\n')
+    assert text == "Connected to memory:// (use %convex connect to change)\nSchema applied: 2 tables: lists; tasks (by_done)\n"
+    app = current_magics(shell).app
+    assert sorted(app.schema.tables) == ["lists", "tasks"]
+    run(shell, "%%convex_schema -o s\ncn.define_schema({'tasks': define_table({'text': v.string()})}, schema_validation=True)")
+    assert isinstance(shell.user_ns["s"], cn.SchemaDefinition)
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="end the cell with the schema"):
+        run(shell, "%%convex_schema\nx = 1\n")
+
+
+def test_schema_violations_are_short_errors(shell: Any) -> None:
+    run(shell, "%convex run tasks:nothing -o _ignored") if False else None
+    app_cell = '%%convex_schema\n{"tasks": define_table({"text": v.string()})}\n'
+    run(shell, app_cell)
+    app = current_magics(shell).app
+    app.run(lambda ctx: ctx.db.insert("tasks", {"text": 5.0}) if False else ctx.db.insert("tasks", {"text": "ok"}))
+    with pytest.raises(cn.SchemaError, match="tasks"):
+        run(shell, '%%convex_schema\n{"tasks": define_table({"text": v.number()})}\n')
+    assert shell.tracebacks[-1][0].startswith("SchemaError: ")
+    assert len(shell.tracebacks[-1]) == 1
+
+
+def test_function_errors_are_one_line(shell: Any, tasks: Any) -> None:
+    with pytest.raises(cn.ValidationError):
+        run(shell, '%convex run tasks:add {"text": 42}')
+    (line,) = shell.tracebacks[-1]
+    assert line.startswith("ValidationError: ArgumentValidationError for tasks:add")
+    assert "short_errors = False" in line
+    with pytest.raises(cn.FunctionNotFound):
+        run(shell, "%convex run tasks:ad")
+    assert "Did you mean tasks:add" in shell.tracebacks[-1][0]
+    # errors raised outside the magics keep their full traceback
+    with pytest.raises(cn.ValidationError):
+        run(shell, "app = _convex_app\napp.mutation('tasks:add', {'text': 1})".replace("_convex_app", "get_ipython().find_magic('convex').__self__.app"))
+    assert len(shell.tracebacks[-1]) > 1
+    # and short_errors=False brings the full traceback back for magics too
+    run(shell, "%config ConvexMagics.short_errors = False")
+    with pytest.raises(cn.ValidationError):
+        run(shell, '%convex run tasks:add {"text": 42}')
+    assert len(shell.tracebacks[-1]) > 1
+
+
+def test_convex_errors_show_their_data(shell: Any) -> None:
+    run(shell, "%%convex_module m\n@mutation\ndef fail(ctx):\n    raise cn.ConvexError({'code': 'nope'})\n")
+    with pytest.raises(cn.ConvexError):
+        run(shell, "%convex run m:fail")
+    assert shell.tracebacks[-1][0].startswith('ConvexError: {"code": "nope"}')
+
+
+def test_tables_functions_status(shell: Any, tasks: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    for text in ("a", "b"):
+        tasks.mutation("tasks:add", {"text": text})
+    tables = run(shell, "%convex tables")
+    assert tables.value == [{"table": "tasks", "documents": 2}]
+    run(shell, "%convex tables -o counts")
+    assert shell.user_ns["counts"] == {"tasks": 2}
+    functions = run(shell, "%convex functions")
+    assert functions.value == [
+        {"function": "tasks:add", "kind": "mutation", "visibility": "public", "args": "text: v.string()"},
+        {"function": "tasks:list", "kind": "query", "visibility": "public", "args": "(unvalidated)"},
+        {"function": "tasks:purge", "kind": "mutation", "visibility": "internal", "args": "(unvalidated)"},
+    ]
+    text = out(shell, capsys, "%convex status")
+    assert text == (
+        "deployment:         memory://\ntables:             1\ndocuments:          2\nfunctions:          3\n"
+        "by kind:            2 mutations, 1 query\nlive subscriptions: 0\n"
+    )
+    run(shell, "%convex status -o info")
+    assert shell.user_ns["info"]["documents"] == 2
+
+
+def test_data(shell: Any, tasks: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    for i in range(30):
+        tasks.mutation("tasks:add", {"text": f"t{i}"})
+    text = out(shell, capsys, "%convex data tasks --limit 5")
+    assert text.splitlines()[0] == "tasks: the 5 newest of 30 documents"
+    shown = run(shell, "%convex data tasks --limit 5")
+    assert [d["text"] for d in shown.value] == ["t29", "t28", "t27", "t26", "t25"]
+    run(shell, "%convex data tasks --order asc --limit 2 -o docs")
+    assert [d["text"] for d in shell.user_ns["docs"]] == ["t0", "t1"]
+    run(shell, "%convex data tasks --df --limit 3 -o frame")
+    assert list(shell.user_ns["frame"]["text"]) == ["t29", "t28", "t27"]
+    assert out(shell, capsys, "%convex data nothing") == "nothing: no documents\n"
+    assert run(shell, "%convex data").value == [{"table": "tasks", "documents": 30}]
+
+
+def test_live_magic(shell: Any, tasks: Any) -> None:
+    widget = run(shell, "%convex live tasks:list done=false --max-rows 3 -o todo")
+    assert isinstance(widget, LiveQuery) and shell.user_ns["todo"] is widget
+    assert repr(widget) == "LiveQuery('tasks:list', {'done': False}, rows=0, status='live')"
+    for i in range(5):
+        tasks.mutation("tasks:add", {"text": f"t{i}"})
+    widget.wait_for(lambda rows: len(rows) == 5)
+    assert widget._total == 5 and len(widget.rendered_rows()) == 3
+
+
+def test_logs(shell: Any, tasks: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    tasks.mutation("tasks:add", {"text": "x"})
+
+    @tasks.mutation
+    def fail(ctx: Any) -> None:
+        raise cn.ConvexError("no")
+
+    with pytest.raises(cn.ConvexError):
+        tasks.mutation("fail")
+    logs = run(shell, "%convex logs")
+    assert [(r["function"], r["outcome"].split(":")[0], r["lines"]) for r in logs.value] == [
+        ("tasks:add", "ok", "[LOG] adding x"),
+        ("fail", "error", ""),
+    ]
+    assert len(run(shell, "%convex logs --errors").value) == 1
+    assert len(run(shell, "%convex logs -n 1").value) == 1
+    assert out(shell, capsys, "%convex logs --function tasks:list") == "No log entries\n"
+    run(shell, "%convex logs -o entries")
+    assert shell.user_ns["entries"][0].lines == ["[LOG] adding x"]
+
+
+def test_reset(shell: Any, tasks: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    for i in range(3):
+        tasks.mutation("tasks:add", {"text": f"t{i}"})
+    widget = run(shell, "%convex live tasks:list")
+    assert out(shell, capsys, "%convex reset") == "Deleted 3 documents; closed 1 live table\n"
+    assert widget.closed and tasks.count("tasks") == 0
+    assert [f.path for f in tasks.functions()] == ["tasks:add", "tasks:list", "tasks:purge"]
+    # a persisted database needs --yes
+    from IPython.core.error import UsageError
+
+    run(shell, f"%convex connect {tmp_path / 'db.sqlite3'}")
+    with pytest.raises(UsageError, match="add --yes to confirm"):
+        run(shell, "%convex reset")
+    assert out(shell, capsys, "%convex reset --yes") == "Deleted 0 documents; closed 0 live tables\n"
+
+
+def test_convex_query_cell(shell: Any, tasks: Any) -> None:
+    for text in ("b", "a"):
+        tasks.mutation("tasks:add", {"text": text})
+    result = run(shell, '%%convex_query\ntexts = [t["text"] for t in ctx.db.query("tasks").collect()]\nsorted(texts)\n')
+    assert isinstance(result, QueryResult) and result.value == ["a", "b"]
+    assert repr(result) == "value\n-----\na\nb\n(showing 2 of 2 rows)"
+    run(shell, '%%convex_query -o n\nreturn len(ctx.db.query("tasks").collect())\n')
+    assert shell.user_ns["n"] == 2
+    # ad-hoc queries never show up as functions, and one-shot ones are gone afterwards
+    assert [f.path for f in tasks.functions()] == ["tasks:add", "tasks:list", "tasks:purge"]
+    assert not [p for p in tasks.registry._functions if p.startswith("_adhoc:")]
+
+
+def test_convex_query_live(shell: Any, tasks: Any) -> None:
+    widget = run(shell, '%%convex_query --live\nlen(ctx.db.query("tasks").collect())\n', cell_id="q1")
+    assert isinstance(widget, LiveQuery) and widget.value == 0
+    tasks.mutation("tasks:add", {"text": "x"})
+    assert widget.wait_for(lambda n: n == 1) == 1
+    assert widget._scalar == "1"
+    # re-running the cell replaces the widget and unregisters the old ad-hoc query
+    second = run(shell, '%%convex_query --live\nlen(ctx.db.query("tasks").collect()) * 10\n', cell_id="q1")
+    assert widget.closed and second.value == 10
+    adhoc = [p for p in tasks.registry._functions if p.startswith("_adhoc:")]
+    assert adhoc == [second.name]
+    second.close()
+    assert not [p for p in tasks.registry._functions if p.startswith("_adhoc:")]
+
+
+def test_convex_query_errors(shell: Any, tasks: Any) -> None:
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="the cell is empty"):
+        run(shell, "%%convex_query\n\n")
+    with pytest.raises(cn.ConvexFunctionError, match="ZeroDivisionError"):
+        run(shell, "%%convex_query\n1 / 0\n")
+    assert shell.tracebacks[-1][0].startswith("ConvexFunctionError: Uncaught ZeroDivisionError")
+
+
+def test_config_options(shell: Any, tasks: Any) -> None:
+    magics = current_magics(shell)
+    assert isinstance(magics, ConvexMagics) and magics in shell.configurables
+    run(shell, "%config ConvexMagics.max_rows = 2")
+    run(shell, "%config ConvexMagics.show_system_fields = False")
+    for i in range(4):
+        tasks.mutation("tasks:add", {"text": f"t{i}"})
+    result = run(shell, "%convex run tasks:list")
+    assert repr(result) == "text  done\n----  -----\nt0    false\nt1    false\n(showing 2 of 4 rows)"
+    widget = run(shell, "%convex live tasks:list")
+    assert widget.rendered_columns == ["text", "done"] and len(widget.rendered_rows()) == 2
+    from convex_notebook.notebook.bridge import get_bridge
+
+    run(shell, "%config ConvexMagics.throttle_hz = 5.0")
+    assert get_bridge().throttle_hz == 5.0
+    from traitlets import TraitError
+
+    with pytest.raises(TraitError):
+        magics.max_rows = "many"  # type: ignore[assignment]
+
+
+def test_json_and_pairs_mix(shell: Any) -> None:
+    run(shell, "%%convex_module echo\n@query\ndef back(ctx, **kw):\n    return kw\n")
+    result = run(shell, '%convex run echo:back {"a": {"nested": [1, "x}"]}} b=2 c=hi d=null -o r')
+    assert result is None
+    assert shell.user_ns["r"] == {"a": {"nested": [1, "x}"]}, "b": 2, "c": "hi", "d": None}
