@@ -32,6 +32,7 @@ from .engine import (
 )
 from .engine.subscriptions import Subscription
 from .errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
+from .io import ImportFileError
 from .values import MISSING, Int64
 from .values.schema import SchemaDefinition, TableDefinition, define_schema, define_table
 from .values.validators import Validator, v
@@ -58,6 +59,10 @@ def __getattr__(name: str) -> object:
         from . import notebook
 
         return getattr(notebook, name)
+    if name in ("from_dataframe", "infer_schema", "to_dataframe"):  # pandas loads only when used
+        from .notebook import dataframes
+
+        return getattr(dataframes, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
@@ -69,6 +74,7 @@ __all__ = [
     "Dashboard",
     "DatabaseError",
     "FunctionNotFound",
+    "ImportFileError",
     "IndexRangeError",
     "Int64",
     "InvalidCursorError",
@@ -91,5 +97,8 @@ __all__ = [
     "connect",
     "define_schema",
     "define_table",
+    "from_dataframe",
+    "infer_schema",
+    "to_dataframe",
     "v",
 ]

@@ -1,0 +1,178 @@
+"""Snapshot ZIPs in Convex's layout (``npx convex export`` / ``npx convex import x.zip``).
+
+    README.md
+    _tables/documents.jsonl              {"name": "tasks", "id": 10001}   per user table
+    tasks/generated_schema.jsonl         "uniform"
+    tasks/documents.jsonl                one document per line, export_json values
+
+Documents keep their ``_id`` and ``_creationTime`` (references between tables stay valid):
+each table keeps its table number, which ids encode. Reading, ``generated_schema.jsonl``
+``"uniform"`` (current Convex) means export_json values; a snapshot without it is read as
+plain JSON (numbers are Float64, ``$``-wrappers decoded). Legacy inferred-shape schemas of
+old Convex exports are refused with a clear error. ``_storage`` (file storage) and
+``_components/`` entries are not supported and are refused too, rather than silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+import zipfile
+import zlib
+from typing import TYPE_CHECKING, Any
+
+from ..values import from_json, loads_document
+from ..values._codec import _encode
+from . import _load
+from .errors import ImportFileError
+from .jsonvalues import from_export_json, to_export_json
+
+if TYPE_CHECKING:
+    from ..backend.app import Backend
+
+__all__ = ["export_snapshot", "import_snapshot"]
+
+README = """# Welcome to your Convex snapshot export!
+
+This ZIP file contains a snapshot of the tables in your Convex deployment.
+
+Documents for each table are listed as lines of JSON in
+<table_name>/documents.jsonl files.
+
+For details on the format and how to use this snapshot with npx convex import,
+check out [the docs](https://docs.convex.dev/database/import-export/export).
+"""
+
+_DOCUMENTS = re.compile(r"^(.*/)?([^/]+)/documents\.jsonl$")
+_SCHEMA = re.compile(r"^(.*/)?([^/]+)/generated_schema\.jsonl$")
+
+
+def export_snapshot(app: "Backend", path: str | os.PathLike[str]) -> str:
+    """Write every table of ``app`` to a snapshot ZIP; return the file's path.
+
+    ``path`` is the ZIP to write, or an existing directory (the file is then named
+    ``snapshot_<nanoseconds>.zip`` as Convex does). The snapshot is one consistent read, and
+    the file appears complete or not at all (written aside, then renamed).
+    """
+    target = os.fspath(path)
+    if os.path.isdir(target):
+        target = os.path.join(target, f"snapshot_{time.time_ns()}.zip")
+    directory = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(prefix=".snapshot-", suffix=".zip", dir=directory)
+    os.close(fd)
+    db = app.database
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+            zf.writestr("README.md", README)
+            with db.read():
+                tables = sorted((db.table(name).number, name) for name in db.table_names())  # type: ignore[union-attr]
+                zf.writestr(
+                    "_tables/documents.jsonl",
+                    "".join(_encode({"name": name, "id": number}) + "\n" for number, name in tables),
+                )
+                for number, name in tables:
+                    zf.writestr(f"{name}/generated_schema.jsonl", '"uniform"\n')
+                    with zf.open(f"{name}/documents.jsonl", "w") as out:
+                        for rows in db.store.iter_documents_ordered(number):
+                            lines = [_encode(to_export_json(loads_document(text, plain))) for text, plain in rows]
+                            out.write(("\n".join(lines) + "\n").encode("utf-8"))
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return target
+
+
+def _decoder(file: str, schema_line: Any) -> Any:
+    if schema_line is None:
+        return from_json  # no generated schema: plain JSON (as Convex reads it), $-wrappers too
+    if schema_line == "uniform":
+        return from_export_json
+    raise ImportFileError(
+        file, 1,
+        "this snapshot uses the legacy inferred-shape generated schema of old Convex exports, "
+        "which is not supported: export it again with a current Convex version",
+    )
+
+
+def import_snapshot(app: "Backend", path: str | os.PathLike[str], *, mode: str = "insert") -> dict[str, int]:
+    """Import every table of a snapshot ZIP, keeping ids and creation times; return the
+    number of documents per table.
+
+    ``mode="insert"`` (the default, like ``npx convex import``) fails if a table of the
+    snapshot already has documents; ``"replace"`` replaces those tables (``--replace``);
+    ``"append"`` adds to them. Tables the snapshot does not mention are left alone. All
+    tables are written in one transaction: on any error, nothing is.
+    """
+    _load.check_mode(mode)
+    file = os.fspath(path)
+    name = os.path.basename(file)
+    try:
+        zf = zipfile.ZipFile(file)
+    except zipfile.BadZipFile:
+        raise ImportFileError(name, None, "not a ZIP file (expected a Convex snapshot export)") from None
+    except FileNotFoundError:
+        raise ImportFileError(name, None, "no such file") from None
+    with zf:
+        entries = zf.namelist()
+        numbers: dict[str, int] = {}
+        schemas: dict[str, Any] = {}
+        documents: dict[str, str] = {}
+        for entry in entries:
+            for pattern, kind in ((_DOCUMENTS, "documents"), (_SCHEMA, "schema")):
+                m = pattern.match(entry)
+                if not m:
+                    continue
+                prefix, table = m.group(1) or "", m.group(2)
+                if "_components/" in prefix:
+                    raise ImportFileError(entry, None, "snapshots of components are not supported")
+                if kind == "documents":
+                    documents[table] = entry
+                else:
+                    schemas[table] = entry
+        if not documents:
+            raise ImportFileError(
+                name, None, "not a Convex snapshot: it has no <table>/documents.jsonl entries"
+            )
+        if "_storage" in documents:
+            raise ImportFileError(documents["_storage"], None, "file storage (_storage) is not supported")
+        if "_tables" in documents:
+            entry = documents["_tables"]
+            for line, raw in enumerate(_read(zf, entry).decode("utf-8", "replace").split("\n"), 1):
+                if not raw.strip():
+                    continue
+                try:
+                    row = json.loads(raw)
+                    numbers[row["name"]] = int(row["id"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ImportFileError(entry, line, f'expected {{"name": ..., "id": ...}}: {exc}') from None
+        loads = []
+        for table in sorted(documents):
+            if table.startswith("_"):
+                continue  # other system tables: not imported (as Convex)
+            entry = documents[table]
+            schema_line = None
+            if table in schemas:
+                first = _read(zf, schemas[table]).split(b"\n", 1)[0]
+                try:
+                    schema_line = json.loads(first) if first.strip() else None
+                except ValueError as exc:
+                    raise ImportFileError(schemas[table], 1, f"not valid JSON: {exc}") from None
+            decode = _decoder(schemas.get(table, entry), schema_line)
+            load = _load.TableLoad(table, entry, number=numbers.get(table))
+            _load.read_lines(_read(zf, entry), entry, decode, load)
+            loads.append(load)
+    return _load.write_tables(app, loads, mode)
+
+
+def _read(zf: zipfile.ZipFile, entry: str) -> bytes:
+    try:
+        return zf.read(entry)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        raise ImportFileError(entry, None, f"cannot read this entry of the ZIP: {exc}") from None
