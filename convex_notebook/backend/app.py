@@ -531,6 +531,55 @@ class Backend(_Definer):
 
         return self._logged("(inline)", "mutation", wrapped)
 
+    # -- data: pandas and import/export (convex_notebook.notebook.dataframes, convex_notebook.io) --
+    # Thin wrappers that import their modules on first use: the backend never loads pandas.
+    def df(self, source: Any, args: dict | None = None, *, index: str | None = None) -> Any:
+        """A DataFrame of a table (``app.df("tasks")``, in ``_creationTime`` order), of a
+        query's result (``app.df("tasks:list", {...})``) or of documents (a list, a page)."""
+        from ..notebook.dataframes import dataframe
+
+        return dataframe(self, source, args, index=index)
+
+    def import_dataframe(self, table: str, df: Any, mode: str = "insert", **options: Any) -> int:
+        """Write a DataFrame's rows as documents of ``table``; ``mode``: "insert" (the table
+        must be empty), "append" or "replace". Options: ``batch_size``, ``atomic``,
+        ``keep_ids``, ``nan``, ``progress`` (see ``notebook.dataframes.import_dataframe``)."""
+        from ..notebook.dataframes import import_dataframe
+
+        return import_dataframe(self, table, df, mode=mode, **options)  # type: ignore[arg-type]
+
+    def infer_schema(self, source: Any) -> Any:
+        """A ``define_table(...)`` fitting a DataFrame or a table's documents; string columns
+        of this app's document ids become ``v.id(table)``."""
+        from ..notebook.dataframes import infer_schema
+
+        frame = self.df(source) if isinstance(source, str) else source
+        return infer_schema(frame, id_table=self._db.table_name_for_id)
+
+    def export_snapshot(self, path: str | os.PathLike[str], **options: Any) -> str:
+        """Write every table to a ZIP in Convex's snapshot layout (``npx convex export``)."""
+        from ..io import export_snapshot
+
+        return export_snapshot(self, path, **options)
+
+    def import_snapshot(self, path: str | os.PathLike[str], **options: Any) -> dict[str, int]:
+        """Restore the tables of a snapshot ZIP, keeping ids (``npx convex import x.zip``)."""
+        from ..io import import_snapshot
+
+        return import_snapshot(self, path, **options)
+
+    def import_table(self, table: str, path: str | os.PathLike[str], **options: Any) -> int:
+        """Import a JSONL, JSON or CSV file into a table (``npx convex import --table``)."""
+        from ..io import import_table
+
+        return import_table(self, table, path, **options)
+
+    def export_table(self, table: str, path: str | os.PathLike[str], **options: Any) -> int:
+        """Write a table's documents to a JSONL, JSON or CSV file."""
+        from ..io import export_table
+
+        return export_table(self, table, path, **options)
+
     # -- async actions ----------------------------------------------------------------------
     def _ensure_action_loop(self) -> asyncio.AbstractEventLoop:
         with self._action_loop_lock:
