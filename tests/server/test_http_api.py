@@ -4,7 +4,6 @@ errors as the protocol defines them, admin and user auth."""
 from __future__ import annotations
 
 import base64
-import json
 import math
 import struct
 import time
@@ -16,7 +15,7 @@ import pytest
 import convex_notebook as cn
 from convex_notebook.values import from_json
 
-from server_helpers import messages
+from server_helpers import jwt, messages
 
 
 def post(server: Any, path: str, body: Any, **kw: Any) -> httpx.Response:
@@ -25,14 +24,6 @@ def post(server: Any, path: str, body: Any, **kw: Any) -> httpx.Response:
 
 def admin(server: Any) -> dict:
     return {"Authorization": f"Convex {server.admin_key}"}
-
-
-def jwt(claims: dict) -> str:
-    def part(d: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")
-
-    now = int(time.time())
-    return f"{part({'alg': 'none'})}.{part({'iat': now, 'exp': now + 600, **claims})}.x"
 
 
 def test_query_mutation_action_encoded(app: cn.Backend, server: Any) -> None:
