@@ -289,7 +289,12 @@ class Database:
                 if index_name in SYSTEM_INDEXES:
                     continue
                 target = declared.get(index_name)
-                if target is None or tuple(target.fields) != index.user_fields:
+                # A changed field list or staged flag rebuilds the index (enabling a staged one).
+                if (
+                    target is None
+                    or tuple(target.fields) != index.user_fields
+                    or bool(getattr(target, "staged", False)) != index.staged
+                ):
                     self.store.drop_index(index.index_id)
                     del info.indexes[index_name]
             for index_name, ix in declared.items():

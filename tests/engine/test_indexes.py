@@ -246,3 +246,17 @@ def test_index_follows_patch_replace_and_delete(app):
     assert [d["_id"] for d in q_index(app, "x", "by_v")] == [b]
     entries = app.database.store.entry_keys(app.database.table("x").indexes["by_v"].index_id)
     assert len(entries) == 1
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["a", "ab", "a\x00", "a\x00b", b"a", b"a\x00", b"ab", [1.0], [1.0, 2.0], [[1.0]], {"x": 1.0}, {"x": 1.0, "y": 2.0}, {"xy": 1.0}],
+)
+def test_equality_is_exact_not_a_prefix_match(app, target):
+    values = ["a", "ab", "a\x00", "a\x00b", b"a", b"a\x00", b"ab", [1.0], [1.0, 2.0], [[1.0]],
+              {"x": 1.0}, {"x": 1.0, "y": 2.0}, {"xy": 1.0}]
+    app.set_schema(define_schema({"x": define_table({"v": v.any(), "w": v.number()}).index("by_v_w", ["v", "w"])}))
+    app.run(lambda ctx: [ctx.db.insert("x", {"v": value, "w": 0}) for value in values])
+    for rng in (lambda q: q.eq("v", target), lambda q: q.eq("v", target).eq("w", 0),
+                lambda q: q.gte("v", target).lte("v", target)):
+        assert [d["v"] for d in q_index(app, "x", "by_v_w", rng)] == [target]

@@ -257,3 +257,20 @@ def test_paginate_with_index_range(app):
     p2 = run(p1["continueCursor"])
     p3 = run(p2["continueCursor"])
     assert [nums(p1), nums(p2), nums(p3), p3["isDone"]] == [[1, 2], [3, 4], [], True]
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_zero_items_then_the_rest_on_an_index_with_missing_fields(app, order):
+    from convex_notebook import define_schema, define_table
+
+    app.set_schema(define_schema({"t": define_table({"a": v.optional(v.any())}).index("by_a", ["a"])}))
+    app.run(lambda ctx: [ctx.db.insert("t", d) for d in ({}, {"a": None}, {"a": 1})])
+
+    def run(opts):
+        return app.run(lambda ctx: ctx.db.query("t").with_index("by_a").order(order).paginate(opts))
+
+    empty = run({"numItems": 0, "cursor": None})
+    rest = run({"numItems": 5, "cursor": empty["continueCursor"]})
+    expected = ["missing", None, 1.0]
+    assert [d.get("a", "missing") for d in rest["page"]] == (expected if order == "asc" else expected[::-1])
+    assert rest["isDone"] is True and empty["isDone"] is False

@@ -134,3 +134,13 @@ def test_schema_tables_exist_after_set_schema(app):
 def test_schema_passed_to_the_backend_constructor(tmp_path):
     with cn.Backend(schema=tasks_schema(), echo_logs=False) as app:
         fails(app, lambda ctx: ctx.db.insert("lists", {}), "name")
+
+
+def test_staged_index_is_not_queryable_until_enabled(app):
+    app.run(lambda ctx: [ctx.db.insert("t", {"n": n}) for n in (2, 1)])
+    app.set_schema(define_schema({"t": define_table({"n": v.number()}).index("by_n", ["n"], staged=True)}))
+    fails(app, lambda ctx: ctx.db.query("t").with_index("by_n").collect(), "staged")
+    app.run(lambda ctx: ctx.db.insert("t", {"n": 0}))  # written while staged
+    app.set_schema(define_schema({"t": define_table({"n": v.number()}).index("by_n", ["n"])}))
+    got = app.run(lambda ctx: [d["n"] for d in ctx.db.query("t").with_index("by_n").collect()])
+    assert got == [0.0, 1.0, 2.0]
