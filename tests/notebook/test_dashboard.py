@@ -1,0 +1,169 @@
+"""cn.Dashboard: state as the front end receives it, and browser messages handled in Python."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import convex_notebook as cn
+from convex_notebook import v
+from convex_notebook.notebook.dashboard import ArgumentError, parse_form_args
+
+
+def make_app() -> Any:
+    app = cn.Backend(echo_logs=False)
+
+    @app.query
+    def list_notes(ctx: Any) -> Any:
+        return ctx.db.query("notes").collect()
+
+    @app.mutation(args={"text": v.string(), "stars": v.optional(v.number()), "pinned": v.boolean(),
+                        "count": v.optional(v.int64()), "tags": v.optional(v.array(v.string()))})
+    def add(ctx: Any, text: str, pinned: bool, stars: float | None = None, count: Any = None, tags: Any = None) -> Any:
+        print("adding", text)
+        doc = {"text": text, "pinned": pinned}
+        if stars is not None:
+            doc["stars"] = stars
+        if tags is not None:
+            doc["tags"] = tags
+        return ctx.db.insert("notes", doc)
+
+    @app.internal_mutation
+    def wipe(ctx: Any) -> None:
+        for n in ctx.db.query("notes").collect():
+            ctx.db.delete(n["_id"])
+
+    return app
+
+
+def browser_message(d: Any, content: dict) -> None:
+    """What a click in the browser does: a custom comm message."""
+    d.comm.handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+
+
+def test_tables_functions_and_repr(recording_comm: Any, bridge: Any) -> None:
+    app = make_app()
+    for i in range(3):
+        app.mutation("add", {"text": f"n{i}", "pinned": False})
+    d = cn.Dashboard(app)
+    assert repr(d) == "Dashboard(memory://: 1 table, 3 functions)"
+    assert d._tables == [{"name": "notes", "count": 3}]
+    assert [(f["path"], f["kind"], f["visibility"], f["validated"]) for f in d._functions] == [
+        ("add", "mutation", "public", True),
+        ("list_notes", "query", "public", False),
+        ("wipe", "mutation", "internal", False),
+    ]
+    fields = {f["name"]: (f["kind"], f["optional"]) for f in d._functions[0]["fields"]}
+    assert fields == {"text": ("string", False), "stars": ("float64", True), "pinned": ("boolean", False),
+                      "count": ("int64", True), "tags": ("array", True)}
+    assert d._browser["table"] == "notes" and d._browser["total"] == 3
+    assert "export default" in d._esm and "import " not in d._esm
+    app.close()
+
+
+def test_paging_newest_first(recording_comm: Any, bridge: Any) -> None:
+    app = make_app()
+    for i in range(45):
+        app.mutation("add", {"text": f"n{i:02d}", "pinned": False})
+    d = cn.Dashboard(app, page_size=20)
+    page = d._browser
+    assert (page["first"], page["last"], page["has_prev"], page["has_next"]) == (1, 20, False, True)
+    text_col = page["columns"].index("text")
+    assert page["rows"][0]["cells"][text_col] == "n44"
+    browser_message(d, {"type": "page", "direction": "next"})
+    browser_message(d, {"type": "page", "direction": "next"})
+    page = d._browser
+    assert (page["first"], page["last"], page["has_next"]) == (41, 45, False)
+    assert page["rows"][-1]["cells"][text_col] == "n00"
+    browser_message(d, {"type": "page", "direction": "next"})  # nothing beyond the end
+    assert d._browser["first"] == 41
+    browser_message(d, {"type": "page", "direction": "prev"})
+    assert d._browser["first"] == 21
+    browser_message(d, {"type": "page", "direction": "first"})
+    assert d._browser["first"] == 1
+    app.close()
+
+
+def test_select_table(recording_comm: Any, bridge: Any) -> None:
+    app = make_app()
+    app.run(lambda ctx: ctx.db.insert("authors", {"name": "Ada"}))
+    app.mutation("add", {"text": "x", "pinned": True})
+    d = cn.Dashboard(app)
+    assert [t["name"] for t in d._tables] == ["authors", "notes"]
+    browser_message(d, {"type": "select_table", "table": "notes"})
+    assert d._browser["table"] == "notes" and d._browser["total"] == 1
+    browser_message(d, {"type": "select_table", "table": "missing"})
+    assert d._browser["first"] == 0 and d._browser["rows"] == []
+    app.close()
+
+
+def test_function_runner(recording_comm: Any, bridge: Any) -> None:
+    app = make_app()
+    d = cn.Dashboard(app)
+    browser_message(d, {"type": "run", "path": "add",
+                        "form": {"text": "hello", "stars": "4.5", "pinned": True, "count": "", "tags": '["a"]'}})
+    result = d._result
+    assert result["ok"] and result["lines"] == ["[LOG] adding hello"]
+    assert app.query("list_notes")[0]["stars"] == 4.5
+    assert d._tables == [{"name": "notes", "count": 1}]  # the rest of the dashboard follows
+    # validation happens in the backend: the error names the field
+    browser_message(d, {"type": "run", "path": "add", "form": {"text": "x", "pinned": True, "tags": '[1]'}})
+    assert not d._result["ok"] and "ValidationError" in d._result["error"] and ".tags" in d._result["error"]
+    # form parsing errors are reported too
+    browser_message(d, {"type": "run", "path": "add", "form": {"text": "x", "pinned": True, "stars": "lots"}})
+    assert d._result["error"].startswith("ArgumentError: stars: expected v.number()")
+    # unvalidated functions take one JSON object; internal ones run (admin)
+    browser_message(d, {"type": "run", "path": "list_notes", "form": {"__json__": ""}})
+    assert d._result["ok"] and '"hello"' in d._result["text"]
+    browser_message(d, {"type": "run", "path": "wipe", "form": {"__json__": "{}"}})
+    assert d._result["ok"] and app.count("notes") == 0
+    browser_message(d, {"type": "run", "path": "list_notes", "form": {"__json__": "[1]"}})
+    assert "a JSON object" in d._result["error"]
+    app.close()
+
+
+def test_logs_panel(recording_comm: Any, bridge: Any) -> None:
+    app = make_app()
+    d = cn.Dashboard(app, log_limit=2)
+    for i in range(3):
+        app.mutation("add", {"text": f"n{i}", "pinned": False})
+    bridge.flush()
+    assert [entry["lines"] for entry in d._logs] == ["[LOG] adding n2", "[LOG] adding n1"]  # newest first
+    assert all(entry["ok"] for entry in d._logs)
+    assert d._has_scheduler is False or isinstance(d._scheduled, list)
+    app.close()
+
+
+def test_follows_commits_through_the_bridge(recording_comm: Any, bridge: Any) -> None:
+    app = make_app()
+    d = cn.Dashboard(app)
+    sent = len(d.comm.updates())
+    app.mutation("add", {"text": "a", "pinned": False})
+    app.run(lambda ctx: ctx.db.insert("other", {}))
+    assert len(d.comm.updates()) == sent  # nothing until the bridge flushes (on the kernel loop)
+    bridge.flush()
+    assert len(d.comm.updates()) == sent + 1
+    assert d._tables == [{"name": "notes", "count": 1}, {"name": "other", "count": 1}]
+    d.close()
+    app.mutation("add", {"text": "b", "pinned": False})
+    assert bridge.pending == 0  # a closed dashboard stops listening
+    assert "add" not in app.logs.__dict__  # and unhooked the log book
+    app.close()
+
+
+def test_parse_form_args() -> None:
+    fields = [
+        {"name": "s", "type": "v.string()", "kind": "string", "optional": False},
+        {"name": "n", "type": "v.number()", "kind": "float64", "optional": True},
+        {"name": "i", "type": "v.int64()", "kind": "int64", "optional": False},
+        {"name": "b", "type": "v.boolean()", "kind": "boolean", "optional": False},
+        {"name": "o", "type": "v.object({})", "kind": "object", "optional": True},
+    ]
+    args = parse_form_args(fields, {"s": "", "n": "", "i": "7n", "b": False, "o": '{"k": 1}'})
+    assert args == {"s": "", "i": cn.Int64(7), "b": False, "o": {"k": 1}}
+    assert isinstance(args["i"], cn.Int64)
+    import pytest
+
+    with pytest.raises(ArgumentError, match="i: required"):
+        parse_form_args(fields, {"s": "x", "i": "", "b": True})
+    with pytest.raises(ArgumentError, match="o: expected"):
+        parse_form_args(fields, {"s": "x", "i": "1", "b": True, "o": "{nope"})
