@@ -227,3 +227,22 @@ def test_registered_mutation_round_trip(app):
 
     doc_id = app.mutation("add", {"text": "hi"})
     assert app.query("get", {"id": doc_id})["text"] == "hi"
+
+
+def test_missing_nested_in_patch_and_replace_values_is_stripped(app):
+    doc_id = app.run(lambda ctx: ctx.db.insert("t", {"a": {"b": 1, "c": cn.MISSING}, "tup": (1, 2)}))
+    doc = app.run(lambda ctx: ctx.db.get(doc_id))
+    assert doc["a"] == {"b": 1.0} and doc["tup"] == [1.0, 2.0]
+    app.run(lambda ctx: ctx.db.patch(doc_id, {"a": {"b": cn.MISSING, "d": 2}}))  # shallow: a is replaced
+    assert app.run(lambda ctx: ctx.db.get(doc_id))["a"] == {"d": 2.0}
+    app.run(lambda ctx: ctx.db.replace(doc_id, {"x": cn.MISSING, "y": 1}))
+    doc = app.run(lambda ctx: ctx.db.get(doc_id))
+    assert {k: v for k, v in doc.items() if not k.startswith("_")} == {"y": 1.0}
+    # MISSING for the system fields in a patch means "leave them alone"
+    app.run(lambda ctx: ctx.db.patch(doc_id, {"_id": cn.MISSING, "_creationTime": cn.MISSING}))
+    assert app.run(lambda ctx: ctx.db.get(doc_id)) == doc
+    fails(app, lambda ctx: ctx.db.patch(doc_id, {"y": [cn.MISSING]}), "undefined is not a valid Convex value")
+
+
+def test_inline_run_returning_missing_gives_none(app):
+    assert app.run(lambda ctx: cn.MISSING) is None

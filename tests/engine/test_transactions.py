@@ -292,3 +292,17 @@ def test_commit_listeners_receive_the_write_set(db):
     with db.write():  # writes nothing
         pass
     assert len(seen) == 1 and seen[0][:2] == (["r"], 1)
+
+
+def test_subqueries_see_the_mutations_pending_writes(app):
+    @app.internal_query
+    def count_t(ctx):
+        return len(ctx.db.query("t").collect())
+
+    @app.mutation
+    def work(ctx):
+        ctx.db.insert("t", {})
+        ctx.db.insert("t", {})
+        return ctx.run_query(count_t)
+
+    assert app.mutation("work") == 2
