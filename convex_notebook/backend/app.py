@@ -148,8 +148,7 @@ class Backend(_Definer):
         self.logs = logs.LogBook()
         self.echo_logs = echo_logs
         self._identity: dict | None = None
-        self._action_loop: asyncio.AbstractEventLoop | None = None
-        self._action_loop_lock = threading.Lock()
+        self._actions = _ActionLoop()  # shared with with_identity() views
         self._hub = SubscriptionHub(
             self._db.lock, self._execute_live, now_ms=self._db.clock.now_ms, last_ts=lambda: self._db.last_ts,
             cache_size=query_cache_size,
@@ -217,10 +216,7 @@ class Backend(_Definer):
     def close(self) -> None:
         self._hub.close()
         self._db.close()
-        loop = self._action_loop
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            self._action_loop = None
+        self._actions.stop()
 
     def __enter__(self) -> "Backend":
         return self
@@ -582,13 +578,7 @@ class Backend(_Definer):
 
     # -- async actions ----------------------------------------------------------------------
     def _ensure_action_loop(self) -> asyncio.AbstractEventLoop:
-        with self._action_loop_lock:
-            if self._action_loop is None:
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="convex-actions", daemon=True)
-                thread.start()
-                self._action_loop = loop
-            return self._action_loop
+        return self._actions.get()
 
     def _run_coroutine(self, coro: Any) -> Any:
         """Run an async action on the backend's action loop, keeping the caller's context
@@ -617,6 +607,28 @@ class Backend(_Definer):
 
         loop.call_soon_threadsafe(start)
         return done.result()
+
+
+class _ActionLoop:
+    """The event loop that runs async actions, on its own thread, started on first use."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="convex-actions", daemon=True).start()
+                self._loop = loop
+            return self._loop
+
+    def stop(self) -> None:
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -281,3 +281,19 @@ def test_blocking_app_calls_inside_async_action_do_not_deadlock(app, fns):
     worker.join(120)
     assert not worker.is_alive(), "app.action() inside an async action deadlocked"
     assert result["value"] == [2, 11, []]
+
+
+def test_identity_views_share_the_action_loop():
+    app = cn.Backend(echo_logs=False)
+
+    @app.action
+    async def where(ctx):
+        return threading.current_thread().name
+
+    views = [app.with_identity({"subject": str(i)}) for i in range(3)]  # before any loop exists
+    assert {view.action("where") for view in views} | {app.action("where")} == {"convex-actions"}
+    loop = app._ensure_action_loop()
+    assert all(view._ensure_action_loop() is loop for view in views)
+    app.close()  # stops the one loop every view used
+    assert views[0]._ensure_action_loop() is not loop  # a fresh one after close
+    app._actions.stop()
