@@ -186,7 +186,9 @@ class SubscriptionHub:
         for key in keys:
             live = self._live.get(key)
             if live is not None and live.execution.error is None and live.execution.journal is None:
-                return live.execution
+                # An anonymous live result that read the identity is not another user's answer.
+                if not (key.identity is None and identity is not None and live.execution.reads.read_identity):
+                    return live.execution
             cached = self._cache.get(key)
             if cached is not None:
                 execution = cached.execution
