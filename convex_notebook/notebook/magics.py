@@ -452,8 +452,12 @@ class ConvexMagics(Magics, Configurable):
             if ns.table or ns.source:
                 raise UsageError("%convex import --snapshot PATH imports every table: give no TABLE or SOURCE")
             method = self._method(app, "import_snapshot")
-            result = method(ns.snapshot)
-            print(f"Imported snapshot {ns.snapshot}" + (f": {result}" if result is not None else ""))
+            result = method(ns.snapshot, mode=ns.mode)
+            if isinstance(result, dict):
+                counts = ", ".join(f"{t} ({n:,})" for t, n in sorted(result.items())) or "no tables"
+                print(f"Imported {ns.snapshot}: {counts}")
+            else:
+                print(f"Imported {ns.snapshot}")
             return None
         if not ns.table or not ns.source:
             raise UsageError("%convex import: give TABLE and SOURCE (a variable or a file). Usage: %convex import TABLE SOURCE [--mode insert|replace|append]")
@@ -479,7 +483,7 @@ class ConvexMagics(Magics, Configurable):
         after = app.count(ns.table) if hasattr(app, "count") else None
         if after is not None:
             change = f" ({after - before:+,})" if before is not None and ns.mode == "append" else ""
-            print(f"{ns.table}: {after:,} documents{change}")
+            print(f"{ns.table}: {after:,} document{'s' if after != 1 else ''}{change}")
         return None
 
     def _cmd_export(self, rest: str, local_ns: dict) -> Any:

@@ -371,3 +371,39 @@ def test_json_and_pairs_mix(shell: Any) -> None:
     result = run(shell, '%convex run echo:back {"a": {"nested": [1, "x}"]}} b=2 c=hi d=null -o r')
     assert result is None
     assert shell.user_ns["r"] == {"a": {"nested": [1, "x}"]}, "b": 2, "c": "hi", "d": None}
+
+
+def test_import_and_export(shell: Any, tasks: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+
+    shell.user_ns["frame"] = pd.DataFrame({"text": ["a", "b", "c"], "done": [False, True, False]})
+    assert out(shell, capsys, "%convex import tasks frame") == "tasks: 3 documents\n"
+    assert [t["text"] for t in tasks.query("tasks:list")] == ["a", "b", "c"]
+    with pytest.raises(Exception, match="tasks"):  # insert mode wants an empty table
+        run(shell, "%convex import tasks frame")
+    assert out(shell, capsys, "%convex import tasks frame --mode append") == "tasks: 6 documents (+3)\n"
+    shell.user_ns["rows"] = [{"text": "only", "done": True}]
+    assert out(shell, capsys, "%convex import tasks rows --mode replace") == "tasks: 1 document\n"
+    # files, both ways
+    path = tmp_path / "tasks.jsonl"
+    assert out(shell, capsys, f"%convex export tasks {path}") == f"Wrote tasks to {path}\n"
+    assert out(shell, capsys, f"%convex import copy {path}") == "copy: 1 document\n"
+    csv = tmp_path / "more.csv"
+    csv.write_text("text,done\nx,false\ny,true\n")
+    assert out(shell, capsys, f"%convex import more {csv}") == "more: 2 documents\n"
+    # a table as a DataFrame
+    run(shell, "%convex export tasks -o exported")
+    assert list(shell.user_ns["exported"]["text"]) == ["only"]
+    # snapshots
+    snap = tmp_path / "snap.zip"
+    assert out(shell, capsys, f"%convex export --snapshot {snap}") == f"Wrote snapshot {snap}\n"
+    run(shell, "%convex connect memory://")
+    assert out(shell, capsys, f"%convex import --snapshot {snap}") == f"Imported {snap}: copy (1), more (2), tasks (1)\n"
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="neither a variable nor an existing file"):
+        run(shell, "%convex import t no_such_thing")
+    with pytest.raises(UsageError, match="give TABLE and SOURCE"):
+        run(shell, "%convex import t")
+    with pytest.raises(UsageError, match="give a TABLE"):
+        run(shell, "%convex export")
