@@ -105,6 +105,7 @@ class Database:
         self.limits = limits or TransactionLimits()
         self.lock = threading.RLock()
         self.commit_listeners: list[Callable[[WriteSet, int], None]] = []
+        self.closed = False
         self._tables: dict[str, TableInfo] = {}
         self._by_number: dict[int, TableInfo] = {}
         self.schema: SchemaDefinition | None = None
@@ -323,7 +324,11 @@ class Database:
         info.indexes[name] = index
 
     def close(self) -> None:
+        """Save the timestamp and close the file (idempotent)."""
         with self.lock:
+            if self.closed:
+                return
+            self.closed = True
             try:
                 self.store.set_meta("ts", str(self.last_ts))
             finally:

@@ -215,3 +215,9 @@ def test_query_cache_can_be_turned_off():
     sub.unsubscribe()
     assert app.subscription_hub.cached_count == 0
     app.close()
+
+
+def test_close_is_idempotent(tmp_path):
+    app = cn.Backend(tmp_path / "x.sqlite3", echo_logs=False)
+    app.close()
+    app.close()
