@@ -39,6 +39,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -166,17 +167,23 @@ class _Columns:
     def add(self, docs: list[dict[str, Any]]) -> None:
         if not docs:
             return
-        columns, n = self.columns, self.n
-        keys = tuple(docs[0])
-        if all(tuple(d) == keys for d in docs):  # the common case: one shape, one key order
-            for key, values in zip(keys, zip(*[d.values() for d in docs])):
+        columns, n, m = self.columns, self.n, len(docs)
+        keys = list(docs[0])
+        uniform = set(map(len, docs)) == {len(keys)}
+        if uniform:  # the common case: every document has the same fields (checked below)
+            try:
+                values = [list(map(itemgetter(key), docs)) for key in keys]
+            except KeyError:
+                uniform = False
+        if uniform:
+            for key, vals in zip(keys, values):
                 col = columns.get(key)
                 if col is None:
                     col = columns[key] = [MISSING] * n
-                col.extend(values)
-            for key, col in columns.items():
-                if len(col) < n + len(docs):
-                    col.extend([MISSING] * (n + len(docs) - len(col)))
+                col.extend(vals)
+            for col in columns.values():
+                if len(col) < n + m:
+                    col.extend([MISSING] * (n + m - len(col)))
         else:
             for d in docs:
                 for key in d:
@@ -184,7 +191,7 @@ class _Columns:
                         columns[key] = [MISSING] * n
             for key, col in columns.items():
                 col.extend([d.get(key, MISSING) for d in docs])
-        self.n = n + len(docs)
+        self.n = n + m
 
     def frame(self, index: str | None = None) -> pd.DataFrame:
         ordered = {k: self.columns[k] for k in _ordered_names(self.columns)}
@@ -216,23 +223,26 @@ def table_dataframe(app: "Backend", table: str, *, index: str | None = None) -> 
     db = app.database
     acc = _Columns()
     decode = _decode
-    with db.read() as txn:
-        for rows in bulk.iter_table(txn, table):
-            if all(plain for _, plain in rows):
-                docs = decode("[" + ",".join([text for text, _ in rows]) + "]")
-            else:
-                docs = [loads_document(text, plain) for text, plain in rows]
-            acc.add(docs)
+    with db.read():
+        info = db.table(table)
+        if info is not None:
+            # Plain documents come joined by SQLite, one JSON array per batch: no Python
+            # string per row; the others ($integer, $bytes, NaN...) one by one.
+            for joined in db.store.iter_plain_json_joined(info.number):
+                acc.add(decode("[" + joined + "]"))
+            acc.add([loads_document(text, plain) for text, plain in db.store.iter_special_documents(info.number)])
     if acc.n == 0:
         return pd.DataFrame({"_id": pd.array([], dtype="str"),
                              "_creationTime": pd.array([], dtype="datetime64[ns, UTC]")})
     # Stored in _id order; a table reads in _creationTime order (as ctx.db.query(table)).
     times = np.asarray(acc.columns["_creationTime"], dtype=np.float64)
+    frame = acc.frame()
     if acc.n > 1 and not bool(np.all(times[1:] > times[:-1])):
-        order = np.argsort(times, kind="stable")
-        for key, col in acc.columns.items():
-            acc.columns[key] = [col[i] for i in order]  # type: ignore[index]
-    return acc.frame(index)
+        frame = frame.take(np.argsort(times, kind="stable"))
+        frame.index = pd.RangeIndex(acc.n)
+    if index is not None:
+        frame = frame.set_index(index)
+    return frame
 
 
 def dataframe(app: "Backend", source: Any, args: Mapping[str, Any] | None = None, *, index: str | None = None) -> pd.DataFrame:

@@ -238,6 +238,30 @@ class SqliteStore:
         for index_id in index_ids:
             self.conn.execute("DELETE FROM index_entries WHERE index_id = ?", (index_id,))
 
+    def iter_plain_json_joined(self, table_number: int, batch: int = 100_000) -> Iterator[str]:
+        """The plain-JSON documents of a table, ``batch`` at a time, each batch one string of
+        comma-separated JSON objects (joined by SQLite: one Python string per batch, not per
+        document). Order within and across batches: ``_id`` key order."""
+        after = b""
+        while True:
+            text, count, last = self.conn.execute(
+                "SELECT group_concat(json, ','), count(*), max(key) FROM (SELECT key, json FROM documents "
+                "WHERE table_number = ? AND key > ? AND plain = 1 ORDER BY key LIMIT ?)",
+                (table_number, after, batch),
+            ).fetchone()
+            if not count:
+                return
+            yield text
+            if count < batch:
+                return
+            after = last
+
+    def iter_special_documents(self, table_number: int) -> Iterator[tuple[str, int]]:
+        """``(json, plain)`` of the table's documents that are not plain JSON."""
+        return self.conn.execute(
+            "SELECT json, plain FROM documents WHERE table_number = ? AND plain = 0 ORDER BY key", (table_number,)
+        )
+
     def iter_documents_ordered(self, table_number: int, batch: int = 65536) -> Iterator[list[tuple[str, int]]]:
         """Batches of ``(json, plain)`` of a table's documents in ``_id`` key order."""
         cur = self.conn.execute(
