@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import traceback
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -86,7 +87,7 @@ class SyncSession:
         self.released = False
         # Loop only.
         self.last_end = P.StateVersion()
-        self.outbox: asyncio.Queue[tuple] = asyncio.Queue()
+        self.outbox = _Outbox()
         self.last_send = self.loop.time()
         self.closed = False
         self.actions: set[asyncio.Task] = set()
@@ -384,6 +385,11 @@ class SyncSession:
         while True:
             item = await self.outbox.get()
             kind = item[0]
+            if kind == "transition":
+                # Transitions queued behind this one: send one Transition to the latest state
+                # (a slow client gets fewer, larger frames instead of a growing backlog).
+                while self.outbox.peek_kind() == "transition":
+                    item = ("transition", _merge(item[1], self.outbox.pop()[1]))
             try:
                 if kind == "transition":
                     await ws.send_text(self._transition_text(item[1]))
@@ -414,6 +420,47 @@ class SyncSession:
 
 class _AuthRefused(Exception):
     pass
+
+
+class _Outbox:
+    """What a session will send, in order (a deque the writer can look ahead in)."""
+
+    def __init__(self) -> None:
+        self._items: deque[tuple] = deque()
+        self._ready = asyncio.Event()
+
+    def put_nowait(self, item: tuple) -> None:
+        self._items.append(item)
+        self._ready.set()
+
+    async def get(self) -> tuple:
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+    def peek_kind(self) -> str | None:
+        return self._items[0][0] if self._items else None
+
+    def pop(self) -> tuple:
+        return self._items.popleft()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _merge(first: Snapshot, second: Snapshot) -> Snapshot:
+    """One snapshot going from before ``first`` to ``second``: the latest news of each query."""
+    latest: dict[int, tuple] = {}
+    for mod in first.modifications:
+        latest[mod[1]] = mod
+    for mod in second.modifications:
+        latest.pop(mod[1], None)  # keep the order of arrival of the newest news
+        latest[mod[1]] = mod
+    return Snapshot(second.query_set, second.identity, max(first.ts, second.ts), list(latest.values()))
 
 
 def _is_disconnect(exc: BaseException) -> bool:

@@ -75,3 +75,20 @@ def whoami(ctx):
 def secret(ctx):
     ctx.db.insert("messages", {"author": "admin", "body": "secret"})
     return "internal ok"
+
+
+load = app.module("load")  # noqa: F821 - the load test (tests/server/test_server_load.py)
+
+
+@load.mutation
+def bump(ctx, name):
+    doc = ctx.db.query("counters").filter(lambda q: q.eq(q.field("name"), name)).first()
+    if doc is None:
+        ctx.db.insert("counters", {"name": name, "value": 1})
+    else:
+        ctx.db.patch(doc["_id"], {"value": doc["value"] + 1})
+
+
+@load.query
+def all(ctx):  # noqa: A001
+    return {d["name"]: d["value"] for d in ctx.db.query("counters").collect()}

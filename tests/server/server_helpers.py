@@ -139,3 +139,50 @@ def jwt(claims: dict) -> str:
 
     now = int(_time.time())
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'iat': now, 'exp': now + 600, **claims})}.sig"
+
+
+# -- `convex-notebook serve` in a subprocess ------------------------------------------------------
+
+import signal as _signal  # noqa: E402
+import subprocess as _subprocess  # noqa: E402
+import sys as _sys  # noqa: E402
+import time as _time_mod  # noqa: E402
+
+CLI = Path(_sys.executable).with_name("convex-notebook")
+
+
+class ServerProcess:
+    def __init__(self, db: Path, port: int) -> None:
+        self.db, self.port = db, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: _subprocess.Popen | None = None
+        self.admin_key = ""
+
+    def start(self) -> "ServerProcess":
+        command = [str(CLI)] if CLI.exists() else [_sys.executable, "-m", "convex_notebook.server.cli"]
+        self.proc = _subprocess.Popen(
+            command + ["serve", "--db", str(self.db), "--port", str(self.port), "--functions", str(FUNCTIONS)],
+            stdout=_subprocess.PIPE, stderr=_subprocess.STDOUT, text=True,
+        )
+        deadline = _time_mod.monotonic() + 60
+        seen = []
+        while _time_mod.monotonic() < deadline:
+            line = self.proc.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            seen.append(line)
+            if "serving" in line:
+                self.admin_key = line.split("admin key: ")[1].rstrip(")\n")
+                return self
+        raise AssertionError(f"the server did not start: {''.join(seen)}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(_signal.SIGTERM)  # the CLI stops cleanly on SIGTERM
+            try:
+                self.proc.wait(20)
+            except _subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+

@@ -10,9 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -22,47 +19,9 @@ import pytest
 
 import convex_notebook as cn
 
-from server_helpers import FUNCTIONS, free_port
+from server_helpers import ServerProcess, free_port
 
 pytestmark = pytest.mark.interop
-CLI = Path(sys.executable).with_name("convex-notebook")
-
-
-class ServerProcess:
-    def __init__(self, db: Path, port: int) -> None:
-        self.db, self.port = db, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen | None = None
-        self.admin_key = ""
-
-    def start(self) -> "ServerProcess":
-        command = [str(CLI)] if CLI.exists() else [sys.executable, "-m", "convex_notebook.server.cli"]
-        self.proc = subprocess.Popen(
-            command + ["serve", "--db", str(self.db), "--port", str(self.port), "--functions", str(FUNCTIONS)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        deadline = time.monotonic() + 60
-        seen = []
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()  # type: ignore[union-attr]
-            if not line:
-                break
-            seen.append(line)
-            if "serving" in line:
-                self.admin_key = line.split("admin key: ")[1].rstrip(")\n")
-                return self
-        raise AssertionError(f"the server did not start: {''.join(seen)}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # the CLI stops cleanly on SIGTERM
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[ServerProcess]:
     server = ServerProcess(tmp_path / "app.sqlite3", free_port()).start()
