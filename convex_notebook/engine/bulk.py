@@ -13,6 +13,7 @@ they were exported with (as in ``npx convex import``).
 
 from __future__ import annotations
 
+import inspect
 import math
 import sqlite3
 import struct
@@ -224,6 +225,9 @@ def insert_documents(
     latest = max(cts) if keep_system_fields else cts[-1]
 
     indexes = [(ix.index_id, ix.name, ix.key) for ix in info.entry_indexes]
+    # The store's entry rows: (index_id, key, doc_key), or (index_id, key) where an entry's
+    # key alone locates its document (the key ends with the document's key).
+    with_doc_key = "doc_key" in inspect.signature(store.insert_entry).parameters
     doc_rows: list[tuple[int, bytes, str, int]] = []
     entry_rows: list[list[tuple[int, bytes, bytes]]] = [[] for _ in indexes]
     written = 0
@@ -247,9 +251,10 @@ def insert_documents(
         doc_rows.append((number, doc_key, text, plain))
         for rows, (index_id, name, key) in zip(entry_rows, indexes):
             if name == "by_creation_time":  # its key is (_creationTime, _id): reuse doc_key
-                rows.append((index_id, float_key(full["_creationTime"]) + doc_key, doc_key))
+                entry = float_key(full["_creationTime"]) + doc_key
             else:
-                rows.append((index_id, key(full), doc_key))
+                entry = key(full)
+            rows.append((index_id, entry, doc_key) if with_doc_key else (index_id, entry))
         written += size
 
     # Key order makes SQLite's B-tree inserts appends rather than random page splits.
