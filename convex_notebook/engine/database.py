@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator
 from ..store import SqliteStore, StoredIndex
 from ..values import (
     decode_key,
+    encode_id,
     encode_value,
     id_table_number,
     loads_document,
@@ -43,7 +44,12 @@ class SchemaError(DatabaseError):
 
 @dataclass
 class IndexInfo:
-    """A queryable index: its range fields and the function computing a document's key."""
+    """A queryable index: its range fields and the function computing a document's key.
+
+    A key is ``prefix(doc)`` (the user fields; None for by_creation_time, which has none)
+    followed by the encoded ``_creationTime`` and ``_id``: writers that already have that
+    suffix (the same for every index of a document) only compute the prefixes.
+    """
 
     index_id: int
     table: str
@@ -52,6 +58,8 @@ class IndexInfo:
     user_fields: tuple[str, ...]
     staged: bool = False
     key: Callable[[dict], bytes] = field(repr=False, default=lambda doc: b"")
+    prefix: Callable[[dict], bytes] | None = field(repr=False, default=None)
+    doc_key_len: int = 0  # length of the table's document keys (the tail of every entry key)
 
     @property
     def entries_id(self) -> int | None:
@@ -65,17 +73,30 @@ class IndexInfo:
         return self.user_fields + ("_creationTime",)
 
 
-def _make_key_function(name: str, user_fields: tuple[str, ...]) -> Callable[[dict], bytes]:
+def _make_prefix_function(user_fields: tuple[str, ...]) -> Callable[[dict], bytes] | None:
+    """The encoded user fields of a document's key (None when the index has none)."""
     enc = encode_value
-    if name == "by_id":
-        return lambda doc: enc(doc["_id"])
     if not user_fields:
-        return lambda doc: enc(doc["_creationTime"]) + enc(doc["_id"])
+        return None
     getters = tuple(field_getter(f) for f in user_fields)
     if len(getters) == 1:
         g = getters[0]
-        return lambda doc: enc(g(doc)) + enc(doc["_creationTime"]) + enc(doc["_id"])
-    return lambda doc: b"".join([enc(g(doc)) for g in getters]) + enc(doc["_creationTime"]) + enc(doc["_id"])
+        return lambda doc: enc(g(doc))
+    return lambda doc: b"".join([enc(g(doc)) for g in getters])
+
+
+def _make_key_function(name: str, prefix: Callable[[dict], bytes] | None) -> Callable[[dict], bytes]:
+    enc = encode_value
+    if name == "by_id":
+        return lambda doc: enc(doc["_id"])
+    if prefix is None:
+        return lambda doc: enc(doc["_creationTime"]) + enc(doc["_id"])
+    return lambda doc: prefix(doc) + enc(doc["_creationTime"]) + enc(doc["_id"])
+
+
+def doc_key_length(table_number: int) -> int:
+    """Length of the document keys (encoded ids) of a table: fixed by its table number."""
+    return len(encode_value(encode_id(table_number, bytes(16))))
 
 
 @dataclass
@@ -83,11 +104,24 @@ class TableInfo:
     name: str
     number: int
     indexes: dict[str, IndexInfo] = field(default_factory=dict)
+    # Change ``indexes`` through set_index / remove_index: they keep this list current.
+    _entry_indexes: list[IndexInfo] = field(default_factory=list, repr=False)
 
     @property
     def entry_indexes(self) -> list[IndexInfo]:
         """Indexes with stored entries (all but by_id, which is the documents table)."""
-        return [ix for ix in self.indexes.values() if ix.name != "by_id"]
+        return self._entry_indexes
+
+    def set_index(self, index: IndexInfo) -> None:
+        self.indexes[index.name] = index
+        self._refresh()
+
+    def remove_index(self, name: str) -> None:
+        del self.indexes[name]
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self._entry_indexes = [ix for ix in self.indexes.values() if ix.name != "by_id"]
 
 
 class Database:
@@ -127,14 +161,15 @@ class Database:
         by_number = {t.number: t for t in tables.values()}
         for stored in self.store.load_indexes():
             table = by_number[stored.table_number]
-            table.indexes[stored.name] = self._index_info(table.name, stored)
+            table.set_index(self._index_info(table.name, stored))
         self._tables, self._by_number = tables, by_number
 
     @staticmethod
     def _index_info(table: str, stored: StoredIndex) -> IndexInfo:
+        prefix = _make_prefix_function(stored.fields)
         return IndexInfo(
             stored.index_id, table, stored.table_number, stored.name, stored.fields, stored.staged,
-            _make_key_function(stored.name, stored.fields),
+            _make_key_function(stored.name, prefix), prefix, doc_key_length(stored.table_number),
         )
 
     def table(self, name: str) -> TableInfo | None:
@@ -170,7 +205,7 @@ class Database:
         info = TableInfo(name, number)
         for index_name in SYSTEM_INDEXES:
             index_id = self.store.create_index(number, index_name, ())
-            info.indexes[index_name] = self._index_info(name, StoredIndex(index_id, number, index_name, ()))
+            info.set_index(self._index_info(name, StoredIndex(index_id, number, index_name, ())))
         self._tables[name] = info
         self._by_number[number] = info
         return info
@@ -297,7 +332,7 @@ class Database:
                     or bool(getattr(target, "staged", False)) != index.staged
                 ):
                     self.store.drop_index(index.index_id)
-                    del info.indexes[index_name]
+                    info.remove_index(index_name)
             for index_name, ix in declared.items():
                 if index_name not in info.indexes:
                     self._create_index(info, index_name, tuple(ix.fields), bool(getattr(ix, "staged", False)))
@@ -308,20 +343,20 @@ class Database:
             for index_name, index in list(info.indexes.items()):
                 if index_name not in SYSTEM_INDEXES:
                     self.store.drop_index(index.index_id)
-                    del info.indexes[index_name]
+                    info.remove_index(index_name)
 
     def _create_index(self, info: TableInfo, name: str, fields: tuple[str, ...], staged: bool) -> None:
         index_id = self.store.create_index(info.number, name, fields, staged)
         index = self._index_info(info.name, StoredIndex(index_id, info.number, name, fields, staged))
         rows = []
-        for doc_key, text, plain in self.store.iter_table_documents(info.number):
-            rows.append((index_id, index.key(loads_document(text, plain)), doc_key))
+        for _doc_key, text, plain in self.store.iter_table_documents(info.number):
+            rows.append((index_id, index.key(loads_document(text, plain))))
             if len(rows) >= 10_000:
                 self.store.insert_entries(rows)
                 rows = []
         if rows:
             self.store.insert_entries(rows)
-        info.indexes[name] = index
+        info.set_index(index)
 
     def close(self) -> None:
         """Save the timestamp and close the file (idempotent)."""

@@ -184,11 +184,12 @@ class Transaction:
             read.lo, read.hi = lo, hi
             return
         store, index_id, table_number = self.db.store, index.entries_id, index.table_number
+        doc_key_len = index.doc_key_len
         batch = max(1, min(batch, 1024))
         loads, load_special = json.loads, loads_document
         max_docs, max_bytes = self.limits.documents_read, self.limits.bytes_read
         while True:
-            rows = store.scan(table_number, index_id, lo, hi, descending, batch)
+            rows = store.scan(table_number, index_id, lo, hi, descending, batch, doc_key_len)
             for key, text, plain in rows:
                 # Inlined limit accounting: this loop runs once per document read.
                 size = len(text)
@@ -303,35 +304,47 @@ class Transaction:
         self._write(info, doc_id, old, full, size)
 
     def _write(self, info: "TableInfo", doc_id: str, old: dict | None, new: dict | None, size: int) -> None:
-        """Apply one document write and its index maintenance; record the touched keys."""
+        """Apply one document write and its index maintenance; record the touched keys.
+
+        ``old`` None is an insert, ``new`` None a delete; an update keeps ``_id`` and
+        ``_creationTime``, so every index key of both versions ends with the same suffix.
+        """
         store = self.db.store
         self._count_write(size)
+        table = info.name
         writes = self.writes
-        writes.tables.add(info.name)
+        writes.tables.add(table)
         writes.documents += 1
         doc_key = encode_value(doc_id)
-        writes.add(info.name, "by_id", doc_key)
+        writes.add(table, "by_id", doc_key)
+        suffix = encode_value((new if new is not None else old)["_creationTime"]) + doc_key  # type: ignore[index]
         removed: list[tuple[int, bytes]] = []
-        added: list[tuple[int, bytes, bytes]] = []
+        added: list[tuple[int, bytes]] = []
         for index in info.entry_indexes:
-            old_key = index.key(old) if old is not None else None
-            new_key = index.key(new) if new is not None else None
-            if old_key is not None:
-                writes.add(info.name, index.name, old_key)
-            if new_key is not None and new_key != old_key:
-                writes.add(info.name, index.name, new_key)
+            prefix = index.prefix
+            old_key = new_key = None
+            if old is not None:
+                old_key = prefix(old) + suffix if prefix is not None else suffix
+                writes.add(table, index.name, old_key)
+            if new is not None:
+                new_key = prefix(new) + suffix if prefix is not None else suffix
+                if new_key != old_key:
+                    writes.add(table, index.name, new_key)
             if old_key != new_key:
                 if old_key is not None:
                     removed.append((index.index_id, old_key))
                 if new_key is not None:
-                    added.append((index.index_id, new_key, doc_key))
+                    added.append((index.index_id, new_key))
         if removed:
             store.delete_entries(removed)
         if new is None:
             store.delete_document(info.number, doc_key)
         else:
             text, plain = dumps_document(new)
-            store.put_document(info.number, doc_key, text, plain)
+            if old is None:
+                store.insert_document(info.number, doc_key, text, plain)
+            else:
+                store.put_document(info.number, doc_key, text, plain)
         if len(added) == 1:
             store.insert_entry(*added[0])
         elif added:

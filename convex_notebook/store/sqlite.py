@@ -2,7 +2,10 @@
 
 The store is deliberately dumb: it knows rows and byte keys, not Convex semantics. Index
 entries hold order-preserving byte keys (see ``values._keys``) so that SQLite's memcmp order on
-BLOBs *is* Convex's index order and a range scan reads only its range.
+BLOBs *is* Convex's index order and a range scan reads only its range. An entry's key ends with
+its document's key (every index key ends with the encoded ``_id``), so an entry is only its key:
+a scan finds the document from the key's last ``doc_key_len`` bytes (the same for every document
+of a table). Smaller entries mean fewer B-tree pages written per commit.
 
 One connection, used under the engine's lock. A commit is one SQLite transaction; nested
 ``run_mutation`` calls are SAVEPOINTs. File databases use WAL with ``synchronous=NORMAL``: a
@@ -45,10 +48,10 @@ CREATE TABLE IF NOT EXISTS documents (
     plain INTEGER NOT NULL,
     PRIMARY KEY (table_number, key)
 ) WITHOUT ROWID;
+-- An entry's key ends with its document's key: nothing else to store.
 CREATE TABLE IF NOT EXISTS index_entries (
     index_id INTEGER NOT NULL,
     key BLOB NOT NULL,
-    doc_key BLOB NOT NULL,
     PRIMARY KEY (index_id, key)
 ) WITHOUT ROWID;
 """
@@ -81,13 +84,16 @@ class SqliteStore:
         self.conn.execute("PRAGMA cache_size=-65536")
         self.conn.executescript(_DDL)
         self._savepoints = 0
+        # One reusable cursor for the hot statements whose results are read at once (saves
+        # creating a cursor per statement); anything returning a live cursor uses conn.execute.
+        self._exec = self.conn.cursor().execute
 
     # -- transactions -----------------------------------------------------------------------
     def begin(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._exec("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
-        self.conn.execute("COMMIT")
+        self._exec("COMMIT")
 
     def rollback(self) -> None:
         if self.conn.in_transaction:
@@ -156,14 +162,22 @@ class SqliteStore:
     # -- documents ---------------------------------------------------------------------------
     def get_document(self, table_number: int, key: bytes) -> tuple[str, int] | None:
         """``(json, plain)`` of the document whose encoded id is ``key``, or None."""
-        return self.conn.execute(
+        return self._exec(
             "SELECT json, plain FROM documents WHERE table_number = ? AND key = ?", (table_number, key)
         ).fetchone()
 
     def put_document(self, table_number: int, key: bytes, text: str, plain: bool) -> None:
-        self.conn.execute(
+        """Write a document, replacing the one with that key if any."""
+        self._exec(
             "INSERT OR REPLACE INTO documents (table_number, key, json, plain) VALUES (?, ?, ?, ?)",
-            (table_number, key, text, int(plain)),
+            (table_number, key, text, plain),
+        )
+
+    def insert_document(self, table_number: int, key: bytes, text: str, plain: bool) -> None:
+        """Add a new document; an existing key is an error (sqlite3.IntegrityError)."""
+        self._exec(
+            "INSERT INTO documents (table_number, key, json, plain) VALUES (?, ?, ?, ?)",
+            (table_number, key, text, plain),
         )
 
     def delete_document(self, table_number: int, key: bytes) -> None:
@@ -181,12 +195,12 @@ class SqliteStore:
         ).fetchone()[0]
 
     # -- index entries ----------------------------------------------------------------------
-    def insert_entries(self, rows: list[tuple[int, bytes, bytes]]) -> None:
-        """Add ``(index_id, key, doc_key)`` entries."""
-        self.conn.executemany("INSERT INTO index_entries (index_id, key, doc_key) VALUES (?, ?, ?)", rows)
+    def insert_entries(self, rows: list[tuple[int, bytes]]) -> None:
+        """Add ``(index_id, key)`` entries (each key ending with its document's key)."""
+        self.conn.executemany("INSERT INTO index_entries (index_id, key) VALUES (?, ?)", rows)
 
-    def insert_entry(self, index_id: int, key: bytes, doc_key: bytes) -> None:
-        self.conn.execute("INSERT INTO index_entries (index_id, key, doc_key) VALUES (?, ?, ?)", (index_id, key, doc_key))
+    def insert_entry(self, index_id: int, key: bytes) -> None:
+        self._exec("INSERT INTO index_entries (index_id, key) VALUES (?, ?)", (index_id, key))
 
     def delete_entries(self, rows: list[tuple[int, bytes]]) -> None:
         self.conn.executemany("DELETE FROM index_entries WHERE index_id = ? AND key = ?", rows)
@@ -198,17 +212,27 @@ class SqliteStore:
         return row[0] if row else None
 
     def scan(
-        self, table_number: int, index_id: int | None, lo: bytes, hi: bytes, descending: bool, limit: int
+        self,
+        table_number: int,
+        index_id: int | None,
+        lo: bytes,
+        hi: bytes,
+        descending: bool,
+        limit: int,
+        doc_key_len: int = 0,
     ) -> list[tuple[bytes, str, int]]:
         """Up to ``limit`` ``(key, json, plain)`` rows with ``lo <= key < hi`` in key order.
 
-        ``index_id`` None scans the documents themselves, i.e. the by_id index.
+        ``index_id`` None scans the documents themselves, i.e. the by_id index. For an index,
+        ``doc_key_len`` is the length of the table's document keys (the tail of every entry key).
         """
         if index_id is None:
             sql = _SCAN_BY_ID_DESC if descending else _SCAN_BY_ID_ASC
-            return self.conn.execute(sql, (table_number, lo, hi, limit)).fetchall()
+            return self._exec(sql, (table_number, lo, hi, limit)).fetchall()
+        if doc_key_len <= 0:
+            raise ValueError("scanning an index needs the length of the table's document keys")
         sql = _SCAN_DESC if descending else _SCAN_ASC
-        return self.conn.execute(sql, (table_number, index_id, lo, hi, limit)).fetchall()
+        return self._exec(sql, (table_number, -doc_key_len, index_id, lo, hi, limit)).fetchall()
 
 
     # -- bulk operations (imports: engine/bulk.py) --------------------------------------------
@@ -273,9 +297,10 @@ class SqliteStore:
                 return
             yield rows
 
+# substr(key, -n): the last n bytes of the entry key, i.e. its document's key.
 _SCAN = (
     "SELECT i.key, d.json, d.plain FROM index_entries i "
-    "JOIN documents d ON d.table_number = ? AND d.key = i.doc_key "
+    "JOIN documents d ON d.table_number = ? AND d.key = substr(i.key, ?) "
     "WHERE i.index_id = ? AND i.key >= ? AND i.key < ? ORDER BY i.key {} LIMIT ?"
 )
 _SCAN_ASC = _SCAN.format("ASC")

@@ -60,7 +60,7 @@ def test_indexes_catalog_round_trip_and_drop(store):
     ]
     with pytest.raises(Exception):
         store.create_index(t, "by_channel", ("y",))  # unique per table
-    store.insert_entries([(i1, b"k1", b"d1")])
+    store.insert_entries([(i1, b"k1")])
     store.drop_index(i1)
     assert [ix.name for ix in store.load_indexes()] == ["by_x"]
     assert store.entry_keys(i1) == []
@@ -99,6 +99,14 @@ def test_insert_documents_refuses_an_existing_key(store):
 
 
 # -- scans ------------------------------------------------------------------------------------
+DOC_KEY_LEN = 9  # an encoded float
+
+
+def entry(i: int) -> bytes:
+    """The by_neg entry of document i: its index value, then its document key."""
+    return encode_value(float(-i)) + encode_value(float(i))
+
+
 @pytest.fixture
 def filled(store):
     """Table with docs keyed 0..9 (encoded floats) and an index whose keys reverse them."""
@@ -107,7 +115,7 @@ def filled(store):
     for i in range(10):
         doc_key = encode_value(float(i))
         store.put_document(t, doc_key, f'{{"i": {i}}}', True)
-        store.insert_entry(ix, encode_value(float(-i)), doc_key)
+        store.insert_entry(ix, entry(i))
     return store, t, ix
 
 
@@ -128,20 +136,34 @@ def test_scan_by_id_ascending_descending_and_limit(filled):
 
 def test_scan_index_entries_joins_documents(filled):
     store, t, ix = filled
-    rows = store.scan(t, ix, b"", b"\xff", False, 100)
+    rows = store.scan(t, ix, b"", b"\xff", False, 100, DOC_KEY_LEN)
     assert [r[1] for r in rows] == [f'{{"i": {i}}}' for i in range(9, -1, -1)]
-    assert keys(rows) == [encode_value(float(-i)) for i in range(9, -1, -1)]
+    assert keys(rows) == [entry(i) for i in range(9, -1, -1)]
     lo, hi = encode_value(-5.0), encode_value(-2.0)
-    assert [r[1] for r in store.scan(t, ix, lo, hi, False, 100)] == ['{"i": 5}', '{"i": 4}', '{"i": 3}']
-    assert [r[1] for r in store.scan(t, ix, lo, hi, True, 2)] == ['{"i": 3}', '{"i": 4}']
-    assert store.last_key(ix) == encode_value(0.0)
+    assert [r[1] for r in store.scan(t, ix, lo, hi, False, 100, DOC_KEY_LEN)] == ['{"i": 5}', '{"i": 4}', '{"i": 3}']
+    assert [r[1] for r in store.scan(t, ix, lo, hi, True, 2, DOC_KEY_LEN)] == ['{"i": 3}', '{"i": 4}']
+    assert store.last_key(ix) == entry(0)
     assert store.last_key(ix + 1000) is None
+
+
+def test_scanning_an_index_needs_the_document_key_length(filled):
+    store, t, ix = filled
+    with pytest.raises(ValueError):
+        store.scan(t, ix, b"", b"\xff", False, 100)
+
+
+def test_insert_document_refuses_an_existing_key(store):
+    t = store.create_table("t")
+    store.insert_document(t, b"k", "{}", True)
+    with pytest.raises(Exception):
+        store.insert_document(t, b"k", '{"x": 1}', True)
+    assert tuple(store.get_document(t, b"k")) == ("{}", 1)
 
 
 def test_deleted_entries_disappear_from_scans(filled):
     store, t, ix = filled
-    store.delete_entries([(ix, encode_value(-3.0)), (ix, encode_value(-4.0))])
-    got = [r[1] for r in store.scan(t, ix, b"", b"\xff", False, 100)]
+    store.delete_entries([(ix, entry(3)), (ix, entry(4))])
+    got = [r[1] for r in store.scan(t, ix, b"", b"\xff", False, 100, DOC_KEY_LEN)]
     assert len(got) == 8 and '{"i": 3}' not in got and '{"i": 4}' not in got
 
 
@@ -245,7 +267,7 @@ def test_file_store_reopens_with_everything(tmp_path):
     t = s.create_table("t")
     ix = s.create_index(t, "by_a", ("a",))
     s.put_document(t, b"d1", '{"a": 1}', True)
-    s.insert_entry(ix, b"e1", b"d1")
+    s.insert_entry(ix, b"e1d1")  # an entry's key ends with its document's key
     s.set_meta("ts", "42")
     s.commit()
     s.begin()
@@ -259,7 +281,7 @@ def test_file_store_reopens_with_everything(tmp_path):
         assert s2.load_indexes() == [StoredIndex(ix, t, "by_a", ("a",), False)]
         assert tuple(s2.get_document(t, b"d1")) == ('{"a": 1}', 1)
         assert s2.document_keys(t) == [b"d1"]
-        assert [r[1] for r in s2.scan(t, ix, b"", b"\xff", False, 10)] == ['{"a": 1}']
+        assert [r[1] for r in s2.scan(t, ix, b"", b"\xff", False, 10, 2)] == ['{"a": 1}']
         assert s2.get_meta("ts") == "42"
     finally:
         s2.close()
