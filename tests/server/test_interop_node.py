@@ -132,3 +132,6 @@ def test_convex_client_reactive(app: cn.Backend, server: Any) -> None:
     assert out["convexError"]["convexError"] and out["convexError"]["data"] == EXPECTED_ERROR_DATA
     assert out["queryError"]["thrown"] and "boom" in out["queryError"]["message"]
     assert messages(app) == [("js-other", "from another client"), ("js-ws", "own write")]
+    assert out["anonymous"] is None
+    assert out["signedIn"] == {"subject": "js-user", "name": "Grace"}
+    assert out["authChanges"] == [True]

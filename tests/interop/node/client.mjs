@@ -124,6 +124,25 @@ async function reactiveScenario() {
   const convexError = await errorOf(client.mutation(q("errors:convexError"), {}));
   const queryError = await errorOf(client.query(q("errors:boom"), {}));
   const stored = await client.mutation(q("values:store"), { value: SENT });
+  // setAuth: the token fetcher's JWT becomes the identity (Authenticate → identity Transition).
+  const anonymous = await client.query(q("auth:whoami"), {});
+  const part = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  const token = `${part({ alg: "none", typ: "JWT" })}.${part({ sub: "js-user", name: "Grace", iat: now, exp: now + 600 })}.sig`;
+  const authChanges = [];
+  client.setAuth(async () => token, (isAuthenticated) => authChanges.push(isAuthenticated));
+  const signedIn = await withTimeout(
+    new Promise((resolve) => {
+      const stop = client.onUpdate(q("auth:whoami"), {}, (who) => {
+        if (who !== null) {
+          stop();
+          resolve(who);
+        }
+      });
+    }),
+    10000,
+    "identity after setAuth",
+  );
   unsubscribe();
   await client.close();
   return {
@@ -134,6 +153,9 @@ async function reactiveScenario() {
     stored: describe(stored),
     convexError,
     queryError,
+    anonymous,
+    signedIn,
+    authChanges,
   };
 }
 
