@@ -526,7 +526,7 @@ class DeploymentClient:
                 await ws.close()
             except Exception:  # noqa: BLE001
                 pass
-            self._on_disconnect()
+            # Unfinished mutations stay in _requests: _open re-sends them on the next socket.
             if synced:
                 backoff = BACKOFF_MIN
             if self.closed:
@@ -628,11 +628,6 @@ class DeploymentClient:
             return req.message
 
         await self._send_built(build)
-
-    def _on_disconnect(self) -> None:
-        if self._auth_waiter is not None and not self._auth_waiter[1].done():
-            pass  # re-sent on the next socket
-        # Mutations stay in _requests and are re-sent by _open; nothing else to do.
 
     # -- incoming messages --------------------------------------------------------------------
     def _handle(self, text: str | bytes) -> bool:

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 import httpx
-import pytest
 
 import convex_notebook as cn
 from convex_notebook.values import from_json
