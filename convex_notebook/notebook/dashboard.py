@@ -43,13 +43,13 @@ def parse_form_args(fields: list[dict], values: dict[str, Any]) -> dict[str, Any
     """Arguments from the runner's form: ``values`` maps each field to its raw input.
 
     Strings and ids are taken as typed; numbers, Int64 and booleans are parsed; anything
-    else is JSON. An empty optional field is left out.
+    else is JSON. An empty optional field is left out (an empty required string is "").
     """
     args: dict[str, Any] = {}
     for field in fields:
         name, kind = field["name"], field["kind"]
         raw = values.get(name)
-        if raw is None or (raw == "" and kind not in ("string",)):
+        if raw is None or raw == "":
             if field["optional"]:
                 continue
             if raw is None or kind != "string":

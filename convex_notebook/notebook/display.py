@@ -182,11 +182,11 @@ _STYLE = (
 def html_table(table: Table, *, title: str | None = None) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = []
-    for key, cells in table.rows:
+    for _key, cells in table.rows:
         tds = "".join(
             '<td class="cn-missing"></td>' if c is None else f"<td>{html.escape(c)}</td>" for c in cells
         )
-        body.append(f'<tr data-cn-key="{html.escape(key)}">{tds}</tr>')
+        body.append(f"<tr>{tds}</tr>")  # static HTML: no ids, so saved outputs stay stable
     caption = f'<div class="cn-caption">{html.escape(title + " · " if title else "")}{table.caption()}</div>'
     return f'{_STYLE}{caption}<table class="cn-static"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 

@@ -158,7 +158,8 @@ def test_parse_form_args() -> None:
         {"name": "b", "type": "v.boolean()", "kind": "boolean", "optional": False},
         {"name": "o", "type": "v.object({})", "kind": "object", "optional": True},
     ]
-    args = parse_form_args(fields, {"s": "", "n": "", "i": "7n", "b": False, "o": '{"k": 1}'})
+    fields.append({"name": "t", "type": "v.string()", "kind": "string", "optional": True})
+    args = parse_form_args(fields, {"s": "", "n": "", "i": "7n", "b": False, "o": '{"k": 1}', "t": ""})
     assert args == {"s": "", "i": cn.Int64(7), "b": False, "o": {"k": 1}}
     assert isinstance(args["i"], cn.Int64)
     import pytest

@@ -65,6 +65,6 @@ def test_errors() -> None:
     assert "no &lt;way&gt;" in report._repr_html_()
 
 
-def test_html_table_keys_rows_by_id() -> None:
-    markup = html_table(tabulate([{"_id": "k1", "v": 1.0}]))
-    assert 'data-cn-key="k1"' in markup
+def test_html_table_leaves_ids_out_of_markup() -> None:
+    markup = html_table(tabulate([{"_id": "k1", "v": 1.0}], system_fields=False))
+    assert "k1" not in markup and "<td>1</td>" in markup
