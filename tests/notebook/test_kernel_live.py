@@ -187,3 +187,27 @@ def test_dashboard_follows_commits_from_a_thread(kernel: Kernel) -> None:
         and any(t.get("count") == 10 for t in m["content"]["data"].get("state", {}).get("_tables", []))
     )
     assert final["content"]["data"]["state"]["_tables"] == [{"name": "messages", "count": 10}]
+
+
+def _execute_in_cell(kernel: Kernel, code: str, cell_id: str) -> None:
+    """An execute_request carrying JupyterLab's cellId metadata."""
+    msg = kernel.kc.session.msg(
+        "execute_request",
+        {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False,
+         "stop_on_error": True},
+        metadata={"cellId": cell_id},
+    )
+    kernel.kc.shell_channel.send(msg)
+    kernel.drain_until(
+        lambda m: m["msg_type"] == "status"
+        and m["content"]["execution_state"] == "idle"
+        and m["parent_header"].get("msg_id") == msg["header"]["msg_id"]
+    )
+
+
+def test_rerunning_a_cell_closes_its_widget(kernel: Kernel) -> None:
+    kernel.execute("before = app.subscription_hub.subscription_count")
+    _execute_in_cell(kernel, "w = app.live('messages')\nfirst = w", "cell-abc")
+    _execute_in_cell(kernel, "w = app.live('messages')", "cell-abc")
+    out = kernel.text("print(first.closed, w.closed, app.subscription_hub.subscription_count - before)")
+    assert out.strip() == "True False 1"

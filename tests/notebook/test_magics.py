@@ -407,3 +407,34 @@ def test_import_and_export(shell: Any, tasks: Any, tmp_path: Any, capsys: pytest
         run(shell, "%convex import t")
     with pytest.raises(UsageError, match="give a TABLE"):
         run(shell, "%convex export")
+
+
+def test_magics_on_a_remote_deployment(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    app = cn.Backend(echo_logs=False)
+
+    @app.query
+    def notes(ctx: Any) -> Any:
+        return ctx.db.query("notes").collect()
+
+    @app.mutation
+    def add(ctx: Any, text: str) -> Any:
+        return ctx.db.insert("notes", {"text": text})
+
+    server = app.serve(port=0, block=False, print_admin_key=False)
+    try:
+        assert out(shell, capsys, f"%convex connect {server.url} -o remote") == f"Connected to {server.url}\n"
+        run(shell, "%convex run add text=hello")
+        widget = run(shell, "%convex live notes")
+        assert isinstance(widget, LiveQuery) and widget._total == 1
+        app.mutation("add", {"text": "from the embedded side"})  # another client's write
+        widget.wait_for(lambda rows: len(rows) == 2, timeout=30)
+        assert [r[1] for r in widget.rendered_rows()] == ["hello", "from the embedded side"]
+        from IPython.core.error import UsageError
+
+        with pytest.raises(UsageError, match="embedded backend"):
+            run(shell, "%%convex_module m\n@query\ndef f(ctx):\n    return 1\n")
+        widget.close()
+        shell.user_ns["remote"].close()
+    finally:
+        server.stop()
+        app.close()
