@@ -31,7 +31,6 @@ import hashlib
 import json
 import shlex
 import sys
-import textwrap
 import types
 from typing import Any, Callable
 
@@ -42,7 +41,7 @@ from traitlets.config.configurable import Configurable
 
 from ..errors import ConvexError, ConvexFunctionError, InvalidValueError
 from . import admin
-from .display import ErrorReport, QueryResult, short_error
+from .display import QueryResult, short_error
 
 __all__ = ["ConvexMagics", "load_ipython_extension", "unload_ipython_extension"]
 

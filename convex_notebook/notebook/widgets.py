@@ -220,9 +220,10 @@ class LiveQuery(anywidget.AnyWidget):
     # -- public face --------------------------------------------------------------------
     def __repr__(self) -> str:
         shown = f", {self.args!r}" if self.args else ""
+        name = self._title if str(self.name).startswith("_adhoc:") else self.name  # %%convex_query
         rows = self._row_count()
         what = f"rows={rows}" if rows is not None else "value"
-        return f"LiveQuery({self.name!r}{shown}, {what}, status={self.status!r})"
+        return f"LiveQuery({name!r}{shown}, {what}, status={self.status!r})"
 
     def _row_count(self) -> int | None:
         from .display import _rows_of
