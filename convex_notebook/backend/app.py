@@ -387,20 +387,28 @@ class Backend(_Definer):
         definition = self._resolve(ref, kind, admin)
         converted = self._convert_args(definition, args)
         if not top:
-            return _wrap_errors(definition, lambda: self._execute(definition, converted, identity))
-        return self._logged(
-            definition.path, definition.kind,
-            lambda: _wrap_errors(definition, lambda: self._execute(definition, converted, identity)),
-        )
+            return self._execute_wrapped(definition, converted, identity)
+        return self._logged(definition.path, definition.kind, self._execute_wrapped, definition, converted, identity)
 
-    def _logged(self, path: str, kind: str, fn: Callable[[], Any]) -> Any:
+    def _execute_wrapped(self, definition: FunctionDef, args: dict, identity: dict | None) -> Any:
+        """``_execute``, with a handler's exception turned into what the caller sees."""
+        try:
+            return self._execute(definition, args, identity)
+        except Exception as exc:
+            error = _function_error(definition, exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def _logged(self, path: str, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, its log lines captured and the call recorded in the log book."""
         started = time.perf_counter()
         error: str | None = None
         with logs.capture() as cap:
             lines = cap.lines
             start = len(lines)
             try:
-                return fn()
+                return fn(*args)
             except BaseException as exc:
                 error = str(exc)
                 raise

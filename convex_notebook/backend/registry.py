@@ -170,6 +170,10 @@ class Registry:
             listener(path)
 
     def lookup(self, ref: Any) -> FunctionDef | None:
+        if type(ref) is str:  # fast path: already a registered (hence canonical) path
+            found = self._functions.get(ref)
+            if found is not None:
+                return found
         if isinstance(ref, RegisteredFunction):
             return self._functions.get(ref.path)
         if isinstance(ref, FunctionDef):

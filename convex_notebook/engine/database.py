@@ -13,9 +13,8 @@ import math
 import re
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ..store import SqliteStore, StoredIndex
 from ..values import (
@@ -26,11 +25,12 @@ from ..values import (
     loads_document,
     normalize_document,
 )
+from ..values._check import check_canonical_document
 from ..values.schema import SchemaDefinition, TableDefinition
 from .clock import Clock, SystemClock
 from .filters import field_getter
 from .readset import WriteSet
-from .transaction import DatabaseError, Transaction, TransactionLimits
+from .transaction import DatabaseError, RandomPool, Transaction, TransactionLimits
 
 __all__ = ["Database", "IndexInfo", "TableInfo", "SchemaError"]
 
@@ -138,6 +138,7 @@ class Database:
         self.clock = clock or SystemClock()
         self.limits = limits or TransactionLimits()
         self.lock = threading.RLock()
+        self.random = RandomPool()  # randomness of new ids (used under the lock)
         self.commit_listeners: list[Callable[[WriteSet, int], None]] = []
         self.closed = False
         self._tables: dict[str, TableInfo] = {}
@@ -214,9 +215,15 @@ class Database:
     def prepare_document(self, table: str, value: dict, doc_id: str | None = None) -> tuple[dict, int]:
         """Validate a document's user fields against the schema and Convex's limits."""
         table_def = self._validated_table(table)
-        if table_def is not None:
-            value = table_def.validate_document(value, id_table=self.table_name_for_id, doc_id=doc_id)
-        return normalize_document(value, table=table)
+        if table_def is None:
+            return normalize_document(value, table=table)
+        validated = table_def.validate_document(value, id_table=self.table_name_for_id, doc_id=doc_id)
+        # The validator's result is a fresh dict of canonical values: check the limits without
+        # copying it again (unless it holds something normalize_document would convert).
+        size = check_canonical_document(validated, table=table)
+        if size is None:
+            return normalize_document(validated, table=table)
+        return validated, size
 
     def _validated_table(self, table: str) -> TableDefinition | None:
         schema = self.schema
@@ -233,31 +240,20 @@ class Database:
         return ct
 
     # -- transactions -----------------------------------------------------------------------
-    @contextmanager
-    def read(self) -> Iterator[Transaction]:
-        """A read-only transaction at the latest committed state."""
-        with self.lock:
-            yield Transaction(self, writable=False, now_ms=self.clock.now_ms())
+    def read(self) -> "_ReadScope":
+        """``with db.read() as txn``: a read-only transaction at the latest committed state."""
+        return _ReadScope(self)
 
-    @contextmanager
-    def write(self) -> Iterator[Transaction]:
-        """A read-write transaction: committed when the block exits normally, else rolled back."""
-        with self.lock:
-            txn = Transaction(self, writable=True, now_ms=self.clock.now_ms())
-            saved_ct = self.last_creation_time
-            self.store.begin()
-            try:
-                yield txn
-            except BaseException:
-                self.store.rollback()
-                self.last_creation_time = saved_ct
-                if txn._created_tables:
-                    self.reload_catalog()
-                raise
-            ts = self._commit(txn)
-            if txn.writes:
-                for listener in list(self.commit_listeners):
-                    listener(txn.writes, ts)
+    def write(self) -> "_WriteScope":
+        """``with db.write() as txn``: a read-write transaction, committed when the block exits
+        normally (then the commit listeners run, still under the lock), else rolled back."""
+        return _WriteScope(self)
+
+    def _abort(self, txn: Transaction, saved_creation_time: float) -> None:
+        self.store.rollback()
+        self.last_creation_time = saved_creation_time
+        if txn._created_tables:
+            self.reload_catalog()
 
     def _recover_creation_time(self) -> float:
         latest = 0.0
@@ -368,3 +364,59 @@ class Database:
                 self.store.set_meta("ts", str(self.last_ts))
             finally:
                 self.store.close()
+
+
+# The transaction scopes are plain classes rather than @contextmanager generators: they run
+# once per function call, and a generator-based context manager costs about a microsecond more.
+
+
+class _ReadScope:
+    __slots__ = ("db",)
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def __enter__(self) -> Transaction:
+        db = self.db
+        db.lock.acquire()
+        try:
+            return Transaction(db, writable=False, now_ms=db.clock.now_ms())
+        except BaseException:
+            db.lock.release()
+            raise
+
+    def __exit__(self, *exc: Any) -> None:
+        self.db.lock.release()
+
+
+class _WriteScope:
+    __slots__ = ("db", "txn", "saved_creation_time")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def __enter__(self) -> Transaction:
+        db = self.db
+        db.lock.acquire()
+        try:
+            self.txn = txn = Transaction(db, writable=True, now_ms=db.clock.now_ms())
+            self.saved_creation_time = db.last_creation_time
+            db.store.begin()
+        except BaseException:
+            db.lock.release()
+            raise
+        return txn
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        db, txn = self.db, self.txn
+        try:
+            if exc_type is not None:
+                db._abort(txn, self.saved_creation_time)
+                return
+            ts = db._commit(txn)
+            writes = txn.writes
+            if writes:
+                for listener in list(db.commit_listeners):
+                    listener(writes, ts)
+        finally:
+            db.lock.release()

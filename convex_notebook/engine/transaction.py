@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -21,16 +22,48 @@ from .readset import KeyRange, ReadSet, WriteSet, point_range
 if TYPE_CHECKING:
     from .database import Database, IndexInfo, TableInfo
 
-__all__ = ["DatabaseError", "Transaction", "TransactionLimits"]
+__all__ = ["DatabaseError", "RandomPool", "Transaction", "TransactionLimits"]
 
 
-def _internal_id() -> bytes:
+class RandomPool:
+    """Random bytes from ``os.urandom``, drawn a page at a time (one system call per id costs
+    a third of making the id). Not thread-safe: each database has one, used under its lock.
+    A forked child starts with an empty pool (it must not reuse its parent's bytes)."""
+
+    __slots__ = ("_buf", "_pos", "__weakref__")
+    _PAGE = 4096
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._pos = 0
+        _POOLS.add(self)
+
+    def _reset(self) -> None:
+        self._buf = b""
+        self._pos = 0
+
+    def take(self, n: int) -> bytes:
+        pos = self._pos
+        end = pos + n
+        if end > len(self._buf):
+            self._buf = os.urandom(max(self._PAGE, n))
+            pos, end = 0, n
+        self._pos = end
+        return self._buf[pos:end]
+
+
+_POOLS: "weakref.WeakSet[RandomPool]" = weakref.WeakSet()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: [pool._reset() for pool in list(_POOLS)])
+
+
+def _internal_id(random: RandomPool) -> bytes:
     """16 bytes: a millisecond timestamp, then randomness (like UUIDv7).
 
     Ids stay opaque and unguessable, but new documents land at the end of the documents
     B-tree instead of on random pages, which makes durable inserts ~15% cheaper.
     """
-    return (time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10)
+    return (time.time_ns() // 1_000_000).to_bytes(6, "big") + random.take(10)
 
 
 class DatabaseError(InvalidValueError):
@@ -236,7 +269,7 @@ class Transaction:
         if info is None:
             info = self.db.create_table(table)
             self._created_tables = True
-        doc_id = encode_id(info.number, _internal_id())
+        doc_id = encode_id(info.number, _internal_id(self.db.random))
         full = {"_id": doc_id, "_creationTime": self.db.next_creation_time()}
         full.update(doc)
         self._write(info, doc_id, None, full, size)

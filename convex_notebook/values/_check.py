@@ -23,6 +23,7 @@ __all__ = [
     "MAX_OBJECT_FIELDS",
     "MAX_TOP_LEVEL_FIELD_NAME_LENGTH",
     "MAX_VALUE_NESTING",
+    "check_canonical_document",
     "check_document",
     "check_field_name",
     "convex_value",
@@ -442,6 +443,134 @@ def normalize_document(raw: Any, *, table: str = "") -> tuple[dict[str, Any], in
     if size > MAX_DOCUMENT_SIZE:
         raise _too_large(size, table)
     return out, size
+
+
+# -- validated documents: the checks of normalize_document, without the copy ----------------
+#
+# A schema validator already returns a fresh dict of canonical values, so normalizing it again
+# would only copy it. These functions make exactly normalize_document's checks (names, nesting,
+# lone surrogates, lengths, size: same order, same errors) on such a value without building a
+# new one; a value that normalize_document would *change* (an int, a tuple, a MISSING field...)
+# raises _NotCanonical and the caller normalizes after all.
+
+
+class _NotCanonical(Exception):
+    pass
+
+
+def _check_value(x: Any, depth: int, limit: int) -> int:
+    """Mirror of ``_walk`` for canonical values: the size, or _Bad, or _NotCanonical."""
+    t = type(x)
+    if t is str:
+        if x.isascii():
+            return 2 + len(x)
+        try:
+            return 2 + len(x.encode())
+        except UnicodeEncodeError:
+            raise _bad_string(x) from None
+    if t is float:
+        return 9
+    if t is dict:
+        return _check_dict(x, depth + 1, limit)
+    if t is list:
+        return _check_list(x, depth + 1, limit)
+    if t is bool or x is None:
+        return 1
+    if t is Int64:
+        return 9
+    if t is bytes:
+        return 2 + len(x)
+    raise _NotCanonical
+
+
+def _check_list(x: list[Any], depth: int, limit: int) -> int:
+    if depth > limit:
+        raise _too_deep(depth, limit)
+    n = len(x)
+    if n > MAX_ARRAY_LENGTH:
+        raise _Bad(
+            lambda p: f"Array length is too long ({n} > maximum length {MAX_ARRAY_LENGTH})" + _at(p)
+        )
+    size = 2
+    for i, e in enumerate(x):
+        t = type(e)
+        if t is str and e.isascii():
+            size += 2 + len(e)
+        elif t is float:
+            size += 9
+        else:
+            if e is MISSING:
+                raise _Bad(
+                    lambda p: f"undefined is not a valid Convex value (present at path {p}[{i}])"
+                )
+            try:
+                size += _check_value(e, depth, limit)
+            except _Bad as bad:
+                bad.segs.append(f"[{i}]")
+                raise
+    return size
+
+
+def _check_dict(x: dict[Any, Any], depth: int, limit: int) -> int:
+    if depth > limit:
+        raise _too_deep(depth, limit)
+    size = 2
+    good = _GOOD_KEYS
+    for k, v in x.items():
+        if k not in good:
+            _check_key(k)
+        t = type(v)
+        if t is str and v.isascii():
+            size += len(k) + 3 + len(v)
+        elif t is float:
+            size += len(k) + 10
+        else:
+            try:
+                size += len(k) + 1 + _check_value(v, depth, limit)
+            except _Bad as bad:
+                bad.segs.append("." + k)
+                raise
+    if len(x) > MAX_OBJECT_FIELDS:
+        n = len(x)
+        raise _Bad(
+            lambda p: f"Object has too many fields ({n} > maximum number {MAX_OBJECT_FIELDS})"
+            + _at(p)
+        )
+    return size
+
+
+def check_canonical_document(doc: dict[str, Any], *, table: str = "") -> int | None:
+    """``normalize_document(doc)[1]`` for a fresh, canonical ``doc``, without copying it.
+
+    Raises what ``normalize_document`` raises; returns None when ``doc`` holds something
+    ``normalize_document`` would convert (then call it instead).
+    """
+    out_size = 2 + SYSTEM_FIELDS_SIZE
+    good = _GOOD_TOP_FIELDS
+    try:
+        for k, v in doc.items():
+            if k not in good:
+                _check_top_field(k, table)
+            t = type(v)
+            if t is str and v.isascii():
+                out_size += len(k) + 3 + len(v)
+            elif t is float:
+                out_size += len(k) + 10
+            elif t is bool or v is None:
+                out_size += len(k) + 2
+            else:
+                try:
+                    out_size += len(k) + 1 + _check_value(v, 1, MAX_DOCUMENT_NESTING)
+                except _Bad as bad:
+                    bad.segs.append("." + k)
+                    raise _document_error(bad, doc, table) from None
+    except _NotCanonical:
+        return None
+    if len(doc) > MAX_OBJECT_FIELDS:
+        raise _too_many_fields(len(doc), table)
+    if out_size > MAX_DOCUMENT_SIZE:
+        raise _too_large(out_size, table)
+    return out_size
 
 
 def _measure(v: Any, depth: int) -> int:

@@ -90,8 +90,10 @@ def encode_id(table_number: int, internal: bytes) -> str:
     if len(internal) != _INTERNAL_LEN:
         raise InvalidValueError(f"Internal id must be 16 bytes, got {len(internal)}")
     body = _prefix(table_number) + bytes(internal)
-    footer = _fletcher16(body) ^ _VERSION
-    return _base32(body + footer.to_bytes(2, "little"))
+    # The footer is fletcher16(body) ^ version, little-endian: (c0 ^ version, c1), inlined.
+    c0 = (sum(body) & 0xFF) ^ _VERSION
+    c1 = sum(accumulate(body)) & 0xFF
+    return _BASE32[len(body) + 2](body + bytes((c0, c1)))
 
 
 def new_id(table_number: int) -> str:

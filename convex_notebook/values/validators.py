@@ -748,7 +748,7 @@ class ObjectValidator(Validator):
     Values equal to ``MISSING`` count as missing.  Extra fields are rejected.
     """
 
-    __slots__ = ("fields", "_items", "_segs")
+    __slots__ = ("fields", "_items", "_segs", "_fast")
     kind = "object"
     _types = frozenset({dict})
 
@@ -764,6 +764,7 @@ class ObjectValidator(Validator):
         self.fields: Mapping[str, Validator] = MappingProxyType(checked)  # read-only
         self._items = tuple((n, f, f.is_optional) for n, f in checked.items())
         self._segs = {n: "." + n for n in checked}
+        self._fast = _compile_object_fast_path(self._items)
 
     @property
     def json(self) -> dict:
@@ -779,7 +780,11 @@ class ObjectValidator(Validator):
         return "v.object({" + inner + "})"
 
     def _conv(self, raw, id_table):
-        if type(raw) is not dict:
+        if type(raw) is dict:
+            out = self._fast(raw, id_table)
+            if out is not _NOPE:
+                return out
+        else:
             if isinstance(raw, dict):
                 raw = dict(raw)
             else:
@@ -860,6 +865,79 @@ class ObjectValidator(Validator):
         """Every field required, and the object itself required."""
         new = ObjectValidator({k: f.as_required() for k, f in self.fields.items()})
         return new
+
+
+# -- the compiled fast path of v.object ------------------------------------------------------
+#
+# Validating arguments and documents is mostly v.object of leaf validators given values of
+# exactly the right types. For each v.object we generate a function that checks those cases
+# inline (no call per field) and returns the same dict the generic loop would; anything else
+# (a missing or extra field, a value that needs converting, a mismatch) returns _NOPE, and the
+# generic loop runs instead, so results and error messages are those of the generic code.
+
+
+def _fast_field_check(fv: Validator, var: str, i: int) -> list[str] | None:
+    """Lines checking ``var`` (present) against a leaf validator, or None for a generic call."""
+    t = type(fv)
+    if t is StringValidator:
+        return [f"if type({var}) is not str: return NOPE"]
+    if t is Float64Validator:
+        return [
+            f"if type({var}) is not float:",
+            f"    if type({var}) is int and -SAFE <= {var} <= SAFE: {var} = float({var})",
+            "    else: return NOPE",
+        ]
+    if t is BooleanValidator:
+        return [f"if {var} is not True and {var} is not False: return NOPE"]
+    if t is NullValidator:
+        return [f"if {var} is not None: return NOPE"]
+    if t is ArrayValidator and type(fv.element) in (StringValidator, Float64Validator, BooleanValidator):
+        element = {StringValidator: "str", Float64Validator: "float", BooleanValidator: "bool"}[type(fv.element)]
+        return [
+            f"if type({var}) is not list: return NOPE",
+            f"for e in {var}:",
+            f"    if type(e) is not {element}: return NOPE",
+            f"{var} = {var}[:]",
+        ]
+    return None
+
+
+def _compile_object_fast_path(items: tuple[tuple[str, Validator, bool], ...]) -> Callable[[dict, Any], Any]:
+    """``fast(raw, id_table)`` for a v.object with these fields (see above); ``raw`` is a dict."""
+    env: dict[str, Any] = {"MISSING": MISSING, "NOPE": _NOPE, "Mismatch": _Mismatch, "SAFE": _MAX_SAFE_INT}
+    body = ["get = raw.get", "n = 0"]
+    for i, (name, fv, optional) in enumerate(items):  # names are identifiers: safe in source
+        var = f"v{i}"
+        body.append(f"{var} = get({name!r}, MISSING)")
+        check = _fast_field_check(fv, var, i)
+        if check is None:
+            env[f"conv{i}"] = fv._conv
+            check = [
+                "try:",
+                f"    {var} = conv{i}({var}, id_table)",
+                "except Mismatch:",
+                "    return NOPE",
+            ]
+        if optional:
+            body.append(f"if {var} is not MISSING:")
+            body += ["    n += 1"] + ["    " + line for line in check]
+        else:
+            body.append(f"if {var} is MISSING: return NOPE")
+            body += check
+    required = sum(1 for _, _, optional in items if not optional)
+    body.append(f"if n + {required} != len(raw): return NOPE")  # extra fields: the generic loop decides
+    if all(not optional for _, _, optional in items):
+        pairs = ", ".join(f"{name!r}: v{i}" for i, (name, _, _) in enumerate(items))
+        body.append(f"return {{{pairs}}}")
+    else:  # same key order as the generic loop: declaration order, absent optionals skipped
+        body.append("out = {}")
+        for i, (name, _, optional) in enumerate(items):
+            line = f"out[{name!r}] = v{i}"
+            body.append(f"if v{i} is not MISSING: {line}" if optional else line)
+        body.append("return out")
+    source = "def fast(raw, id_table):\n" + "".join(f"    {line}\n" for line in body)
+    exec(source, env)  # noqa: S102 - generated from validator types and identifier field names
+    return env["fast"]
 
 
 def _check_record_key_validator(key: Validator) -> bool:
