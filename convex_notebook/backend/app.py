@@ -404,19 +404,21 @@ class Backend(_Definer):
         """``fn(*args)``, its log lines captured and the call recorded in the log book."""
         started = time.perf_counter()
         error: str | None = None
-        with logs.capture() as cap:
-            lines = cap.lines
-            start = len(lines)
+        lines, token = logs.begin()  # token None: an outer call's capture, which echoes
+        start = len(lines)
+        try:
+            return fn(*args)
+        except BaseException as exc:
+            error = str(exc)
+            raise
+        finally:
             try:
-                return fn(*args)
-            except BaseException as exc:
-                error = str(exc)
-                raise
-            finally:
                 duration = (time.perf_counter() - started) * 1000
                 self.logs.add(logs.LogEntry(time.time(), path, kind, lines[start:], duration, error))
-                if self.echo_logs and cap.outermost and lines:
+                if self.echo_logs and token is not None and lines:
                     logs.echo(lines)
+            finally:
+                logs.end(token)
 
     def _execute(self, definition: FunctionDef, args: dict, identity: dict | None) -> Any:
         kind = definition.kind

@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LogEntry", "LogBook", "capture", "current_buffer", "install", "isolated"]
+__all__ = ["LogEntry", "LogBook", "begin", "capture", "current_buffer", "end", "install", "isolated"]
 
 MAX_LINE = 4096  # Convex truncates log lines at 4 KiB
 
@@ -97,6 +97,22 @@ class capture:
             _buffer.reset(self._token)
 
 
+def begin() -> tuple[list[str], contextvars.Token | None]:
+    """Start capturing, as :class:`capture` does (a nested call joins the outer buffer): the
+    buffer, and the token to pass to :func:`end` (None when joining). A function form of
+    ``capture`` for the per-call hot path."""
+    outer = _buffer.get()
+    if outer is not None:
+        return outer, None
+    lines: list[str] = []
+    return lines, _buffer.set(lines)
+
+
+def end(token: contextvars.Token | None) -> None:
+    if token is not None:
+        _buffer.reset(token)
+
+
 class isolated(capture):
     """Like :class:`capture`, but never shares an outer call's buffer.
 
@@ -114,7 +130,7 @@ def echo(lines: list[str]) -> None:
         _original_print(line)
 
 
-@dataclass
+@dataclass(slots=True)
 class LogEntry:
     """One top-level function execution, as shown by ``%convex logs`` and the dashboard."""
 
