@@ -217,6 +217,11 @@ class Database:
         table_def = self._validated_table(table)
         if table_def is None:
             return normalize_document(value, table=table)
+        fast = table_def.document_fast_path()
+        if fast is not None and type(value) is dict:
+            prepared = fast(value, self.table_name_for_id)
+            if prepared is not None:
+                return prepared
         validated = table_def.validate_document(value, id_table=self.table_name_for_id, doc_id=doc_id)
         # The validator's result is a fresh dict of canonical values: check the limits without
         # copying it again (unless it holds something normalize_document would convert).

@@ -39,9 +39,17 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
 from convex_notebook.errors import InvalidValueError, ValidationError
-from convex_notebook.values._check import convex_value
+from convex_notebook.values._check import (
+    MAX_ARRAY_LENGTH,
+    MAX_DOCUMENT_NESTING,
+    MAX_OBJECT_FIELDS,
+    _check_value,
+    _top_field_problem,
+    convex_value,
+)
 from convex_notebook.values._ids import decode_id
 from convex_notebook.values._model import INT64_MAX, INT64_MIN, MAX_SAFE_INT, MISSING, Int64
+from convex_notebook.values._size import MAX_DOCUMENT_SIZE, SYSTEM_FIELDS_SIZE
 
 __all__ = [
     "AnyValidator",
@@ -213,6 +221,7 @@ def _normalise(raw: Any) -> Any:
 
 
 _NOPE = object()
+_UNCOMPILED = object()
 
 # Types whose acceptance a validator can decide from ``_types`` alone (union prefilter).
 _CANON_TYPES = frozenset({str, float, int, bool, type(None), bytes, list, tuple, dict, Int64})
@@ -748,7 +757,7 @@ class ObjectValidator(Validator):
     Values equal to ``MISSING`` count as missing.  Extra fields are rejected.
     """
 
-    __slots__ = ("fields", "_items", "_segs", "_fast")
+    __slots__ = ("fields", "_items", "_segs", "_fast", "_document_fast")
     kind = "object"
     _types = frozenset({dict})
 
@@ -765,6 +774,7 @@ class ObjectValidator(Validator):
         self._items = tuple((n, f, f.is_optional) for n, f in checked.items())
         self._segs = {n: "." + n for n in checked}
         self._fast = _compile_object_fast_path(self._items)
+        self._document_fast: Any = _UNCOMPILED  # document_fast_path(), compiled on first use
 
     @property
     def json(self) -> dict:
@@ -778,6 +788,30 @@ class ObjectValidator(Validator):
     def _repr(self) -> str:
         inner = ", ".join(f"{n!r}: {f!r}" for n, f in self.fields.items())
         return "v.object({" + inner + "})"
+
+    def convert(self, raw: Any, *, path: str = "", id_table: IdTable | None = None) -> Any:
+        if type(raw) is dict and not self.is_optional:  # the common case, one call shorter
+            out = self._fast(raw, id_table)
+            if out is not _NOPE:
+                return out
+        return Validator.convert(self, raw, path=path, id_table=id_table)
+
+    validate = convert
+
+    def document_fast_path(self) -> Callable[[dict, Any], tuple[dict, int] | None] | None:
+        """For a table's document validator: ``fast(doc, id_table)`` validating ``doc`` and
+        making ``normalize_document``'s checks in one pass, returning ``(document, size)`` or
+        None when the general path must run (see ``_compile_object_fast_path``). None when the
+        fields themselves rule it out (a name ``normalize_document`` rejects, too many)."""
+        fast = self._document_fast
+        if fast is _UNCOMPILED:
+            items = self._items
+            if len(items) > MAX_OBJECT_FIELDS or any(_top_field_problem(n) for n, _, _ in items):
+                fast = None
+            else:
+                fast = _compile_object_fast_path(items, measure=True)
+            self._document_fast = fast
+        return fast
 
     def _conv(self, raw, id_table):
         if type(raw) is dict:
@@ -874,50 +908,74 @@ class ObjectValidator(Validator):
 # inline (no call per field) and returns the same dict the generic loop would; anything else
 # (a missing or extra field, a value that needs converting, a mismatch) returns _NOPE, and the
 # generic loop runs instead, so results and error messages are those of the generic code.
+#
+# A table's document validator also gets a *document* variant, which in the same pass makes
+# the checks ``normalize_document`` makes after validation (top-level names, lengths, nesting,
+# size) and returns ``(document, size)``, or None to take the general path (which then reports
+# whatever is wrong). ASCII-only strings keep it simple: other strings take the general path.
+
+_LEAF_TYPES = {"StringValidator": "str", "Float64Validator": "float", "BooleanValidator": "bool"}
 
 
-def _fast_field_check(fv: Validator, var: str, i: int) -> list[str] | None:
-    """Lines checking ``var`` (present) against a leaf validator, or None for a generic call."""
+def _fast_field_check(fv: Validator, var: str, name: str, measure: bool) -> list[str] | None:
+    """Lines checking ``var`` (present) against a leaf validator and, when ``measure``, adding
+    its size to ``size``; None when the field needs its validator's generic ``_conv``."""
     t = type(fv)
+    field = len(name) + 1  # the name and its separator, as document sizes count them
     if t is StringValidator:
-        return [f"if type({var}) is not str: return NOPE"]
+        if not measure:
+            return [f"if type({var}) is not str: return NOPE"]
+        return [f"if type({var}) is not str or not {var}.isascii(): return NOPE", f"size += {field + 2} + len({var})"]
     if t is Float64Validator:
-        return [
+        lines = [
             f"if type({var}) is not float:",
             f"    if type({var}) is int and -SAFE <= {var} <= SAFE: {var} = float({var})",
             "    else: return NOPE",
         ]
+        return lines + ([f"size += {field + 9}"] if measure else [])
     if t is BooleanValidator:
-        return [f"if {var} is not True and {var} is not False: return NOPE"]
+        return [f"if {var} is not True and {var} is not False: return NOPE"] + ([f"size += {field + 1}"] if measure else [])
     if t is NullValidator:
-        return [f"if {var} is not None: return NOPE"]
-    if t is ArrayValidator and type(fv.element) in (StringValidator, Float64Validator, BooleanValidator):
-        element = {StringValidator: "str", Float64Validator: "float", BooleanValidator: "bool"}[type(fv.element)]
-        return [
-            f"if type({var}) is not list: return NOPE",
-            f"for e in {var}:",
-            f"    if type(e) is not {element}: return NOPE",
-            f"{var} = {var}[:]",
-        ]
-    return None
+        return [f"if {var} is not None: return NOPE"] + ([f"size += {field + 1}"] if measure else [])
+    element = _LEAF_TYPES.get(type(fv.element).__name__) if t is ArrayValidator else None
+    if element is None:
+        return None
+    lines = [f"if type({var}) is not list: return NOPE"]
+    if not measure:
+        return lines + [f"for e in {var}:", f"    if type(e) is not {element}: return NOPE", f"{var} = {var}[:]"]
+    lines += [f"if len({var}) > MAX_ARRAY: return NOPE", "s = 2"]
+    if element == "str":
+        lines += [f"for e in {var}:", "    if type(e) is not str or not e.isascii(): return NOPE", "    s += 2 + len(e)"]
+    else:
+        lines += [f"for e in {var}:", f"    if type(e) is not {element}: return NOPE"]
+        lines.append(f"s += {9 if element == 'float' else 1} * len({var})")
+    return lines + [f"{var} = {var}[:]", f"size += {field} + s"]
 
 
-def _compile_object_fast_path(items: tuple[tuple[str, Validator, bool], ...]) -> Callable[[dict, Any], Any]:
-    """``fast(raw, id_table)`` for a v.object with these fields (see above); ``raw`` is a dict."""
-    env: dict[str, Any] = {"MISSING": MISSING, "NOPE": _NOPE, "Mismatch": _Mismatch, "SAFE": _MAX_SAFE_INT}
+def _compile_object_fast_path(
+    items: tuple[tuple[str, Validator, bool], ...], measure: bool = False
+) -> Callable[[dict, Any], Any]:
+    """``fast(raw, id_table)`` for a v.object with these fields (see above); ``raw`` is a dict.
+
+    With ``measure``: the document variant, returning ``(document, size)`` or None.
+    """
+    env: dict[str, Any] = {
+        "MISSING": MISSING, "NOPE": None if measure else _NOPE, "Mismatch": _Mismatch,
+        "SAFE": _MAX_SAFE_INT, "MAX_ARRAY": MAX_ARRAY_LENGTH, "check_value": _check_value,
+    }
     body = ["get = raw.get", "n = 0"]
+    if measure:
+        body.append(f"size = {2 + SYSTEM_FIELDS_SIZE}")
     for i, (name, fv, optional) in enumerate(items):  # names are identifiers: safe in source
         var = f"v{i}"
         body.append(f"{var} = get({name!r}, MISSING)")
-        check = _fast_field_check(fv, var, i)
+        check = _fast_field_check(fv, var, name, measure)
         if check is None:
             env[f"conv{i}"] = fv._conv
-            check = [
-                "try:",
-                f"    {var} = conv{i}({var}, id_table)",
-                "except Mismatch:",
-                "    return NOPE",
-            ]
+            check = ["try:", f"    {var} = conv{i}({var}, id_table)"]
+            if measure:  # any other failure (a limit, a non-canonical value): the general path
+                check.append(f"    size += {len(name) + 1} + check_value({var}, 1, {MAX_DOCUMENT_NESTING})")
+            check += ["except Mismatch:" if not measure else "except Exception:", "    return NOPE"]
         if optional:
             body.append(f"if {var} is not MISSING:")
             body += ["    n += 1"] + ["    " + line for line in check]
@@ -926,15 +984,18 @@ def _compile_object_fast_path(items: tuple[tuple[str, Validator, bool], ...]) ->
             body += check
     required = sum(1 for _, _, optional in items if not optional)
     body.append(f"if n + {required} != len(raw): return NOPE")  # extra fields: the generic loop decides
+    if measure:
+        body.append(f"if size > {MAX_DOCUMENT_SIZE}: return NOPE")
+    result = "(out, size)" if measure else "out"
     if all(not optional for _, _, optional in items):
         pairs = ", ".join(f"{name!r}: v{i}" for i, (name, _, _) in enumerate(items))
-        body.append(f"return {{{pairs}}}")
+        body.append(f"out = {{{pairs}}}")
     else:  # same key order as the generic loop: declaration order, absent optionals skipped
         body.append("out = {}")
         for i, (name, _, optional) in enumerate(items):
             line = f"out[{name!r}] = v{i}"
             body.append(f"if v{i} is not MISSING: {line}" if optional else line)
-        body.append("return out")
+    body.append(f"return {result}")
     source = "def fast(raw, id_table):\n" + "".join(f"    {line}\n" for line in body)
     exec(source, env)  # noqa: S102 - generated from validator types and identifier field names
     return env["fast"]
