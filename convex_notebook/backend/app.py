@@ -163,6 +163,19 @@ class Backend(_Definer):
     def _backend(self) -> "Backend":
         return self
 
+    # Calling by path is the hot path: skip the decorator logic of _Definer (same behaviour).
+    def query(self, target: Any = None, args: Any = None, *, name: str | None = None, returns: Any = None) -> Any:
+        """Decorate a query (``@app.query(args=...)``) or call one (``app.query("m:f", args)``)."""
+        if type(target) is str:
+            return self._call(target, args, kind="query", identity=self._identity, admin=False, top=True)
+        return self._define_or_call("query", False, target, args, name, returns)
+
+    def mutation(self, target: Any = None, args: Any = None, *, name: str | None = None, returns: Any = None) -> Any:
+        """Decorate a mutation or call one; a call returns after the commit."""
+        if type(target) is str:
+            return self._call(target, args, kind="mutation", identity=self._identity, admin=False, top=True)
+        return self._define_or_call("mutation", False, target, args, name, returns)
+
     def __repr__(self) -> str:
         where = self.path or "memory"
         return f"<Backend {where}: {len(self._db.table_names())} tables, {len(self.registry.all())} functions>"
@@ -388,7 +401,7 @@ class Backend(_Definer):
         converted = self._convert_args(definition, args)
         if not top:
             return self._execute_wrapped(definition, converted, identity)
-        return self._logged(definition.path, definition.kind, self._execute_wrapped, definition, converted, identity)
+        return self._execute_logged(definition, converted, identity)
 
     def _execute_wrapped(self, definition: FunctionDef, args: dict, identity: dict | None) -> Any:
         """``_execute``, with a handler's exception turned into what the caller sees."""
@@ -399,6 +412,23 @@ class Backend(_Definer):
             if error is exc:
                 raise
             raise error from exc
+
+    def _execute_logged(self, definition: FunctionDef, args: dict, identity: dict | None) -> Any:
+        """A top-level call: ``_logged(..., _execute_wrapped, ...)`` in one frame (the hot path)."""
+        started = time.perf_counter()
+        error: str | None = None
+        lines, token = logs.begin()  # token None: an outer call's capture, which echoes
+        start = len(lines)
+        try:
+            return self._execute(definition, args, identity)
+        except BaseException as exc:
+            failure = _function_error(definition, exc) if isinstance(exc, Exception) else exc
+            error = str(failure)
+            if failure is exc:
+                raise
+            raise failure from exc
+        finally:
+            self._log_call(definition.path, definition.kind, started, lines, start, token, error)
 
     def _logged(self, path: str, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)``, its log lines captured and the call recorded in the log book."""
@@ -412,16 +442,31 @@ class Backend(_Definer):
             error = str(exc)
             raise
         finally:
-            try:
-                duration = (time.perf_counter() - started) * 1000
-                self.logs.add(logs.LogEntry(time.time(), path, kind, lines[start:], duration, error))
-                if self.echo_logs and token is not None and lines:
-                    logs.echo(lines)
-            finally:
-                logs.end(token)
+            self._log_call(path, kind, started, lines, start, token, error)
+
+    def _log_call(
+        self, path: str, kind: str, started: float, lines: list[str], start: int, token: Any, error: str | None
+    ) -> None:
+        """End a call's capture (see logs.begin): record it in the log book, echo its lines."""
+        try:
+            duration = (time.perf_counter() - started) * 1000
+            self.logs.add(logs.LogEntry(time.time(), path, kind, lines[start:], duration, error))
+            if self.echo_logs and token is not None and lines:
+                logs.echo(lines)
+        finally:
+            logs.end(token)
 
     def _execute(self, definition: FunctionDef, args: dict, identity: dict | None) -> Any:
         kind = definition.kind
+        if kind == "mutation":
+            with self._db.write() as txn:
+                ctx = MutationCtx(self, txn, identity)
+                token = _inside_transaction.set(True)
+                try:
+                    result = definition.call(ctx, args)
+                finally:
+                    _inside_transaction.reset(token)
+                return self._convert_result(definition, result)
         if kind == "action":
             ctx = ActionCtx(self, identity, is_async=definition.is_async, now_ms=self._db.clock.now_ms())
             if definition.is_async:
@@ -429,16 +474,7 @@ class Backend(_Definer):
             else:
                 result = definition.call(ctx, args)
             return self._convert_result(definition, result)
-        if kind == "query":
-            return self._query_through_cache(definition, args, identity)
-        with self._db.write() as txn:
-            ctx = MutationCtx(self, txn, identity)
-            token = _inside_transaction.set(True)
-            try:
-                result = definition.call(ctx, args)
-            finally:
-                _inside_transaction.reset(token)
-            return self._convert_result(definition, result)
+        return self._query_through_cache(definition, args, identity)
 
     def _query_through_cache(self, definition: FunctionDef, args: dict, identity: dict | None) -> Any:
         value, execution, fresh = self._hub.query(definition.path, args, identity)

@@ -104,7 +104,15 @@ class QueryCtx:
         self._txn = txn
         self._identity = identity
         self.db = self._make_db(txn)
-        self.auth = Auth(identity, on_read=self._mark_identity_read)
+        self._auth: Auth | None = None
+
+    @property
+    def auth(self) -> Auth:
+        """The caller's identity (made on first use: most functions never look)."""
+        auth = self._auth
+        if auth is None:
+            auth = self._auth = Auth(self._identity, on_read=self._mark_identity_read)
+        return auth
 
     def _make_db(self, txn: Transaction) -> DatabaseReader:
         return DatabaseReader(txn)
