@@ -70,7 +70,11 @@ class WriteSet:
 
 
     def add(self, table: str, index: str, key: bytes) -> None:
-        self.keys.setdefault((table, index), []).append(key)
+        keys = self.keys.get((table, index))
+        if keys is None:  # (setdefault would build an empty list on every call)
+            self.keys[(table, index)] = [key]
+        else:
+            keys.append(key)
 
     def merge(self, other: "WriteSet") -> None:
         for k, v in other.keys.items():

@@ -272,7 +272,7 @@ class Transaction:
         doc_id = encode_id(info.number, _internal_id(self.db.random))
         full = {"_id": doc_id, "_creationTime": self.db.next_creation_time()}
         full.update(doc)
-        self._write(info, doc_id, None, full, size)
+        self._write_new(info, doc_id, full, size)
         return doc_id
 
     def patch(self, doc_id: Any, fields: Any, table: str | None = None) -> None:
@@ -335,6 +335,29 @@ class Transaction:
         full = {"_id": old["_id"], "_creationTime": old["_creationTime"]}
         full.update(doc)
         self._write(info, doc_id, old, full, size)
+
+    def _write_new(self, info: "TableInfo", doc_id: str, new: dict, size: int) -> None:
+        """``_write(info, doc_id, None, new, size)``: an insert, the hot path, without the
+        branches for old versions."""
+        self._count_write(size)
+        table = info.name
+        writes = self.writes
+        writes.tables.add(table)
+        writes.documents += 1
+        doc_key = encode_value(doc_id)
+        writes.add(table, "by_id", doc_key)
+        suffix = encode_value(new["_creationTime"]) + doc_key
+        added: list[tuple[int, bytes]] = []
+        for index in info.entry_indexes:
+            prefix = index.prefix
+            key = prefix(new) + suffix if prefix is not None else suffix
+            writes.add(table, index.name, key)
+            added.append((index.index_id, key))
+        text, plain = dumps_document(new)
+        store = self.db.store
+        store.insert_document(info.number, doc_key, text, plain)
+        if added:
+            store.insert_entries(added)
 
     def _write(self, info: "TableInfo", doc_id: str, old: dict | None, new: dict | None, size: int) -> None:
         """Apply one document write and its index maintenance; record the touched keys.
