@@ -99,11 +99,13 @@ class Auth:
 class QueryCtx:
     """The ``ctx`` of a query: read-only ``db``, ``auth``, ``run_query``, ``now()``."""
 
+    _db_class: type[DatabaseReader] = DatabaseReader
+
     def __init__(self, backend: "Backend", txn: Transaction, identity: dict | None) -> None:
         self._backend = backend
         self._txn = txn
         self._identity = identity
-        self.db = self._make_db(txn)
+        self.db = self._db_class(txn)
         self._auth: Auth | None = None
 
     @property
@@ -113,9 +115,6 @@ class QueryCtx:
         if auth is None:
             auth = self._auth = Auth(self._identity, on_read=self._mark_identity_read)
         return auth
-
-    def _make_db(self, txn: Transaction) -> DatabaseReader:
-        return DatabaseReader(txn)
 
     def _mark_identity_read(self) -> None:
         self._txn.reads.read_identity = True
@@ -134,9 +133,7 @@ class MutationCtx(QueryCtx):
     """The ``ctx`` of a mutation: adds writes and ``run_mutation`` (a sub-transaction)."""
 
     db: DatabaseWriter
-
-    def _make_db(self, txn: Transaction) -> DatabaseWriter:
-        return DatabaseWriter(txn)
+    _db_class = DatabaseWriter
 
     def run_mutation(self, ref: Any, args: dict | None = None) -> Any:
         """Run a mutation as a sub-transaction: if it raises, only its own writes roll back."""

@@ -254,7 +254,8 @@ class Transaction:
             raise DatabaseError(f"db.{op} is not available in a query: queries are read-only (use a mutation)")
 
     def insert(self, table: Any, value: Any) -> str:
-        self._require_writable("insert")
+        if not self.writable:
+            self._require_writable("insert")
         self.db.check_table_name(table, "insert into")
         if not isinstance(value, dict):
             raise DatabaseError(f"db.insert into {table!r}: Value must be an Object, got {type(value).__name__}")
@@ -344,14 +345,15 @@ class Transaction:
         writes = self.writes
         writes.tables.add(table)
         writes.documents += 1
+        add = writes.add
         doc_key = encode_value(doc_id)
-        writes.add(table, "by_id", doc_key)
+        add(table, "by_id", doc_key)
         suffix = encode_value(new["_creationTime"]) + doc_key
         added: list[tuple[int, bytes]] = []
         for index in info.entry_indexes:
             prefix = index.prefix
             key = prefix(new) + suffix if prefix is not None else suffix
-            writes.add(table, index.name, key)
+            add(table, index.name, key)
             added.append((index.index_id, key))
         text, plain = dumps_document(new)
         store = self.db.store
