@@ -145,7 +145,11 @@ class Query:
 
     def collect(self) -> list[dict]:
         self._start()
-        return list(self._docs(batch=256))
+        index = self._index(self._index_name)
+        keep = self._matches if self._filters else None
+        return self._txn.scan_all(
+            self._table, index, self._index_name, self._lo, self._hi, bool(self._descending), keep
+        )
 
     def take(self, n: int) -> list[dict]:
         if isinstance(n, bool) or not isinstance(n, (int, float)) or n < 0 or int(n) != n:

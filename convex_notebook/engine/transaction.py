@@ -8,15 +8,15 @@ reactivity needs. Sub-transactions (``ctx.run_mutation`` inside a mutation) are 
 from __future__ import annotations
 
 import copy
-import json
 import os
 import time
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..errors import InvalidValueError
 from ..values import MISSING, decode_id, dumps_document, encode_id, encode_value, loads_document
+from ..values._codec import loads_documents
 from .readset import KeyRange, ReadSet, WriteSet, point_range
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ class Transaction:
         store, index_id, table_number = self.db.store, index.entries_id, index.table_number
         doc_key_len = index.doc_key_len
         batch = max(1, min(batch, 1024))
-        loads, load_special = json.loads, loads_document
+        load = loads_document
         max_docs, max_bytes = self.limits.documents_read, self.limits.bytes_read
         while True:
             rows = store.scan(table_number, index_id, lo, hi, descending, batch, doc_key_len)
@@ -234,7 +234,7 @@ class Transaction:
                     read.lo = key
                 else:
                     read.hi = key + b"\x00"
-                yield key, (loads(text) if plain else load_special(text, plain)), size
+                yield key, load(text, plain), size
             if len(rows) < batch:
                 break
             last = rows[-1][0]
@@ -247,6 +247,63 @@ class Transaction:
             read.lo = lo
         else:
             read.hi = hi
+
+    def scan_all(
+        self, table: str, index: "IndexInfo | None", index_name: str, lo: bytes, hi: bytes, descending: bool,
+        keep: Callable[[dict], bool] | None = None,
+    ) -> list[dict]:
+        """Every document with a key in ``[lo, hi)`` (those ``keep`` accepts), in key order.
+
+        ``scan`` consumed to its end, with the same reads, limits and errors, but a batch of
+        rows at a time: made for ``collect``, which always reads its whole range.
+        """
+        self._count_range()
+        if descending:
+            read = self.reads.add(KeyRange(table, index_name, hi, hi))
+        else:
+            read = self.reads.add(KeyRange(table, index_name, lo, lo))
+        if index is None:  # table (or index) does not exist yet: empty, but still watched
+            read.lo, read.hi = lo, hi
+            return []
+        store, index_id, table_number = self.db.store, index.entries_id, index.table_number
+        doc_key_len = index.doc_key_len
+        out: list[dict] = []
+        batch = 256
+        while True:
+            rows = store.scan(table_number, index_id, lo, hi, descending, batch, doc_key_len)
+            self._count_batch(rows, read, descending)
+            docs = loads_documents(rows)
+            out.extend(docs if keep is None else [doc for doc in docs if keep(doc)])
+            if len(rows) < batch:
+                break
+            last = rows[-1][0]
+            if descending:
+                hi = read.lo = last
+            else:
+                lo = last + b"\x00"
+                read.hi = lo
+            batch = min(batch * 2, 1024)
+        if descending:
+            read.lo = lo
+        else:
+            read.hi = hi
+        return out
+
+    def _count_batch(self, rows: list[tuple[bytes, str, int]], read: KeyRange, descending: bool) -> None:
+        """Count a batch of rows read against the limits; past a limit, fail at exactly the
+        row (and with exactly the read range) where ``scan`` would."""
+        limits = self.limits
+        documents = self.documents_read + len(rows)
+        nbytes = self.bytes_read + sum([len(row[1]) for row in rows])
+        if documents <= limits.documents_read and nbytes <= limits.bytes_read:
+            self.documents_read, self.bytes_read = documents, nbytes
+            return
+        for key, text, _plain in rows:
+            self._count_read(len(text))  # raises at the first row past a limit
+            if descending:
+                read.lo = key
+            else:
+                read.hi = key + b"\x00"
 
     # -- writes -----------------------------------------------------------------------------
     def _require_writable(self, op: str) -> None:
