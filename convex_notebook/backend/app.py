@@ -26,6 +26,7 @@ from ..engine.subscriptions import Execution, HubStats, Subscription, Subscripti
 from ..engine.transaction import Transaction, TransactionLimits
 from ..errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from ..values import MISSING, convex_value
+from ..values._check import canonical_copy
 from ..values.schema import SchemaDefinition
 from . import logs
 from .context import ActionCtx, MutationCtx, QueryCtx
@@ -381,7 +382,7 @@ class Backend(_Definer):
         try:
             if definition.returns is not None:
                 return definition.returns.convert(result, path="", id_table=self._db.table_name_for_id)
-            return convex_value(result)
+            return canonical_copy(result)  # convex_value(result), faster for documents as read
         except ValidationError as exc:
             raise ValidationError(f"Return value validation failed for {definition.path}: {exc}") from None
         except InvalidValueError as exc:
@@ -561,7 +562,7 @@ class Backend(_Definer):
                     _inside_transaction.reset(token)
                 if result is MISSING:
                     return None
-                return convex_value(result)
+                return canonical_copy(result)
 
         def wrapped() -> Any:
             try:
