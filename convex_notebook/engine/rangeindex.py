@@ -175,6 +175,8 @@ class RangeIndex:
     def affected(self, writes: WriteSet) -> set[Hashable]:
         """Owners whose ranges contain at least one written key."""
         out: set[Hashable] = set()
+        if not self._by_index:  # nothing watched (e.g. no live queries, cache off)
+            return out
         for (table, index), keys in writes.keys.items():
             slot = self._by_index.get((table, index))
             if slot is None:

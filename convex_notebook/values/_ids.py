@@ -89,7 +89,7 @@ def encode_id(table_number: int, internal: bytes) -> str:
     """The id string of the document ``internal`` (16 bytes) of table ``table_number``."""
     if len(internal) != _INTERNAL_LEN:
         raise InvalidValueError(f"Internal id must be 16 bytes, got {len(internal)}")
-    body = _prefix(table_number) + bytes(internal)
+    body = _prefix(table_number) + (internal if type(internal) is bytes else bytes(internal))
     # The footer is fletcher16(body) ^ version, little-endian: (c0 ^ version, c1), inlined.
     c0 = (sum(body) & 0xFF) ^ _VERSION
     c1 = sum(accumulate(body)) & 0xFF
