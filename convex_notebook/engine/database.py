@@ -212,11 +212,14 @@ class Database:
         return info
 
     # -- documents --------------------------------------------------------------------------
-    def prepare_document(self, table: str, value: dict, doc_id: str | None = None) -> tuple[dict, int]:
-        """Validate a document's user fields against the schema and Convex's limits."""
+    def prepare_document(
+        self, table: str, value: dict, doc_id: str | None = None
+    ) -> tuple[dict, int, bool | None]:
+        """Validate a document's user fields against the schema and Convex's limits: the
+        canonical fields, their size, and whether they are plain JSON (None: not known)."""
         table_def = self._validated_table(table)
         if table_def is None:
-            return normalize_document(value, table=table)
+            return (*normalize_document(value, table=table), None)
         fast = table_def.document_fast_path()
         if fast is not None and type(value) is dict:
             prepared = fast(value, self.table_name_for_id)
@@ -227,8 +230,8 @@ class Database:
         # copying it again (unless it holds something normalize_document would convert).
         size = check_canonical_document(validated, table=table)
         if size is None:
-            return normalize_document(validated, table=table)
-        return validated, size
+            return (*normalize_document(validated, table=table), None)
+        return validated, size, None
 
     def _validated_table(self, table: str) -> TableDefinition | None:
         schema = self.schema

@@ -8,6 +8,7 @@ reactivity needs. Sub-transactions (``ctx.run_mutation`` inside a mutation) are 
 from __future__ import annotations
 
 import copy
+import math
 import os
 import time
 import weakref
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..errors import InvalidValueError
 from ..values import MISSING, decode_id, dumps_document, encode_id, encode_value, loads_document
-from ..values._codec import loads_documents
+from ..values._codec import dumps_plain_document, loads_documents
 from .readset import KeyRange, ReadSet, WriteSet, point_range
 
 if TYPE_CHECKING:
@@ -322,15 +323,18 @@ class Transaction:
             raise DatabaseError(
                 f"db.insert into {table!r}: Provided creation time; `_creationTime` is assigned by the database"
             )
-        doc, size = self.db.prepare_document(table, value)
+        doc, size, plain = self.db.prepare_document(table, value)
         info = self.db.table(table)
         if info is None:
             info = self.db.create_table(table)
             self._created_tables = True
         doc_id = encode_id(info.number, _internal_id(self.db.random))
-        full = {"_id": doc_id, "_creationTime": self.db.next_creation_time()}
+        ct = self.db.next_creation_time()
+        full = {"_id": doc_id, "_creationTime": ct}
         full.update(doc)
-        self._write_new(info, doc_id, full, size)
+        # An id is plain JSON; a creation time is too unless it is NaN, ±inf or -0.0.
+        known_plain = plain and ct - ct == 0.0 and (ct != 0.0 or math.copysign(1.0, ct) > 0.0)
+        self._write_new(info, doc_id, full, size, known_plain)
         return doc_id
 
     def patch(self, doc_id: Any, fields: Any, table: str | None = None) -> None:
@@ -389,14 +393,14 @@ class Transaction:
 
     def _rewrite(self, info: "TableInfo", doc_id: str, old: dict, new: dict) -> None:
         user = {k: v for k, v in new.items() if k != "_id" and k != "_creationTime"}
-        doc, size = self.db.prepare_document(info.name, user, doc_id=doc_id)
+        doc, size, _plain = self.db.prepare_document(info.name, user, doc_id=doc_id)
         full = {"_id": old["_id"], "_creationTime": old["_creationTime"]}
         full.update(doc)
         self._write(info, doc_id, old, full, size)
 
-    def _write_new(self, info: "TableInfo", doc_id: str, new: dict, size: int) -> None:
+    def _write_new(self, info: "TableInfo", doc_id: str, new: dict, size: int, plain: bool = False) -> None:
         """``_write(info, doc_id, None, new, size)``: an insert, the hot path, without the
-        branches for old versions."""
+        branches for old versions. ``plain``: ``new`` is known to be plain JSON."""
         self._count_write(size)
         table = info.name
         writes = self.writes
@@ -412,7 +416,10 @@ class Transaction:
             key = prefix(new) + suffix if prefix is not None else suffix
             add(table, index.name, key)
             added.append((index.index_id, key))
-        text, plain = dumps_document(new)
+        if plain:
+            text = dumps_plain_document(new)
+        else:
+            text, plain = dumps_document(new)
         store = self.db.store
         store.insert_document(info.number, doc_key, text, plain)
         if added:

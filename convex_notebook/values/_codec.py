@@ -19,6 +19,7 @@ from ._model import MISSING, Int64
 __all__ = [
     "dumps",
     "dumps_document",
+    "dumps_plain_document",
     "from_json",
     "loads",
     "loads_document",
@@ -286,6 +287,11 @@ def dumps_document(doc: dict[str, Any]) -> tuple[str, bool]:
         if not _plain(v):
             return _encode(to_json(doc)), False
     return _encode(doc), True
+
+
+def dumps_plain_document(doc: dict[str, Any]) -> str:
+    """``dumps_document(doc)[0]`` for a document already known to be plain JSON."""
+    return _encode(doc)
 
 
 def _from_stored(x: Any) -> Any:

@@ -443,11 +443,11 @@ class TableDefinition:
             out.pop("_creationTime", None)
         return out
 
-    def document_fast_path(self) -> Callable[[dict, Any], "tuple[dict, int] | None"] | None:
+    def document_fast_path(self) -> Callable[[dict, Any], "tuple[dict, int, bool] | None"] | None:
         """``fast(doc, id_table)``: ``validate_document`` and ``normalize_document``'s checks
-        in one pass for the common simple documents, returning ``(document, size)``, or None
-        when the general path must run (it then reports what is wrong). None when this table's
-        validator has no such path (see ``ObjectValidator.document_fast_path``)."""
+        in one pass for the common simple documents, returning ``(document, size, plain)``, or
+        None when the general path must run (it then reports what is wrong). None when this
+        table's validator has no such path (see ``ObjectValidator.document_fast_path``)."""
         val = self.document_validator
         if self._system_declared or type(val) is not ObjectValidator:
             return None

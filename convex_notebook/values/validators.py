@@ -47,6 +47,7 @@ from convex_notebook.values._check import (
     _top_field_problem,
     convex_value,
 )
+from convex_notebook.values._codec import _plain
 from convex_notebook.values._ids import decode_id
 from convex_notebook.values._model import INT64_MAX, INT64_MIN, MAX_SAFE_INT, MISSING, Int64
 from convex_notebook.values._size import MAX_DOCUMENT_SIZE, SYSTEM_FIELDS_SIZE
@@ -800,8 +801,9 @@ class ObjectValidator(Validator):
 
     def document_fast_path(self) -> Callable[[dict, Any], tuple[dict, int] | None] | None:
         """For a table's document validator: ``fast(doc, id_table)`` validating ``doc`` and
-        making ``normalize_document``'s checks in one pass, returning ``(document, size)`` or
-        None when the general path must run (see ``_compile_object_fast_path``). None when the
+        making ``normalize_document``'s checks in one pass, returning ``(document, size,
+        plain)`` (plain: ``dumps_document`` would find it plain JSON) or None when the general
+        path must run (see ``_compile_object_fast_path``). None when the
         fields themselves rule it out (a name ``normalize_document`` rejects, too many)."""
         fast = self._document_fast
         if fast is _UNCOMPILED:
@@ -911,8 +913,9 @@ class ObjectValidator(Validator):
 #
 # A table's document validator also gets a *document* variant, which in the same pass makes
 # the checks ``normalize_document`` makes after validation (top-level names, lengths, nesting,
-# size) and returns ``(document, size)``, or None to take the general path (which then reports
-# whatever is wrong). ASCII-only strings keep it simple: other strings take the general path.
+# size) and notes whether the document is plain JSON (see ``dumps_document``); it returns
+# ``(document, size, plain)``, or None to take the general path (which then reports whatever
+# is wrong). ASCII-only strings keep it simple: other strings take the general path.
 
 _LEAF_TYPES = {"StringValidator": "str", "Float64Validator": "float", "BooleanValidator": "bool"}
 
@@ -932,7 +935,9 @@ def _fast_field_check(fv: Validator, var: str, name: str, measure: bool) -> list
             f"    if type({var}) is int and -SAFE <= {var} <= SAFE: {var} = float({var})",
             "    else: return NOPE",
         ]
-        return lines + ([f"size += {field + 9}"] if measure else [])
+        if measure:  # NaN, ±inf and -0.0 are not plain JSON
+            lines += [f"size += {field + 9}", f"if not ({var} - {var} == 0.0 and ({var} != 0.0 or copysign(1.0, {var}) > 0.0)): plain = False"]
+        return lines
     if t is BooleanValidator:
         return [f"if {var} is not True and {var} is not False: return NOPE"] + ([f"size += {field + 1}"] if measure else [])
     if t is NullValidator:
@@ -948,6 +953,8 @@ def _fast_field_check(fv: Validator, var: str, name: str, measure: bool) -> list
         lines += [f"for e in {var}:", "    if type(e) is not str or not e.isascii(): return NOPE", "    s += 2 + len(e)"]
     else:
         lines += [f"for e in {var}:", f"    if type(e) is not {element}: return NOPE"]
+        if element == "float":
+            lines.append("    if not (e - e == 0.0 and (e != 0.0 or copysign(1.0, e) > 0.0)): plain = False")
         lines.append(f"s += {9 if element == 'float' else 1} * len({var})")
     return lines + [f"{var} = {var}[:]", f"size += {field} + s"]
 
@@ -957,15 +964,16 @@ def _compile_object_fast_path(
 ) -> Callable[[dict, Any], Any]:
     """``fast(raw, id_table)`` for a v.object with these fields (see above); ``raw`` is a dict.
 
-    With ``measure``: the document variant, returning ``(document, size)`` or None.
+    With ``measure``: the document variant, returning ``(document, size, plain)`` or None.
     """
     env: dict[str, Any] = {
         "MISSING": MISSING, "NOPE": None if measure else _NOPE, "Mismatch": _Mismatch,
         "SAFE": _MAX_SAFE_INT, "MAX_ARRAY": MAX_ARRAY_LENGTH, "check_value": _check_value,
+        "is_plain": _plain, "copysign": math.copysign,
     }
     body = ["get = raw.get", "n = 0"]
     if measure:
-        body.append(f"size = {2 + SYSTEM_FIELDS_SIZE}")
+        body += [f"size = {2 + SYSTEM_FIELDS_SIZE}", "plain = True"]
     for i, (name, fv, optional) in enumerate(items):  # names are identifiers: safe in source
         var = f"v{i}"
         body.append(f"{var} = get({name!r}, MISSING)")
@@ -975,6 +983,7 @@ def _compile_object_fast_path(
             check = ["try:", f"    {var} = conv{i}({var}, id_table)"]
             if measure:  # any other failure (a limit, a non-canonical value): the general path
                 check.append(f"    size += {len(name) + 1} + check_value({var}, 1, {MAX_DOCUMENT_NESTING})")
+                check.append(f"    if plain and not is_plain({var}): plain = False")
             check += ["except Mismatch:" if not measure else "except Exception:", "    return NOPE"]
         if optional:
             body.append(f"if {var} is not MISSING:")
@@ -986,7 +995,7 @@ def _compile_object_fast_path(
     body.append(f"if n + {required} != len(raw): return NOPE")  # extra fields: the generic loop decides
     if measure:
         body.append(f"if size > {MAX_DOCUMENT_SIZE}: return NOPE")
-    result = "(out, size)" if measure else "out"
+    result = "(out, size, plain)" if measure else "out"
     if all(not optional for _, _, optional in items):
         pairs = ", ".join(f"{name!r}: v{i}" for i, (name, _, _) in enumerate(items))
         body.append(f"out = {{{pairs}}}")
