@@ -13,6 +13,7 @@ import concurrent.futures
 import contextvars
 import copy
 import difflib
+import inspect
 import os
 import threading
 import time
@@ -54,6 +55,12 @@ class Invocation:
     # Queries: the snapshot read; mutations: the commit (the previous one if nothing was
     # written); actions: the latest commit when it finished. Nanoseconds, never decreasing.
     ts: int = 0
+
+
+_ASYNC_INLINE = (
+    "app.run(fn) runs fn as an inline mutation: a plain `def` (a transaction is synchronous); "
+    "for async work define an action and call app.action(...)"
+)
 
 
 class _Definer:
@@ -247,6 +254,8 @@ class Backend(_Definer):
         if callable(target):
             if args is not None:
                 raise TypeError("app.run(fn) runs fn(ctx); pass arguments through a closure")
+            if inspect.iscoroutinefunction(target):
+                raise TypeError(_ASYNC_INLINE)
             return self._run_inline(target)
         raise TypeError(f"app.run() takes a function path or a callable, got {type(target).__name__}")
 
@@ -560,6 +569,9 @@ class Backend(_Definer):
                     result = fn(MutationCtx(self, txn, self._identity))
                 finally:
                     _inside_transaction.reset(token)
+                if inspect.iscoroutine(result):  # e.g. a lambda calling an async function
+                    result.close()  # never awaited: close it rather than leak a warning
+                    raise TypeError(_ASYNC_INLINE)  # raised inside the transaction: nothing is written
                 if result is MISSING:
                     return None
                 return canonical_copy(result)

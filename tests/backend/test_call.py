@@ -181,6 +181,22 @@ def test_inline_run_returns_none_and_rejects_args(app):
         app.run(42)
 
 
+def test_inline_run_of_an_async_function_is_a_clear_error(app, fns):
+    async def body(ctx):
+        ctx.db.insert("tasks", {"text": "never"})
+
+    with pytest.raises(TypeError, match="plain `def`.*action"):
+        app.run(body)
+
+    def calls_async(ctx):
+        ctx.db.insert("tasks", {"text": "rolled back"})
+        return body(ctx)  # a coroutine, never awaited
+
+    with pytest.raises(cn.ConvexFunctionError, match="plain `def`"):
+        app.run(calls_async)
+    assert app.count("tasks") == 0
+
+
 def test_inline_run_convex_error_passes_through(app):
     def body(ctx):
         raise cn.ConvexError({"code": 7})
