@@ -78,9 +78,10 @@ def test_subscribe_updates_iteration_and_callbacks(app: cn.Backend, server: Any)
         # mutation() returns once the caller's own subscriptions show the write.
         a.mutation("messages:send", {"author": "a", "body": "2"})
         assert [m["body"] for m in sub.value] == ["1", "2"]
-        app.mutation("messages:send", {"author": "nb", "body": "3"})  # in-process write
         version = sub.version
-        assert sub.wait_for_update(version - 1, timeout=10)
+        app.mutation("messages:send", {"author": "nb", "body": "3"})  # in-process write
+        assert sub.wait_for_update(version, timeout=10)
+        assert [m["body"] for m in sub.value][-1] == "3"
         it = iter(sub)
         first = next(it)
         assert first == sub.value
