@@ -20,17 +20,39 @@ import struct
 import time
 from array import array
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
-from ..values import MISSING, decode_id, dumps_document, encode_value, normalize_document
-from ..values._ids import new_ids
-from ..values._keys import _float_key
+try:  # the json module's C string encoder: what the document encoder itself uses
+    from json.encoder import c_encode_basestring as _json_str
+except ImportError:  # pragma: no cover - pure-Python json
+    _json_str = None
+if _json_str is None:  # pragma: no cover
+    from json.encoder import py_encode_basestring as _json_str
+
+from ..values import MISSING, Int64, decode_id, dumps_document, encode_value, normalize_document
+from ..values._check import MAX_OBJECT_FIELDS, _top_field_problem
+from ..values._codec import _encode, to_json
+from ..values._ids import new_ids, new_ids_ordered
+from ..values._keys import _float_key, _pack_tag_u64
+from ..values._model import _Missing
+from ..values._size import MAX_DOCUMENT_SIZE, SYSTEM_FIELDS_SIZE
 from .transaction import DatabaseError, Transaction
 
 if TYPE_CHECKING:
     from .database import TableInfo
 
-__all__ = ["ImportRowError", "clear_table", "ensure_table", "insert_documents", "iter_table", "table_count"]
+__all__ = [
+    "ImportRowError",
+    "clear_table",
+    "ensure_table",
+    "insert_columns",
+    "insert_documents",
+    "iter_table",
+    "rows_from_columns",
+    "table_count",
+]
 
 _SYSTEM = ("_id", "_creationTime")
 _pack_d = struct.Struct("<d").pack
@@ -136,7 +158,17 @@ def _creation_times(start: float, n: int) -> list[float]:
 
 def _new_ids(number: int, n: int) -> list[str]:
     """Fresh ids like ``db.insert``'s: a millisecond prefix, then 10 random bytes."""
-    return new_ids(number, n, (time.time_ns() // 1_000_000).to_bytes(6, "big"))
+    return new_ids(number, n, _time_prefix())
+
+
+def _time_prefix() -> bytes:
+    return (time.time_ns() // 1_000_000).to_bytes(6, "big")
+
+
+def _new_ids_ordered(number: int, n: int) -> list[str]:
+    """Fresh ids in ascending order (a counter after the millisecond prefix, then random bytes)."""
+    ids = new_ids_ordered(number, n, _time_prefix())
+    return ids if ids is not None else _new_ids(number, n)
 
 
 def insert_documents(
@@ -290,3 +322,250 @@ def iter_table(txn: Transaction, table: str, batch: int = 65536) -> Iterable[lis
         return iter(())
     return txn.db.store.iter_documents_ordered(info.number, batch)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Column-wise inserts (DataFrames): the same documents as insert_documents, built a column at
+# a time. Each column becomes its values' JSON text in a few C-level passes, one format string
+# assembles the documents, and the id and creation-time keys come from whole-batch operations.
+
+
+def rows_from_columns(names: Sequence[str], columns: Sequence[Sequence[Any]], n: int) -> list[dict[str, Any]]:
+    """Documents from columns; fields whose value is ``MISSING`` are left out."""
+    if not names:
+        return [{} for _ in range(n)]
+    if not any(MISSING in col for col in columns):
+        return [dict(zip(names, values)) for values in zip(*columns)]
+    return [{k: x for k, x in zip(names, values) if x is not MISSING} for values in zip(*columns)]
+
+
+_BOOL_JSON = ("false", "true")
+_NONE = type(None)
+# Value types whose JSON text and size the column encoder knows (anything else: row by row).
+_SIMPLE_TYPES = frozenset({float, bool, str, _NONE, Int64, bytes, _Missing})
+
+
+@dataclass
+class _EncodedColumn:
+    """A column's part of the documents' text: the values for one ``%s`` of the template."""
+
+    slot: str  # the template's part: ',"name":%s', or '%s' when values carry their prefix
+    values: list[Any]  # floats (formatted by %s exactly as the JSON encoder writes them) or text
+    size: int  # the Convex size of the column's fields, summed over the rows
+    largest: int  # an upper bound of one row's field size
+    special: list[int] = field(default_factory=list)  # rows whose value is not plain JSON
+
+
+def _plain_float(x: float) -> bool:
+    return x - x == 0.0 and (x != 0.0 or math.copysign(1.0, x) > 0.0)
+
+
+_NEGATIVE_ZERO = struct.pack("=d", -0.0)
+
+
+def _has_negative_zero(col: list[float]) -> bool:
+    """Whether a list of floats holds -0.0 (not plain JSON), without a Python loop per value."""
+    if 0.0 not in col:
+        return False
+    raw = array("d", col).tobytes()
+    at = raw.find(_NEGATIVE_ZERO)
+    while at >= 0:
+        if at % 8 == 0:
+            return True
+        at = raw.find(_NEGATIVE_ZERO, at + 1)
+    return False
+
+
+def _value_json(x: Any) -> tuple[Any, bool, int]:
+    """One simple value: (its text for the template, plain JSON?, Convex size)."""
+    t = type(x)
+    if t is float:
+        return (x, True, 9) if _plain_float(x) else (_encode(to_json(x)), False, 9)
+    if t is str:
+        return _json_str(x), True, 2 + (len(x) if x.isascii() else len(x.encode()))
+    if t is bool:
+        return _BOOL_JSON[x], True, 1
+    if x is None:
+        return "null", True, 1
+    if t is Int64:
+        return _encode(to_json(x)), False, 9
+    return _encode(to_json(x)), False, 2 + len(x)  # bytes
+
+
+def _encode_column(name: str, col: list[Any]) -> _EncodedColumn | None:
+    """The column's JSON text, or None when a value needs the row-by-row path (other types,
+    invalid strings): that path then raises the error a row would raise."""
+    types = set(map(type, col))
+    if not types <= _SIMPLE_TYPES:
+        return None
+    prefix = "," + _json_str(name) + ":"
+    per_field = len(name) + 1
+    if types == {float}:
+        total = sum(col)
+        if total - total == 0.0 and not _has_negative_zero(col):  # all finite, no -0.0: all plain
+            return _EncodedColumn(prefix + "%s", col, len(col) * (per_field + 9), per_field + 9)
+    elif types == {bool}:
+        return _EncodedColumn(prefix + "%s", list(map(_BOOL_JSON.__getitem__, col)), len(col) * (per_field + 1), per_field + 1)
+    elif types == {str}:
+        joined = "".join(col)
+        if joined.isascii():
+            nbytes, widest = len(joined), max(map(len, col), default=0)
+        else:
+            try:
+                nbytes = len(joined.encode())
+            except UnicodeEncodeError:  # a lone surrogate: the row path names the row
+                return None
+            widest = 4 * max(map(len, col), default=0)
+        size = len(col) * (per_field + 2) + nbytes
+        return _EncodedColumn(prefix + "%s", list(map(_json_str, col)), size, per_field + 2 + widest)
+    return _encode_mixed_column(prefix, per_field, col)
+
+
+def _encode_mixed_column(prefix: str, per_field: int, col: list[Any]) -> _EncodedColumn | None:
+    """A column with missing values, special floats or several types, value by value."""
+    sparse = MISSING in col
+    values: list[Any] = []
+    special: list[int] = []
+    size = largest = 0
+    for i, x in enumerate(col):
+        if x is MISSING:
+            values.append("")
+            continue
+        try:
+            text, plain, s = _value_json(x)
+        except UnicodeEncodeError:
+            return None
+        if not plain:
+            special.append(i)
+        if sparse:
+            text = f"{prefix}{text}"
+        values.append(text)
+        size += per_field + s
+        largest = max(largest, per_field + s)
+    return _EncodedColumn("%s" if sparse else prefix + "%s", values, size, largest, special)
+
+
+def _encode_columns(table: str, names: Sequence[str], columns: Sequence[list[Any]]) -> list[_EncodedColumn] | None:
+    """Every column encoded, or None when some row must take the row-by-row path: a field name
+    or value it would reject, a document that might exceed the size limit."""
+    if len(names) > MAX_OBJECT_FIELDS or len(set(names)) != len(names):
+        return None
+    encoded = []
+    for name, col in zip(names, columns):
+        if _top_field_problem(name) is not None or "%" in name:
+            return None
+        enc = _encode_column(name, col)
+        if enc is None:
+            return None
+        encoded.append(enc)
+    if 2 + SYSTEM_FIELDS_SIZE + sum(e.largest for e in encoded) > MAX_DOCUMENT_SIZE:
+        return None  # some document may be too large: the row path finds which
+    return encoded
+
+
+def _creation_keys(cts: list[float]) -> list[bytes]:
+    """The encoded ``_creationTime`` of each document (``encode_value``), consecutive floats at once."""
+    start = cts[0] if cts else 0.0
+    if start > 0.0 and math.isfinite(start):
+        bits = _unpack_q(_pack_d(start))[0]
+        if _unpack_q(_pack_d(cts[-1]))[0] == bits + len(cts) - 1:  # made by _creation_times
+            first = bits | (1 << 63)  # a positive float's key: its bits with the sign bit set
+            return list(map(_pack_tag_u64, repeat(4, len(cts)), range(first, first + len(cts))))
+    return list(map(_float_key, cts))
+
+
+def insert_columns(
+    txn: Transaction,
+    table: str,
+    names: Sequence[str],
+    columns: Sequence[list[Any]],
+    n: int,
+    *,
+    keep_system_fields: bool = False,
+) -> list[str]:
+    """``insert_documents(txn, table, rows_from_columns(names, columns, n), ...)``, faster.
+
+    The stored documents, index entries, write set and errors are the same. Columns whose
+    values are floats, strings, booleans, nulls, Int64s or bytes (or missing) take the
+    column-wise path when the table has no schema to validate and no ``_id``/``_creationTime``
+    column is given; anything else goes row by row.
+    """
+    _require(txn)
+    if any(len(col) != n for col in columns):
+        raise ValueError("every column must have n values")
+    db = txn.db
+    system = any(name in _SYSTEM for name in names)
+    encoded = None
+    if not system and db._validated_table(table) is None:
+        encoded = _encode_columns(table, names, columns)
+    if encoded is None:
+        docs = rows_from_columns(names, columns, n)
+        return insert_documents(txn, table, docs, keep_system_fields=keep_system_fields)
+    info = ensure_table(txn, table)
+    if n == 0:
+        return []
+    number = info.number
+    ids = _new_ids_ordered(number, n)
+    now, last = db.clock.now_ms(), db.last_creation_time
+    cts = _creation_times(now if now > last else math.nextafter(last, math.inf), n)
+
+    template = '{"_id":"%s","_creationTime":%s' + "".join(e.slot for e in encoded) + "}"
+    texts = list(map(template.__mod__, zip(ids, cts, *(e.values for e in encoded))))
+    # A document with a special value (Int64, bytes, NaN...) is convex_encoded_json, as in
+    # dumps_document: the other values' text is the same either way, so only the flag differs.
+    plains: Iterable[int] = repeat(1, n)
+    if any(e.special for e in encoded):
+        flags = [1] * n
+        for e in encoded:
+            for i in e.special:
+                flags[i] = 0
+        plains = flags
+    doc_keys = list(map(encode_value, ids))
+    ct_keys = _creation_keys(cts)
+    entries = _column_entries(info, names, columns, ct_keys, doc_keys)
+
+    rows: Iterable[tuple[bytes, str, int]] = zip(doc_keys, texts, plains)
+    if not _ascending(doc_keys):
+        rows = sorted(rows, key=lambda r: r[0])  # key order: B-tree appends
+    try:
+        db.store.insert_table_documents(number, rows)
+    except sqlite3.IntegrityError:
+        raise DatabaseError(
+            f"Cannot import into {table!r}: a document with one of the imported _id values already exists"
+        ) from None
+    writes = txn.writes
+    writes.tables.add(table)
+    writes.documents += n
+    writes.keys.setdefault((table, "by_id"), []).extend(doc_keys)
+    for index, keys in entries:
+        if not _ascending(keys):
+            keys = sorted(keys)
+        db.store.insert_index_keys(index.index_id, keys)
+        writes.keys.setdefault((table, index.name), []).extend(keys)
+    txn.documents_written += n
+    txn.bytes_written += n * (2 + SYSTEM_FIELDS_SIZE) + sum(e.size for e in encoded)
+    if cts[-1] > db.last_creation_time:
+        db.last_creation_time = cts[-1]
+    return ids
+
+
+def _ascending(keys: list[bytes]) -> bool:
+    return all(map(bytes.__lt__, keys, keys[1:])) if len(keys) > 1 else True
+
+
+def _column_entries(
+    info: "TableInfo", names: Sequence[str], columns: Sequence[list[Any]], ct_keys: list[bytes], doc_keys: list[bytes]
+) -> list[tuple[Any, list[bytes]]]:
+    """Each entry index's keys: its fields' prefix, then ``_creationTime`` and ``_id``."""
+    suffixes = list(map(bytes.__add__, ct_keys, doc_keys))
+    out = []
+    for index in info.entry_indexes:
+        if index.prefix is None:  # by_creation_time
+            out.append((index, suffixes))
+            continue
+        # The prefix function reads the index's fields from a document: give it just those.
+        tops = {f.split(".", 1)[0] for f in index.user_fields}
+        picked = [(k, col) for k, col in zip(names, columns) if k in tops]
+        docs = rows_from_columns([k for k, _ in picked], [col for _, col in picked], len(doc_keys))
+        out.append((index, list(map(bytes.__add__, map(index.prefix, docs), suffixes))))
+    return out

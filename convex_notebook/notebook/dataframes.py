@@ -536,21 +536,21 @@ def import_dataframe(
                 if n == 0:
                     bulk.ensure_table(txn, table)
                 for start in range(0, n, batch_size):
+                    count = min(batch_size, n - start)
                     chunk = [col[start : start + batch_size] for col in columns]
-                    docs = _rows(names, chunk, min(batch_size, n - start))
-                    _insert(txn, table, docs, keep_ids, start)
-                    bar.update(len(docs))
+                    _insert(txn, table, names, chunk, count, keep_ids, start)
+                    bar.update(count)
         else:
             with db.write() as txn:
                 _check_mode(txn, table, mode)
                 if n == 0:
                     bulk.ensure_table(txn, table)
             for start in range(0, n, batch_size):
+                count = min(batch_size, n - start)
                 chunk = [col[start : start + batch_size] for col in columns]
-                docs = _rows(names, chunk, min(batch_size, n - start))
                 with db.write() as txn:
-                    _insert(txn, table, docs, keep_ids, start)
-                bar.update(len(docs))
+                    _insert(txn, table, names, chunk, count, keep_ids, start)
+                bar.update(count)
     finally:
         bar.close()
     return n
@@ -566,9 +566,13 @@ def _check_mode(txn: Any, table: str, mode: str) -> None:
             )
 
 
-def _insert(txn: Any, table: str, docs: list[dict], keep_ids: bool, start: int) -> list[str]:
+def _insert(
+    txn: Any, table: str, names: list[str], columns: list[list[Any]], count: int, keep_ids: bool, start: int
+) -> list[str]:
+    """Insert one batch (rows ``start``...) given as columns; a rejected row is named by its
+    position in the frame."""
     try:
-        return bulk.insert_documents(txn, table, docs, keep_system_fields=keep_ids)
+        return bulk.insert_columns(txn, table, names, columns, count, keep_system_fields=keep_ids)
     except bulk.ImportRowError as exc:
         raise DatabaseError(f"import_dataframe into {table!r}: row {start + exc.row}: {exc.reason}") from exc
 

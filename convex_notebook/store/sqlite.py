@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterable, Iterator
 
 __all__ = ["SqliteStore", "StoredIndex", "FIRST_TABLE_NUMBER"]
 
@@ -249,6 +249,22 @@ class SqliteStore:
     def insert_documents(self, rows: list[tuple[int, bytes, str, int]]) -> None:
         """Add new ``(table_number, key, json, plain)`` documents; an existing key is an error."""
         self.conn.executemany("INSERT INTO documents (table_number, key, json, plain) VALUES (?, ?, ?, ?)", rows)
+
+    def insert_table_documents(self, table_number: int, rows: Iterable[tuple[bytes, str, int]]) -> None:
+        """Add new ``(key, json, plain)`` documents of one table; an existing key is an error.
+
+        The table number is part of the statement, not a parameter of every row: binding
+        fewer values per row is measurably faster for a million rows.
+        """
+        self.conn.executemany(
+            f"INSERT INTO documents (table_number, key, json, plain) VALUES ({int(table_number)}, ?, ?, ?)", rows
+        )
+
+    def insert_index_keys(self, index_id: int, keys: Iterable[bytes]) -> None:
+        """Add entries with these keys to one index (as :meth:`insert_entries`)."""
+        self.conn.executemany(
+            f"INSERT INTO index_entries (index_id, key) VALUES ({int(index_id)}, ?)", zip(keys)
+        )
 
     def document_keys(self, table_number: int) -> list[bytes]:
         return [r[0] for r in self.conn.execute("SELECT key FROM documents WHERE table_number = ?", (table_number,))]

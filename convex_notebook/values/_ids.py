@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+from array import array
 from itertools import accumulate
 
 from convex_notebook.errors import InvalidValueError
 
-__all__ = ["decode_id", "encode_id", "id_table_number", "is_id", "new_id", "new_ids"]
+__all__ = ["decode_id", "encode_id", "id_table_number", "is_id", "new_id", "new_ids", "new_ids_ordered"]
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 # Python's int(s, 32) digits, to decode a whole id in one C call.
@@ -187,3 +189,108 @@ def id_table_number(s: str) -> int | None:
 def is_id(s: object) -> bool:
     """Whether ``s`` is a valid id string (of any table)."""
     return type(s) is str and decode_id(s) is not None
+
+
+# -- many ids at once, in ascending order (bulk imports) ---------------------------------------
+
+# 5-bit value -> its character (the tables below give each character's 5-bit value).
+_DIGITS = bytes.maketrans(bytes(range(32)), _ALPHABET.encode())
+
+
+def _char_tables() -> list[tuple[int, bytes, int, bytes | None]]:
+    """For each of the 8 characters of a 5-byte group: (byte, table, next byte, table).
+
+    Character k holds bits 5k..5k+4 of the group (most significant first): the first table
+    maps its first byte to its share of those bits, the second (None when one byte holds all
+    five bits) maps the following byte to the rest.
+    """
+    out = []
+    for k in range(8):
+        first, offset = divmod(5 * k, 8)
+        if offset <= 3:  # all five bits in one byte
+            shift = 3 - offset
+            out.append((first, bytes((b >> shift) & 31 for b in range(256)), 0, None))
+        else:
+            high = 8 - offset  # bits from the first byte, then 5 - high from the next
+            low = 5 - high
+            t1 = bytes((b & ((1 << high) - 1)) << low for b in range(256))
+            t2 = bytes(b >> (8 - low) for b in range(256))
+            out.append((first, t1, first + 1, t2))
+    return out
+
+
+_CHAR_TABLES = _char_tables()
+
+
+def _base32_bulk(buf: bytes) -> bytes:
+    """Unpadded base32 (Crockford digits, most significant bit first) of ``len(buf) % 5 == 0``
+    bytes, in whole-buffer operations: each character position is a slice of the input
+    mapped through a table; the two parts of a character that spans two bytes are ORed
+    as big integers (their bits do not overlap)."""
+    groups = len(buf) // 5
+    first = bytearray(8 * groups)
+    second = bytearray(8 * groups)
+    for k, (a, t1, b, t2) in enumerate(_CHAR_TABLES):
+        first[k::8] = buf[a::5].translate(t1)
+        if t2 is not None:
+            second[k::8] = buf[b::5].translate(t2)
+    merged = int.from_bytes(first, "big") | int.from_bytes(second, "big")
+    return merged.to_bytes(8 * groups, "big").translate(_DIGITS)
+
+
+def _lane_sums(buf: bytes, width: int, weights: list[int]) -> bytes:
+    """For each ``width``-byte chunk of ``buf``: ``Σ weights[j] * chunk[j]`` mod 256, one byte each.
+
+    Big-integer arithmetic instead of a Python loop per chunk: every byte gets a 16-bit lane
+    (no carries: a lane sum stays below 2^16), one multiplication adds each chunk's weighted
+    bytes into its first lane, and a slice reads those lanes' low bytes.
+    """
+    if max(weights) * 255 * width >= 1 << 16:
+        raise ValueError("lane sums would overflow")
+    wide = bytearray(2 * len(buf))
+    wide[1::2] = buf
+    multiplier = sum(w << (16 * j) for j, w in enumerate(weights))
+    total = int.from_bytes(wide, "big") * multiplier
+    out = total.to_bytes(len(wide) + 2 * (width - 1), "big")
+    return out[2 * (width - 1) + 1 :: 2 * width]
+
+
+def new_ids_ordered(table_number: int, count: int, time_prefix: bytes = b"") -> list[str] | None:
+    """``count`` fresh ids like :func:`new_ids`, in ascending order; None when not supported.
+
+    The bytes after ``time_prefix`` are a counter (as few whole bytes as ``count`` needs) and
+    then random bytes, so a batch's ids sort in the order they were made (an import then
+    writes its rows as B-tree appends). Built in whole-buffer operations: binary ids of a
+    multiple of 5 bytes encode to base32 independently, so one ``b32encode`` does them all.
+    """
+    head = _prefix(table_number) + bytes(time_prefix)
+    r = _INTERNAL_LEN - len(time_prefix)
+    width = len(head) + r + 2
+    counter = max(1, (count.bit_length() + 7) // 8)
+    if width % 5 or count <= 0 or counter > 4 or counter >= r:
+        return None
+    numbers = array("I", range(count))
+    if sys.byteorder == "little":
+        numbers.byteswap()
+    big_endian = numbers.tobytes()
+    internal = bytearray(r * count)
+    for p in range(counter):
+        internal[p::r] = big_endian[4 - counter + p :: 4]
+    rnd = os.urandom((r - counter) * count)
+    for p in range(r - counter):
+        internal[counter + p :: r] = rnd[p :: r - counter]
+    # fletcher16 over head ‖ internal (as new_ids): the head's part once, the rest per lane.
+    s0 = sum(head)
+    s1 = r * s0 + sum(accumulate(head))
+    c0 = _lane_sums(internal, r, [1] * r).translate(bytes(((s0 + x) & 0xFF) ^ _VERSION for x in range(256)))
+    c1 = _lane_sums(internal, r, list(range(r, 0, -1))).translate(bytes((s1 + x) & 0xFF for x in range(256)))
+    body = bytearray(width * count)
+    for p, byte in enumerate(head):
+        body[p::width] = bytes((byte,)) * count
+    for p in range(r):
+        body[len(head) + p :: width] = internal[p::r]
+    body[width - 2 :: width] = c0
+    body[width - 1 :: width] = c1
+    text = _base32_bulk(bytes(body)).decode("ascii")
+    n = width * 8 // 5
+    return [text[i : i + n] for i in range(0, len(text), n)]
