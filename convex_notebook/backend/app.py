@@ -32,6 +32,7 @@ from ..values.schema import SchemaDefinition
 from . import logs
 from .context import ActionCtx, MutationCtx, QueryCtx
 from .registry import FunctionDef, FunctionNotFound, Registry, RegisteredFunction, make_definition
+from .system import is_system_path, lookup_system
 
 __all__ = ["Backend", "Invocation", "Module", "connect"]
 
@@ -356,6 +357,8 @@ class Backend(_Definer):
     # -- execution --------------------------------------------------------------------------
     def _resolve(self, ref: Any, kind: str | None, admin: bool) -> FunctionDef:
         definition = self.registry.lookup(ref)
+        if definition is None and admin:
+            definition = lookup_system(ref)  # the deployment's own admin API (_system/...)
         shown = ref.path if isinstance(ref, RegisteredFunction) else ref
         if definition is None or (definition.internal and not admin):
             known = [d.path for d in self.registry.all() if admin or not d.internal]
@@ -459,6 +462,8 @@ class Backend(_Definer):
     ) -> None:
         """End a call's capture (see logs.begin): record it in the log book, echo its lines."""
         try:
+            if is_system_path(path):
+                return  # admin reads by dashboards and remote notebooks are not the app's activity
             duration = (time.perf_counter() - started) * 1000
             self.logs.add(logs.LogEntry(time.time(), path, kind, lines[start:], duration, error))
             if self.echo_logs and token is not None and lines:
@@ -484,6 +489,11 @@ class Backend(_Definer):
             else:
                 result = definition.call(ctx, args)
             return self._convert_result(definition, result)
+        if is_system_path(definition.path):
+            # Not through the cache: system queries read counts and the catalog, which no
+            # read set records, so a cached answer would not be invalidated.
+            with self._db.read() as txn:
+                return definition.call(QueryCtx(self, txn, identity), args)
         return self._query_through_cache(definition, args, identity)
 
     def _query_through_cache(self, definition: FunctionDef, args: dict, identity: dict | None) -> Any:
@@ -733,7 +743,8 @@ def _normalize_identity(identity: dict | None) -> dict | None:
 def connect(url: str = "memory://", *, admin_key: str | None = None, **options: Any) -> Any:
     """Open a deployment by URL: ``memory://``, ``sqlite:///path/to/file.sqlite3`` (an
     embedded :class:`Backend`), or ``http://host:port`` (a remote deployment client with the
-    same calling and subscribing API). As in SQLAlchemy, ``sqlite:///data/app.sqlite3`` is
+    same calling, subscribing and data API; ``admin_key`` defaults to
+    ``$CONVEX_NOTEBOOK_ADMIN_KEY``). As in SQLAlchemy, ``sqlite:///data/app.sqlite3`` is
     relative to the working directory and ``sqlite:////abs/app.sqlite3`` is absolute."""
     if not isinstance(url, str):
         raise TypeError(f"connect() takes a deployment URL string, got {type(url).__name__}")
@@ -751,5 +762,7 @@ def connect(url: str = "memory://", *, admin_key: str | None = None, **options: 
     if url.startswith(("http://", "https://")):
         from ..server.client import DeploymentClient
 
+        if admin_key is None:  # as the server, which takes its key from the same variable
+            admin_key = os.environ.get("CONVEX_NOTEBOOK_ADMIN_KEY") or None
         return DeploymentClient(url, admin_key=admin_key, **options)
     raise ValueError(f"Unknown deployment URL {url!r}: use memory://, sqlite:///path or http://host:port")

@@ -33,7 +33,7 @@ from .jsonvalues import from_export_json, to_export_json
 if TYPE_CHECKING:
     from ..backend.app import Backend
 
-__all__ = ["export_table", "import_table"]
+__all__ = ["export_table", "import_table", "import_table_data", "write_documents"]
 
 Format = Literal["jsonl", "json", "csv"]
 JSON_ARRAY_LIMIT = 8 * 1024 * 1024
@@ -79,15 +79,31 @@ def import_table(
     _load.check_mode(mode)
     file = os.fspath(path)
     fmt = _format(file, format)
-    if encoding not in ("json", "export"):
-        raise ValueError(f"encoding= takes 'json' or 'export', got {encoding!r}")
-    decode = from_json if encoding == "json" else from_export_json
     name = os.path.basename(file)
     try:
         with open(file, "rb") as f:
             data = f.read()
     except FileNotFoundError:
         raise ImportFileError(name, None, "no such file") from None
+    return import_table_data(app, table, data, format=fmt, mode=mode, encoding=encoding, name=name)  # type: ignore[arg-type]
+
+
+def import_table_data(
+    app: "Backend",
+    table: str,
+    data: bytes,
+    *,
+    format: Format,
+    mode: str = "insert",
+    encoding: Literal["json", "export"] = "json",
+    name: str = "data",
+) -> int:
+    """:func:`import_table` of bytes already read (a server's request body); errors say ``name``."""
+    _load.check_mode(mode)
+    fmt = _format(name, format)
+    if encoding not in ("json", "export"):
+        raise ValueError(f"encoding= takes 'json' or 'export', got {encoding!r}")
+    decode = from_json if encoding == "json" else from_export_json
     load = _load.TableLoad(table, name)
     if fmt == "jsonl":
         _load.read_lines(data, name, decode, load)
@@ -182,16 +198,29 @@ def export_table(
     (Convex's lossy "json": Int64 as a decimal string, bytes as base64). CSV is lossy: one
     column per field, strings as they are, other values as their clean JSON.
     """
+    _format(os.fspath(path), format)  # a bad path or format fails before reading anything
+    docs: list[dict] = []
+    with app.database.read() as txn:
+        for rows in bulk.iter_table(txn, table):
+            docs.extend(loads_document(text, plain) for text, plain in rows)
+    return write_documents(docs, path, format=format, encoding=encoding)
+
+
+def write_documents(
+    docs: list[dict],
+    path: str | os.PathLike[str],
+    *,
+    format: Format | None = None,
+    encoding: Literal["encoded", "export", "clean"] = "encoded",
+) -> int:
+    """Write documents to a JSONL, JSON or CSV file as :func:`export_table` does (the file
+    appears complete or not at all); return how many."""
     file = os.fspath(path)
     fmt = _format(file, format)
     encoders = {"encoded": to_json, "export": to_export_json, "clean": to_clean_json}
     if encoding not in encoders:
         raise ValueError(f"encoding= takes 'encoded', 'export' or 'clean', got {encoding!r}")
     encode = encoders[encoding]
-    docs: list[dict] = []
-    with app.database.read() as txn:
-        for rows in bulk.iter_table(txn, table):
-            docs.extend(loads_document(text, plain) for text, plain in rows)
     tmp = file + ".tmp"
     with open(tmp, "w", encoding="utf-8", newline="") as out:
         if fmt == "jsonl":

@@ -1,8 +1,8 @@
 """Admin reads and writes for the magics and the dashboard (not logged as function calls).
 
-Everything takes the app as its first argument and works on an embedded ``Backend``; a
-remote deployment client is used through whatever of the same methods it offers, and
-:class:`NotSupported` explains what is missing otherwise.
+Everything takes the app as its first argument and works on an embedded ``Backend`` and on a
+remote deployment (``cn.connect("http://...", admin_key=...)``, through its ``table_page``,
+``clear_tables``... methods); :class:`NotSupported` explains what is missing otherwise.
 """
 
 from __future__ import annotations
@@ -91,7 +91,10 @@ def read_page(app: Any, table: str, *, cursor: str | None = None, num_items: int
     if order not in ("asc", "desc"):
         raise ValueError(f"order is 'asc' or 'desc', got {order!r}")
     if not is_embedded(app):
-        raise NotSupported("browsing documents needs an embedded backend")
+        if not hasattr(app, "table_page"):
+            raise NotSupported("browsing documents needs an embedded backend or a remote deployment client")
+        result = app.table_page(table, cursor=cursor, num_items=num_items, order=order)
+        return Page(result["page"], cursor, result["continueCursor"] or None, bool(result["isDone"]))
     from ..backend.context import QueryCtx
 
     with app.database.read() as txn:
@@ -105,7 +108,12 @@ def read_page(app: Any, table: str, *, cursor: str | None = None, num_items: int
 def read_documents(app: Any, table: str, *, limit: int | None = 50, order: str = "desc") -> list[dict]:
     """Up to ``limit`` documents of ``table`` (all of them with ``limit=None``)."""
     if not is_embedded(app):
-        raise NotSupported("reading documents needs an embedded backend")
+        if limit is None and hasattr(app, "documents"):
+            docs = app.documents(table)
+            return docs[::-1] if order == "desc" else docs
+        if not hasattr(app, "table_page"):
+            raise NotSupported("reading documents needs an embedded backend or a remote deployment client")
+        return read_page(app, table, num_items=limit, order=order).documents
     from ..backend.context import QueryCtx
 
     with app.database.read() as txn:
@@ -118,7 +126,9 @@ def read_documents(app: Any, table: str, *, limit: int | None = 50, order: str =
 def clear_tables(app: Any, batch: int = 1000) -> int:
     """Delete every document of every table (functions and schema stay); returns how many."""
     if not is_embedded(app):
-        raise NotSupported("reset needs an embedded backend")
+        if not hasattr(app, "clear_tables"):
+            raise NotSupported("reset needs an embedded backend or a remote deployment client")
+        return int(app.clear_tables())
     from ..backend.context import MutationCtx
 
     deleted = 0

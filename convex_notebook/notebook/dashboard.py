@@ -19,6 +19,7 @@ Every panel has a Python twin, so tests drive it without a browser: :meth:`selec
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +94,13 @@ class Dashboard(anywidget.AnyWidget):
         page_size: int = 20,
         log_limit: int = 30,
         bridge: KernelBridge | None = None,
+        poll_interval: float = 1.0,
     ) -> None:
         super().__init__()
         self.app = app
         self.page_size = page_size
         self.log_limit = log_limit
+        self.poll_interval = poll_interval  # a remote deployment: how often to look for commits
         self._bridge = bridge if bridge is not None else get_bridge()
         self._table: str | None = None
         self._cursors: list[str | None] = [None]  # start cursor of each page seen so far
@@ -126,9 +129,13 @@ class Dashboard(anywidget.AnyWidget):
 
     # -- following changes ------------------------------------------------------------------
     def _hook_changes(self) -> None:
-        """Repaint (through the bridge) on every commit and every new log entry."""
+        """Repaint (through the bridge) on every commit and every new log entry; a remote
+        deployment is polled for its latest commit timestamp instead."""
         database = getattr(self.app, "database", None)
         listeners = getattr(database, "commit_listeners", None)
+        if listeners is None and hasattr(self.app, "latest_ts"):
+            self._poll_commits()
+            return
         if listeners is not None:
             def on_commit(_writes: Any, _ts: int) -> None:
                 if not self._closed:
@@ -152,6 +159,27 @@ class Dashboard(anywidget.AnyWidget):
                     del book.add
 
             self._unhooks.append(unhook)
+
+    def _poll_commits(self) -> None:
+        """A daemon thread that posts a repaint whenever the remote deployment has committed."""
+        stop = threading.Event()
+        try:
+            first: int | None = self.app.latest_ts()  # before the first paint: no commit is missed
+        except Exception:  # noqa: BLE001 - the server is away: the thread keeps trying
+            first = None
+
+        def poll(seen: int | None) -> None:
+            while not stop.wait(self.poll_interval):
+                try:
+                    ts = self.app.latest_ts()
+                except Exception:  # noqa: BLE001 - the server is away: try again later
+                    continue
+                if seen is not None and ts != seen and not self._closed:
+                    self._bridge.post(self)
+                seen = ts
+
+        threading.Thread(target=poll, args=(first,), name="convex-dashboard-poll", daemon=True).start()
+        self._unhooks.append(stop.set)
 
     def _apply_update(self) -> None:
         """Bridge target: refresh everything that may have changed."""

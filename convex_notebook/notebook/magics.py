@@ -170,11 +170,11 @@ class ConvexMagics(Magics, Configurable):
             self._connect_url(self.default_url, announce=True)
         return self.app
 
-    def _connect_url(self, url: str, announce: bool) -> None:
+    def _connect_url(self, url: str, announce: bool, admin_key: str | None = None) -> None:
         from ..backend.app import connect
 
         try:
-            app = connect(url)
+            app = connect(url, admin_key=admin_key) if admin_key else connect(url)
         except (ValueError, NotImplementedError, ImportError, OSError) as exc:
             raise UsageError(f"%convex connect: cannot open {url}: {exc}") from None
         self.app, self.url = app, url
@@ -225,6 +225,9 @@ class ConvexMagics(Magics, Configurable):
                                    "app = cn.connect(URL)")
         c.add_argument("target", nargs="?", help="memory://, sqlite:///path.sqlite3, http://host:port, or a variable holding a Backend")
         c.add_argument("-o", "--out", metavar="VAR", help="also store the deployment in VAR")
+        c.add_argument("--admin-key", metavar="KEY", default=None,
+                       help="a remote deployment's admin key (default: $CONVEX_NOTEBOOK_ADMIN_KEY): "
+                            "tables, data, import, logs and internal functions need it")
         s = p["status"] = _parser("%convex status", "what the magics are connected to")
         s.add_argument("-o", "--out", metavar="VAR", help="store the status (a dict) in VAR")
         t = p["tables"] = _parser("%convex tables", "tables and their document counts", "app.table_names(), app.count(t)")
@@ -326,7 +329,7 @@ class ConvexMagics(Magics, Configurable):
                     f"%convex connect: {target!r} is neither a URL (memory://, sqlite:///path, http://host:port) "
                     "nor a variable holding a Backend"
                 )
-            self._connect_url(url, announce=False)
+            self._connect_url(url, announce=False, admin_key=ns.admin_key)
             print(f"Connected to {url}")
         self._store(local_ns, ns.out, self.app)
         return None
@@ -511,7 +514,7 @@ class ConvexMagics(Magics, Configurable):
     def _method(app: Any, name: str) -> Callable[..., Any]:
         method = getattr(app, name, None)
         if method is None:
-            raise admin.NotSupported(f"this deployment has no {name}() (the import/export layer is not installed)")
+            raise admin.NotSupported(f"{name}() needs an embedded backend (this is {type(app).__name__})")
         return method
 
     def _cmd_logs(self, rest: str, local_ns: dict) -> Any:

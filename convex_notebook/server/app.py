@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from .data_api import DataApi
 from .http import HttpApi, error_response, json_response
 from .sync import SyncSession
 
@@ -41,6 +42,7 @@ class _CollapseSlashes:
 def build_app(deployment: "Deployment") -> Any:
     """The ASGI app serving ``deployment``."""
     api = HttpApi(deployment)
+    data = DataApi(deployment)
 
     async def sync(websocket: WebSocket) -> None:
         await SyncSession(deployment, websocket).run()
@@ -65,6 +67,8 @@ def build_app(deployment: "Deployment") -> Any:
         Route("/api/query_ts", api.query_ts, methods=["POST", "GET"]),
         Route("/api/query_at_ts", api.query_at_ts, methods=["POST"]),
         Route("/api/query_batch", api.query_batch, methods=["POST"]),
+        Route("/api/list_snapshot", data.list_snapshot, methods=["GET"]),
+        Route("/api/import", data.import_table, methods=["POST"]),
         Route("/version", version, methods=["GET"]),
         WebSocketRoute("/api/sync", sync),
         WebSocketRoute("/api/{client_version}/sync", sync),

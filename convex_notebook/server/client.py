@@ -21,8 +21,6 @@ import random
 import sys
 import threading
 import traceback
-import urllib.error
-import urllib.request
 import uuid
 from collections import deque
 from typing import Any, AsyncIterator, Callable, Iterator
@@ -32,6 +30,7 @@ from ..backend.registry import FunctionNotFound, RegisteredFunction
 from ..errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from ..values import convex_value, from_json, to_json
 from . import protocol as P
+from .remote_data import TS_HEADER, RemoteDataMixin
 
 __all__ = ["ConnectionLost", "DeploymentClient", "RemoteSubscription"]
 
@@ -386,8 +385,9 @@ class _Reconnect(Exception):
 # The client
 
 
-class DeploymentClient:
-    """A remote deployment with the calling and subscribing API of :class:`Backend`."""
+class DeploymentClient(RemoteDataMixin):
+    """A remote deployment with the calling, subscribing and data API of :class:`Backend`
+    (tables, DataFrames, live widgets, functions and logs: see ``remote_data``)."""
 
     def __init__(
         self,
@@ -841,7 +841,7 @@ class DeploymentClient:
         """Admin call of any function by path, internal ones too (needs ``admin_key``)."""
         value, ts = self._run_http(target, args)
         if ts is not None:
-            self._call_sync(self._catch_up(ts))
+            self._catch_up_to(ts)
         return value
 
     async def query_async(self, target: Any, args: dict | None = None) -> Any:
@@ -963,24 +963,13 @@ class DeploymentClient:
             raise TypeError("run(callable) needs an embedded Backend; on a remote deployment run a function by path")
         path = _path_of(target)
         body = json.dumps({"path": path, "args": _encode_args(path, args), "format": "convex_encoded_json"}).encode()
-        headers = {"Content-Type": "application/json", "Convex-Client": "convex-notebook"}
-        if self.admin_key:
-            headers["Authorization"] = f"Convex {self.admin_key}"
-        request = urllib.request.Request(self.url + "/api/function", data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=300) as response:
-                payload = json.loads(response.read())
-                ts_header = response.headers.get("x-convex-notebook-ts")
-        except urllib.error.HTTPError as exc:
-            try:
-                detail = json.loads(exc.read())
-                message = f"{detail.get('code')}: {detail.get('message')}"
-            except Exception:  # noqa: BLE001
-                message = str(exc)
-            if exc.code == 401:
-                raise PermissionError(message) from None
-            raise ConvexFunctionError(f"HTTP {exc.code} {message}") from None
+        payload, headers = self._http("POST", "/api/function", body=body)
         if payload.get("status") == "success":
+            ts_header = headers.get(TS_HEADER)
             ts = int(ts_header) if ts_header and ts_header.isdigit() else None
             return from_json(payload.get("value")), ts
         raise _error_from(payload.get("errorMessage", "error"), payload.get("errorData"), "errorData" in payload)
+
+    def _catch_up_to(self, ts: int) -> None:
+        """Block until this client's subscriptions show the commit at ``ts``."""
+        self._call_sync(self._catch_up(ts))

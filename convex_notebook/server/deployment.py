@@ -37,6 +37,7 @@ class ServerSettings:
     """Limits and timings of a server (all have sensible defaults)."""
 
     max_message_bytes: int = 16 * 1024 * 1024  # WebSocket message and HTTP body limit
+    max_import_bytes: int = 1024 * 1024 * 1024  # the body of /api/import (a whole table's file)
     ping_interval: float = 15.0  # JSON {"type":"Ping"} after this long without sending anything
     ws_ping_interval: float = 5.0  # WebSocket-level pings
     ws_ping_timeout: float = 120.0
@@ -78,6 +79,10 @@ class Deployment:
         self._dedup: OrderedDict[tuple[str, int], StoredMutation] = OrderedDict()  # under self.lock
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
+        # When each table was last written (under self.lock): a snapshot read in pages
+        # (/api/list_snapshot) stays exact while its tables are unchanged since its timestamp.
+        self.started_ts = backend.database.last_ts
+        self.table_written_ts: dict[str, int] = {}
         backend.database.commit_listeners.append(self._on_commit)
         backend.registry.listeners.append(self._on_function_changed)
 
@@ -142,7 +147,21 @@ class Deployment:
     # -- reactivity -------------------------------------------------------------------------
     def _on_commit(self, writes: Any, ts: int) -> None:
         """Commit listener (under the database lock, after the live queries were re-run)."""
+        for table in writes.tables:
+            self.table_written_ts[table] = ts
         self.publish_changes()
+
+    def snapshot_unavailable(self, ts: int, tables: list[str]) -> str | None:
+        """Under self.lock: why ``tables`` can no longer be read as of ``ts`` (None: they can).
+        There is no history: a snapshot is readable while its tables are unchanged since."""
+        if ts > self.backend.database.last_ts:
+            return "the timestamp is in the future"
+        if ts < self.started_ts:
+            return "it is older than this server's start"
+        for table in tables:
+            if self.table_written_ts.get(table, 0) > ts:
+                return f"table {table!r} was written after it and this server keeps no history"
+        return None
 
     def _on_function_changed(self, path: str) -> None:
         with self.lock:

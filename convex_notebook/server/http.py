@@ -63,8 +63,8 @@ class HttpApi:
         self.dep = deployment
 
     # -- request helpers ---------------------------------------------------------------------
-    async def _body(self, request: Request) -> dict:
-        limit = self.dep.settings.max_message_bytes
+    async def _raw_body(self, request: Request, limit: int) -> bytes:
+        """The request body, refused (413) beyond ``limit`` bytes before reading all of it."""
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise RequestError(413, "PayloadTooLarge", f"Request body is larger than {limit} bytes")
@@ -74,7 +74,10 @@ class HttpApi:
             if size > limit:
                 raise RequestError(413, "PayloadTooLarge", f"Request body is larger than {limit} bytes")
             chunks.append(chunk)
-        raw = b"".join(chunks)
+        return b"".join(chunks)
+
+    async def _body(self, request: Request) -> dict:
+        raw = await self._raw_body(request, self.dep.settings.max_message_bytes)
         if not raw.strip():
             return {}
         try:

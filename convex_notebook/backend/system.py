@@ -1,0 +1,118 @@
+"""System functions: the deployment's own admin API under ``_system/``.
+
+As in Convex, the CLI and dashboards read a deployment through functions of its own rather
+than through a separate protocol: ``_system/cli/tables``, ``_system/cli/tableData``... They are
+internal (callable only with the admin key, through ``/api/query`` or ``/api/function``), never
+listed among the app's functions, and not recorded in its logs. A remote notebook (the
+``DeploymentClient``) uses them for ``table_names()``, ``count()``, the dashboard's document
+browser, the function list and ``%convex reset``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine import bulk
+from ..values.validators import v
+from .registry import FunctionDef, canonical_path, make_definition
+
+__all__ = ["SYSTEM_PREFIX", "is_system_path", "lookup_system"]
+
+SYSTEM_PREFIX = "_system/"
+
+
+def is_system_path(path: str) -> bool:
+    return path.startswith(SYSTEM_PREFIX)
+
+
+def _tables(ctx: Any) -> list[dict]:
+    """Every table with its number of documents, by name."""
+    db = ctx._backend.database
+    txn = ctx._txn
+    return [{"name": name, "count": bulk.table_count(txn, name)} for name in sorted(db.table_names())]
+
+
+def _table_size(ctx: Any, tableName: str) -> float:
+    return float(bulk.table_count(ctx._txn, tableName))
+
+
+def _table_data(ctx: Any, table: str, paginationOpts: dict, order: str | None = None) -> dict:
+    """A page of a table in ``_creationTime`` order (``"asc"`` by default)."""
+    if ctx._backend.database.table(table) is None:
+        return {"page": [], "isDone": True, "continueCursor": ""}
+    return ctx.db.query(table).order(order or "asc").paginate(paginationOpts)
+
+
+def _functions(ctx: Any) -> list[dict]:
+    """The app's functions: path, kind, visibility and argument validator (Convex's JSON form)."""
+    out = []
+    for d in ctx._backend.functions():
+        out.append({
+            "path": d.path,
+            "kind": d.kind,
+            "visibility": d.visibility,
+            "args": d.args.json if d.args is not None else None,
+        })
+    return out
+
+
+def _logs(ctx: Any, limit: float = 50) -> list[dict]:
+    """The latest function executions, oldest first."""
+    n = max(0, int(limit))
+    entries = ctx._backend.logs.tail(n) if n else []
+    return [
+        {
+            "time": e.timestamp * 1000,
+            "path": e.path,
+            "kind": e.kind,
+            "lines": list(e.lines),
+            "durationMs": float(e.duration_ms),
+            "error": e.error,
+        }
+        for e in entries
+    ]
+
+
+def _clear_tables(ctx: Any) -> float:
+    """Delete every document of every table in one transaction (functions and schema stay)."""
+    db = ctx._backend.database
+    return float(sum(bulk.clear_table(ctx._txn, name) for name in db.table_names()))
+
+
+_PAGINATION = v.object({
+    "numItems": v.number(),
+    "cursor": v.union(v.string(), v.null()),
+    "endCursor": v.optional(v.union(v.string(), v.null())),
+    "maximumRowsRead": v.optional(v.number()),
+    "maximumBytesRead": v.optional(v.number()),
+    "id": v.optional(v.number()),
+})
+
+
+def _define(kind: str, name: str, handler: Any, args: Any = None) -> FunctionDef:
+    return make_definition(kind, handler, internal=True, name=name, module=None, args=args or {}, returns=None)
+
+
+_SYSTEM: dict[str, FunctionDef] = {
+    d.path: d
+    for d in (
+        _define("query", "_system/cli/tables:default", _tables),
+        _define("query", "_system/cli/tableSize:default", _table_size, {"tableName": v.string()}),
+        _define(
+            "query", "_system/cli/tableData:default", _table_data,
+            {"table": v.string(), "paginationOpts": _PAGINATION,
+             "order": v.optional(v.union(v.literal("asc"), v.literal("desc")))},
+        ),
+        _define("query", "_system/cli/functions:default", _functions),
+        _define("query", "_system/cli/logs:default", _logs, {"limit": v.optional(v.number())}),
+        _define("mutation", "_system/cli/clearTables:default", _clear_tables),
+    )
+}
+
+
+def lookup_system(ref: Any) -> FunctionDef | None:
+    """The system function at a path (``"_system/cli/tables"``, with or without ``:default``)."""
+    if not isinstance(ref, str) or not is_system_path(ref):
+        return None
+    path = canonical_path(ref)
+    return _SYSTEM.get(path) or _SYSTEM.get(f"{path}:default")

@@ -1,0 +1,177 @@
+"""Bulk data over HTTP, admin only: Convex's streaming export and its table import.
+
+* ``GET /api/list_snapshot?tableName=&cursor=&snapshot=&format=``: Convex's streaming-export
+  endpoint. Pages of documents (each with ``_table`` and ``_ts``) at one snapshot timestamp,
+  ``{"values", "hasMore", "snapshot", "cursor"}``. This server keeps no history: a later page
+  of a snapshot is served while its tables are unchanged since, else 400 ``SnapshotUnavailable``
+  (start again without ``snapshot``); ``_ts`` is the snapshot's timestamp. ``format`` is
+  ``json`` (Convex's) or ``convex_encoded_json`` (ours: exact Int64 and bytes); ``numItems``
+  (ours) sets the page size.
+* ``POST /api/import?tableName=&mode=&format=``: the single-request import of
+  ``npx convex import --table`` (``mode``: ``requireEmpty``, ``append`` or ``replace``; ``format``:
+  ``jsonLines``, ``jsonArray`` or ``csv``). The body is the file; one transaction, all or nothing;
+  a malformed body is a 400 naming the line. Answers ``{"tableName", "numWritten"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..backend.context import QueryCtx
+from ..engine.transaction import DatabaseError
+from ..errors import ConvexFunctionError
+from .http import TS_HEADER, HttpApi, RequestError, json_response
+
+if TYPE_CHECKING:
+    from .auth import Credentials
+
+__all__ = ["DataApi"]
+
+PAGE_DEFAULT, PAGE_MAX = 1000, 8192
+IMPORT_MODES = {"requireEmpty": "insert", "append": "append", "replace": "replace"}
+IMPORT_FORMATS = {"jsonLines": "jsonl", "jsonArray": "json", "csv": "csv"}
+
+
+def _encode_cursor(table: str, cursor: str | None) -> str:
+    raw = json.dumps([table, cursor], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _decode_cursor(text: str) -> tuple[str, str | None]:
+    try:
+        table, cursor = json.loads(base64.urlsafe_b64decode(text.encode("ascii")))
+        if isinstance(table, str) and (cursor is None or isinstance(cursor, str)):
+            return table, cursor
+    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        pass
+    raise RequestError(400, "InvalidCursor", f"Not a list_snapshot cursor: {text[:60]!r}")
+
+
+class DataApi(HttpApi):
+    """``/api/list_snapshot`` and ``/api/import`` of one deployment."""
+
+    def _admin(self, request: Request) -> "Credentials":
+        creds = self._credentials(request)
+        if not creds.admin:
+            raise RequestError(401, "Unauthenticated", f"{request.url.path} needs the deployment's admin key")
+        return creds
+
+    @staticmethod
+    def _int_param(request: Request, name: str) -> int | None:
+        raw = request.query_params.get(name)
+        if raw is None or raw == "":
+            return None
+        try:
+            return int(raw)
+        except ValueError:
+            raise RequestError(400, "BadQueryParameter", f"'{name}' must be an integer, got {raw!r}") from None
+
+    # -- streaming export -----------------------------------------------------------------------
+    async def list_snapshot(self, request: Request) -> Response:
+        async def run(request: Request) -> Response:
+            self._admin(request)
+            params = request.query_params
+            encode = self._encoder(params.get("format"))
+            only = params.get("tableName") or None
+            snapshot = self._int_param(request, "snapshot")
+            size = self._int_param(request, "numItems")
+            size = PAGE_DEFAULT if size is None else size
+            if not 1 <= size <= PAGE_MAX:
+                raise RequestError(400, "BadQueryParameter", f"'numItems' must be between 1 and {PAGE_MAX}")
+            position = _decode_cursor(params["cursor"]) if params.get("cursor") else None
+            body = await self.dep.run_blocking(lambda: self._snapshot_page(only, snapshot, position, size, encode))
+            return json_response(body)
+
+        return await self._guard(request, run)
+
+    def _snapshot_page(
+        self, only: str | None, snapshot: int | None, position: tuple[str, str | None] | None, size: int, encode: Any
+    ) -> dict:
+        backend = self.dep.backend
+        db = backend.database
+        with db.lock:  # one snapshot: no commit in between
+            tables = [only] if only is not None else sorted(db.table_names())
+            if snapshot is None:
+                snapshot = db.last_ts
+            else:
+                why = self.dep.snapshot_unavailable(snapshot, tables)
+                if why is not None:
+                    raise RequestError(
+                        400, "SnapshotUnavailable",
+                        f"Cannot continue snapshot {snapshot}: {why}. Start again without 'snapshot'.",
+                    )
+            if position is not None:
+                if position[0] not in tables:
+                    raise RequestError(400, "InvalidCursor", f"The cursor is for table {position[0]!r}, not listed here")
+                tables = tables[tables.index(position[0]):]
+            values: list[Any] = []
+            table, cursor = (tables[0] if tables else "", None) if position is None else position
+            has_more = False
+            while table:
+                page, cursor, done = self._table_page(table, cursor, size - len(values))
+                for doc in page:
+                    out = encode(doc)
+                    out["_table"] = table
+                    out["_ts"] = snapshot
+                    values.append(out)
+                if not done:
+                    has_more = True
+                    break
+                following = tables.index(table) + 1
+                if following == len(tables):
+                    break  # the end of the snapshot
+                table, cursor = tables[following], None
+                if len(values) >= size:
+                    has_more = True
+                    break
+            return {"values": values, "hasMore": has_more, "snapshot": snapshot, "cursor": _encode_cursor(table, cursor)}
+
+    def _table_page(self, table: str, cursor: str | None, size: int) -> tuple[list[dict], str | None, bool]:
+        """Up to ``size`` documents of ``table`` after ``cursor``: (documents, next cursor, done)."""
+        backend = self.dep.backend
+        if size <= 0:
+            return [], cursor, False
+        if backend.database.table(table) is None:
+            return [], None, True
+        with backend.database.read() as txn:
+            try:
+                result = QueryCtx(backend, txn, None).db.query(table).paginate({"numItems": size, "cursor": cursor})
+            except (ConvexFunctionError, DatabaseError) as exc:
+                raise RequestError(400, "InvalidCursor", f"Cannot continue the snapshot of {table!r}: {exc}") from None
+        return result["page"], result["continueCursor"], bool(result["isDone"])
+
+    # -- import -----------------------------------------------------------------------------------
+    async def import_table(self, request: Request) -> Response:
+        async def run(request: Request) -> Response:
+            from ..io.tables import import_table_data
+
+            self._admin(request)
+            params = request.query_params
+            table = params.get("tableName")
+            if not table:
+                raise RequestError(400, "BadQueryParameter", "'tableName' is required")
+            mode = IMPORT_MODES.get(params.get("mode", "requireEmpty"))
+            if mode is None:
+                raise RequestError(400, "BadQueryParameter", f"'mode' is one of {', '.join(IMPORT_MODES)}")
+            fmt = IMPORT_FORMATS.get(params.get("format", "jsonLines"))
+            if fmt is None:
+                raise RequestError(400, "BadQueryParameter", f"'format' is one of {', '.join(IMPORT_FORMATS)}")
+            data = await self._raw_body(request, self.dep.settings.max_import_bytes)
+
+            def write() -> int:
+                return import_table_data(self.dep.backend, table, data, format=fmt, mode=mode, name="request body")  # type: ignore[arg-type]
+
+            try:
+                written = await self.dep.run_blocking(write)
+            except DatabaseError as exc:  # a malformed body or rejected data: nothing was written
+                raise RequestError(400, "ImportFailed", str(exc)) from None
+            ts = self.dep.backend.database.last_ts  # at or past the import's commit
+            return json_response({"tableName": table, "numWritten": written}, headers={TS_HEADER: str(ts)})
+
+        return await self._guard(request, run)
