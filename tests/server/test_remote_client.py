@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import convex_notebook as cn
+from convex_notebook.backend.logs import LogBook
 from convex_notebook.server.client import DeploymentClient, RemoteSubscription
 
 from server_helpers import free_port, jwt, make_app, messages
@@ -22,8 +23,12 @@ def test_connect_returns_a_remote_client_with_the_backend_api(server: Any) -> No
     try:
         assert isinstance(remote, DeploymentClient)
         for name in ("query", "mutation", "action", "run", "subscribe", "query_async", "mutation_async",
-                     "action_async", "run_async", "with_identity", "wait_for_callbacks", "close"):
+                     "action_async", "run_async", "with_identity", "wait_for_callbacks", "close",
+                     # the data API the notebook layer uses (tests/server/test_remote_data.py)
+                     "live", "df", "import_dataframe", "table_names", "count", "functions",
+                     "import_table", "export_table"):
             assert callable(getattr(cn.Backend, name)) and callable(getattr(remote, name)), name
+        assert isinstance(remote.logs, LogBook)
         for name in ("value", "error", "ts", "version", "journal", "log_lines", "unsubscribe", "close",
                      "wait_for_update", "__iter__", "__aiter__", "__enter__", "__exit__"):
             assert hasattr(cn.Subscription, name) and hasattr(RemoteSubscription, name), name
