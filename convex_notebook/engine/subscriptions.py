@@ -22,19 +22,19 @@ query at the current snapshot and reports an :class:`Execution`.
 
 from __future__ import annotations
 
-import asyncio
 import pickle
 import sys
 import threading
 import traceback
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Hashable, Iterator, NamedTuple
+from typing import Any, Callable, Hashable, NamedTuple
 
+from .handles import Dispatcher, LiveHandle
 from .rangeindex import RangeIndex
 from .readset import ReadSet, WriteSet
 
-__all__ = ["Execution", "HubStats", "QueryKey", "Subscription", "SubscriptionHub", "freeze", "thaw"]
+__all__ = ["Dispatcher", "Execution", "HubStats", "QueryKey", "Subscription", "SubscriptionHub", "freeze", "thaw"]
 
 # A cached result that looked at the clock goes stale after this long (Convex: about 20 min).
 TIME_READ_TTL_MS = 20 * 60 * 1000
@@ -375,64 +375,14 @@ def _same_result(a: Execution, b: Execution) -> bool:
     return a.frozen == b.frozen and a.journal == b.journal
 
 
-class Dispatcher:
-    """One thread that runs subscription callbacks in commit order, coalesced per subscription."""
-
-    def __init__(self) -> None:
-        self._queue: deque[Subscription] = deque()
-        self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._running = 0  # callbacks in progress
-        self._stopped = False
-
-    def schedule(self, sub: "Subscription") -> None:
-        with self._cond:
-            if sub._callback_pending or self._stopped:
-                return  # already queued: it will deliver the latest value when its turn comes
-            sub._callback_pending = True
-            self._queue.append(sub)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="convex-subscriptions", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._stopped:
-                    self._cond.wait()
-                if self._stopped:
-                    return
-                sub = self._queue.popleft()
-                sub._callback_pending = False
-                self._running += 1
-            try:
-                sub._run_callbacks()
-            finally:
-                with self._cond:
-                    self._running -= 1
-                    self._cond.notify_all()
-
-    def drain(self, timeout: float | None) -> bool:
-        if self._thread is threading.current_thread():
-            return not self._queue
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and not self._running, timeout)
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._queue.clear()
-            self._cond.notify_all()
-
-
-class Subscription:
+class Subscription(LiveHandle):
     """A live query result: ``.value``, ``.error``, iteration over new values, ``unsubscribe()``.
 
     ``for value in sub`` yields the current value, then each new one (blocking; values that
     arrive faster than the loop consumes them are coalesced to the latest). ``async for``
     does the same without blocking the event loop. Either raises the query's error if it
     fails. Callbacks (``on_update(value)``, ``on_error(exc)``) run on the dispatcher thread.
+    Its results are the hub's :class:`Execution` objects (values frozen).
     """
 
     def __init__(
@@ -443,180 +393,23 @@ class Subscription:
         on_update: Callable[[Any], Any] | None,
         on_error: Callable[[BaseException], Any] | None,
     ) -> None:
+        super().__init__(path, hub.dispatcher, on_update, on_error)
         self._hub = hub
         self.key = key
-        self.path = path
-        self.on_update = on_update
-        self.on_error = on_error
-        self._cond = threading.Condition()
-        self._execution: Execution | None = None
-        self._version = 0
-        self._decoded: tuple[int, Any] | None = None
-        self._good: bytes | None = None  # the latest successful result, frozen
-        self._good_version = 0
-        self._delivered_version = 0
-        self._callback_pending = False
-        self._async_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
-        self.closed = False
 
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else ("error" if self.error is not None else "live")
-        return f"<Subscription {self.path} {state} v{self._version}>"
+    def _decode(self, result: Execution) -> Any:
+        return thaw(result.frozen)
 
-    # -- state ------------------------------------------------------------------------------
-    @property
-    def value(self) -> Any:
-        """The latest result (a private copy); the last good one while the query fails."""
-        with self._cond:
-            version, good = self._good_version, self._good
-            if self._decoded is not None and self._decoded[0] == version:
-                return self._decoded[1]
-            if good is None:
-                return None
-            value = thaw(good)
-            self._decoded = (version, value)
-            return value
+    def _is_good(self, result: Execution) -> bool:
+        return result.frozen is not None
 
-    @property
-    def error(self) -> BaseException | None:
-        """The query's current error, or None when its latest run succeeded."""
-        execution = self._execution
-        return execution.error if execution is not None else None
-
-    @property
-    def ts(self) -> int:
-        """The commit timestamp the current value reflects."""
-        execution = self._execution
-        return execution.ts if execution is not None else 0
-
-    @property
-    def version(self) -> int:
-        """How many distinct results this subscription has seen (1 after subscribing)."""
-        return self._version
-
-    @property
-    def journal(self) -> str | None:
-        execution = self._execution
-        return execution.journal if execution is not None else None
-
-    @property
-    def log_lines(self) -> list[str]:
-        execution = self._execution
-        return list(execution.log_lines) if execution is not None else []
-
-    # -- called by the hub (under the database lock) ---------------------------------------
-    def _publish(self, execution: Execution, initial: bool = False) -> None:
-        with self._cond:
-            self._execution = execution
-            self._version += 1
-            if execution.frozen is not None:
-                self._good, self._good_version = execution.frozen, self._version
-            if initial:
-                self._delivered_version = self._version  # the caller gets it from .value
-            self._cond.notify_all()
-            waiters = list(self._async_waiters)
-        for loop, event in waiters:
-            try:
-                loop.call_soon_threadsafe(event.set)
-            except RuntimeError:  # that loop is closed
-                self._async_waiters.discard((loop, event))
-        if not initial and (self.on_update is not None or self.on_error is not None):
-            self._hub.dispatcher.schedule(self)
+    def _release(self) -> None:
+        self._hub._unsubscribe(self)
 
     def _advance(self, execution: Execution) -> None:
-        """Same result at a newer snapshot: move the timestamp, notify nobody."""
+        """Same result at a newer snapshot (called by the hub): move the timestamp, notify nobody."""
         with self._cond:
-            if self._execution is not None and self._execution.frozen == execution.frozen:
-                # Keep the decoded copy valid: nothing a reader could see has changed.
-                self._execution = execution
-
-    def _run_callbacks(self) -> None:
-        with self._cond:
-            if self.closed or self._version == self._delivered_version:
-                return
-            self._delivered_version = self._version
-            execution = self._execution
-        try:
-            if execution is None:
-                return
-            if execution.error is not None:
-                if self.on_error is not None:
-                    self.on_error(execution.error)
-            elif self.on_update is not None:
-                self.on_update(self.value)
-        except Exception:  # a failing callback must not kill the dispatcher
-            print(f"Exception in a subscription callback for {self.path}:", file=sys.stderr)
-            traceback.print_exc(file=sys.stderr)
-
-    # -- waiting ----------------------------------------------------------------------------
-    def _current(self) -> tuple[int, Any]:
-        with self._cond:
-            version, execution = self._version, self._execution
-        if execution is not None and execution.error is not None:
-            raise execution.error
-        return version, self.value
-
-    def wait_for_update(self, after_version: int, timeout: float | None = None) -> bool:
-        """Block until the version passes ``after_version`` (or the subscription closes)."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._version > after_version or self.closed, timeout)
-
-    def __iter__(self) -> Iterator[Any]:
-        seen = -1
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._version > seen or self.closed)
-                if self._version <= seen:
-                    return  # closed
-            seen, value = self._current()
-            yield value
-
-    async def _aiter(self) -> AsyncIterator[Any]:
-        loop = asyncio.get_running_loop()
-        event = asyncio.Event()
-        waiter = (loop, event)
-        self._async_waiters.add(waiter)
-        seen = -1
-        try:
-            while True:
-                event.clear()
-                if self._version > seen:
-                    seen, value = self._current()
-                    yield value
-                    continue
-                if self.closed:
-                    return
-                await event.wait()
-        finally:
-            self._async_waiters.discard(waiter)
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._aiter()
-
-    # -- closing ----------------------------------------------------------------------------
-    def unsubscribe(self) -> None:
-        """Stop receiving updates and free everything this subscription held."""
-        if self.closed:
-            return
-        self._hub._unsubscribe(self)
-        self._close_silently()
-
-    close = unsubscribe
-
-    def _close_silently(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
-            waiters = list(self._async_waiters)
-        for loop, event in waiters:
-            try:
-                loop.call_soon_threadsafe(event.set)
-            except RuntimeError:
-                pass
-        self.on_update = self.on_error = None
-
-    def __enter__(self) -> "Subscription":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.unsubscribe()
+            if self._result is not None and self._result.frozen == execution.frozen:
+                if self._good is self._result:
+                    self._good = execution  # same frozen value: the decoded copy stays valid
+                self._result = execution

@@ -18,15 +18,13 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import sys
 import threading
-import traceback
 import uuid
-from collections import deque
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from ..backend.registry import FunctionNotFound, RegisteredFunction
+from ..engine.handles import Dispatcher, LiveHandle
 from ..errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from ..values import convex_value, from_json, to_json
 from . import protocol as P
@@ -79,57 +77,6 @@ def _encode_args(path: str, args: Any) -> Any:
 # Subscriptions
 
 
-class _Dispatcher:
-    """One thread running subscription callbacks in order, coalesced per subscription."""
-
-    def __init__(self) -> None:
-        self._queue: deque[RemoteSubscription] = deque()
-        self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._running = 0
-        self._stopped = False
-
-    def schedule(self, sub: "RemoteSubscription") -> None:
-        with self._cond:
-            if sub._callback_pending or self._stopped:
-                return
-            sub._callback_pending = True
-            self._queue.append(sub)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="convex-remote-callbacks", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._stopped:
-                    self._cond.wait()
-                if self._stopped:
-                    return
-                sub = self._queue.popleft()
-                sub._callback_pending = False
-                self._running += 1
-            try:
-                sub._run_callbacks()
-            finally:
-                with self._cond:
-                    self._running -= 1
-                    self._cond.notify_all()
-
-    def drain(self, timeout: float | None) -> bool:
-        if self._thread is threading.current_thread():
-            return not self._queue
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and not self._running, timeout)
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._queue.clear()
-            self._cond.notify_all()
-
-
 class _Result:
     """One result of a remote query as it arrived (encoded JSON, decoded on demand)."""
 
@@ -147,12 +94,13 @@ class _Result:
             self.fingerprint = ("error", type(error).__name__, str(error), journal)
 
 
-class RemoteSubscription:
+class RemoteSubscription(LiveHandle):
     """A live query result from a server; the same API as :class:`~convex_notebook.Subscription`.
 
     ``.value`` (latest good result, a private copy), ``.error``, ``.ts``, ``.version``,
     iteration (``for v in sub``, ``async for v in sub``), ``on_update``/``on_error`` callbacks
-    (run on a background thread), ``unsubscribe()``.
+    (run on a background thread), ``unsubscribe()``. Its results are :class:`_Result` objects
+    as they arrived (values decoded on demand).
     """
 
     def __init__(
@@ -163,181 +111,23 @@ class RemoteSubscription:
         on_update: Callable[[Any], Any] | None,
         on_error: Callable[[BaseException], Any] | None,
     ) -> None:
+        super().__init__(path, client._dispatcher, on_update, on_error)
         self._client = client
-        self.path = path
         self.key = (path, P.dumps(args_json))
         self.args_json = args_json
-        self.on_update = on_update
-        self.on_error = on_error
-        self._cond = threading.Condition()
-        self._result: _Result | None = None
-        self._good: _Result | None = None
-        self._version = 0
-        self._good_version = 0
-        self._decoded: tuple[int, Any] | None = None
-        self._delivered_version = 0
-        self._callback_pending = False
-        self._async_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
-        self.closed = False
 
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else ("error" if self.error is not None else "live")
-        return f"<RemoteSubscription {self.path} {state} v{self._version}>"
+    def _decode(self, result: _Result) -> Any:
+        return from_json(result.value_json)
 
-    # -- state ------------------------------------------------------------------------------
-    @property
-    def value(self) -> Any:
-        """The latest result (a private copy); the last good one while the query fails."""
-        with self._cond:
-            version, good = self._good_version, self._good
-            if self._decoded is not None and self._decoded[0] == version:
-                return self._decoded[1]
-            if good is None:
-                return None
-            value = from_json(good.value_json)
-            self._decoded = (version, value)
-            return value
-
-    @property
-    def error(self) -> BaseException | None:
-        result = self._result
-        return result.error if result is not None else None
-
-    @property
-    def ts(self) -> int:
-        result = self._result
-        return result.ts if result is not None else 0
-
-    @property
-    def version(self) -> int:
-        return self._version
-
-    @property
-    def journal(self) -> str | None:
-        result = self._result
-        return result.journal if result is not None else None
-
-    @property
-    def log_lines(self) -> list[str]:
-        result = self._result
-        return list(result.log_lines) if result is not None else []
-
-    # -- called by the client's loop ---------------------------------------------------------
-    def _publish(self, result: _Result, initial: bool = False) -> None:
-        with self._cond:
-            if self.closed:
-                return
-            self._result = result
-            self._version += 1
-            if result.error is None:
-                self._good, self._good_version = result, self._version
-            if initial:
-                self._delivered_version = self._version
-            self._cond.notify_all()
-            waiters = list(self._async_waiters)
-        for loop, event in waiters:
-            try:
-                loop.call_soon_threadsafe(event.set)
-            except RuntimeError:
-                self._async_waiters.discard((loop, event))
-        if not initial and (self.on_update is not None or self.on_error is not None):
-            self._client._dispatcher.schedule(self)
+    def _release(self) -> None:
+        """The server forgets the query once nobody here watches it."""
+        self._client._detach(self)
 
     def _advance(self, ts: int) -> None:
+        """Same result at a newer timestamp (called by the client's loop)."""
         result = self._result
         if result is not None and ts > result.ts:
             result.ts = ts
-
-    def _run_callbacks(self) -> None:
-        with self._cond:
-            if self.closed or self._version == self._delivered_version:
-                return
-            self._delivered_version = self._version
-            result = self._result
-        try:
-            if result is None:
-                return
-            if result.error is not None:
-                if self.on_error is not None:
-                    self.on_error(result.error)
-            elif self.on_update is not None:
-                self.on_update(self.value)
-        except Exception:  # a failing callback must not kill the dispatcher
-            print(f"Exception in a subscription callback for {self.path}:", file=sys.stderr)
-            traceback.print_exc(file=sys.stderr)
-
-    # -- waiting ----------------------------------------------------------------------------
-    def _current(self) -> tuple[int, Any]:
-        with self._cond:
-            version, result = self._version, self._result
-        if result is not None and result.error is not None:
-            raise result.error
-        return version, self.value
-
-    def wait_for_update(self, after_version: int, timeout: float | None = None) -> bool:
-        """Block until the version passes ``after_version`` (or the subscription closes)."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._version > after_version or self.closed, timeout)
-
-    def __iter__(self) -> Iterator[Any]:
-        seen = -1
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._version > seen or self.closed)
-                if self._version <= seen:
-                    return
-            seen, value = self._current()
-            yield value
-
-    async def _aiter(self) -> AsyncIterator[Any]:
-        loop = asyncio.get_running_loop()
-        event = asyncio.Event()
-        waiter = (loop, event)
-        self._async_waiters.add(waiter)
-        seen = -1
-        try:
-            while True:
-                event.clear()
-                if self._version > seen:
-                    seen, value = self._current()
-                    yield value
-                    continue
-                if self.closed:
-                    return
-                await event.wait()
-        finally:
-            self._async_waiters.discard(waiter)
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._aiter()
-
-    # -- closing ----------------------------------------------------------------------------
-    def unsubscribe(self) -> None:
-        """Stop receiving updates (the server forgets the query once nobody here watches it)."""
-        if self.closed:
-            return
-        self._close_silently()
-        self._client._detach(self)
-
-    close = unsubscribe
-
-    def _close_silently(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
-            waiters = list(self._async_waiters)
-        for loop, event in waiters:
-            try:
-                loop.call_soon_threadsafe(event.set)
-            except RuntimeError:
-                pass
-        self.on_update = self.on_error = None
-
-    def __enter__(self) -> "RemoteSubscription":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.unsubscribe()
 
 
 class _Query:
@@ -408,7 +198,7 @@ class DeploymentClient(RemoteDataMixin):
         self.max_message_bytes = max_message_bytes
         self._token = auth
         self._impersonate = _impersonate
-        self._dispatcher = _Dispatcher()
+        self._dispatcher = Dispatcher("convex-remote-callbacks")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="convex-remote", daemon=True)
         self._thread.start()
