@@ -6,6 +6,8 @@ a. End-to-end reactive latency: client A sends a Mutation frame until client B's
 b. Mutations per second over HTTP (keep-alive) and over WebSocket (Mutation → MutationResponse
    → Transition, as the official clients wait for it), from 1 and from 20 clients, vs
    `app.mutation()` called in-process (the same mutation, no network).
+c. A remote notebook's DataFrame round trip (``remote.import_dataframe`` over ``/api/import``,
+   ``remote.df(table)`` over ``/api/list_snapshot``) vs the same calls on the embedded backend.
 
 Everything runs in this process: the server on its own threads (uvicorn), the clients on an
 asyncio loop in the main thread, on 127.0.0.1.
@@ -232,6 +234,50 @@ def _embedded_rate(app: Any, n: int) -> float:
     return rate_per_s(n, time.perf_counter() - t0)
 
 
+def _frame_round_trip(quick: bool) -> list[Result]:
+    """c. rows/s of import_dataframe and df(table), remote vs embedded, same frame."""
+    import numpy as np
+    import pandas as pd
+
+    import convex_notebook as cn
+
+    n = 5_000 if quick else 100_000
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({
+        "i": np.arange(n, dtype=np.float64), "x": rng.random(n), "name": [f"user{k}" for k in range(n)],
+        "flag": np.arange(n) % 3 == 0, "score": rng.integers(0, 1000, n).astype(np.float64),
+    })
+    app = cn.Backend(echo_logs=False)
+    handle = app.serve(port=0, block=False, print_admin_key=False)
+    remote = cn.connect(handle.url, admin_key=handle.admin_key)
+    try:
+        t0 = time.perf_counter()
+        app.import_dataframe("local", frame, progress=False)
+        local_import = rate_per_s(n, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        remote.import_dataframe("remote", frame)
+        remote_import = rate_per_s(n, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        app.df("local")
+        local_read = rate_per_s(n, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        remote.df("remote")
+        remote_read = rate_per_s(n, time.perf_counter() - t0)
+    finally:
+        remote.close()
+        handle.stop()
+        app.close()
+    note = f"{n:,} rows x 5 columns; one run each"
+    return [
+        make_result("c. remote import_dataframe (rows/s)", remote_import, "/s", local_import,
+                    "`app.import_dataframe` on the embedded backend", goal="report", group=GROUP,
+                    note=note + "; one POST /api/import, one transaction"),
+        make_result("c. remote df(table) (rows/s)", remote_read, "/s", local_read,
+                    "`app.df(table)` on the embedded backend", goal="report", group=GROUP,
+                    note=note + "; /api/list_snapshot pages of 8,192 documents"),
+    ]
+
+
 def run(quick: bool) -> list[Result]:
     samples = 100 if quick else 1000
     echo = _echo_rtts(samples)
@@ -276,4 +322,5 @@ def run(quick: bool) -> list[Result]:
             goal="report", group=GROUP,
             note=f"{n:,} mutations; {note_rate}" + ("; WebSocket: response + Transition" if "WebSocket" in name else "; keep-alive connections, httpx"),
         ))
+    out.extend(_frame_round_trip(quick))
     return out
