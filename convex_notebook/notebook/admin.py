@@ -8,6 +8,8 @@ remote deployment (``cn.connect("http://...", admin_key=...)``, through its ``ta
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,7 @@ __all__ = [
     "clear_tables",
     "describe_args",
     "is_embedded",
+    "log_book",
     "read_documents",
     "read_page",
     "scheduled_functions",
@@ -33,6 +36,15 @@ class NotSupported(RuntimeError):
     """The connected deployment cannot do this (for example, a remote one)."""
 
 
+@contextmanager
+def _admin_call() -> Iterator[None]:
+    """A remote deployment refuses admin reads without its key: say so as NotSupported."""
+    try:
+        yield
+    except PermissionError as exc:
+        raise NotSupported(f"{exc} (or %convex connect URL --admin-key KEY)") from None
+
+
 def is_embedded(app: Any) -> bool:
     return hasattr(app, "database") and hasattr(app, "registry")
 
@@ -45,15 +57,17 @@ def deployment_name(app: Any) -> str:
 
 def table_counts(app: Any) -> list[tuple[str, int]]:
     """``[(table, documents)]`` sorted by name."""
-    names = app.table_names() if hasattr(app, "table_names") else None
-    if names is None:
-        raise NotSupported("this deployment does not list its tables")
-    return [(name, app.count(name)) for name in sorted(names)]
+    with _admin_call():
+        names = app.table_names() if hasattr(app, "table_names") else None
+        if names is None:
+            raise NotSupported("this deployment does not list its tables")
+        return [(name, app.count(name)) for name in sorted(names)]
 
 
 def visible_functions(app: Any) -> list[Any]:
     """Registered functions, without the notebook's own ad-hoc queries."""
-    functions = app.functions() if hasattr(app, "functions") else None
+    with _admin_call():
+        functions = app.functions() if hasattr(app, "functions") else None
     if functions is None:
         raise NotSupported("this deployment does not list its functions")
     return [f for f in functions if not str(getattr(f, "path", "")).startswith(ADHOC_MODULE + ":")]
@@ -93,7 +107,8 @@ def read_page(app: Any, table: str, *, cursor: str | None = None, num_items: int
     if not is_embedded(app):
         if not hasattr(app, "table_page"):
             raise NotSupported("browsing documents needs an embedded backend or a remote deployment client")
-        result = app.table_page(table, cursor=cursor, num_items=num_items, order=order)
+        with _admin_call():
+            result = app.table_page(table, cursor=cursor, num_items=num_items, order=order)
         return Page(result["page"], cursor, result["continueCursor"] or None, bool(result["isDone"]))
     from ..backend.context import QueryCtx
 
@@ -109,7 +124,8 @@ def read_documents(app: Any, table: str, *, limit: int | None = 50, order: str =
     """Up to ``limit`` documents of ``table`` (all of them with ``limit=None``)."""
     if not is_embedded(app):
         if limit is None and hasattr(app, "documents"):
-            docs = app.documents(table)
+            with _admin_call():
+                docs = app.documents(table)
             return docs[::-1] if order == "desc" else docs
         if not hasattr(app, "table_page"):
             raise NotSupported("reading documents needs an embedded backend or a remote deployment client")
@@ -128,7 +144,8 @@ def clear_tables(app: Any, batch: int = 1000) -> int:
     if not is_embedded(app):
         if not hasattr(app, "clear_tables"):
             raise NotSupported("reset needs an embedded backend or a remote deployment client")
-        return int(app.clear_tables())
+        with _admin_call():
+            return int(app.clear_tables())
     from ..backend.context import MutationCtx
 
     deleted = 0
@@ -143,6 +160,14 @@ def clear_tables(app: Any, batch: int = 1000) -> int:
             if len(docs) < batch:
                 break
     return deleted
+
+
+def log_book(app: Any) -> Any:
+    """The deployment's log book (``.tail(n)``, iteration), or None when it shows none."""
+    try:
+        return getattr(app, "logs", None)
+    except PermissionError:  # a remote deployment without its admin key
+        return None
 
 
 def scheduled_functions(app: Any, limit: int = 50) -> list[dict] | None:

@@ -143,7 +143,7 @@ class Dashboard(anywidget.AnyWidget):
 
             listeners.append(on_commit)
             self._unhooks.append(lambda: listeners.remove(on_commit))
-        book = getattr(self.app, "logs", None)
+        book = admin.log_book(self.app)
         if book is not None and hasattr(book, "add"):
             original = book.add
 
@@ -318,7 +318,7 @@ class Dashboard(anywidget.AnyWidget):
         }
 
     def _log_list(self) -> list[dict]:
-        book = getattr(self.app, "logs", None)
+        book = admin.log_book(self.app)
         if book is None:
             return []
         entries = book.tail(self.log_limit) if hasattr(book, "tail") else list(book)[-self.log_limit:]

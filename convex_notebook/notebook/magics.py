@@ -46,7 +46,7 @@ from .display import QueryResult, short_error
 __all__ = ["ConvexMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 SUBCOMMANDS = ("connect", "status", "tables", "functions", "run", "live", "data", "import", "export", "logs", "reset")
-SHORT_ERROR_TYPES = (ConvexError, ConvexFunctionError, InvalidValueError, admin.NotSupported)
+SHORT_ERROR_TYPES = (ConvexError, ConvexFunctionError, InvalidValueError, admin.NotSupported, PermissionError)
 
 
 class _HelpShown(Exception):
@@ -520,9 +520,9 @@ class ConvexMagics(Magics, Configurable):
     def _cmd_logs(self, rest: str, local_ns: dict) -> Any:
         ns, _ = self._parse("logs", rest)
         app = self.current_app()
-        book = getattr(app, "logs", None)
+        book = admin.log_book(app)
         if book is None:
-            raise admin.NotSupported("this deployment keeps no logs here")
+            raise admin.NotSupported("this deployment shows no logs here (a remote one needs its admin key)")
         entries = list(book)
         if ns.function:
             from ..backend.registry import canonical_path

@@ -121,3 +121,25 @@ def test_the_dashboard_on_a_remote_deployment(recording_comm: Any, bridge: Any, 
         bridge.flush()
         assert d._tables == [{"name": "notes", "count": 6}]
         d.close()
+
+
+def test_without_the_admin_key_the_magics_and_dashboard_say_what_is_missing(
+        recording_comm: Any, bridge: Any, shell: Any, served: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    app, handle = served
+    app.mutation("notes:add", {"text": "public"})
+    run(shell, f"%convex connect {handle.url} -o remote")
+    with pytest.raises(Exception, match="admin key") as info:
+        run(shell, "%convex tables")
+    assert len(shell.tracebacks[-1]) == 1 and "--admin-key" in str(info.value)  # one line, naming the fix
+    with pytest.raises(Exception, match="admin key"):
+        run(shell, "%convex logs")
+    shell.user_ns["frame"] = pd.DataFrame({"text": ["x"]})
+    with pytest.raises(PermissionError, match="admin key"):
+        run(shell, "%convex import notes frame --mode append")
+    assert len(shell.tracebacks[-1]) == 1
+    assert "deployment:" in out(shell, capsys, "%convex status")
+    assert [n["text"] for n in run(shell, "%convex run notes:list").value] == ["public"]  # public calls work
+    d = cn.Dashboard(shell.user_ns["remote"], poll_interval=0.05)
+    assert d._tables == [] and d._functions == [] and d._logs == []
+    d.close()
+    assert app.count("notes") == 1
