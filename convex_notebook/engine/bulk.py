@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 import sqlite3
 import struct
 import time
@@ -340,6 +341,8 @@ def rows_from_columns(names: Sequence[str], columns: Sequence[Sequence[Any]], n:
 
 
 _BOOL_JSON = ("false", "true")
+# The characters the JSON encoder escapes in a string (ensure_ascii=False: only these).
+_JSON_ESCAPED = re.compile(r'[\x00-\x1f\\"]')
 _NONE = type(None)
 # Value types whose JSON text and size the column encoder knows (anything else: row by row).
 _SIMPLE_TYPES = frozenset({float, bool, str, _NONE, Int64, bytes, _Missing})
@@ -417,6 +420,8 @@ def _encode_column(name: str, col: list[Any]) -> _EncodedColumn | None:
                 return None
             widest = 4 * max(map(len, col), default=0)
         size = len(col) * (per_field + 2) + nbytes
+        if _JSON_ESCAPED.search(joined) is None:  # no string needs escaping: quote in the template
+            return _EncodedColumn(prefix + '"%s"', col, size, per_field + 2 + widest)
         return _EncodedColumn(prefix + "%s", list(map(_json_str, col)), size, per_field + 2 + widest)
     return _encode_mixed_column(prefix, per_field, col)
 
@@ -520,7 +525,8 @@ def insert_columns(
             for i in e.special:
                 flags[i] = 0
         plains = flags
-    doc_keys = list(map(encode_value, ids))
+    # encode_value of an id: fresh ids are base32 text (no NUL to escape).
+    doc_keys = list(map(b"\x07%b\x00".__mod__, map(str.encode, ids)))
     ct_keys = _creation_keys(cts)
     entries = _column_entries(info, names, columns, ct_keys, doc_keys)
 

@@ -14,7 +14,7 @@ from convex_notebook.engine.transaction import DatabaseError
 from convex_notebook.values import decode_id, dumps_document, encode_value, loads_document, values_equal
 from convex_notebook.values._ids import _BASE32, _base32_bulk, new_ids_ordered
 
-NAMES = ["f", "s", "b", "mixed", "sparse", "big"]
+NAMES = ["f", "s", "b", "mixed", "sparse", "big", "clean"]
 
 
 def _columns() -> list[list]:
@@ -25,7 +25,8 @@ def _columns() -> list[list]:
     mixed = [None, 1.5, "x", True, Int64(-7), b"\x00\xff", math.nan, -0.0, math.inf, Int64(2**63 - 1)]
     sparse = [MISSING, 1.0, MISSING, "y", MISSING, None, MISSING, Int64(3), MISSING, -math.inf]
     big = [float(i) for i in range(10)]
-    return [floats, strings, bools, mixed, sparse, big]
+    clean = ["a", "é", "日本", "😀", "", "%s %%", "x y", "\u2028", "\x7f", "z"]  # nothing to escape
+    return [floats, strings, bools, mixed, sparse, big, clean]
 
 
 def _stored(app, table):
