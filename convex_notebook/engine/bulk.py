@@ -166,10 +166,6 @@ def _time_prefix() -> bytes:
     return (time.time_ns() // 1_000_000).to_bytes(6, "big")
 
 
-def _new_ids_ordered(number: int, n: int) -> list[str]:
-    """Fresh ids in ascending order (a counter after the millisecond prefix, then random bytes)."""
-    ids = new_ids_ordered(number, n, _time_prefix())
-    return ids if ids is not None else _new_ids(number, n)
 
 
 def insert_documents(
@@ -509,32 +505,18 @@ def insert_columns(
     info = ensure_table(txn, table)
     if n == 0:
         return []
-    number = info.number
-    ids = _new_ids_ordered(number, n)
+    ids, ordered = _fresh_ids(info.number, n)
     now, last = db.clock.now_ms(), db.last_creation_time
     cts = _creation_times(now if now > last else math.nextafter(last, math.inf), n)
-
-    template = '{"_id":"%s","_creationTime":%s' + "".join(e.slot for e in encoded) + "}"
-    texts = list(map(template.__mod__, zip(ids, cts, *(e.values for e in encoded))))
-    # A document with a special value (Int64, bytes, NaN...) is convex_encoded_json, as in
-    # dumps_document: the other values' text is the same either way, so only the flag differs.
-    plains: Iterable[int] = repeat(1, n)
-    if any(e.special for e in encoded):
-        flags = [1] * n
-        for e in encoded:
-            for i in e.special:
-                flags[i] = 0
-        plains = flags
+    texts, plains = _documents_text(ids, cts, encoded, n)
     # encode_value of an id: fresh ids are base32 text (no NUL to escape).
     doc_keys = list(map(b"\x07%b\x00".__mod__, map(str.encode, ids)))
-    ct_keys = _creation_keys(cts)
-    entries = _column_entries(info, names, columns, ct_keys, doc_keys)
-
+    entries = _column_entries(info, names, columns, _creation_keys(cts), doc_keys)
     rows: Iterable[tuple[bytes, str, int]] = zip(doc_keys, texts, plains)
-    if not _ascending(doc_keys):
-        rows = sorted(rows, key=lambda r: r[0])  # key order: B-tree appends
+    if not ordered:  # key order makes the B-tree inserts appends
+        rows = sorted(rows, key=lambda r: r[0])
     try:
-        db.store.insert_table_documents(number, rows)
+        db.store.insert_table_documents(info.number, rows)
     except sqlite3.IntegrityError:
         raise DatabaseError(
             f"Cannot import into {table!r}: a document with one of the imported _id values already exists"
@@ -544,7 +526,7 @@ def insert_columns(
     writes.documents += n
     writes.keys.setdefault((table, "by_id"), []).extend(doc_keys)
     for index, keys in entries:
-        if not _ascending(keys):
+        if index.prefix is not None:  # by_creation_time's keys increase with the times
             keys = sorted(keys)
         db.store.insert_index_keys(index.index_id, keys)
         writes.keys.setdefault((table, index.name), []).extend(keys)
@@ -555,8 +537,29 @@ def insert_columns(
     return ids
 
 
-def _ascending(keys: list[bytes]) -> bool:
-    return all(map(bytes.__lt__, keys, keys[1:])) if len(keys) > 1 else True
+def _fresh_ids(number: int, n: int) -> tuple[list[str], bool]:
+    """New ids, and whether they ascend (then the rows need no sorting before the writes)."""
+    ids = new_ids_ordered(number, n, _time_prefix())
+    if ids is not None:
+        return ids, True
+    return _new_ids(number, n), False
+
+
+def _documents_text(
+    ids: list[str], cts: list[float], encoded: list[_EncodedColumn], n: int
+) -> tuple[list[str], Iterable[int]]:
+    """The documents' storage text (``dumps_document``'s) and plain flags, one format per row."""
+    template = '{"_id":"%s","_creationTime":%s' + "".join(e.slot for e in encoded) + "}"
+    texts = list(map(template.__mod__, zip(ids, cts, *(e.values for e in encoded))))
+    # A document with a special value (Int64, bytes, NaN...) is convex_encoded_json, as in
+    # dumps_document: the other values' text is the same either way, so only the flag differs.
+    if not any(e.special for e in encoded):
+        return texts, repeat(1, n)
+    flags = [1] * n
+    for e in encoded:
+        for i in e.special:
+            flags[i] = 0
+    return texts, flags
 
 
 def _column_entries(

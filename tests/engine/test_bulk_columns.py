@@ -139,3 +139,14 @@ def test_ordered_ids_are_valid_unique_and_ascending():
 def test_bulk_base32_is_the_per_id_encoder():
     buf = os.urandom(20 * 200)
     assert _base32_bulk(buf).decode() == "".join(_BASE32[20](buf[i : i + 20]) for i in range(0, len(buf), 20))
+
+
+def test_unordered_ids_are_written_in_key_order_too(app, monkeypatch):
+    monkeypatch.setattr(bulk, "new_ids_ordered", lambda *args: None)  # e.g. 31-character ids
+    with app.database.write() as txn:
+        ids = bulk.insert_columns(txn, "t", ["a"], [[float(i) for i in range(50)]], 50)
+    assert ids != sorted(ids)  # random ids (50! orders: not sorted by chance)
+    got = app.run(lambda ctx: [[d["_id"], d["a"]] for d in ctx.db.query("t").collect()])
+    assert got == [[i, float(k)] for k, i in enumerate(ids)]
+    info, rows = _stored(app, "t")
+    assert [r[0] for r in rows] == sorted(encode_value(i) for i in ids)
