@@ -268,8 +268,10 @@ class Backend(_Definer):
         on_update: Callable[[Any], Any] | None = None,
         on_error: Callable[[BaseException], Any] | None = None,
         journal: str | None = None,
+        admin: bool = False,
     ) -> Subscription:
-        """Subscribe to a public query: the handle's ``.value`` stays current.
+        """Subscribe to a public query (``admin=True``: internal and system ones too, as a
+        server does for admin-authenticated clients): the handle's ``.value`` stays current.
 
         Every commit that changes the result updates ``.value`` before the mutation that made
         it returns; ``on_update(value)`` / ``on_error(exc)`` then run on a background thread,
@@ -278,7 +280,7 @@ class Backend(_Definer):
         """
         if _inside_transaction.get():
             raise ConvexFunctionError("app.subscribe() cannot be called from inside a query or mutation")
-        definition = self._resolve(target, "query", admin=False)
+        definition = self._resolve(target, "query", admin=admin)
         converted = self._convert_args(definition, args)
         return self._hub.subscribe(
             definition.path, converted, self._identity, on_update=on_update, on_error=on_error,
@@ -489,11 +491,6 @@ class Backend(_Definer):
             else:
                 result = definition.call(ctx, args)
             return self._convert_result(definition, result)
-        if is_system_path(definition.path):
-            # Not through the cache: system queries read counts and the catalog, which no
-            # read set records, so a cached answer would not be invalidated.
-            with self._db.read() as txn:
-                return definition.call(QueryCtx(self, txn, identity), args)
         return self._query_through_cache(definition, args, identity)
 
     def _query_through_cache(self, definition: FunctionDef, args: dict, identity: dict | None) -> Any:
@@ -508,7 +505,7 @@ class Backend(_Definer):
 
     def _execute_live(self, path: str, args: dict, identity: dict | None, journal: str | None) -> Execution:
         """The hub's executor: run one query at the latest snapshot, capturing everything."""
-        definition = self.registry.lookup(path)
+        definition = self.registry.lookup(path) or lookup_system(path)
         value: Any = None
         frozen: bytes | None = None
         error: BaseException | None = None

@@ -2,8 +2,10 @@
 
 As in Convex, the CLI and dashboards read a deployment through functions of its own rather
 than through a separate protocol: ``_system/cli/tables``, ``_system/cli/tableData``... They are
-internal (callable only with the admin key, through ``/api/query`` or ``/api/function``), never
-listed among the app's functions, and not recorded in its logs. A remote notebook (the
+internal (callable only with the admin key: ``/api/query``, ``/api/function``, or a WebSocket
+authenticated as admin, which is how ``npx convex data`` reads them), never listed among the
+app's functions, and not recorded in its logs. Their reads are recorded like any query's, so
+they stay live (``tables`` re-runs when a table is created, ``tableSize`` on any write to it). A remote notebook (the
 ``DeploymentClient``) uses them for ``table_names()``, ``count()``, the dashboard's document
 browser, the function list and ``%convex reset``.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine import bulk
+from ..engine.readset import catalog_range, table_range
 from ..values.validators import v
 from .registry import FunctionDef, canonical_path, make_definition
 
@@ -25,14 +28,17 @@ def is_system_path(path: str) -> bool:
     return path.startswith(SYSTEM_PREFIX)
 
 
-def _tables(ctx: Any) -> list[dict]:
-    """Every table with its number of documents, by name."""
-    db = ctx._backend.database
-    txn = ctx._txn
-    return [{"name": name, "count": bulk.table_count(txn, name)} for name in sorted(db.table_names())]
+def _tables(ctx: Any, paginationOpts: dict | None = None) -> dict:
+    """The tables, by name, as one page (Convex's shape: ``npx convex data`` pages through it).
+    Live: a subscription re-runs when a table is created."""
+    ctx._txn.reads.add(catalog_range())
+    names = sorted(ctx._backend.database.table_names())
+    return {"page": [{"name": name} for name in names], "isDone": True, "continueCursor": ""}
 
 
 def _table_size(ctx: Any, tableName: str) -> float:
+    """Number of documents (live: re-runs on any write to the table)."""
+    ctx._txn.reads.add(table_range(tableName))
     return float(bulk.table_count(ctx._txn, tableName))
 
 
@@ -96,7 +102,7 @@ def _define(kind: str, name: str, handler: Any, args: Any = None) -> FunctionDef
 _SYSTEM: dict[str, FunctionDef] = {
     d.path: d
     for d in (
-        _define("query", "_system/cli/tables:default", _tables),
+        _define("query", "_system/cli/tables:default", _tables, {"paginationOpts": v.optional(_PAGINATION)}),
         _define("query", "_system/cli/tableSize:default", _table_size, {"tableName": v.string()}),
         _define(
             "query", "_system/cli/tableData:default", _table_data,

@@ -115,6 +115,7 @@ def ensure_table(txn: Transaction, table: str, number: int | None = None) -> "Ta
     if info is None:
         info = db.create_table(table, number)
         txn._created_tables = True
+        txn.writes.add_table_created(table)
     return info
 
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["KeyRange", "ReadSet", "WriteSet", "point_range"]
+from ..values import encode_value
+
+__all__ = ["CATALOG_TABLE", "KeyRange", "ReadSet", "WriteSet", "catalog_range", "point_range", "table_range"]
+
+# Creating a table writes its name under this (table, index), as Convex's ``_tables`` system
+# table would: a read of the list of tables watches it and re-runs when one appears.
+CATALOG_TABLE = "_tables"
+_EVERYTHING = (b"", b"\xff")  # every index key (keys never start with 0xff)
 
 
 @dataclass
@@ -32,6 +39,16 @@ class KeyRange:
 def point_range(table: str, index: str, key: bytes) -> KeyRange:
     """The range holding exactly ``key`` (full keys never extend one another)."""
     return KeyRange(table, index, key, key + b"\x00")
+
+
+def table_range(table: str) -> KeyRange:
+    """Every document of ``table`` (its whole ``by_id`` index): any write to it intersects."""
+    return KeyRange(table, "by_id", *_EVERYTHING)
+
+
+def catalog_range() -> KeyRange:
+    """The list of tables: intersected by the commit that creates one."""
+    return KeyRange(CATALOG_TABLE, "by_id", *_EVERYTHING)
 
 
 @dataclass
@@ -75,6 +92,10 @@ class WriteSet:
             self.keys[(table, index)] = [key]
         else:
             keys.append(key)
+
+    def add_table_created(self, table: str) -> None:
+        """Record a new table (for reads of the table list; see ``catalog_range``)."""
+        self.add(CATALOG_TABLE, "by_id", encode_value(table))
 
     def merge(self, other: "WriteSet") -> None:
         for k, v in other.keys.items():

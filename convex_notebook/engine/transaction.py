@@ -328,6 +328,7 @@ class Transaction:
         if info is None:
             info = self.db.create_table(table)
             self._created_tables = True
+            self.writes.add_table_created(table)
         doc_id = encode_id(info.number, _internal_id(self.db.random))
         ct = self.db.next_creation_time()
         full = {"_id": doc_id, "_creationTime": ct}

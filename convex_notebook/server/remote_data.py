@@ -117,7 +117,7 @@ class RemoteDataMixin:
     # -- tables -------------------------------------------------------------------------------
     def table_names(self) -> list[str]:
         self._require_admin("table_names()")
-        return [t["name"] for t in self._system("_system/cli/tables")]
+        return [t["name"] for t in self._system("_system/cli/tables")["page"]]
 
     def count(self, table: str) -> int:
         """Number of documents in a table (0 if it doesn't exist)."""

@@ -82,6 +82,7 @@ class SyncSession:
         self.qs_version = 0
         self.id_version = 0
         self.identity: dict | None = None
+        self.admin = False  # authenticated with the admin key (no impersonation): internal functions too
         self.view = self.backend.with_identity(None)
         self.holding = False  # a mutation of this session is running (it reports by itself)
         self.released = False
@@ -223,7 +224,7 @@ class SyncSession:
     def _subscribe_locked(self, entry: _Query, *, report: bool) -> None:
         try:
             args = P.decode_args(entry.args_raw)
-            entry.sub = self.view.subscribe(entry.udf_path, args, journal=entry.journal)
+            entry.sub = self.view.subscribe(entry.udf_path, args, journal=entry.journal, admin=self.admin)
             entry.error = None
             entry.sent_version = -1
         except Exception as exc:  # reported to the client as QueryFailed
@@ -277,7 +278,7 @@ class SyncSession:
                 else:
                     self.holding = True
                     try:
-                        inv = self.view.invoke(msg.udf_path, args, kind="mutation")
+                        inv = self.view.invoke(msg.udf_path, args, kind="mutation", admin=self.admin)
                     finally:
                         self.holding = False
                     stored = StoredMutation(
@@ -289,13 +290,13 @@ class SyncSession:
             self.dep.post(self.enqueue_mutation_result, msg.request_id, stored, snapshot)
 
     async def _action(self, msg: P.ActionRequest) -> None:
-        view = self.view
+        view, admin = self.view, self.admin
         try:
             args = P.decode_args(msg.args)
         except InvalidValueError as exc:
             self.outbox.put_nowait(("msg", P.action_response(msg.request_id, error=exc, log_lines=[])))
             return
-        inv = await self.dep.run_blocking(lambda: view.invoke(msg.udf_path, args, kind="action"))
+        inv = await self.dep.run_blocking(lambda: view.invoke(msg.udf_path, args, kind="action", admin=admin))
         if inv.error is None:
             try:
                 response = P.action_response(msg.request_id, value_json=to_json(inv.value), log_lines=inv.log_lines)
@@ -314,25 +315,30 @@ class SyncSession:
                 f"{self.id_version}", code="InvalidIdentityVersion",
             )
         try:
-            identity = await self.dep.run_blocking(self._identity_for, msg)
+            identity, admin = await self.dep.run_blocking(self._identity_for, msg)
         except AuthenticationError as exc:
             self.outbox.put_nowait(("msg", P.auth_error(str(exc), msg.base_version)))
             await self._close(CLOSE_NORMAL, "AuthError")
             raise _AuthRefused() from None
-        await self.dep.run_blocking(self._set_identity, identity)
+        await self.dep.run_blocking(self._set_identity, identity, admin)
 
-    def _identity_for(self, msg: P.Authenticate) -> dict | None:
+    def _identity_for(self, msg: P.Authenticate) -> tuple[dict | None, bool]:
+        """``(identity, admin)``: an admin key without impersonation may call internal and
+        system functions (the CLI's ``npx convex data`` / ``run`` and dashboards do)."""
         if msg.token_type == "None":
-            return None
+            return None, False
         if msg.token_type == "User":
-            return user_identity(msg.value or "", self.dep.verify_token)
+            return user_identity(msg.value or "", self.dep.verify_token), False
         if not admin_key_matches(msg.value, self.dep.admin_key):
             raise AuthenticationError("The admin key is not valid for this deployment")
-        return identity_from_attributes(msg.impersonating) if msg.impersonating else None
+        if msg.impersonating:
+            return identity_from_attributes(msg.impersonating), False
+        return None, True
 
-    def _set_identity(self, identity: dict | None) -> None:
+    def _set_identity(self, identity: dict | None, admin: bool = False) -> None:
         with self.dep.lock:
             self.identity = identity
+            self.admin = admin
             self.view = self.backend.with_identity(identity)
             self.id_version += 1
             for entry in self.queries.values():  # every result may depend on who asks

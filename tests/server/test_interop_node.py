@@ -135,3 +135,29 @@ def test_convex_client_reactive(app: cn.Backend, server: Any) -> None:
     assert out["anonymous"] is None
     assert out["signedIn"] == {"subject": "js-user", "name": "Grace"}
     assert out["authChanges"] == [True]
+
+
+def run_cli(server: Any, *args: str) -> str:
+    """The official CLI (`npx convex ...` of npm `convex`) against our server, with its admin key."""
+    cli = NODE_DIR / "node_modules" / ".bin" / "convex"
+    assert cli.exists(), "run `npm ci` in tests/interop/node (scripts/test does)"
+    proc = subprocess.run(
+        [str(cli), *args, "--url", server.url, "--admin-key", server.admin_key],
+        cwd=NODE_DIR, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
+    return proc.stdout
+
+
+def test_cli_data_and_run(app: cn.Backend, server: Any) -> None:
+    """`npx convex data` reads our system functions over an admin WebSocket; `npx convex run`
+    calls public and internal functions."""
+    app.mutation("messages:send", {"author": "py", "body": "hello"})
+    assert "messages" in run_cli(server, "data").split()
+    lines = run_cli(server, "data", "messages", "--format", "jsonl").strip().splitlines()
+    assert [json.loads(line)["body"] for line in lines] == ["hello"]
+    run_cli(server, "run", "messages:send", json.dumps({"author": "cli", "body": "hi"}))
+    run_cli(server, "run", "admin:secret")  # internal: the admin key allows it
+    assert messages(app) == [("py", "hello"), ("cli", "hi"), ("admin", "secret")]
+    newest = run_cli(server, "data", "messages", "--limit", "1", "--format", "jsonl").strip().splitlines()
+    assert [json.loads(line)["body"] for line in newest] == ["secret"]

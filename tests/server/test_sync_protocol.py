@@ -197,3 +197,33 @@ def test_timestamps_never_go_backwards_across_restarts(tmp_path: Path) -> None:
     assert run(session(handle.url, ahead)) > ahead
     handle.stop()
     app.close()
+
+
+def test_an_admin_session_reaches_internal_and_system_functions_live(app: cn.Backend, server: Any) -> None:
+    """As the CLI (`npx convex data`) and dashboards do: an admin-authenticated socket may
+    subscribe to system queries and run internal functions; system queries stay live."""
+    async def main() -> None:
+        anonymous = await RawSync(server.url).open()
+        t = await anonymous.modify(anonymous.add(0, "_system/cli/tables", {}))
+        assert t["modifications"][0]["type"] == "QueryFailed"
+        response, _ = await anonymous.mutation(0, "admin:secret")
+        assert response["success"] is False
+        c = await RawSync(server.url).open()
+        await c.send({"type": "Authenticate", "baseVersion": 0, "tokenType": "Admin", "value": server.admin_key})
+        await c.recv_type("Transition")
+        t = await c.modify(c.add(0, "_system/cli/tables", {"paginationOpts": {"numItems": 100, "cursor": None}}),
+                           c.add(1, "_system/cli/tableSize", {"tableName": "messages"}))
+        values = mods_by_id(t)
+        assert values[0]["value"]["page"] == [] and values[1]["value"] == 0
+        response, t = await c.mutation(1, "admin:secret")  # internal, over the socket
+        assert response["success"] is True, response
+        values = mods_by_id(t)  # the new table and its count arrive with the write
+        assert values[0]["value"]["page"] == [{"name": "messages"}] and values[1]["value"] == 1
+        app.mutation("messages:send", {"author": "py", "body": "x"})
+        t = await c.recv_type("Transition")
+        assert mods_by_id(t) == {1: mods_by_id(t)[1]} and mods_by_id(t)[1]["value"] == 2  # only the count changed
+        for s in (anonymous, c):
+            await s.close()
+
+    run(main())
+    assert messages(app) == [("admin", "secret"), ("py", "x")]
