@@ -160,9 +160,35 @@ def _ordered_names(names: Iterable[str]) -> list[str]:
 class _Columns:
     """Accumulates documents column-wise (a field first seen late is MISSING before)."""
 
-    def __init__(self) -> None:
+    def __init__(self, track_shapes: bool = False) -> None:
         self.columns: dict[str, list[Any]] = {}
         self.n = 0
+        # Each distinct field order seen → the earliest _creationTime with it (documents read
+        # out of creation order: see first_seen_in_time_order).
+        self.shapes: dict[tuple[str, ...], float] | None = {} if track_shapes else None
+
+    def first_seen_in_time_order(self) -> list[str]:
+        """The fields in the order the documents, sorted by ``_creationTime``, first show them
+        (what ``to_dataframe`` of the sorted documents would give): not the read order."""
+        names: dict[str, None] = {}
+        for shape in sorted(self.shapes or {}, key=(self.shapes or {}).__getitem__):
+            names.update(dict.fromkeys(shape))
+        names.update(dict.fromkeys(self.columns))  # (every field is in some shape)
+        return list(names)
+
+    def _note_shapes(self, docs: list[dict[str, Any]], keys: list[str] | None, times: list[Any] | None) -> None:
+        shapes = self.shapes
+        assert shapes is not None
+        if keys is not None and times is not None:  # a uniform batch: one shape
+            shape = tuple(keys)
+            earliest = min(times)
+            if earliest < shapes.get(shape, float("inf")):
+                shapes[shape] = earliest
+            return
+        for d in docs:
+            shape, ct = tuple(d), d["_creationTime"]
+            if ct < shapes.get(shape, float("inf")):
+                shapes[shape] = ct
 
     def add(self, docs: list[dict[str, Any]]) -> None:
         if not docs:
@@ -175,6 +201,9 @@ class _Columns:
                 values = [list(map(itemgetter(key), docs)) for key in keys]
             except KeyError:
                 uniform = False
+        if self.shapes is not None:
+            times = values[keys.index("_creationTime")] if uniform and "_creationTime" in keys else None
+            self._note_shapes(docs, keys if uniform else None, times)
         if uniform:
             for key, vals in zip(keys, values):
                 col = columns.get(key)
@@ -221,7 +250,7 @@ def to_dataframe(docs: Iterable[Mapping[str, Any]] | Mapping[str, Any], *, index
 def table_dataframe(app: "Backend", table: str, *, index: str | None = None) -> pd.DataFrame:
     """Every document of ``table`` as a DataFrame, in ``_creationTime`` order (one snapshot)."""
     db = app.database
-    acc = _Columns()
+    acc = _Columns(track_shapes=True)
     decode = _decode
     with db.read():
         info = db.table(table)
@@ -236,10 +265,13 @@ def table_dataframe(app: "Backend", table: str, *, index: str | None = None) -> 
                              "_creationTime": pd.array([], dtype="datetime64[ns, UTC]")})
     # Stored in _id order; a table reads in _creationTime order (as ctx.db.query(table)).
     times = np.asarray(acc.columns["_creationTime"], dtype=np.float64)
-    frame = acc.frame()
     if acc.n > 1 and not bool(np.all(times[1:] > times[:-1])):
-        frame = frame.take(np.argsort(times, kind="stable"))
+        order = np.argsort(times, kind="stable")
+        acc.columns = {name: acc.columns[name] for name in acc.first_seen_in_time_order()}
+        frame = acc.frame().take(order)
         frame.index = pd.RangeIndex(acc.n)
+    else:
+        frame = acc.frame()
     if index is not None:
         frame = frame.set_index(index)
     return frame

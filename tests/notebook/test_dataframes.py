@@ -241,3 +241,15 @@ def test_progress_bar_text(app, capsys):
     app.import_dataframe("u", pd.DataFrame({"a": [1.0]}))
     assert capsys.readouterr().err == ""
 
+
+
+def test_a_tables_columns_come_in_creation_order_not_id_order(app):
+    # Ids are random: read in id order, fields first seen late would land anywhere.
+    def write(ctx):
+        for i in range(20):
+            ctx.db.insert("shapes", {"common": float(i), f"f{i:02d}": cn.Int64(i) if i % 2 else float(i)})
+    app.run(write)
+    docs = app.run(lambda ctx: ctx.db.query("shapes").collect())  # _creationTime order
+    frame = app.df("shapes")
+    assert list(frame.columns) == ["_id", "_creationTime", "common"] + [f"f{i:02d}" for i in range(20)]
+    pd.testing.assert_frame_equal(frame, cn.to_dataframe(docs))
