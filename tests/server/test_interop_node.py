@@ -2,7 +2,8 @@
 
 ConvexHttpClient (query, mutation, action, admin `function`) and ConvexClient (onUpdate
 firing again after another client's mutation, read-your-writes `await mutation`, action,
-one-shot query, errors), with every value type JSON cannot carry.
+one-shot query, errors), with every value type JSON cannot carry; and the CLI of the same
+package (`convex data`, `convex run`) with the deployment's admin key.
 """
 
 from __future__ import annotations
