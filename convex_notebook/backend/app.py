@@ -155,6 +155,8 @@ class Backend(_Definer):
         self._db = Database(self.path, clock=clock, limits=limits)
         self.registry = Registry()
         self.logs = logs.LogBook()
+        # Deployment state shown by system queries (latest export, imports): see backend/system.py.
+        self.system_state: dict[str, Any] = {}
         self.echo_logs = echo_logs
         self._identity: dict | None = None
         self._actions = _ActionLoop()  # shared with with_identity() views

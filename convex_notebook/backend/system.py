@@ -15,17 +15,52 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine import bulk
-from ..engine.readset import catalog_range, table_range
+from ..engine.readset import catalog_range, point_range, table_range
+from ..values import encode_value
 from ..values.validators import v
 from .registry import FunctionDef, canonical_path, make_definition
 
-__all__ = ["SYSTEM_PREFIX", "is_system_path", "lookup_system"]
+__all__ = ["SYSTEM_PREFIX", "is_system_path", "lookup_system", "publish_state"]
 
 SYSTEM_PREFIX = "_system/"
 
 
 def is_system_path(path: str) -> bool:
     return path.startswith(SYSTEM_PREFIX)
+
+
+# -- deployment state (latest export, imports) ----------------------------------------------------
+STATE_TABLE = "_system_state"  # not a stored table: the (table, index) its changes are written to
+
+
+def publish_state(backend: Any, name: str, value: Any) -> None:
+    """Set a piece of deployment state, as a commit: system queries showing it re-run."""
+    with backend.database.write() as txn:
+        backend.system_state[name] = value
+        txn.writes.add(STATE_TABLE, "by_id", encode_value(name))
+
+
+def _state(ctx: Any, name: str) -> Any:
+    ctx._txn.reads.add(point_range(STATE_TABLE, "by_id", encode_value(name)))
+    return ctx._backend.system_state.get(name)
+
+
+def _latest_export(ctx: Any) -> Any:
+    """The latest snapshot export (``npx convex export`` waits for it to complete)."""
+    return _state(ctx, "latest_export")
+
+
+def _imports(ctx: Any) -> list:
+    """Snapshot imports (``npx convex import`` checks for one in progress)."""
+    return list((_state(ctx, "imports") or {}).values())
+
+
+def _import(ctx: Any, importId: str) -> Any:
+    """One snapshot import, by id (``npx convex import`` follows its state)."""
+    found = (_state(ctx, "imports") or {}).get(importId)
+    if found is None:
+        raise ValueError(f"No snapshot import {importId!r}")
+    return found
 
 
 def _tables(ctx: Any, paginationOpts: dict | None = None) -> dict:
@@ -112,6 +147,9 @@ _SYSTEM: dict[str, FunctionDef] = {
         _define("query", "_system/cli/functions:default", _functions),
         _define("query", "_system/cli/logs:default", _logs, {"limit": v.optional(v.number())}),
         _define("mutation", "_system/cli/clearTables:default", _clear_tables),
+        _define("query", "_system/cli/exports:getLatest", _latest_export),
+        _define("query", "_system/cli/queryImport:list", _imports),
+        _define("query", "_system/cli/queryImport:default", _import, {"importId": v.string()}),
     )
 }
 

@@ -127,7 +127,9 @@ def _remap_ids(x: Any, remap: dict[int, int]) -> Any:
     return x
 
 
-def write_tables(app: "Backend", loads: Iterable[TableLoad], mode: str, *, keep_ids: bool = True) -> dict[str, int]:
+def write_tables(
+    app: "Backend", loads: Iterable[TableLoad], mode: str, *, keep_ids: bool = True, clear_other_tables: bool = False
+) -> dict[str, int]:
     """Import every table of ``loads`` in one transaction: all of them, or nothing.
 
     Ids are kept: a table keeps the number its ids encode when that number is free here;
@@ -137,6 +139,11 @@ def write_tables(app: "Backend", loads: Iterable[TableLoad], mode: str, *, keep_
     loads = list(loads)
     out: dict[str, int] = {}
     with app.database.write() as txn:
+        if clear_other_tables:  # ``--replace-all``: tables the import does not mention end up empty
+            named = {load.table for load in loads}
+            for name in app.database.table_names():
+                if name not in named:
+                    bulk.clear_table(txn, name)
         for load in loads:
             if mode == "insert":
                 count = bulk.table_count(txn, load.table)

@@ -15,6 +15,7 @@ old Convex exports are refused with a clear error. ``_storage`` (file storage) a
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -101,14 +102,17 @@ def _decoder(file: str, schema_line: Any) -> Any:
     )
 
 
-def import_snapshot(app: "Backend", path: str | os.PathLike[str], *, mode: str = "insert") -> dict[str, int]:
+def import_snapshot(
+    app: "Backend", path: str | os.PathLike[str], *, mode: str = "insert", clear_other_tables: bool = False
+) -> dict[str, int]:
     """Import every table of a snapshot ZIP, keeping ids and creation times; return the
     number of documents per table.
 
     ``mode="insert"`` (the default, like ``npx convex import``) fails if a table of the
     snapshot already has documents; ``"replace"`` replaces those tables (``--replace``);
-    ``"append"`` adds to them. Tables the snapshot does not mention are left alone. All
-    tables are written in one transaction: on any error, nothing is.
+    ``"append"`` adds to them. Tables the snapshot does not mention are left alone, unless
+    ``clear_other_tables`` (``--replace-all``) empties them. All tables are written in one
+    transaction: on any error, nothing is.
     """
     _load.check_mode(mode)
     file = os.fspath(path)
@@ -119,6 +123,22 @@ def import_snapshot(app: "Backend", path: str | os.PathLike[str], *, mode: str =
         raise ImportFileError(name, None, "not a ZIP file (expected a Convex snapshot export)") from None
     except FileNotFoundError:
         raise ImportFileError(name, None, "no such file") from None
+    return _import_zip(app, zf, name, mode, clear_other_tables)
+
+
+def import_snapshot_data(
+    app: "Backend", data: bytes, *, mode: str = "insert", name: str = "snapshot.zip", clear_other_tables: bool = False
+) -> dict[str, int]:
+    """:func:`import_snapshot` of a ZIP already in memory (a server's request body)."""
+    _load.check_mode(mode)
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise ImportFileError(name, None, "not a ZIP file (expected a Convex snapshot export)") from None
+    return _import_zip(app, zf, name, mode, clear_other_tables)
+
+
+def _import_zip(app: "Backend", zf: zipfile.ZipFile, name: str, mode: str, clear_other_tables: bool) -> dict[str, int]:
     with zf:
         entries = zf.namelist()
         numbers: dict[str, int] = {}
@@ -168,7 +188,7 @@ def import_snapshot(app: "Backend", path: str | os.PathLike[str], *, mode: str =
             load = _load.TableLoad(table, entry, number=numbers.get(table))
             _load.read_lines(_read(zf, entry), entry, decode, load)
             loads.append(load)
-    return _load.write_tables(app, loads, mode)
+    return _load.write_tables(app, loads, mode, clear_other_tables=clear_other_tables)
 
 
 def _read(zf: zipfile.ZipFile, entry: str) -> bytes:

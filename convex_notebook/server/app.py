@@ -13,6 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from .data_api import DataApi
+from .snapshot_api import SnapshotApi
 from .http import HttpApi, error_response, json_response
 from .sync import SyncSession
 
@@ -43,6 +44,7 @@ def build_app(deployment: "Deployment") -> Any:
     """The ASGI app serving ``deployment``."""
     api = HttpApi(deployment)
     data = DataApi(deployment)
+    snapshots = SnapshotApi(deployment)
 
     async def sync(websocket: WebSocket) -> None:
         await SyncSession(deployment, websocket).run()
@@ -69,6 +71,12 @@ def build_app(deployment: "Deployment") -> Any:
         Route("/api/query_batch", api.query_batch, methods=["POST"]),
         Route("/api/list_snapshot", data.list_snapshot, methods=["GET"]),
         Route("/api/import", data.import_table, methods=["POST"]),
+        Route("/api/export/request/zip", snapshots.request_export, methods=["POST"]),
+        Route("/api/export/zip/{ts}", snapshots.download_export, methods=["GET"]),
+        Route("/api/import/start_upload", snapshots.start_upload, methods=["POST"]),
+        Route("/api/import/upload_part", snapshots.upload_part, methods=["POST"]),
+        Route("/api/import/finish_upload", snapshots.finish_upload, methods=["POST"]),
+        Route("/api/perform_import", snapshots.perform_import, methods=["POST"]),
         Route("/version", version, methods=["GET"]),
         WebSocketRoute("/api/sync", sync),
         WebSocketRoute("/api/{client_version}/sync", sync),

@@ -7,10 +7,11 @@
   (start again without ``snapshot``); ``_ts`` is the snapshot's timestamp. ``format`` is
   ``json`` (Convex's) or ``convex_encoded_json`` (ours: exact Int64 and bytes); ``numItems``
   (ours) sets the page size.
-* ``POST /api/import?tableName=&mode=&format=``: the single-request import of
-  ``npx convex import --table`` (``mode``: ``requireEmpty``, ``append`` or ``replace``; ``format``:
-  ``jsonLines``, ``jsonArray`` or ``csv``). The body is the file; one transaction, all or nothing;
-  a malformed body is a 400 naming the line. Answers ``{"tableName", "numWritten"}``.
+* ``POST /api/import?tableName=&mode=&format=``: the single-request import of earlier
+  ``npx convex import`` versions (``mode``: ``requireEmpty``, ``append``, ``replace``, or for a zip
+  ``replaceAll``; ``format``: ``jsonLines``, ``jsonArray``, ``csv`` or ``zip``, a snapshot, which
+  names its tables). The body is the file; one transaction, all or nothing; a malformed body is
+  a 400 naming the line. Answers ``{"tableName", "numWritten", "tables"}``.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["DataApi"]
 
 PAGE_DEFAULT, PAGE_MAX = 1000, 8192
-IMPORT_MODES = {"requireEmpty": "insert", "append": "append", "replace": "replace"}
-IMPORT_FORMATS = {"jsonLines": "jsonl", "jsonArray": "json", "csv": "csv"}
+IMPORT_MODES = {"requireEmpty": "insert", "append": "append", "replace": "replace", "replaceAll": "replace"}
+IMPORT_FORMATS = {"jsonLines": "jsonl", "jsonArray": "json", "csv": "csv", "zip": "zip"}
 
 
 def _encode_cursor(table: str, cursor: str | None) -> str:
@@ -149,29 +150,39 @@ class DataApi(HttpApi):
     # -- import -----------------------------------------------------------------------------------
     async def import_table(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
+            from ..io.snapshot import import_snapshot_data
             from ..io.tables import import_table_data
 
             self._admin(request)
             params = request.query_params
-            table = params.get("tableName")
-            if not table:
-                raise RequestError(400, "BadQueryParameter", "'tableName' is required")
-            mode = IMPORT_MODES.get(params.get("mode", "requireEmpty"))
-            if mode is None:
-                raise RequestError(400, "BadQueryParameter", f"'mode' is one of {', '.join(IMPORT_MODES)}")
             fmt = IMPORT_FORMATS.get(params.get("format", "jsonLines"))
             if fmt is None:
                 raise RequestError(400, "BadQueryParameter", f"'format' is one of {', '.join(IMPORT_FORMATS)}")
+            table = params.get("tableName")
+            if fmt == "zip" and table:
+                raise RequestError(400, "BadQueryParameter", "A zip snapshot names its own tables: give no 'tableName'")
+            if fmt != "zip" and not table:
+                raise RequestError(400, "BadQueryParameter", "'tableName' is required")
+            mode_name = params.get("mode", "requireEmpty")
+            mode = IMPORT_MODES.get(mode_name)
+            if mode is None or (mode_name == "replaceAll" and fmt != "zip"):
+                raise RequestError(400, "BadQueryParameter", f"'mode' is one of {', '.join(IMPORT_MODES)} (replaceAll: zip only)")
             data = await self._raw_body(request, self.dep.settings.max_import_bytes)
+            backend = self.dep.backend
 
-            def write() -> int:
-                return import_table_data(self.dep.backend, table, data, format=fmt, mode=mode, name="request body")  # type: ignore[arg-type]
+            def write() -> dict[str, int]:
+                if fmt == "zip":
+                    return import_snapshot_data(
+                        backend, data, mode=mode, name="request body", clear_other_tables=mode_name == "replaceAll",
+                    )
+                return {table: import_table_data(backend, table, data, format=fmt, mode=mode, name="request body")}  # type: ignore[arg-type]
 
             try:
-                written = await self.dep.run_blocking(write)
+                counts = await self.dep.run_blocking(write)
             except DatabaseError as exc:  # a malformed body or rejected data: nothing was written
                 raise RequestError(400, "ImportFailed", str(exc)) from None
-            ts = self.dep.backend.database.last_ts  # at or past the import's commit
-            return json_response({"tableName": table, "numWritten": written}, headers={TS_HEADER: str(ts)})
+            ts = backend.database.last_ts  # at or past the import's commit
+            answer = {"tableName": table, "numWritten": sum(counts.values()), "tables": counts}
+            return json_response(answer, headers={TS_HEADER: str(ts)})
 
         return await self._guard(request, run)

@@ -79,6 +79,7 @@ class Deployment:
         self._dedup: OrderedDict[tuple[str, int], StoredMutation] = OrderedDict()  # under self.lock
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
+        self.cleanups: list[Callable[[], None]] = []  # run by close() (e.g. removing export files)
         # When each table was last written (under self.lock): a snapshot read in pages
         # (/api/list_snapshot) stays exact while its tables are unchanged since its timestamp.
         self.started_ts = backend.database.last_ts
@@ -210,6 +211,8 @@ class Deployment:
             for session in sessions:
                 session.release_locked()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        for cleanup in self.cleanups:
+            cleanup()
 
 
 def _deliver_batch(batch: list[tuple["SyncSession", Any]]) -> None:

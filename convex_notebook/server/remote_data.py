@@ -249,16 +249,56 @@ class RemoteDataMixin:
 
         return write_documents(self.documents(table), path, **options)
 
+    def export_snapshot(self, path: str | os.PathLike[str]) -> str:
+        """Write every table to a snapshot ZIP, as ``npx convex export`` (``path``: the file, or
+        a directory to put ``snapshot_<ts>.zip`` in); returns the file's path."""
+        self._require_admin("export_snapshot()")
+        self._http("POST", "/api/export/request/zip", body=b"")
+        latest = self._system("_system/cli/exports:getLatest")
+        if not isinstance(latest, dict) or latest.get("state") != "completed":
+            raise ConvexFunctionError(f"The snapshot export did not complete: {latest!r}")
+        ts = int(latest["start_ts"])
+        target = os.fspath(path)
+        if os.path.isdir(target):
+            target = os.path.join(target, f"snapshot_{ts}.zip")
+        request = urllib.request.Request(
+            f"{self.url}/api/export/zip/{ts}", headers={"Authorization": f"Convex {self.admin_key}"}
+        )
+        tmp = target + ".part"
+        with urllib.request.urlopen(request, timeout=300) as response, open(tmp, "wb") as out:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+        os.replace(tmp, target)  # complete or not at all
+        return target
+
+    def import_snapshot(
+        self, path: str | os.PathLike[str], *, mode: str = "insert", clear_other_tables: bool = False
+    ) -> dict[str, int]:
+        """Restore the tables of a snapshot ZIP, keeping ids (``npx convex import x.zip``);
+        ``clear_other_tables`` (``--replace-all``): the tables it lacks are emptied. One transaction."""
+        if mode not in _IMPORT_MODES:
+            raise ValueError(f"mode= takes 'insert', 'replace' or 'append', got {mode!r}")
+        self._require_admin("import_snapshot()")
+        file = os.fspath(path)
+        with open(file, "rb") as f:
+            data = f.read()
+        params = {"format": "zip", "mode": "replaceAll" if clear_other_tables else _IMPORT_MODES[mode]}
+        answer = self._post_import(params, data, what=os.path.basename(file), target="the deployment")
+        return {t: int(n) for t, n in answer["tables"].items()}
+
     def _import(self, table: str, data: bytes, fmt: str, mode: str, *, what: str) -> int:
         params = {"tableName": table, "mode": _IMPORT_MODES[mode], "format": _IMPORT_FORMATS[fmt]}
+        return int(self._post_import(params, data, what=what, target=repr(table))["numWritten"])
+
+    def _post_import(self, params: dict, data: bytes, *, what: str, target: str) -> dict:
         try:
             answer, headers = self._http("POST", "/api/import", params=params, body=data, content_type="application/octet-stream")
         except HttpError as exc:
-            raise DatabaseError(f"{what} into {table!r}: {exc.reason}") from None
+            raise DatabaseError(f"{what} into {target}: {exc.reason}") from None
         ts = headers.get(TS_HEADER)
         if ts and ts.isdigit():
             self._catch_up_to(int(ts))  # as a mutation: returns once live queries show it
-        return int(answer["numWritten"])
+        return answer
 
     # -- widgets, functions, logs -------------------------------------------------------------------
     def live(self, target: Any, args: dict | None = None, **options: Any) -> Any:

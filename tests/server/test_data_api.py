@@ -164,7 +164,7 @@ def test_list_snapshot_needs_the_admin_key(app: cn.Backend, server: Any) -> None
 def test_import_jsonl_csv_and_json_array(app: cn.Backend, server: Any) -> None:
     lines = b'{"x": 1}\n\n{"x": {"$integer": "AQAAAAAAAAA="}, "b": {"$bytes": "AAE="}}\n'
     status, body = call(server, "POST", "/api/import", {"tableName": "j", "format": "jsonLines"}, lines)
-    assert status == 200 and body == {"tableName": "j", "numWritten": 2}
+    assert status == 200 and body == {"tableName": "j", "numWritten": 2, "tables": {"j": 2}}
     docs = app.run(lambda ctx: ctx.db.query("j").collect())
     assert docs[0]["x"] == 1.0 and docs[1]["x"] == cn.Int64(1) and docs[1]["b"] == b"\x00\x01"
     status, body = call(server, "POST", "/api/import", {"tableName": "c", "format": "csv"}, b"name,n\nada,1\nbob,x\n")
