@@ -1,6 +1,7 @@
 """The ``convex-notebook`` command.
 
     convex-notebook serve [--db data/app.sqlite3] [--port 3210] [--functions convex/tasks.py ...]
+    convex-notebook run | data | import | export ... (--url URL | --db PATH)   (see cli_data)
 
 A functions file is plain Python run with ``app`` (the Backend), ``cn`` and ``v`` already
 defined, so that ``@app.query`` / ``@app.mutation`` / ``tasks = app.module("tasks")`` work
@@ -16,6 +17,8 @@ import signal
 import sys
 from pathlib import Path
 from typing import Any, Sequence
+
+from .cli_data import COMMANDS, add_commands, run_command
 
 __all__ = ["load_functions", "main"]
 
@@ -81,9 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="admin key (default: $CONVEX_NOTEBOOK_ADMIN_KEY, else the one saved with the data, else a new one)",
     )
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    add_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command in COMMANDS:
+        return run_command(args)
     parser.error(f"unknown command {args.command}")
     return 2
 
