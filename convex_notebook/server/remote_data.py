@@ -265,9 +265,12 @@ class RemoteDataMixin:
             f"{self.url}/api/export/zip/{ts}", headers={"Authorization": f"Convex {self.admin_key}"}
         )
         tmp = target + ".part"
-        with urllib.request.urlopen(request, timeout=300) as response, open(tmp, "wb") as out:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
+        try:
+            with urllib.request.urlopen(request, timeout=300) as response, open(tmp, "wb") as out:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+        except urllib.error.HTTPError as exc:
+            raise HttpError(exc.code, "ExportDownloadFailed", f"downloading snapshot {ts}: {exc.reason}") from None
         os.replace(tmp, target)  # complete or not at all
         return target
 

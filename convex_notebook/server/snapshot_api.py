@@ -37,7 +37,7 @@ __all__ = ["SnapshotApi"]
 
 CLI_FORMATS = {"jsonLines": "jsonl", "jsonArray": "json", "csv": "csv", "zip": "zip"}
 CLI_MODES = {"requireEmpty": "insert", "append": "append", "replace": "replace", "replaceAll": "replace"}
-UPLOAD_TTL_S = 3600  # an unfinished upload is forgotten after this long
+UPLOAD_TTL_S = 3600  # an unfinished upload (or an unconfirmed import) is forgotten after this long
 
 
 def _ms() -> float:
@@ -52,7 +52,7 @@ class SnapshotApi(HttpApi):
         self._dir = tempfile.mkdtemp(prefix="convex-notebook-exports-")
         self._exports: dict[int, str] = {}  # start_ts → file (the latest only)
         self._uploads: dict[str, dict[str, Any]] = {}  # token → {"parts": {n: bytes}, "size", "started"}
-        self._pending: dict[str, tuple[dict, bytes]] = {}  # importId → (import args, file)
+        self._pending: dict[str, tuple[dict, bytes, float]] = {}  # importId → (import args, file, when)
         self._lock = threading.Lock()
         deployment.cleanups.append(lambda: shutil.rmtree(self._dir, ignore_errors=True))
 
@@ -167,7 +167,11 @@ class SnapshotApi(HttpApi):
             data = b"".join(parts[n] for n in sorted(parts))
             import_id = uuid.uuid4().hex
             target = f"table {table!r}" if table else "every table of the snapshot"
-            self._pending[import_id] = ({"format": fmt, "mode": mode, "tableName": table}, data)
+            with self._lock:  # unconfirmed imports are dropped after a while, as unfinished uploads
+                cutoff = time.monotonic() - UPLOAD_TTL_S
+                for old in [i for i, p in self._pending.items() if p[2] < cutoff]:
+                    del self._pending[old]
+                self._pending[import_id] = ({"format": fmt, "mode": mode, "tableName": table}, data, time.monotonic())
             await self.dep.run_blocking(self._set_import, import_id, {
                 "state": "waiting_for_confirmation",
                 "message_to_confirm": f"Import {len(data):,} bytes of {fmt} into {target} (mode {mode})",
@@ -192,10 +196,12 @@ class SnapshotApi(HttpApi):
             self._admin(request)
             body = await self._body(request)
             import_id = body.get("importId")
-            pending = self._pending.pop(import_id, None) if isinstance(import_id, str) else None
+            with self._lock:
+                pending = self._pending.pop(import_id, None) if isinstance(import_id, str) else None
             if pending is None:
                 raise RequestError(400, "ImportNotFound", f"No import waiting for confirmation with id {import_id!r}")
-            await self.dep.run_blocking(self._perform, import_id, *pending)
+            args, data, _ = pending
+            await self.dep.run_blocking(self._perform, import_id, args, data)
             return json_response({})
 
         return await self._guard(request, run)
