@@ -32,7 +32,7 @@ BACKEND_METHODS = [
     "query_async", "mutation_async", "action_async", "run_async",
 ]
 
-NOT_YET = pytest.mark.xfail(strict=True, reason="API.md §4 feature not implemented yet (scheduler/storage/vector search)")
+NOT_YET = pytest.mark.xfail(strict=True, reason="API.md §4 feature not implemented yet (file storage, vector search)")
 
 
 @pytest.mark.parametrize("name", PACKAGE_NAMES)
@@ -71,7 +71,6 @@ def test_backend_methods(name):
         assert inspect.iscoroutinefunction(getattr(cn.Backend, name))
 
 
-@NOT_YET
 def test_backend_finish_scheduled_functions():
     with cn.Backend(echo_logs=False) as app:
         assert callable(app.finish_scheduled_functions)
@@ -212,7 +211,6 @@ def test_action_ctx_section():
         assert all(app.action("probe"))
 
 
-@NOT_YET
 def test_scheduler_ctx():
     with cn.Backend(echo_logs=False) as app:
         def body(ctx):
@@ -231,7 +229,6 @@ def test_storage_ctx():
         assert all(app.run(body))
 
 
-@NOT_YET
 def test_system_tables_ctx():
     with cn.Backend(echo_logs=False) as app:
         assert app.run(lambda ctx: callable(ctx.db.system.get) and callable(ctx.db.system.query))

@@ -32,6 +32,7 @@ from ..values.schema import SchemaDefinition
 from . import logs
 from .context import ActionCtx, MutationCtx, QueryCtx
 from .registry import FunctionDef, FunctionNotFound, Registry, RegisteredFunction, make_definition
+from .scheduler import SchedulerRunner
 from .system import is_system_path, lookup_system
 
 __all__ = ["Backend", "Invocation", "Module", "connect"]
@@ -170,6 +171,7 @@ class Backend(_Definer):
         logs.install()
         if schema is not None:
             self.set_schema(schema)
+        self._scheduler = SchedulerRunner(self)  # resumes jobs a file holds
 
     def _backend(self) -> "Backend":
         return self
@@ -235,9 +237,24 @@ class Backend(_Definer):
         clock = self._db.clock
         if not isinstance(clock, VirtualClock):
             raise TypeError("advance_time() needs a backend made with clock=cn.VirtualClock()")
-        return clock.advance(ms)
+        now = clock.advance(ms)
+        self._scheduler.run_due()  # what became due runs now, in time order
+        return now
+
+    def finish_scheduled_functions(self) -> int:
+        """Run every pending scheduled function, and those they schedule, in time order (a
+        virtual clock moves to each one's time; the system clock is waited for). Returns how
+        many ran."""
+        return self._scheduler.finish()
+
+    def _record_scheduled(self, path: str, kind: str, lines: list[str], started: float, error: str | None) -> None:
+        """A scheduled run in the log book (and echoed), as a top-level call is."""
+        self.logs.add(logs.LogEntry(time.time(), path, kind, list(lines), (time.perf_counter() - started) * 1000, error))
+        if self.echo_logs and lines:
+            logs.echo(lines)
 
     def close(self) -> None:
+        self._scheduler.stop()
         self._hub.close()
         self._db.close()
         self._actions.stop()

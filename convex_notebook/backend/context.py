@@ -8,17 +8,46 @@ from typing import TYPE_CHECKING, Any
 from ..engine.query import Query
 from ..engine.transaction import DatabaseError, Transaction
 from ..values import decode_id
+from .scheduler import Scheduler
 
 if TYPE_CHECKING:
     from .app import Backend
 
-__all__ = ["ActionCtx", "Auth", "DatabaseReader", "DatabaseWriter", "MutationCtx", "QueryCtx"]
+__all__ = ["ActionCtx", "Auth", "DatabaseReader", "DatabaseWriter", "MutationCtx", "QueryCtx", "SystemReader"]
 
 _NO_ARG = object()
 
 
+def _reject_system(txn: Transaction, doc_id: Any, op: str) -> None:
+    """User code reads system documents through ``ctx.db.system`` and never writes them."""
+    if type(doc_id) is str:
+        name = txn.db.table_name_for_id(doc_id)
+        if name is not None and name.startswith("_"):
+            hint = "read it with ctx.db.system.get()" if op == "get" else "system tables are read-only"
+            raise DatabaseError(f"db.{op}({doc_id!r}): a document of the system table {name}: {hint}")
+
+
+class SystemReader:
+    """``ctx.db.system``: read-only access to system tables (``_scheduled_functions``)."""
+
+    def __init__(self, txn: Transaction) -> None:
+        self._txn = txn
+
+    def get(self, doc_id: Any) -> dict | None:
+        name = self._txn.db.table_name_for_id(doc_id) if isinstance(doc_id, str) else None
+        if name is not None and not name.startswith("_"):
+            raise DatabaseError(f"db.system.get({doc_id!r}): a document of the user table {name}: use ctx.db.get()")
+        return self._txn.get(doc_id)
+
+    def query(self, table: str) -> Query:
+        return Query(self._txn, table, system=True)
+
+    def __repr__(self) -> str:
+        return "<SystemReader>"
+
+
 class DatabaseReader:
-    """``ctx.db`` in queries: ``get``, ``query``, ``normalize_id``."""
+    """``ctx.db`` in queries: ``get``, ``query``, ``normalize_id``, ``system``."""
 
     def __init__(self, txn: Transaction) -> None:
         self._txn = txn
@@ -26,8 +55,14 @@ class DatabaseReader:
     def get(self, table_or_id: Any, doc_id: Any = _NO_ARG) -> dict | None:
         """``get(id)`` or ``get(table, id)``: the document, or None if it doesn't exist."""
         if doc_id is _NO_ARG:
+            _reject_system(self._txn, table_or_id, "get")
             return self._txn.get(table_or_id)
         return self._txn.get(doc_id, table=_table_arg(table_or_id, "get"))
+
+    @property
+    def system(self) -> SystemReader:
+        """System tables, read-only: ``ctx.db.system.query("_scheduled_functions")``."""
+        return SystemReader(self._txn)
 
     def query(self, table: str) -> Query:
         return Query(self._txn, table)
@@ -55,15 +90,18 @@ class DatabaseWriter(DatabaseReader):
     def patch(self, *args: Any) -> None:
         """``patch(id, fields)`` or ``patch(table, id, fields)``: shallow merge; MISSING removes."""
         table, doc_id, value = _split_write_args("patch", args)
+        _reject_system(self._txn, doc_id, "patch")
         self._txn.patch(doc_id, value, table=table)
 
     def replace(self, *args: Any) -> None:
         """``replace(id, doc)`` or ``replace(table, id, doc)``: swap all user fields."""
         table, doc_id, value = _split_write_args("replace", args)
+        _reject_system(self._txn, doc_id, "replace")
         self._txn.replace(doc_id, value, table=table)
 
     def delete(self, table_or_id: Any, doc_id: Any = _NO_ARG) -> None:
         if doc_id is _NO_ARG:
+            _reject_system(self._txn, table_or_id, "delete")
             self._txn.delete(table_or_id)
         else:
             self._txn.delete(doc_id, table=_table_arg(table_or_id, "delete"))
@@ -139,6 +177,12 @@ class MutationCtx(QueryCtx):
         """Run a mutation as a sub-transaction: if it raises, only its own writes roll back."""
         return self._backend._run_in_transaction(ref, args, self._txn, self._identity, kind="mutation")
 
+    @property
+    def scheduler(self) -> Scheduler:
+        """``run_after(ms, ref, args)``, ``run_at(when, ref, args)``, ``cancel(id)``: part of
+        this mutation's transaction (nothing is scheduled if it fails)."""
+        return Scheduler(self._backend, self._txn)
+
 
 class ActionCtx:
     """The ``ctx`` of an action: no ``db``; each ``run_*`` call is its own transaction.
@@ -175,3 +219,8 @@ class ActionCtx:
     @property
     def db(self) -> Any:
         raise AttributeError("Actions have no ctx.db: use ctx.run_query / ctx.run_mutation")
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """``run_after / run_at / cancel``; each call commits at once (an action is no transaction)."""
+        return Scheduler(self._backend, None)

@@ -36,6 +36,9 @@ __all__ = ["Database", "IndexInfo", "TableInfo", "SchemaError"]
 
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 SYSTEM_INDEXES = ("by_id", "by_creation_time")
+# System tables and their table numbers (below the user tables' 10001, as in Convex). Only the
+# backend writes them; functions read them through ``ctx.db.system``.
+SYSTEM_TABLES = {"_scheduled_functions": 2}
 
 
 class SchemaError(DatabaseError):
@@ -180,7 +183,17 @@ class Database:
         return self._by_number.get(number)
 
     def table_names(self) -> list[str]:
-        return sorted(self._tables)
+        """The user tables, by name (system tables such as ``_scheduled_functions`` apart)."""
+        return sorted(name for name in self._tables if not name.startswith("_"))
+
+    def system_table(self, name: str) -> TableInfo:
+        """A system table (inside the caller's write transaction), created on first use."""
+        info = self._tables.get(name)
+        if info is None:
+            if name not in SYSTEM_TABLES:
+                raise DatabaseError(f"{name!r} is not a system table")
+            info = self.create_table(name, SYSTEM_TABLES[name])
+        return info
 
     def table_name_for_id(self, doc_id: str) -> str | None:
         number = id_table_number(doc_id)
@@ -188,7 +201,7 @@ class Database:
         return info.name if info else None
 
     def check_table_name(self, name: Any, op: str) -> None:
-        if name in self._tables:
+        if name in self._tables and name[0] != "_":  # (system tables are in the catalog too)
             return
         if not isinstance(name, str):
             raise DatabaseError(f"Cannot {op} table {name!r}: a table name must be a string")

@@ -37,10 +37,13 @@ _FULL = (b"", b"\xff")
 class Query:
     """A lazy query over one table (see module docstring)."""
 
-    def __init__(self, txn: "Transaction", table: str) -> None:
+    def __init__(self, txn: "Transaction", table: str, *, system: bool = False) -> None:
         if not isinstance(table, str):
             raise QueryError(f"db.query() takes a table name, got {type(table).__name__}")
-        if table.startswith("_"):
+        if system:
+            if not table.startswith("_"):
+                raise QueryError(f"db.system.query({table!r}): not a system table (use ctx.db.query)")
+        elif table.startswith("_"):
             raise QueryError(
                 f"db.query({table!r}): system tables can only be read with ctx.db.system.query()"
             )

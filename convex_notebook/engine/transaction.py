@@ -338,6 +338,17 @@ class Transaction:
         self._write_new(info, doc_id, full, size, known_plain)
         return doc_id
 
+    def insert_system(self, table: str, value: dict) -> str:
+        """Insert into a system table (the backend's own writes: no user checks, no schema)."""
+        self._require_writable("insert")
+        info = self.db.system_table(table)
+        doc, size, _plain = self.db.prepare_document(table, value)
+        doc_id = encode_id(info.number, _internal_id(self.db.random))
+        full = {"_id": doc_id, "_creationTime": self.db.next_creation_time()}
+        full.update(doc)
+        self._write_new(info, doc_id, full, size)
+        return doc_id
+
     def patch(self, doc_id: Any, fields: Any, table: str | None = None) -> None:
         self._require_writable("patch")
         info, old = self._existing(doc_id, "patch", "Update", table)

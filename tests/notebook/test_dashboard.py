@@ -168,3 +168,26 @@ def test_parse_form_args() -> None:
         parse_form_args(fields, {"s": "x", "i": "", "b": True})
     with pytest.raises(ArgumentError, match="o: expected"):
         parse_form_args(fields, {"s": "x", "i": "1", "b": True, "o": "{nope"})
+
+
+def test_schedules_panel_follows_the_scheduler(recording_comm: Any, bridge: Any) -> None:
+    app = cn.Backend(clock=cn.VirtualClock(), echo_logs=False)
+
+    @app.mutation
+    def later(ctx: Any) -> str:
+        return ctx.scheduler.run_after(60_000, "add", {"text": "from the scheduler", "pinned": False})
+
+    @app.mutation(args={"text": v.string(), "pinned": v.boolean()})
+    def add(ctx: Any, text: str, pinned: bool) -> Any:
+        return ctx.db.insert("notes", {"text": text, "pinned": pinned})
+
+    d = cn.Dashboard(app)
+    assert d._has_scheduler is True and d._scheduled == []
+    job = app.mutation("later")
+    bridge.flush()  # the commit repaints the dashboard
+    assert [(s["id"], s["name"], s["state"]) for s in d._scheduled] == [(job, "add", "pending")]
+    app.finish_scheduled_functions()
+    bridge.flush()
+    assert d._scheduled[0]["state"] == "success" and d._tables == [{"name": "notes", "count": 1}]
+    d.close()
+    app.close()

@@ -1,0 +1,280 @@
+"""Scheduled functions: ``ctx.scheduler.run_after / run_at / cancel`` and the runner.
+
+A scheduled call is a document of the ``_scheduled_functions`` system table, written in the
+scheduling transaction (a mutation that fails schedules nothing; an action's scheduling is its
+own small transaction), as Convex keeps them:
+
+    {"name": "tasks:cleanup", "args": [{...}], "scheduledTime": ms,
+     "state": {"kind": "pending" | "inProgress" | "success" | "failed" | "canceled", "error"?},
+     "completedTime"?: ms}
+
+Running one is a commit like any other (subscriptions see it). A mutation runs **exactly once**:
+in one transaction that re-reads the job, runs the function in a savepoint and records the
+outcome (a failure rolls back its writes, and the job records the error). An action runs **at
+most once**: a transaction claims it (``inProgress``), the action runs, another records the
+outcome; an action that was in progress when the process stopped is marked failed on restart.
+
+With the system clock a background thread runs jobs when they are due. With a
+``VirtualClock`` nothing runs on its own: ``app.advance_time(ms)`` runs what became due and
+``app.finish_scheduled_functions()`` runs everything pending, moving time forward to each job.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..engine.clock import VirtualClock
+from ..engine.query import Query
+from ..engine.transaction import DatabaseError, Transaction
+from ..errors import ConvexFunctionError
+from ..values import convex_value, decode_id
+from . import logs
+
+if TYPE_CHECKING:
+    from .app import Backend
+
+__all__ = ["SCHEDULED_TABLE", "Scheduler", "SchedulerRunner"]
+
+SCHEDULED_TABLE = "_scheduled_functions"
+MAX_JOBS_PER_FINISH = 10_000  # finish_scheduled_functions() stops a runaway chain here
+
+
+def _when_ms(when: Any) -> float:
+    if isinstance(when, _dt.datetime):
+        if when.tzinfo is None:
+            raise ValueError("run_at(datetime): give a timezone-aware datetime (e.g. tzinfo=timezone.utc)")
+        return when.timestamp() * 1000
+    if isinstance(when, bool) or not isinstance(when, (int, float)) or when != when:
+        raise ValueError(f"run_at() takes a time in ms since the epoch or a datetime, got {when!r}")
+    return float(when)
+
+
+def schedule(backend: "Backend", txn: Transaction, when_ms: float, ref: Any, args: Any) -> str:
+    """Write a pending job in ``txn``; returns its id. The function must be a mutation or action."""
+    definition = backend._resolve(ref, None, admin=True)
+    if definition.kind == "query":
+        raise ConvexFunctionError(f"Cannot schedule {definition.path}: it is a query (schedule a mutation or action)")
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise ConvexFunctionError(f"Arguments of a scheduled {definition.path} must be a dict, got {type(args).__name__}")
+    return txn.insert_system(SCHEDULED_TABLE, {
+        "name": definition.path,
+        "args": [convex_value(args)],
+        "scheduledTime": when_ms,
+        "state": {"kind": "pending"},
+    })
+
+
+def cancel(txn: Transaction, job_id: Any) -> None:
+    """Cancel a job that has not started (Convex: a no-op on one that has finished)."""
+    decoded = decode_id(job_id) if isinstance(job_id, str) else None
+    info = txn.db.table(SCHEDULED_TABLE)
+    if decoded is None or info is None or decoded[0] != info.number:
+        raise DatabaseError(f"scheduler.cancel() takes the id of a scheduled function, got {job_id!r}")
+    job = txn.get(job_id)
+    if job is not None and job["state"]["kind"] == "pending":
+        txn.patch(job_id, {"state": {"kind": "canceled"}, "completedTime": txn.now_ms})
+
+
+class Scheduler:
+    """``ctx.scheduler``. In a mutation, scheduling is part of its transaction; in an action
+    (``in_transaction`` None) each call commits on its own."""
+
+    def __init__(self, backend: "Backend", txn: Transaction | None) -> None:
+        self._backend = backend
+        self._txn = txn
+
+    def _write(self, fn: Any) -> Any:
+        if self._txn is not None:
+            return fn(self._txn)
+        with self._backend.database.write() as txn:
+            return fn(txn)
+
+    def run_after(self, delay_ms: float, ref: Any, args: dict | None = None) -> str:
+        """Run ``ref`` (a mutation or action) ``delay_ms`` from now; returns the job's id."""
+        if isinstance(delay_ms, bool) or not isinstance(delay_ms, (int, float)) or delay_ms != delay_ms:
+            raise ValueError(f"run_after() takes a delay in ms, got {delay_ms!r}")
+        now = self._txn.now_ms if self._txn is not None else self._backend.database.clock.now_ms()
+        return self._write(lambda txn: schedule(self._backend, txn, now + max(0.0, float(delay_ms)), ref, args))
+
+    def run_at(self, when: Any, ref: Any, args: dict | None = None) -> str:
+        """Run ``ref`` at ``when`` (ms since the epoch, or an aware datetime); returns the job's id."""
+        when_ms = _when_ms(when)
+        return self._write(lambda txn: schedule(self._backend, txn, when_ms, ref, args))
+
+    def cancel(self, job_id: str) -> None:
+        self._write(lambda txn: cancel(txn, job_id))
+
+
+class SchedulerRunner:
+    """Runs due jobs: on a thread with the system clock, on request with a virtual one."""
+
+    def __init__(self, backend: "Backend") -> None:
+        self._backend = backend
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self._virtual = isinstance(backend.database.clock, VirtualClock)
+        backend.database.commit_listeners.append(self._on_commit)
+        self._recover()
+
+    # -- reading jobs -------------------------------------------------------------------------
+    def _pending(self) -> list[dict]:
+        db = self._backend.database
+        if db.table(SCHEDULED_TABLE) is None:
+            return []
+        with db.read() as txn:
+            jobs = Query(txn, SCHEDULED_TABLE, system=True).collect()
+        pending = [j for j in jobs if j["state"]["kind"] == "pending"]
+        pending.sort(key=lambda j: (j["scheduledTime"], j["_creationTime"]))
+        return pending
+
+    def _recover(self) -> None:
+        """Actions in progress when the process stopped failed (at most once); pending jobs resume."""
+        db = self._backend.database
+        if db.table(SCHEDULED_TABLE) is None:
+            return
+        with db.write() as txn:
+            for job in Query(txn, SCHEDULED_TABLE, system=True).collect():
+                if job["state"]["kind"] == "inProgress":
+                    txn.patch(job["_id"], {
+                        "state": {"kind": "failed", "error": "Transient error while executing action (the process stopped)"},
+                        "completedTime": txn.now_ms,
+                    })
+        if self._pending():
+            self._ensure_thread()
+
+    # -- waking -------------------------------------------------------------------------------
+    def _on_commit(self, writes: Any, ts: int) -> None:
+        if SCHEDULED_TABLE in writes.tables and not self._virtual:
+            self._ensure_thread()
+            with self._wake:
+                self._wake.notify_all()
+
+    def _ensure_thread(self) -> None:
+        if self._virtual or self._stopped or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="convex-scheduler", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        clock = self._backend.database.clock
+        while not self._stopped:
+            try:
+                pending = self._pending()
+            except Exception:  # noqa: BLE001 - the database is closing
+                return
+            now = clock.now_ms()
+            due = [j for j in pending if j["scheduledTime"] <= now]
+            for job in due:
+                if self._stopped:
+                    return
+                self.run_job(job["_id"])
+            if due:
+                continue
+            wait = (pending[0]["scheduledTime"] - now) / 1000 if pending else None
+            with self._wake:
+                if not self._stopped:
+                    self._wake.wait(timeout=min(wait, 60.0) if wait is not None else 60.0)
+
+    def stop(self) -> None:
+        self._stopped = True
+        try:
+            self._backend.database.commit_listeners.remove(self._on_commit)
+        except ValueError:
+            pass
+        with self._wake:
+            self._wake.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5)
+
+    # -- running ------------------------------------------------------------------------------
+    def run_due(self) -> int:
+        """Run every job due now (and those they schedule for now); returns how many ran."""
+        ran = 0
+        while True:
+            now = self._backend.database.clock.now_ms()
+            due = [j for j in self._pending() if j["scheduledTime"] <= now]
+            if not due:
+                return ran
+            for job in due:
+                ran += self.run_job(job["_id"])
+
+    def finish(self) -> int:
+        """Run every pending job, in time order, until none is left (a virtual clock moves to
+        each job's time; with the system clock this waits for them); returns how many ran."""
+        clock = self._backend.database.clock
+        ran = 0
+        while ran < MAX_JOBS_PER_FINISH:
+            pending = self._pending()
+            if not pending:
+                return ran
+            due_at = pending[0]["scheduledTime"]
+            if isinstance(clock, VirtualClock):
+                if due_at > clock.now_ms():
+                    clock.set(due_at)
+            else:
+                delay = (due_at - clock.now_ms()) / 1000
+                if delay > 0:
+                    time.sleep(delay)
+            ran += self.run_due()
+        raise ConvexFunctionError(
+            f"finish_scheduled_functions() ran {MAX_JOBS_PER_FINISH} jobs and more keep coming: "
+            "a scheduled function probably reschedules itself forever"
+        )
+
+    def run_job(self, job_id: str) -> int:
+        """Run one job if it is still pending (1), else nothing (0)."""
+        backend = self._backend
+        db = backend.database
+        with db.read() as txn:
+            job = txn.get(job_id)
+        if job is None or job["state"]["kind"] != "pending":
+            return 0
+        definition = backend.registry.lookup(job["name"])
+        if definition is not None and definition.kind == "action":
+            return self._run_action(job_id)
+        return self._run_mutation(job_id)
+
+    def _run_mutation(self, job_id: str) -> int:
+        backend = self._backend
+        started = time.perf_counter()
+        with logs.capture() as cap, backend.database.write() as txn:
+            job = txn.get(job_id)
+            if job is None or job["state"]["kind"] != "pending":
+                return 0  # canceled, or run by someone else meanwhile
+            error: str | None = None
+            try:
+                backend._run_in_transaction(job["name"], job["args"][0], txn, None, kind="mutation")
+                state: dict = {"kind": "success"}
+            except Exception as exc:  # noqa: BLE001 - recorded in the job; its writes were rolled back
+                error = str(exc)
+                state = {"kind": "failed", "error": error}
+            txn.patch(job_id, {"state": state, "completedTime": txn.now_ms})
+        backend._record_scheduled(job["name"], "mutation", cap.lines, started, error)
+        return 1
+
+    def _run_action(self, job_id: str) -> int:
+        backend = self._backend
+        with backend.database.write() as txn:  # the claim: at most once
+            job = txn.get(job_id)
+            if job is None or job["state"]["kind"] != "pending":
+                return 0
+            txn.patch(job_id, {"state": {"kind": "inProgress"}})
+        started = time.perf_counter()
+        error: str | None = None
+        with logs.capture() as cap:
+            try:
+                backend._call(job["name"], job["args"][0], kind="action", identity=None, admin=True, top=False)
+                state: dict = {"kind": "success"}
+            except Exception as exc:  # noqa: BLE001 - recorded in the job
+                error = str(exc)
+                state = {"kind": "failed", "error": error}
+        with backend.database.write() as txn:
+            txn.patch(job_id, {"state": state, "completedTime": txn.now_ms})
+        backend._record_scheduled(job["name"], "action", cap.lines, started, error)
+        return 1
