@@ -33,11 +33,17 @@ class SystemReader:
     def __init__(self, txn: Transaction) -> None:
         self._txn = txn
 
-    def get(self, doc_id: Any) -> dict | None:
-        name = self._txn.db.table_name_for_id(doc_id) if isinstance(doc_id, str) else None
+    def get(self, table_or_id: Any, doc_id: Any = _NO_ARG) -> dict | None:
+        """``get(id)`` or ``get("_scheduled_functions", id)``."""
+        if doc_id is not _NO_ARG:
+            table = _table_arg(table_or_id, "system.get")
+            if not table.startswith("_"):
+                raise DatabaseError(f"db.system.get({table!r}, ...): not a system table (use ctx.db.get)")
+            return self._txn.get(doc_id, table=table)
+        name = self._txn.db.table_name_for_id(table_or_id) if isinstance(table_or_id, str) else None
         if name is not None and not name.startswith("_"):
-            raise DatabaseError(f"db.system.get({doc_id!r}): a document of the user table {name}: use ctx.db.get()")
-        return self._txn.get(doc_id)
+            raise DatabaseError(f"db.system.get({table_or_id!r}): a document of the user table {name}: use ctx.db.get()")
+        return self._txn.get(table_or_id)
 
     def query(self, table: str) -> Query:
         return Query(self._txn, table, system=True)

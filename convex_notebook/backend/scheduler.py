@@ -21,6 +21,7 @@ With the system clock a background thread runs jobs when they are due. With a
 
 from __future__ import annotations
 
+import contextvars
 import datetime as _dt
 import threading
 import time
@@ -40,6 +41,10 @@ __all__ = ["SCHEDULED_TABLE", "Scheduler", "SchedulerRunner"]
 
 SCHEDULED_TABLE = "_scheduled_functions"
 MAX_JOBS_PER_FINISH = 10_000  # finish_scheduled_functions() stops a runaway chain here
+MAX_SCHEDULED_PER_CALL = 1000  # Convex's limit per calling function
+RETENTION_MS = 7 * 24 * 3600 * 1000  # finished jobs are kept this long, then deleted (as Convex)
+# The job whose function is running in this context: what it schedules is canceled with it.
+_running_job: contextvars.ContextVar[str | None] = contextvars.ContextVar("convex_running_job", default=None)
 
 
 def _when_ms(when: Any) -> float:
@@ -61,22 +66,34 @@ def schedule(backend: "Backend", txn: Transaction, when_ms: float, ref: Any, arg
         args = {}
     if not isinstance(args, dict):
         raise ConvexFunctionError(f"Arguments of a scheduled {definition.path} must be a dict, got {type(args).__name__}")
+    count = getattr(txn, "scheduled_count", 0) + 1
+    if count > MAX_SCHEDULED_PER_CALL:
+        raise ConvexFunctionError(f"Too many functions scheduled by one call (the limit is {MAX_SCHEDULED_PER_CALL})")
+    txn.scheduled_count = count  # type: ignore[attr-defined]
+    state = {"kind": "pending"}
+    parent = _running_job.get()
+    if parent is not None:  # a canceled action's descendants never run
+        parent_job = txn.get(parent)
+        if parent_job is not None and parent_job["state"]["kind"] == "canceled":
+            state = {"kind": "canceled"}
     return txn.insert_system(SCHEDULED_TABLE, {
         "name": definition.path,
         "args": [convex_value(args)],
         "scheduledTime": when_ms,
-        "state": {"kind": "pending"},
+        "state": state,
     })
 
 
 def cancel(txn: Transaction, job_id: Any) -> None:
-    """Cancel a job that has not started (Convex: a no-op on one that has finished)."""
+    """Cancel a job (see the comment below for one that has started)."""
     decoded = decode_id(job_id) if isinstance(job_id, str) else None
     info = txn.db.table(SCHEDULED_TABLE)
     if decoded is None or info is None or decoded[0] != info.number:
         raise DatabaseError(f"scheduler.cancel() takes the id of a scheduled function, got {job_id!r}")
     job = txn.get(job_id)
-    if job is not None and job["state"]["kind"] == "pending":
+    # Not started: it never runs. An action in progress runs on, but what it schedules from
+    # now on is canceled with it. Finished: nothing to do.
+    if job is not None and job["state"]["kind"] in ("pending", "inProgress"):
         txn.patch(job_id, {"state": {"kind": "canceled"}, "completedTime": txn.now_ms})
 
 
@@ -124,11 +141,18 @@ class SchedulerRunner:
 
     # -- reading jobs -------------------------------------------------------------------------
     def _pending(self) -> list[dict]:
+        """Pending jobs by time (finished ones past their retention are deleted on the way)."""
         db = self._backend.database
         if db.table(SCHEDULED_TABLE) is None:
             return []
         with db.read() as txn:
             jobs = Query(txn, SCHEDULED_TABLE, system=True).collect()
+        expired_before = db.clock.now_ms() - RETENTION_MS
+        expired = [j["_id"] for j in jobs if j.get("completedTime", expired_before) < expired_before]
+        if expired:
+            with db.write() as txn:
+                for job_id in expired:
+                    txn.delete(job_id)
         pending = [j for j in jobs if j["state"]["kind"] == "pending"]
         pending.sort(key=lambda j: (j["scheduledTime"], j["_creationTime"]))
         return pending
@@ -248,12 +272,15 @@ class SchedulerRunner:
             if job is None or job["state"]["kind"] != "pending":
                 return 0  # canceled, or run by someone else meanwhile
             error: str | None = None
+            token = _running_job.set(job_id)
             try:
                 backend._run_in_transaction(job["name"], job["args"][0], txn, None, kind="mutation")
                 state: dict = {"kind": "success"}
             except Exception as exc:  # noqa: BLE001 - recorded in the job; its writes were rolled back
                 error = str(exc)
                 state = {"kind": "failed", "error": error}
+            finally:
+                _running_job.reset(token)
             txn.patch(job_id, {"state": state, "completedTime": txn.now_ms})
         backend._record_scheduled(job["name"], "mutation", cap.lines, started, error)
         return 1
@@ -267,6 +294,7 @@ class SchedulerRunner:
             txn.patch(job_id, {"state": {"kind": "inProgress"}})
         started = time.perf_counter()
         error: str | None = None
+        token = _running_job.set(job_id)
         with logs.capture() as cap:
             try:
                 backend._call(job["name"], job["args"][0], kind="action", identity=None, admin=True, top=False)
@@ -274,7 +302,11 @@ class SchedulerRunner:
             except Exception as exc:  # noqa: BLE001 - recorded in the job
                 error = str(exc)
                 state = {"kind": "failed", "error": error}
+            finally:
+                _running_job.reset(token)
         with backend.database.write() as txn:
-            txn.patch(job_id, {"state": state, "completedTime": txn.now_ms})
+            current = txn.get(job_id)
+            if current is not None and current["state"]["kind"] == "inProgress":  # not canceled meanwhile
+                txn.patch(job_id, {"state": state, "completedTime": txn.now_ms})
         backend._record_scheduled(job["name"], "action", cap.lines, started, error)
         return 1

@@ -239,3 +239,38 @@ def test_an_action_in_progress_when_the_process_stopped_fails_on_restart(tmp_pat
         assert state["kind"] == "failed" and "process stopped" in state["error"]
     finally:
         app.close()
+
+
+def test_canceling_a_running_action_cancels_what_it_schedules_next(app: cn.Backend) -> None:
+    jobs_seen: dict[str, str] = {}
+
+    @app.action
+    def parent(ctx: Any) -> None:
+        jobs_seen["before"] = ctx.scheduler.run_after(0, "record", {"n": 1})
+        me = ctx.run_query("my_job")
+        ctx.scheduler.cancel(me)  # as the dashboard would, while it runs
+        jobs_seen["after"] = ctx.scheduler.run_after(0, "record", {"n": 2})
+
+    @app.query
+    def my_job(ctx: Any) -> str:
+        return next(j["_id"] for j in ctx.db.system.query("_scheduled_functions").collect() if j["name"] == "parent")
+
+    job = app.run(lambda ctx: ctx.scheduler.run_after(0, "parent"))
+    app.finish_scheduled_functions()
+    assert logged(app) == [1.0]  # scheduled before the cancel: runs; after: never
+    get = lambda i: app.run(lambda ctx: ctx.db.system.get("_scheduled_functions", i))["state"]["kind"]  # noqa: E731
+    assert (get(job), get(jobs_seen["before"]), get(jobs_seen["after"])) == ("canceled", "success", "canceled")
+
+
+def test_finished_jobs_are_deleted_after_seven_days(app: cn.Backend) -> None:
+    app.run(lambda ctx: ctx.scheduler.run_after(0, "record", {"n": 1}))
+    app.finish_scheduled_functions()
+    app.run(lambda ctx: ctx.scheduler.run_after(8 * 24 * 3600 * 1000, "record", {"n": 2}))
+    app.advance_time(7 * 24 * 3600 * 1000 + 1)
+    assert jobs(app) == [("record", "pending")]  # the finished one is gone, the pending one stays
+
+
+def test_at_most_a_thousand_schedules_per_call(app: cn.Backend) -> None:
+    with pytest.raises(cn.ConvexFunctionError, match="Too many functions scheduled"):
+        app.run(lambda ctx: [ctx.scheduler.run_after(0, "record", {"n": i}) for i in range(1001)])
+    assert jobs(app) == []
