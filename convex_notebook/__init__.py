@@ -30,6 +30,7 @@ from .engine import (
     TransactionLimits,
     VirtualClock,
 )
+from .backend.crons import CronJobs
 from .engine.subscriptions import Subscription
 from .errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from .io import ImportFileError
@@ -71,6 +72,7 @@ __all__ = [
     "Backend",
     "ConvexError",
     "ConvexFunctionError",
+    "CronJobs",
     "Dashboard",
     "DatabaseError",
     "FunctionNotFound",

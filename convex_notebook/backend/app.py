@@ -237,9 +237,27 @@ class Backend(_Definer):
         clock = self._db.clock
         if not isinstance(clock, VirtualClock):
             raise TypeError("advance_time() needs a backend made with clock=cn.VirtualClock()")
-        now = clock.advance(ms)
-        self._scheduler.run_due()  # what became due runs now, in time order
-        return now
+        if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not ms >= 0:
+            raise ValueError(f"advance_time() takes a non-negative number of milliseconds, got {ms!r}")
+        # Scheduled functions and cron runs that fall due run at their own times, in order.
+        self._scheduler.run_until(clock.now_ms() + ms)
+        return clock.now_ms()
+
+    @property
+    def crons(self) -> Any:
+        """This deployment's cron jobs: ``app.crons.interval("name", {"minutes": 5}, "m:f")``,
+        ``.cron(name, "0 16 1 * *", ...)``, ``.hourly/daily/weekly/monthly``; redefining one
+        replaces it, ``app.crons.remove(name)`` drops it (see ``backend/crons.py``)."""
+        return self._scheduler.crons
+
+    def set_crons(self, crons: Any) -> None:
+        """Deploy a ``cn.CronJobs()`` set, replacing the current crons (a functions file's
+        ``crons``, as ``convex/crons.ts`` on push)."""
+        from .crons import CronJobs
+
+        if not isinstance(crons, CronJobs):
+            raise TypeError(f"set_crons() takes cn.CronJobs(), got {type(crons).__name__}")
+        self._scheduler.crons.replace_all(crons)
 
     def finish_scheduled_functions(self) -> int:
         """Run every pending scheduled function, and those they schedule, in time order (a

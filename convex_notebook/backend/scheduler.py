@@ -33,6 +33,7 @@ from ..engine.transaction import DatabaseError, Transaction
 from ..errors import ConvexFunctionError
 from ..values import convex_value, decode_id
 from . import logs
+from .crons import BoundCronJobs, CronJob
 
 if TYPE_CHECKING:
     from .app import Backend
@@ -136,8 +137,27 @@ class SchedulerRunner:
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._virtual = isinstance(backend.database.clock, VirtualClock)
+        self._cron_lock = threading.Lock()
+        self.crons = BoundCronJobs(self._crons_changed)  # app.crons
         backend.database.commit_listeners.append(self._on_commit)
         self._recover()
+
+    def _crons_changed(self) -> None:
+        """New or redefined crons start their schedule now; the thread (if any) re-plans."""
+        now = self._backend.database.clock.now_ms()
+        for job in list(self.crons.jobs.values()):
+            if not job.next_run_ms:
+                job.next_run_ms = job.first_run(now)
+        self._ensure_thread()
+        with self._wake:
+            self._wake.notify_all()
+
+    def _due_crons(self, now: float) -> list[CronJob]:
+        return sorted((j for j in list(self.crons.jobs.values()) if j.next_run_ms <= now), key=lambda j: j.next_run_ms)
+
+    def _next_cron(self) -> CronJob | None:
+        jobs = list(self.crons.jobs.values())
+        return min(jobs, key=lambda j: j.next_run_ms) if jobs else None
 
     # -- reading jobs -------------------------------------------------------------------------
     def _pending(self) -> list[dict]:
@@ -189,21 +209,20 @@ class SchedulerRunner:
         clock = self._backend.database.clock
         while not self._stopped:
             try:
+                ran = self.run_due()
                 pending = self._pending()
             except Exception:  # noqa: BLE001 - the database is closing
                 return
-            now = clock.now_ms()
-            due = [j for j in pending if j["scheduledTime"] <= now]
-            for job in due:
-                if self._stopped:
-                    return
-                self.run_job(job["_id"])
-            if due:
+            if ran:
                 continue
-            wait = (pending[0]["scheduledTime"] - now) / 1000 if pending else None
+            times = [pending[0]["scheduledTime"]] if pending else []
+            cron = self._next_cron()
+            if cron is not None:
+                times.append(cron.next_run_ms)
+            wait = (min(times) - clock.now_ms()) / 1000 if times else 60.0
             with self._wake:
-                if not self._stopped:
-                    self._wake.wait(timeout=min(wait, 60.0) if wait is not None else 60.0)
+                if not self._stopped and wait > 0:
+                    self._wake.wait(timeout=min(wait, 60.0))
 
     def stop(self) -> None:
         self._stopped = True
@@ -218,19 +237,48 @@ class SchedulerRunner:
 
     # -- running ------------------------------------------------------------------------------
     def run_due(self) -> int:
-        """Run every job due now (and those they schedule for now); returns how many ran."""
+        """Run every job and cron due now (and what they schedule for now), in time order;
+        returns how many ran."""
+        ran = 0
+        while not self._stopped:
+            now = self._backend.database.clock.now_ms()
+            events = [(j["scheduledTime"], 0, j["_id"]) for j in self._pending() if j["scheduledTime"] <= now]
+            events += [(c.next_run_ms, 1, c) for c in self._due_crons(now)]
+            if not events:
+                break
+            for when, is_cron, what in sorted(events, key=lambda e: (e[0], e[1])):
+                ran += self._run_cron(what, now) if is_cron else self.run_job(what)
+        return ran
+
+    def run_until(self, target_ms: float) -> int:
+        """Virtual clock: step time through every job and cron tick up to ``target_ms``, running
+        each at its own time (so ``ctx.now()`` is the time it was due), then stop there."""
+        clock = self._backend.database.clock
+        assert isinstance(clock, VirtualClock)
         ran = 0
         while True:
-            now = self._backend.database.clock.now_ms()
-            due = [j for j in self._pending() if j["scheduledTime"] <= now]
-            if not due:
-                return ran
-            for job in due:
-                ran += self.run_job(job["_id"])
+            pending = self._pending()
+            times = [pending[0]["scheduledTime"]] if pending else []
+            cron = self._next_cron()
+            if cron is not None:
+                times.append(cron.next_run_ms)
+            upcoming = min(times) if times else None
+            if upcoming is None or upcoming > target_ms:
+                break
+            if upcoming > clock.now_ms():
+                clock.set(upcoming)
+            ran += self.run_due()
+            if ran > MAX_JOBS_PER_FINISH:
+                raise ConvexFunctionError(f"More than {MAX_JOBS_PER_FINISH} runs while advancing time: a job reschedules itself forever?")
+        if target_ms > clock.now_ms():
+            clock.set(target_ms)
+            self._pending()  # (deletes what expired by then)
+        return ran
 
     def finish(self) -> int:
-        """Run every pending job, in time order, until none is left (a virtual clock moves to
-        each job's time; with the system clock this waits for them); returns how many ran."""
+        """Run every pending scheduled function, in time order, until none is left (a virtual
+        clock moves to each one's time, running crons due on the way; with the system clock this
+        waits for them); returns how many ran."""
         clock = self._backend.database.clock
         ran = 0
         while ran < MAX_JOBS_PER_FINISH:
@@ -239,17 +287,43 @@ class SchedulerRunner:
                 return ran
             due_at = pending[0]["scheduledTime"]
             if isinstance(clock, VirtualClock):
-                if due_at > clock.now_ms():
-                    clock.set(due_at)
-            else:
-                delay = (due_at - clock.now_ms()) / 1000
-                if delay > 0:
-                    time.sleep(delay)
+                ran += self.run_until(max(due_at, clock.now_ms()))
+                continue
+            delay = (due_at - clock.now_ms()) / 1000
+            if delay > 0:
+                time.sleep(delay)
             ran += self.run_due()
         raise ConvexFunctionError(
             f"finish_scheduled_functions() ran {MAX_JOBS_PER_FINISH} jobs and more keep coming: "
             "a scheduled function probably reschedules itself forever"
         )
+
+    def _run_cron(self, job: CronJob, now: float) -> int:
+        """One run of a cron (skipped if its previous run is still going); plans the next."""
+        backend = self._backend
+        with self._cron_lock:
+            if job.running or self.crons.jobs.get(job.name) is not job:
+                return 0
+            job.running = True
+            following = job.following(job.next_run_ms)
+            job.next_run_ms = following if following > now else job.following(now)  # missed runs are skipped
+        definition = backend.registry.lookup(job.ref) if isinstance(job.ref, str) else getattr(job.ref, "definition", None)
+        kind = definition.kind if definition is not None else "mutation"
+        path = definition.path if definition is not None else str(job.ref)
+        started = time.perf_counter()
+        error: str | None = None
+        with logs.capture() as cap:
+            try:
+                if kind == "query":
+                    raise ConvexFunctionError(f"Cron {job.name!r}: {path} is a query (a cron runs a mutation or action)")
+                backend._call(job.ref, job.args, kind=None, identity=None, admin=True, top=False)
+            except Exception as exc:  # noqa: BLE001 - logged; the cron keeps its schedule
+                error = str(exc)
+            finally:
+                job.running = False
+                job.runs += 1
+        backend._record_scheduled(path, kind, cap.lines, started, error)
+        return 1
 
     def run_job(self, job_id: str) -> int:
         """Run one job if it is still pending (1), else nothing (0)."""

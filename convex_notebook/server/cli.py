@@ -5,7 +5,8 @@
 
 A functions file is plain Python run with ``app`` (the Backend), ``cn`` and ``v`` already
 defined, so that ``@app.query`` / ``@app.mutation`` / ``tasks = app.module("tasks")`` work
-as in a notebook cell; a top-level ``schema = cn.define_schema(...)`` is applied.
+as in a notebook cell; a top-level ``schema = cn.define_schema(...)`` is applied, and a top-level
+``crons = cn.CronJobs()`` deployed.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def load_functions(app: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
     schema = namespace.get("schema")
     if isinstance(schema, cn.SchemaDefinition):
         app.set_schema(schema)
+    crons = namespace.get("crons")
+    if isinstance(crons, cn.CronJobs):  # as convex/crons.ts: deployed with the functions
+        app.set_crons(crons)
     return namespace
 
 
