@@ -32,7 +32,7 @@ BACKEND_METHODS = [
     "query_async", "mutation_async", "action_async", "run_async",
 ]
 
-NOT_YET = pytest.mark.xfail(strict=True, reason="API.md §4 feature not implemented yet (file storage, vector search)")
+NOT_YET = pytest.mark.xfail(strict=True, reason="API.md §4 feature not implemented yet (file storage)")
 
 
 @pytest.mark.parametrize("name", PACKAGE_NAMES)
@@ -234,7 +234,6 @@ def test_system_tables_ctx():
         assert app.run(lambda ctx: callable(ctx.db.system.get) and callable(ctx.db.system.query))
 
 
-@NOT_YET
 def test_vector_search_in_actions():
     with cn.Backend(echo_logs=False) as app:
         @app.action

@@ -33,6 +33,7 @@ from . import logs
 from .context import ActionCtx, MutationCtx, QueryCtx
 from .registry import FunctionDef, FunctionNotFound, Registry, RegisteredFunction, make_definition
 from .scheduler import SchedulerRunner
+from .vector_search import VectorSearch
 from .system import is_system_path, lookup_system
 
 __all__ = ["Backend", "Invocation", "Module", "connect"]
@@ -172,6 +173,7 @@ class Backend(_Definer):
         if schema is not None:
             self.set_schema(schema)
         self._scheduler = SchedulerRunner(self)  # resumes jobs a file holds
+        self._vectors = VectorSearch(self)
 
     def _backend(self) -> "Backend":
         return self

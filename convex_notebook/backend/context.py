@@ -172,6 +172,12 @@ class QueryCtx:
         """Run a query in this same transaction (with its argument and return validation)."""
         return self._backend._run_in_transaction(ref, args, self._txn, self._identity, kind="query")
 
+    def vector_search(self, *args: Any, **kwargs: Any) -> Any:
+        raise DatabaseError(
+            "ctx.vector_search is available in actions only (as in Convex): search in an action, "
+            "then read the documents with ctx.run_query"
+        )
+
 
 class MutationCtx(QueryCtx):
     """The ``ctx`` of a mutation: adds writes and ``run_mutation`` (a sub-transaction)."""
@@ -230,3 +236,10 @@ class ActionCtx:
     def scheduler(self) -> Scheduler:
         """``run_after / run_at / cancel``; each call commits at once (an action is no transaction)."""
         return Scheduler(self._backend, None)
+
+    def vector_search(self, table: str, index: str, query: dict | None = None, **options: Any) -> Any:
+        """``[{"_id", "_score"}]``, best first: ``vector_search("foods", "by_embedding",
+        {"vector": [...], "limit": 16, "filter": lambda q: q.eq("cuisine", "French")})``
+        (see ``backend/vector_search.py``). In an ``async def`` action, await it."""
+        search = lambda: self._backend._vectors.search(table, index, query, **options)  # noqa: E731
+        return asyncio.to_thread(search) if self._is_async else search()

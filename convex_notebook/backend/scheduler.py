@@ -27,11 +27,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..engine import bulk
 from ..engine.clock import VirtualClock
-from ..engine.query import Query
 from ..engine.transaction import DatabaseError, Transaction
 from ..errors import ConvexFunctionError
-from ..values import convex_value, decode_id
+from ..values import convex_value, decode_id, loads_document
 from . import logs
 from .crons import BoundCronJobs, CronJob
 
@@ -165,8 +165,8 @@ class SchedulerRunner:
         db = self._backend.database
         if db.table(SCHEDULED_TABLE) is None:
             return []
-        with db.read() as txn:
-            jobs = Query(txn, SCHEDULED_TABLE, system=True).collect()
+        with db.read() as txn:  # the runner's own read: no transaction limits
+            jobs = [loads_document(text, plain) for rows in bulk.iter_table(txn, SCHEDULED_TABLE) for text, plain in rows]
         expired_before = db.clock.now_ms() - RETENTION_MS
         expired = [j["_id"] for j in jobs if j.get("completedTime", expired_before) < expired_before]
         if expired:
@@ -183,7 +183,8 @@ class SchedulerRunner:
         if db.table(SCHEDULED_TABLE) is None:
             return
         with db.write() as txn:
-            for job in Query(txn, SCHEDULED_TABLE, system=True).collect():
+            jobs = [loads_document(text, plain) for rows in bulk.iter_table(txn, SCHEDULED_TABLE) for text, plain in rows]
+            for job in jobs:
                 if job["state"]["kind"] == "inProgress":
                     txn.patch(job["_id"], {
                         "state": {"kind": "failed", "error": "Transient error while executing action (the process stopped)"},
