@@ -32,9 +32,6 @@ BACKEND_METHODS = [
     "query_async", "mutation_async", "action_async", "run_async",
 ]
 
-NOT_YET = pytest.mark.xfail(strict=True, reason="API.md §4 feature not implemented yet (file storage)")
-
-
 @pytest.mark.parametrize("name", PACKAGE_NAMES)
 def test_package_exports(name):
     assert hasattr(cn, name)
@@ -219,7 +216,6 @@ def test_scheduler_ctx():
         assert all(app.run(body))
 
 
-@NOT_YET
 def test_storage_ctx():
     with cn.Backend(echo_logs=False) as app:
         def body(ctx):

@@ -159,6 +159,10 @@ class Backend(_Definer):
         self.logs = logs.LogBook()
         # Deployment state shown by system queries (latest export, imports): see backend/system.py.
         self.system_state: dict[str, Any] = {}
+        # File storage (backend/storage.py): the base of its URLs (app.serve() sets the served
+        # one) and the upload URLs handed out, token → expiry.
+        self.site_url = "http://127.0.0.1:3210"
+        self.upload_tokens: dict[str, float] = {}
         self.echo_logs = echo_logs
         self._identity: dict | None = None
         self._actions = _ActionLoop()  # shared with with_identity() views

@@ -9,6 +9,7 @@ from ..engine.query import Query
 from ..engine.transaction import DatabaseError, Transaction
 from ..values import decode_id
 from .scheduler import Scheduler
+from .storage import ActionStorage, StorageReader, StorageWriter
 
 if TYPE_CHECKING:
     from .app import Backend
@@ -144,6 +145,7 @@ class QueryCtx:
     """The ``ctx`` of a query: read-only ``db``, ``auth``, ``run_query``, ``now()``."""
 
     _db_class: type[DatabaseReader] = DatabaseReader
+    _storage_class: type[StorageReader] = StorageReader
 
     def __init__(self, backend: "Backend", txn: Transaction, identity: dict | None) -> None:
         self._backend = backend
@@ -172,6 +174,11 @@ class QueryCtx:
         """Run a query in this same transaction (with its argument and return validation)."""
         return self._backend._run_in_transaction(ref, args, self._txn, self._identity, kind="query")
 
+    @property
+    def storage(self) -> StorageReader:
+        """File storage: ``get_url(id)`` (mutations add ``generate_upload_url``, ``delete``)."""
+        return self._storage_class(self._backend, self._txn)
+
     def vector_search(self, *args: Any, **kwargs: Any) -> Any:
         raise DatabaseError(
             "ctx.vector_search is available in actions only (as in Convex): search in an action, "
@@ -184,6 +191,7 @@ class MutationCtx(QueryCtx):
 
     db: DatabaseWriter
     _db_class = DatabaseWriter
+    _storage_class = StorageWriter
 
     def run_mutation(self, ref: Any, args: dict | None = None) -> Any:
         """Run a mutation as a sub-transaction: if it raises, only its own writes roll back."""
@@ -236,6 +244,12 @@ class ActionCtx:
     def scheduler(self) -> Scheduler:
         """``run_after / run_at / cancel``; each call commits at once (an action is no transaction)."""
         return Scheduler(self._backend, None)
+
+    @property
+    def storage(self) -> ActionStorage:
+        """File storage: ``store``, ``get``, ``get_url``, ``delete``, ``generate_upload_url``,
+        ``get_metadata`` (each its own transaction)."""
+        return ActionStorage(self._backend)
 
     def vector_search(self, table: str, index: str, query: dict | None = None, **options: Any) -> Any:
         """``[{"_id", "_score"}]``, best first: ``vector_search("foods", "by_embedding",

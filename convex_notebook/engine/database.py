@@ -38,7 +38,7 @@ _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 SYSTEM_INDEXES = ("by_id", "by_creation_time")
 # System tables and their table numbers (below the user tables' 10001, as in Convex). Only the
 # backend writes them; functions read them through ``ctx.db.system``.
-SYSTEM_TABLES = {"_scheduled_functions": 2}
+SYSTEM_TABLES = {"_storage": 1, "_scheduled_functions": 2}
 
 
 class SchemaError(DatabaseError):

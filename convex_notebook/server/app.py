@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket
 
 from .data_api import DataApi
 from .snapshot_api import SnapshotApi
+from .storage_api import StorageApi
 from .http import HttpApi, error_response, json_response
 from .sync import SyncSession
 
@@ -45,6 +46,7 @@ def build_app(deployment: "Deployment") -> Any:
     api = HttpApi(deployment)
     data = DataApi(deployment)
     snapshots = SnapshotApi(deployment)
+    files = StorageApi(deployment)
 
     async def sync(websocket: WebSocket) -> None:
         await SyncSession(deployment, websocket).run()
@@ -77,6 +79,10 @@ def build_app(deployment: "Deployment") -> Any:
         Route("/api/import/upload_part", snapshots.upload_part, methods=["POST"]),
         Route("/api/import/finish_upload", snapshots.finish_upload, methods=["POST"]),
         Route("/api/perform_import", snapshots.perform_import, methods=["POST"]),
+        Route("/api/storage/upload", files.upload, methods=["POST"]),
+        Route("/api/storage/upload", files.preflight, methods=["OPTIONS"]),
+        Route("/api/storage/{storage_id}", files.download, methods=["GET"]),
+        Route("/api/storage/{storage_id}", files.preflight, methods=["OPTIONS"]),
         Route("/version", version, methods=["GET"]),
         WebSocketRoute("/api/sync", sync),
         WebSocketRoute("/api/{client_version}/sync", sync),

@@ -129,6 +129,7 @@ def serve(
             actual_port = sock.getsockname()[1]
             break
     handle = ServerHandle(server, thread, deployment, host, actual_port)
+    backend.site_url = handle.url  # where ctx.storage's URLs point
     if settings.print_admin_key:
         print(f"convex_notebook: serving {handle.url} (admin key: {handle.admin_key})", flush=True)
     if block:

@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS documents (
     plain INTEGER NOT NULL,
     PRIMARY KEY (table_number, key)
 ) WITHOUT ROWID;
+-- File storage: the bytes of each _storage document, written in the same transaction.
+CREATE TABLE IF NOT EXISTS files (storage_id TEXT PRIMARY KEY, data BLOB NOT NULL);
 -- An entry's key ends with its document's key: nothing else to store.
 CREATE TABLE IF NOT EXISTS index_entries (
     index_id INTEGER NOT NULL,
@@ -271,6 +273,17 @@ class SqliteStore:
 
     def entry_keys(self, index_id: int) -> list[bytes]:
         return [r[0] for r in self.conn.execute("SELECT key FROM index_entries WHERE index_id = ?", (index_id,))]
+
+    # -- file storage ---------------------------------------------------------------------------
+    def put_file(self, storage_id: str, data: bytes) -> None:
+        self._exec("INSERT INTO files (storage_id, data) VALUES (?, ?)", (storage_id, data))
+
+    def get_file(self, storage_id: str) -> bytes | None:
+        row = self._exec("SELECT data FROM files WHERE storage_id = ?", (storage_id,)).fetchone()
+        return bytes(row[0]) if row is not None else None
+
+    def delete_file(self, storage_id: str) -> None:
+        self._exec("DELETE FROM files WHERE storage_id = ?", (storage_id,))
 
     def delete_table_contents(self, table_number: int, index_ids: list[int]) -> None:
         """Remove every document of a table and every entry of its indexes."""
