@@ -143,6 +143,9 @@ class Database:
         self.lock = threading.RLock()
         self.random = RandomPool()  # randomness of new ids (used under the lock)
         self.commit_listeners: list[Callable[[WriteSet, int], None]] = []
+        # Tokenized documents of searched tables (engine/search.py), dropped on a write to them.
+        self.search_cache: dict[tuple[str, str], Any] = {}
+        self.commit_listeners.append(self._drop_search_cache)
         self.closed = False
         self._tables: dict[str, TableInfo] = {}
         self._by_number: dict[int, TableInfo] = {}
@@ -175,6 +178,11 @@ class Database:
             stored.index_id, table, stored.table_number, stored.name, stored.fields, stored.staged,
             _make_key_function(stored.name, prefix), prefix, doc_key_length(stored.table_number),
         )
+
+    def _drop_search_cache(self, writes: WriteSet, ts: int) -> None:
+        if self.search_cache:
+            for key in [k for k in self.search_cache if writes.everything or k[0] in writes.tables]:
+                self.search_cache.pop(key, None)
 
     def table(self, name: str) -> TableInfo | None:
         return self._tables.get(name)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .filters import FilterBuilder, compile_filter
 from .ranges import IndexRangeBuilder, resolve_range
+from .search import MAX_RESULTS as MAX_SEARCH_RESULTS
+from .search import SearchFilterBuilder, SearchPlan, run_search
 from .transaction import DatabaseError
 
 if TYPE_CHECKING:
@@ -57,6 +59,7 @@ class Query:
         self._filter_texts: list[str] = []
         self._descending: bool | None = None
         self._consumed = False
+        self._search: SearchPlan | None = None
 
     def __repr__(self) -> str:
         order = "desc" if self._descending else "asc"
@@ -85,7 +88,29 @@ class Query:
         return self
 
     def with_search_index(self, name: str, search_fn: Callable[[Any], Any]) -> "Query":
-        raise QueryError("Full-text search indexes are not supported yet by this backend")
+        """Full-text search: ``lambda q: q.search(field, text).eq(filter_field, value)``; the
+        results come by relevance (see ``engine/search.py``)."""
+        self._set_source(f"with_search_index({name!r})")
+        if self._descending is not None:
+            raise QueryError("Search queries come by relevance: order() cannot be combined with with_search_index")
+        if not callable(search_fn):
+            raise QueryError("with_search_index takes a function of q, e.g. lambda q: q.search('body', 'hello')")
+        builder = SearchFilterBuilder(self._search_index(name), self._table)
+        if search_fn(builder) is not builder or builder.plan is None:
+            raise QueryError("The with_search_index function must return q.search(field, text)[.eq(...)...]")
+        self._search = builder.plan
+        self._range_text = builder.plan.text
+        return self
+
+    def _search_index(self, name: str) -> Any:
+        schema = self._txn.db.schema
+        table_def = schema.tables.get(self._table) if schema is not None else None
+        for index in table_def.search_indexes if table_def is not None else ():
+            if index.name == name:
+                if index.staged:
+                    raise QueryError(f"Search index {self._table}.{name} is staged and cannot be queried until it is enabled")
+                return index
+        raise QueryError(f"Search index {self._table}.{name} not found (search indexes are declared in the schema).")
 
     def full_table_scan(self) -> "Query":
         self._set_source("full_table_scan()")
@@ -100,6 +125,8 @@ class Query:
         return self
 
     def order(self, order: str) -> "Query":
+        if self._search is not None:
+            raise QueryError("Search queries come by relevance: order() cannot be combined with with_search_index")
         if self._descending is not None:
             raise QueryError("Queries may only specify order at most once")
         if order not in ("asc", "desc"):
@@ -135,7 +162,17 @@ class Query:
                 return False
         return True
 
+    def _search_results(self) -> tuple[list[dict], bool]:
+        """The best 1024 matches, post-filtered, and whether the index had more matches."""
+        assert self._search is not None
+        found = run_search(self._txn, self._table, self._search)
+        overflow = len(found) > MAX_SEARCH_RESULTS
+        found = found[:MAX_SEARCH_RESULTS]
+        return ([doc for doc in found if self._matches(doc)] if self._filters else found), overflow
+
     def _docs(self, batch: int = 64) -> Iterator[dict]:
+        if self._search is not None:
+            return iter(self._search_results()[0])
         rows = self._rows(self._lo, self._hi, batch)
         if not self._filters:
             return (doc for _key, doc, _size in rows)
@@ -148,6 +185,14 @@ class Query:
 
     def collect(self) -> list[dict]:
         self._start()
+        if self._search is not None:
+            found, overflow = self._search_results()
+            if overflow:
+                raise QueryError(
+                    f"collect() on a search query reads at most {MAX_SEARCH_RESULTS} matches, and this "
+                    "search has more: use take(n) or paginate(), or narrow it with eq filters"
+                )
+            return found
         index = self._index(self._index_name)
         keep = self._matches if self._filters else None
         return self._txn.scan_all(
@@ -237,6 +282,8 @@ class Query:
         self._start()
         txn.paginated = True
         fingerprint = self._fingerprint()
+        if self._search is not None:
+            return self._paginate_search(fingerprint, int(n), opts.get("cursor"))
         desc = bool(self._descending)
         lo, hi = self._lo, self._hi
         start = opts.get("cursor")
@@ -309,6 +356,21 @@ class Query:
             split_at = keys[len(keys) // 2 - 1] if len(keys) >= 2 else last_key
             result["splitCursor"] = self._cursor(fingerprint, split_at)
         txn.journal_out = result["continueCursor"]
+        return result
+
+    def _paginate_search(self, fingerprint: str, n: int, cursor: Any) -> dict:
+        """Pages of the ranked results (at most 1024): a cursor is a position in that ranking."""
+        start = 0
+        if cursor is not None:
+            pos = self._parse_cursor(cursor, fingerprint, "cursor")
+            start = int.from_bytes(pos, "big") if pos is not None else MAX_SEARCH_RESULTS
+        found = self._search_results()[0]
+        page = found[start : start + n]
+        end = start + len(page)
+        done = end >= len(found)
+        result = {"page": page, "isDone": done,
+                  "continueCursor": self._cursor(fingerprint, None if done else end.to_bytes(4, "big"))}
+        self._txn.journal_out = result["continueCursor"]
         return result
 
     def _journal_end(self, journal: str, fingerprint: str) -> str | None:
