@@ -31,6 +31,7 @@ from .engine import (
     VirtualClock,
 )
 from .backend.crons import CronJobs
+from .backend.http_actions import HttpRequest, HttpResponse
 from .engine.subscriptions import Subscription
 from .errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from .io import ImportFileError
@@ -76,6 +77,8 @@ __all__ = [
     "Dashboard",
     "DatabaseError",
     "FunctionNotFound",
+    "HttpRequest",
+    "HttpResponse",
     "ImportFileError",
     "IndexRangeError",
     "Int64",

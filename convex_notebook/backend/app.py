@@ -14,6 +14,7 @@ import contextvars
 import copy
 import difflib
 import inspect
+import json as _json
 import os
 import threading
 import time
@@ -32,6 +33,7 @@ from ..values.schema import SchemaDefinition
 from . import logs
 from .context import ActionCtx, MutationCtx, QueryCtx
 from .registry import FunctionDef, FunctionNotFound, Registry, RegisteredFunction, make_definition
+from .http_actions import HttpRequest, HttpResponse, HttpRouter, run_http_action
 from .scheduler import SchedulerRunner
 from .vector_search import VectorSearch
 from .system import is_system_path, lookup_system
@@ -163,6 +165,7 @@ class Backend(_Definer):
         # one) and the upload URLs handed out, token → expiry.
         self.site_url = "http://127.0.0.1:3210"
         self.upload_tokens: dict[str, float] = {}
+        self.http = HttpRouter()  # HTTP actions: @app.http.route(path=..., method=...)
         self.echo_logs = echo_logs
         self._identity: dict | None = None
         self._actions = _ActionLoop()  # shared with with_identity() views
@@ -265,14 +268,30 @@ class Backend(_Definer):
             raise TypeError(f"set_crons() takes cn.CronJobs(), got {type(crons).__name__}")
         self._scheduler.crons.replace_all(crons)
 
+    def fetch(
+        self, path: str, method: str = "GET", *, body: bytes | str | None = None, json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> HttpResponse:
+        """Call an HTTP action as a client would (``app.fetch("/hello")``); ``json=`` sends a
+        JSON body. Works without serving; served, the same routes answer on the server."""
+        if json is not None and body is not None:
+            raise TypeError("fetch() takes body= or json=, not both")
+        data = _json.dumps(json).encode() if json is not None else body.encode() if isinstance(body, str) else (body or b"")
+        names = {k.lower(): v for k, v in (headers or {}).items()}
+        if json is not None:
+            names.setdefault("content-type", "application/json")
+        url = path if "://" in path else f"{self.site_url}{path if path.startswith('/') else '/' + path}"
+        request = HttpRequest(method.upper(), url, names, data)
+        return run_http_action(self, request, self._identity)
+
     def finish_scheduled_functions(self) -> int:
         """Run every pending scheduled function, and those they schedule, in time order (a
         virtual clock moves to each one's time; the system clock is waited for). Returns how
         many ran."""
         return self._scheduler.finish()
 
-    def _record_scheduled(self, path: str, kind: str, lines: list[str], started: float, error: str | None) -> None:
-        """A scheduled run in the log book (and echoed), as a top-level call is."""
+    def _record_call(self, path: str, kind: str, lines: list[str], started: float, error: str | None) -> None:
+        """A run that no caller logs (scheduled, cron, HTTP action) in the log book, and echoed."""
         self.logs.add(logs.LogEntry(time.time(), path, kind, list(lines), (time.perf_counter() - started) * 1000, error))
         if self.echo_logs and lines:
             logs.echo(lines)

@@ -323,7 +323,7 @@ class SchedulerRunner:
             finally:
                 job.running = False
                 job.runs += 1
-        backend._record_scheduled(path, kind, cap.lines, started, error)
+        backend._record_call(path, kind, cap.lines, started, error)
         return 1
 
     def run_job(self, job_id: str) -> int:
@@ -357,7 +357,7 @@ class SchedulerRunner:
             finally:
                 _running_job.reset(token)
             txn.patch(job_id, {"state": state, "completedTime": txn.now_ms})
-        backend._record_scheduled(job["name"], "mutation", cap.lines, started, error)
+        backend._record_call(job["name"], "mutation", cap.lines, started, error)
         return 1
 
     def _run_action(self, job_id: str) -> int:
@@ -383,5 +383,5 @@ class SchedulerRunner:
             current = txn.get(job_id)
             if current is not None and current["state"]["kind"] == "inProgress":  # not canceled meanwhile
                 txn.patch(job_id, {"state": state, "completedTime": txn.now_ms})
-        backend._record_scheduled(job["name"], "action", cap.lines, started, error)
+        backend._record_call(job["name"], "action", cap.lines, started, error)
         return 1

@@ -9,13 +9,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Match, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from .data_api import DataApi
 from .snapshot_api import SnapshotApi
 from .storage_api import StorageApi
-from .http import HttpApi, error_response, json_response
+from .http import HttpApi, RequestError, error_response, json_response
 from .sync import SyncSession
 
 if TYPE_CHECKING:
@@ -59,6 +59,25 @@ def build_app(deployment: "Deployment") -> Any:
         code = {404: "NotFound", 405: "MethodNotAllowed"}.get(status, "BadRequest")
         return error_response(status, code, f"{request.method} {request.url.path}: {getattr(exc, 'detail', exc)}")
 
+    async def http_action(request: Request) -> Response:
+        """Any other path: the deployment's HTTP actions (``app.http.route``)."""
+        from ..backend.http_actions import HttpRequest, run_http_action
+
+        if request.url.path == "/api" or request.url.path.startswith("/api/"):
+            for route in api_routes:  # the path is the API's, with another method
+                if route.matches(request.scope)[0] == Match.PARTIAL:
+                    return error_response(405, "MethodNotAllowed", f"{request.method} {request.url.path}: Method Not Allowed")
+            return error_response(404, "NotFound", f"{request.method} {request.url.path}: Not Found")
+        api = HttpApi(deployment)
+        try:
+            creds = api._credentials(request)
+        except RequestError as exc:
+            return error_response(exc.status, exc.code, str(exc))
+        body = await api._raw_body(request, deployment.settings.max_message_bytes)
+        incoming = HttpRequest(request.method, str(request.url), {k.lower(): v for k, v in request.headers.items()}, body)
+        answer = await deployment.run_blocking(run_http_action, deployment.backend, incoming, creds.identity)
+        return Response(answer.content, status_code=answer.status, headers=answer.headers)
+
     async def server_error(request: Request, exc: Exception) -> Response:
         return error_response(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
 
@@ -87,6 +106,8 @@ def build_app(deployment: "Deployment") -> Any:
         WebSocketRoute("/api/sync", sync),
         WebSocketRoute("/api/{client_version}/sync", sync),
     ]
+    api_routes = list(routes)
+    routes.append(Route("/{path:path}", http_action, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]))
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: not_found, 500: server_error},
