@@ -25,13 +25,14 @@ def _refresh_module():  # scripts/refresh_notebooks.py, loaded by path
     return module
 
 
-def test_the_five_tutorials_exist() -> None:
+def test_the_tutorials_exist() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01-quickstart.ipynb",
         "02-data-modelling.ipynb",
         "03-live-widgets.ipynb",
         "04-dataframes.ipynb",
         "05-serving.ipynb",
+        "06-background-search-files.ipynb",
     ]
 
 
