@@ -19,8 +19,6 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from croniter import croniter
-
 __all__ = ["CronJob", "CronJobs"]
 
 DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
@@ -47,6 +45,8 @@ class CronJob:
         """The next run strictly after ``after_ms``."""
         if self.interval_s is not None:
             return after_ms + self.interval_s * 1000
+        from croniter import croniter  # (imported when first used: it is slow to load)
+
         start = _dt.datetime.fromtimestamp(after_ms / 1000, tz=_dt.timezone.utc)
         return croniter(self.cron, start).get_next(float) * 1000
 
@@ -93,6 +93,8 @@ class CronJobs:
 
     def cron(self, name: str, expression: str, ref: Any, args: dict | None = None) -> CronJob:
         """A classic 5-field cron string in UTC, e.g. ``"0 16 1 * *"``."""
+        from croniter import croniter
+
         if not isinstance(expression, str) or len(expression.split()) != 5 or not croniter.is_valid(expression):
             raise ValueError(f"cron() takes a 5-field cron string (minute hour day month weekday), got {expression!r}")
         return self._add(CronJob(name, ref, args or {}, cron=expression))
