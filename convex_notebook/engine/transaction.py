@@ -338,13 +338,22 @@ class Transaction:
         self._write_new(info, doc_id, full, size, known_plain)
         return doc_id
 
-    def insert_system(self, table: str, value: dict) -> str:
-        """Insert into a system table (the backend's own writes: no user checks, no schema)."""
+    def insert_system(
+        self, table: str, value: dict, *, doc_id: str | None = None, creation_time: float | None = None
+    ) -> str:
+        """Insert into a system table (the backend's own writes: no user checks, no schema);
+        an import passes the ``doc_id`` (of this table) and ``creation_time`` to keep."""
         self._require_writable("insert")
         info = self.db.system_table(table)
         doc, size, _plain = self.db.prepare_document(table, value)
-        doc_id = encode_id(info.number, _internal_id(self.db.random))
-        full = {"_id": doc_id, "_creationTime": self.db.next_creation_time()}
+        if doc_id is None:
+            doc_id = encode_id(info.number, _internal_id(self.db.random))
+        elif decode_id(doc_id) is None or decode_id(doc_id)[0] != info.number:
+            raise DatabaseError(f"{doc_id!r} is not an id of the system table {table}")
+        elif self.db.store.get_document(info.number, encode_value(doc_id)) is not None:
+            raise DatabaseError(f"A document with id {doc_id!r} already exists in {table}")
+        ct = self.db.next_creation_time() if creation_time is None else creation_time
+        full = {"_id": doc_id, "_creationTime": ct}
         full.update(doc)
         self._write_new(info, doc_id, full, size)
         return doc_id

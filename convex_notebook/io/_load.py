@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..engine import bulk
+from ..engine.database import SYSTEM_TABLES
 from ..engine.transaction import DatabaseError
 from ..errors import InvalidValueError
 from ..values import Int64, decode_id, encode_id
@@ -87,6 +88,7 @@ def _plan_numbers(txn: Any, loads: list[TableLoad]) -> dict[int, int]:
     Returns the renumbering ``{exported: chosen}`` to apply to every id in the import."""
     db = txn.db
     used = {db.table(name).number: name for name in db.table_names()}  # type: ignore[union-attr]
+    used.update({number: name for name, number in SYSTEM_TABLES.items()})  # reserved, made or not
     wanted = {load.table: (load.number if load.number is not None else _first_id_number(load)) for load in loads}
     claimed: set[int] = set()
     fresh = max([10000, *used, *(n for n in wanted.values() if n is not None)]) + 1
@@ -128,13 +130,15 @@ def _remap_ids(x: Any, remap: dict[int, int]) -> Any:
 
 
 def write_tables(
-    app: "Backend", loads: Iterable[TableLoad], mode: str, *, keep_ids: bool = True, clear_other_tables: bool = False
+    app: "Backend", loads: Iterable[TableLoad], mode: str, *, keep_ids: bool = True, clear_other_tables: bool = False,
+    extra_remap: dict[int, int] | None = None, before: Callable[[Any], None] | None = None,
 ) -> dict[str, int]:
     """Import every table of ``loads`` in one transaction: all of them, or nothing.
 
     Ids are kept: a table keeps the number its ids encode when that number is free here;
     otherwise it gets another one and every id of it, references in other documents of the
-    import included, is rewritten to match (so references stay valid).
+    import included, is rewritten to match (so references stay valid). ``extra_remap`` adds
+    renumberings (file storage ids), ``before(txn)`` other writes in the same transaction.
     """
     loads = list(loads)
     out: dict[str, int] = {}
@@ -155,8 +159,10 @@ def write_tables(
                     )
             elif mode == "replace":
                 bulk.clear_table(txn, load.table)
+        if before is not None:  # other writes of the same import (file storage), same transaction
+            before(txn)
         if keep_ids:
-            remap = _plan_numbers(txn, loads)
+            remap = {**(extra_remap or {}), **_plan_numbers(txn, loads)}
             if remap:
                 for load in loads:
                     load.docs = [_remap_ids(d, remap) for d in load.docs]

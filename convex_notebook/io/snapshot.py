@@ -9,8 +9,10 @@ Documents keep their ``_id`` and ``_creationTime`` (references between tables st
 each table keeps its table number, which ids encode. Reading, ``generated_schema.jsonl``
 ``"uniform"`` (current Convex) means export_json values; a snapshot without it is read as
 plain JSON (numbers are Float64, ``$``-wrappers decoded). Legacy inferred-shape schemas of
-old Convex exports are refused with a clear error. ``_storage`` (file storage) and
-``_components/`` entries are not supported and are refused too, rather than silently dropped.
+old Convex exports are refused with a clear error. File storage comes with
+``include_file_storage``: ``_storage/documents.jsonl`` and the files at ``_storage/<id>``,
+imported with their ids. ``_components/`` entries are not supported and are refused rather
+than silently dropped.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import zipfile
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from ..values import from_json, loads_document
+from ..engine.database import SYSTEM_TABLES
+from ..values import decode_id, encode_id, from_json, loads_document
 from ..values._codec import _encode
 from . import _load
 from .errors import ImportFileError
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
     from ..backend.app import Backend
 
 __all__ = ["export_snapshot", "import_snapshot"]
+
+STORAGE_TABLE = "_storage"
 
 README = """# Welcome to your Convex snapshot export!
 
@@ -51,12 +56,14 @@ _DOCUMENTS = re.compile(r"^(.*/)?([^/]+)/documents\.jsonl$")
 _SCHEMA = re.compile(r"^(.*/)?([^/]+)/generated_schema\.jsonl$")
 
 
-def export_snapshot(app: "Backend", path: str | os.PathLike[str]) -> str:
+def export_snapshot(app: "Backend", path: str | os.PathLike[str], *, include_file_storage: bool = False) -> str:
     """Write every table of ``app`` to a snapshot ZIP; return the file's path.
 
     ``path`` is the ZIP to write, or an existing directory (the file is then named
     ``snapshot_<nanoseconds>.zip`` as Convex does). The snapshot is one consistent read, and
     the file appears complete or not at all (written aside, then renamed).
+    ``include_file_storage`` (``--include-file-storage``) adds ``_storage/documents.jsonl``
+    and each file's bytes at ``_storage/<id>``.
     """
     target = os.fspath(path)
     if os.path.isdir(target):
@@ -74,6 +81,8 @@ def export_snapshot(app: "Backend", path: str | os.PathLike[str]) -> str:
                     "_tables/documents.jsonl",
                     "".join(_encode({"name": name, "id": number}) + "\n" for number, name in tables),
                 )
+                if include_file_storage:
+                    _write_storage(db, zf)
                 for number, name in tables:
                     zf.writestr(f"{name}/generated_schema.jsonl", '"uniform"\n')
                     with zf.open(f"{name}/documents.jsonl", "w") as out:
@@ -88,6 +97,67 @@ def export_snapshot(app: "Backend", path: str | os.PathLike[str]) -> str:
             pass
         raise
     return target
+
+
+def _write_storage(db: Any, zf: zipfile.ZipFile) -> None:
+    """``_storage/documents.jsonl`` and ``_storage/<id>`` (inside the export's read)."""
+    info = db.table(STORAGE_TABLE)
+    lines = []
+    if info is not None:
+        for rows in db.store.iter_documents_ordered(info.number):
+            for text, plain in rows:
+                doc = loads_document(text, plain)
+                data = db.store.get_file(doc["_id"])
+                if data is not None:
+                    zf.writestr(f"{STORAGE_TABLE}/{doc['_id']}", data)
+                lines.append(_encode(to_export_json(doc)))
+    zf.writestr(f"{STORAGE_TABLE}/documents.jsonl", "".join(line + "\n" for line in lines))
+
+
+def _read_storage(zf: zipfile.ZipFile, entry: str) -> tuple[list[dict], dict[str, bytes], int | None]:
+    """The snapshot's file storage: its documents, their bytes by id, and its table number."""
+    docs: list[dict] = []
+    for line, raw in enumerate(_read(zf, entry).decode("utf-8", "replace").split("\n"), 1):
+        if not raw.strip():
+            continue
+        doc = _load.decode_line(raw, entry, line, from_export_json)
+        if not isinstance(doc.get("_id"), str) or decode_id(doc["_id"]) is None:
+            raise ImportFileError(entry, line, "a _storage document needs its _id")
+        docs.append(doc)
+    names = set(zf.namelist())
+    files: dict[str, bytes] = {}
+    for doc in docs:
+        member = f"{entry.rsplit('/', 1)[0]}/{doc['_id']}"
+        if member not in names:
+            raise ImportFileError(member, None, f"the file of storage id {doc['_id']} is missing from the snapshot")
+        files[doc["_id"]] = _read(zf, member)
+    number = decode_id(docs[0]["_id"])[0] if docs else None  # type: ignore[index]
+    return docs, files, number
+
+
+def _storage_writer(docs: list[dict], files: dict[str, bytes], number: int | None, mode: str) -> Any:
+    """Writes the snapshot's files in the import's transaction, ids kept (renumbered to ours)."""
+
+    def write(txn: Any) -> None:
+        db = txn.db
+        ours = db.system_table(STORAGE_TABLE)
+        if mode == "replace":
+            for rows in db.store.iter_documents_ordered(ours.number):
+                for text, plain in rows:
+                    old = loads_document(text, plain)
+                    txn.delete(old["_id"])
+                    db.store.delete_file(old["_id"])
+        for doc in docs:
+            table_number, internal = decode_id(doc["_id"])  # type: ignore[misc]
+            doc_id = encode_id(ours.number, internal) if table_number != ours.number else doc["_id"]
+            fields = {k: v for k, v in doc.items() if k not in ("_id", "_creationTime")}
+            try:
+                txn.insert_system(STORAGE_TABLE, fields, doc_id=doc_id, creation_time=doc.get("_creationTime"))
+            except Exception as exc:  # noqa: BLE001 - named for the file
+                raise ImportFileError(f"{STORAGE_TABLE}/documents.jsonl", None, str(exc)) from None
+            db.store.put_file(doc_id, files[doc["_id"]])
+
+    return write
 
 
 def _decoder(file: str, schema_line: Any) -> Any:
@@ -160,8 +230,7 @@ def _import_zip(app: "Backend", zf: zipfile.ZipFile, name: str, mode: str, clear
             raise ImportFileError(
                 name, None, "not a Convex snapshot: it has no <table>/documents.jsonl entries"
             )
-        if "_storage" in documents:
-            raise ImportFileError(documents["_storage"], None, "file storage (_storage) is not supported")
+        storage = _read_storage(zf, documents[STORAGE_TABLE]) if STORAGE_TABLE in documents else None
         if "_tables" in documents:
             entry = documents["_tables"]
             for line, raw in enumerate(_read(zf, entry).decode("utf-8", "replace").split("\n"), 1):
@@ -188,7 +257,17 @@ def _import_zip(app: "Backend", zf: zipfile.ZipFile, name: str, mode: str, clear
             load = _load.TableLoad(table, entry, number=numbers.get(table))
             _load.read_lines(_read(zf, entry), entry, decode, load)
             loads.append(load)
-    return _load.write_tables(app, loads, mode, clear_other_tables=clear_other_tables)
+    if storage is None:
+        return _load.write_tables(app, loads, mode, clear_other_tables=clear_other_tables)
+    docs, files, number = storage
+    ours = SYSTEM_TABLES[STORAGE_TABLE]
+    counts = _load.write_tables(
+        app, loads, mode, clear_other_tables=clear_other_tables,
+        extra_remap={number: ours} if number is not None and number != ours else None,
+        before=_storage_writer(docs, files, number, mode),
+    )
+    counts[STORAGE_TABLE] = len(docs)
+    return counts
 
 
 def _read(zf: zipfile.ZipFile, entry: str) -> bytes:

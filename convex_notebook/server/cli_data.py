@@ -166,7 +166,7 @@ def _import(app: Any, args: argparse.Namespace) -> int:
 
 
 def _export(app: Any, args: argparse.Namespace) -> int:
-    path = app.export_snapshot(args.path)
+    path = app.export_snapshot(args.path, include_file_storage=args.include_file_storage)
     print(f"Wrote snapshot {path}")
     return 0
 
@@ -199,6 +199,7 @@ def add_commands(commands: Any) -> None:
     _target_options(imp)
     exp = commands.add_parser("export", help="write every table to a snapshot ZIP (as npx convex export)")
     exp.add_argument("--path", required=True, help="the ZIP to write, or a directory for snapshot_<ts>.zip")
+    exp.add_argument("--include-file-storage", action="store_true", help="add the stored files (_storage)")
     _target_options(exp)
 
 

@@ -249,11 +249,12 @@ class RemoteDataMixin:
 
         return write_documents(self.documents(table), path, **options)
 
-    def export_snapshot(self, path: str | os.PathLike[str]) -> str:
+    def export_snapshot(self, path: str | os.PathLike[str], *, include_file_storage: bool = False) -> str:
         """Write every table to a snapshot ZIP, as ``npx convex export`` (``path``: the file, or
         a directory to put ``snapshot_<ts>.zip`` in); returns the file's path."""
         self._require_admin("export_snapshot()")
-        self._http("POST", "/api/export/request/zip", body=b"")
+        params = {"includeStorage": "true"} if include_file_storage else None
+        self._http("POST", "/api/export/request/zip", params=params, body=b"")
         latest = self._system("_system/cli/exports:getLatest")
         if not isinstance(latest, dict) or latest.get("state") != "completed":
             raise ConvexFunctionError(f"The snapshot export did not complete: {latest!r}")

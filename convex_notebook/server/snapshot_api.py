@@ -64,20 +64,21 @@ class SnapshotApi(HttpApi):
     async def request_export(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
             self._admin(request)
-            if request.query_params.get("includeStorage") == "true":
-                raise RequestError(400, "NotSupported", "This deployment has no file storage to export")
-            await self.dep.run_blocking(self._export)
+            include = request.query_params.get("includeStorage") == "true"
+            await self.dep.run_blocking(self._export, include)
             return json_response({})
 
         return await self._guard(request, run)
 
-    def _export(self) -> None:
+    def _export(self, include_storage: bool = False) -> None:
         from ..io import export_snapshot
 
         backend = self.dep.backend
         with backend.database.lock:  # the snapshot and its timestamp: no commit in between
             ts = backend.database.last_ts
-            path = export_snapshot(backend, os.path.join(self._dir, f"snapshot_{ts}.zip"))
+            path = export_snapshot(
+                backend, os.path.join(self._dir, f"snapshot_{ts}.zip"), include_file_storage=include_storage,
+            )
         with self._lock:
             for old in self._exports.values():
                 if old != path:
@@ -90,7 +91,7 @@ class SnapshotApi(HttpApi):
         publish_state(backend, "latest_export", {
             "state": "completed", "start_ts": Int64(ts), "complete_ts": Int64(time.time_ns()),
             "expiration_ts": Int64(time.time_ns() + 14 * 86400 * 10**9), "requestor": "cliExport",
-            "format": {"format": "zip", "include_storage": False}, "_creationTime": now,
+            "format": {"format": "zip", "include_storage": include_storage}, "_creationTime": now,
         })
 
     async def download_export(self, request: Request) -> Response:

@@ -50,7 +50,11 @@ def test_export_request_and_download(app: cn.Backend, server: Any) -> None:
     assert httpx.get(f"{server.url}/api/export/zip/123", headers=admin(server)).status_code == 404
     assert httpx.get(f"{server.url}/api/export/zip/{int(latest['start_ts'])}").status_code == 401
     r = httpx.post(server.url + "/api/export/request/zip?includeStorage=true", headers=admin(server))
-    assert r.status_code == 400 and r.json()["code"] == "NotSupported"
+    assert r.status_code == 200
+    latest = app.run("_system/cli/exports:getLatest")
+    assert latest["format"] == {"format": "zip", "include_storage": True}
+    r = httpx.get(f"{server.url}/api/export/zip/{int(latest['start_ts'])}", headers=admin(server))
+    assert "_storage/documents.jsonl" in zipfile.ZipFile(io.BytesIO(r.content)).namelist()
 
 
 def test_upload_confirm_and_import(app: cn.Backend, server: Any) -> None:
