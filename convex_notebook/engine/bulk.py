@@ -20,7 +20,8 @@ import sqlite3
 import struct
 import time
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
@@ -289,16 +290,9 @@ def insert_documents(
 
     # Key order makes SQLite's B-tree inserts appends rather than random page splits.
     doc_rows.sort(key=lambda r: r[1])
-    try:
+    with _duplicate_ids_refused(table):
         store.insert_documents(doc_rows)
-    except sqlite3.IntegrityError:
-        raise DatabaseError(
-            f"Cannot import into {table!r}: a document with one of the imported _id values already exists"
-        ) from None
-    writes = txn.writes
-    writes.tables.add(table)
-    writes.documents += n
-    writes.keys.setdefault((table, "by_id"), []).extend(r[1] for r in doc_rows)
+    writes = _record_documents(txn, table, n, [r[1] for r in doc_rows])
     for rows, (_index_id, name, _key) in zip(entry_rows, indexes):
         rows.sort(key=lambda r: r[1])
         store.insert_entries(rows)
@@ -308,6 +302,26 @@ def insert_documents(
     if latest > db.last_creation_time:
         db.last_creation_time = latest
     return ids
+
+
+@contextmanager
+def _duplicate_ids_refused(table: str) -> Iterator[None]:
+    """An ``_id`` that exists already: a clear error (the caller's transaction rolls back)."""
+    try:
+        yield
+    except sqlite3.IntegrityError:
+        raise DatabaseError(
+            f"Cannot import into {table!r}: a document with one of the imported _id values already exists"
+        ) from None
+
+
+def _record_documents(txn: Transaction, table: str, n: int, doc_keys: Iterable[bytes]) -> Any:
+    """Add ``n`` inserted documents (their ``by_id`` keys) to the write set; returns it."""
+    writes = txn.writes
+    writes.tables.add(table)
+    writes.documents += n
+    writes.keys.setdefault((table, "by_id"), []).extend(doc_keys)
+    return writes
 
 
 def iter_table(txn: Transaction, table: str, batch: int = 65536) -> Iterable[list[tuple[str, int]]]:
@@ -516,16 +530,9 @@ def insert_columns(
     rows: Iterable[tuple[bytes, str, int]] = zip(doc_keys, texts, plains)
     if not ordered:  # key order makes the B-tree inserts appends
         rows = sorted(rows, key=lambda r: r[0])
-    try:
+    with _duplicate_ids_refused(table):
         db.store.insert_table_documents(info.number, rows)
-    except sqlite3.IntegrityError:
-        raise DatabaseError(
-            f"Cannot import into {table!r}: a document with one of the imported _id values already exists"
-        ) from None
-    writes = txn.writes
-    writes.tables.add(table)
-    writes.documents += n
-    writes.keys.setdefault((table, "by_id"), []).extend(doc_keys)
+    writes = _record_documents(txn, table, n, doc_keys)
     for index, keys in entries:
         if index.prefix is not None:  # by_creation_time's keys increase with the times
             keys = sorted(keys)
