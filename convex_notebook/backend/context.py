@@ -19,15 +19,6 @@ __all__ = ["ActionCtx", "Auth", "DatabaseReader", "DatabaseWriter", "MutationCtx
 _NO_ARG = object()
 
 
-def _reject_system(txn: Transaction, doc_id: Any, op: str) -> None:
-    """User code reads system documents through ``ctx.db.system`` and never writes them."""
-    if type(doc_id) is str:
-        name = txn.db.table_name_for_id(doc_id)
-        if name is not None and name.startswith("_"):
-            hint = "read it with ctx.db.system.get()" if op == "get" else "system tables are read-only"
-            raise DatabaseError(f"db.{op}({doc_id!r}): a document of the system table {name}: {hint}")
-
-
 class SystemReader:
     """``ctx.db.system``: read-only access to system tables (``_scheduled_functions``)."""
 
@@ -40,11 +31,8 @@ class SystemReader:
             table = _table_arg(table_or_id, "system.get")
             if not table.startswith("_"):
                 raise DatabaseError(f"db.system.get({table!r}, ...): not a system table (use ctx.db.get)")
-            return self._txn.get(doc_id, table=table)
-        name = self._txn.db.table_name_for_id(table_or_id) if isinstance(table_or_id, str) else None
-        if name is not None and not name.startswith("_"):
-            raise DatabaseError(f"db.system.get({table_or_id!r}): a document of the user table {name}: use ctx.db.get()")
-        return self._txn.get(table_or_id)
+            return self._txn.get(doc_id, table=table, only="system")
+        return self._txn.get(table_or_id, only="system")
 
     def query(self, table: str) -> Query:
         return Query(self._txn, table, system=True)
@@ -62,9 +50,8 @@ class DatabaseReader:
     def get(self, table_or_id: Any, doc_id: Any = _NO_ARG) -> dict | None:
         """``get(id)`` or ``get(table, id)``: the document, or None if it doesn't exist."""
         if doc_id is _NO_ARG:
-            _reject_system(self._txn, table_or_id, "get")
-            return self._txn.get(table_or_id)
-        return self._txn.get(doc_id, table=_table_arg(table_or_id, "get"))
+            return self._txn.get(table_or_id, only="user")
+        return self._txn.get(doc_id, table=_table_arg(table_or_id, "get"), only="user")
 
     @property
     def system(self) -> SystemReader:
@@ -97,21 +84,18 @@ class DatabaseWriter(DatabaseReader):
     def patch(self, *args: Any) -> None:
         """``patch(id, fields)`` or ``patch(table, id, fields)``: shallow merge; MISSING removes."""
         table, doc_id, value = _split_write_args("patch", args)
-        _reject_system(self._txn, doc_id, "patch")
-        self._txn.patch(doc_id, value, table=table)
+        self._txn.patch(doc_id, value, table=table, only="user")
 
     def replace(self, *args: Any) -> None:
         """``replace(id, doc)`` or ``replace(table, id, doc)``: swap all user fields."""
         table, doc_id, value = _split_write_args("replace", args)
-        _reject_system(self._txn, doc_id, "replace")
-        self._txn.replace(doc_id, value, table=table)
+        self._txn.replace(doc_id, value, table=table, only="user")
 
     def delete(self, table_or_id: Any, doc_id: Any = _NO_ARG) -> None:
         if doc_id is _NO_ARG:
-            _reject_system(self._txn, table_or_id, "delete")
-            self._txn.delete(table_or_id)
+            self._txn.delete(table_or_id, only="user")
         else:
-            self._txn.delete(doc_id, table=_table_arg(table_or_id, "delete"))
+            self._txn.delete(doc_id, table=_table_arg(table_or_id, "delete"), only="user")
 
 
 def _table_arg(table: Any, op: str) -> str:

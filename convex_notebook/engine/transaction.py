@@ -163,8 +163,11 @@ class Transaction:
         self._created_tables = sp.created_tables
 
     # -- ids --------------------------------------------------------------------------------
-    def resolve_id(self, doc_id: Any, op: str, table: str | None = None) -> "TableInfo | None":
-        """The table of ``doc_id`` (None if that table does not exist); checks ``table``."""
+    def resolve_id(
+        self, doc_id: Any, op: str, table: str | None = None, only: str | None = None
+    ) -> "TableInfo | None":
+        """The table of ``doc_id`` (None if that table does not exist); checks ``table``, and
+        ``only``: ``"user"`` (functions' ``ctx.db``) or ``"system"`` (``ctx.db.system``) tables."""
         if not isinstance(doc_id, str):
             raise DatabaseError(
                 f"Invalid argument `id` for `db.{op}`: expected a document ID string, got {doc_id!r}"
@@ -184,11 +187,16 @@ class Transaction:
                 raise DatabaseError(
                     f"Invalid argument `id`, expected ID in table {table!r} but got ID in table {actual!r}"
                 )
+        if only is not None and info is not None and (info.name[0] == "_") != (only == "system"):
+            if only == "system":
+                raise DatabaseError(f"db.system.{op}({doc_id!r}): a document of the user table {info.name}: use ctx.db.{op}()")
+            hint = "read it with ctx.db.system.get()" if op == "get" else "system tables are read-only"
+            raise DatabaseError(f"db.{op}({doc_id!r}): a document of the system table {info.name}: {hint}")
         return info
 
     # -- reads ------------------------------------------------------------------------------
-    def get(self, doc_id: Any, table: str | None = None) -> dict | None:
-        info = self.resolve_id(doc_id, "get", table)
+    def get(self, doc_id: Any, table: str | None = None, only: str | None = None) -> dict | None:
+        info = self.resolve_id(doc_id, "get", table, only)
         self._count_range()
         key = encode_value(doc_id)
         if info is None:
@@ -358,9 +366,9 @@ class Transaction:
         self._write_new(info, doc_id, full, size)
         return doc_id
 
-    def patch(self, doc_id: Any, fields: Any, table: str | None = None) -> None:
+    def patch(self, doc_id: Any, fields: Any, table: str | None = None, only: str | None = None) -> None:
         self._require_writable("patch")
-        info, old = self._existing(doc_id, "patch", "Update", table)
+        info, old = self._existing(doc_id, "patch", "Update", table, only)
         if not isinstance(fields, dict):
             raise DatabaseError(f"db.patch: Value must be an Object, got {type(fields).__name__}")
         new = dict(old)
@@ -378,9 +386,9 @@ class Transaction:
                 new[key] = value
         self._rewrite(info, doc_id, old, new)
 
-    def replace(self, doc_id: Any, value: Any, table: str | None = None) -> None:
+    def replace(self, doc_id: Any, value: Any, table: str | None = None, only: str | None = None) -> None:
         self._require_writable("replace")
-        info, old = self._existing(doc_id, "replace", "Replace", table)
+        info, old = self._existing(doc_id, "replace", "Replace", table, only)
         if not isinstance(value, dict):
             raise DatabaseError(f"db.replace: Value must be an Object, got {type(value).__name__}")
         new = {"_id": old["_id"], "_creationTime": old["_creationTime"]}
@@ -395,13 +403,15 @@ class Transaction:
             new[key] = v
         self._rewrite(info, doc_id, old, new)
 
-    def delete(self, doc_id: Any, table: str | None = None) -> None:
+    def delete(self, doc_id: Any, table: str | None = None, only: str | None = None) -> None:
         self._require_writable("delete")
-        info, old = self._existing(doc_id, "delete", "Delete", table)
+        info, old = self._existing(doc_id, "delete", "Delete", table, only)
         self._write(info, doc_id, old, None, 0)
 
-    def _existing(self, doc_id: Any, op: str, verb: str, table: str | None) -> tuple["TableInfo", dict]:
-        info = self.resolve_id(doc_id, op, table)
+    def _existing(
+        self, doc_id: Any, op: str, verb: str, table: str | None, only: str | None = None
+    ) -> tuple["TableInfo", dict]:
+        info = self.resolve_id(doc_id, op, table, only)
         if info is None:
             raise DatabaseError(f'Table for ID "{doc_id}" not found')
         key = encode_value(doc_id)
