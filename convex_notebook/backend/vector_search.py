@@ -79,20 +79,11 @@ class _Matrix:
 
 
 class VectorSearch:
-    """The vector indexes of one backend, with their cached matrices."""
+    """The vector indexes of one backend (matrices cached in ``Database.table_caches``)."""
 
     def __init__(self, backend: "Backend") -> None:
         self._backend = backend
-        self._cache: dict[tuple[str, str], _Matrix] = {}
-        self._lock = threading.Lock()
-        backend.database.commit_listeners.append(self._on_commit)
-
-    def _on_commit(self, writes: Any, ts: int) -> None:
-        if writes.everything:
-            self._cache.clear()
-            return
-        for key in [k for k in self._cache if k[0] in writes.tables]:
-            self._cache.pop(key, None)
+        self._lock = threading.Lock()  # one build of a matrix at a time
 
     def search(self, table: str, index: str, query: dict | None = None, **options: Any) -> list[dict]:
         import numpy as np
@@ -164,9 +155,10 @@ class VectorSearch:
     def _matrix(self, table: str, definition: Any) -> _Matrix:
         import numpy as np
 
-        key = (table, definition.name)
+        cache = self._backend.database.table_caches  # dropped by commits to the table
+        key = (table, f"vector:{definition.name}")
         with self._lock:
-            cached = self._cache.get(key)
+            cached = cache.get(key)
             if cached is not None:
                 return cached
             get_vector = field_getter(definition.vector_field)
@@ -174,8 +166,10 @@ class VectorSearch:
             ids: list[str] = []
             vectors: list[list[float]] = []
             filter_keys: dict[str, list[bytes | None]] = {f: [] for f in definition.filter_fields}
-            with self._backend.database.read() as txn:  # an index build: no read limits
+            db = self._backend.database
+            with db.read() as txn:  # an index build: no read limits
                 docs = [loads_document(text, plain) for rows in bulk.iter_table(txn, table) for text, plain in rows]
+                read_at = db.last_ts
             for doc in docs:
                 vector = get_vector(doc)
                 if type(vector) is not list or len(vector) != definition.dimensions or not all(type(x) is float for x in vector):
@@ -189,7 +183,9 @@ class VectorSearch:
             norms = np.linalg.norm(unit, axis=1, keepdims=True)
             np.divide(unit, norms, out=unit, where=norms > 0)
             matrix = _Matrix(ids, unit, filter_keys)
-            self._cache[key] = matrix
+            with db.lock:  # cached only if no commit came since the read (it would be stale)
+                if db.last_ts == read_at:
+                    cache[key] = matrix
             return matrix
 
 

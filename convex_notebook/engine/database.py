@@ -143,9 +143,10 @@ class Database:
         self.lock = threading.RLock()
         self.random = RandomPool()  # randomness of new ids (used under the lock)
         self.commit_listeners: list[Callable[[WriteSet, int], None]] = []
-        # Tokenized documents of searched tables (engine/search.py), dropped on a write to them.
-        self.search_cache: dict[tuple[str, str], Any] = {}
-        self.commit_listeners.append(self._drop_search_cache)
+        # Data derived from a table (search tokens, vector matrices), keyed (table, what): a
+        # commit that writes the table drops its entries.
+        self.table_caches: dict[tuple[str, str], Any] = {}
+        self.commit_listeners.append(self._drop_table_caches)
         self.closed = False
         self._tables: dict[str, TableInfo] = {}
         self._by_number: dict[int, TableInfo] = {}
@@ -179,10 +180,10 @@ class Database:
             _make_key_function(stored.name, prefix), prefix, doc_key_length(stored.table_number),
         )
 
-    def _drop_search_cache(self, writes: WriteSet, ts: int) -> None:
-        if self.search_cache:
-            for key in [k for k in self.search_cache if writes.everything or k[0] in writes.tables]:
-                self.search_cache.pop(key, None)
+    def _drop_table_caches(self, writes: WriteSet, ts: int) -> None:
+        if self.table_caches:
+            for key in [k for k in self.table_caches if writes.everything or k[0] in writes.tables]:
+                self.table_caches.pop(key, None)
 
     def table(self, name: str) -> TableInfo | None:
         return self._tables.get(name)

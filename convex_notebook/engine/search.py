@@ -104,10 +104,10 @@ class _Entry:
 
 def _entries(txn: "Transaction", table: str, search_field: str) -> list[_Entry]:
     """Every document of ``table`` with its search field's tokens (cached between commits:
-    ``Database.search_cache``, which a commit to the table empties)."""
+    ``Database.table_caches``, which a commit to the table empties)."""
     db = txn.db
-    cache = db.search_cache
-    key = (table, search_field)
+    cache = db.table_caches
+    key = (table, f"search:{search_field}")
     own_writes = table in txn.writes.tables  # then the cache (committed state) is not this view
     if not own_writes and key in cache:
         return cache[key]
