@@ -68,7 +68,6 @@ def build_app(deployment: "Deployment") -> Any:
                 if route.matches(request.scope)[0] == Match.PARTIAL:
                     return error_response(405, "MethodNotAllowed", f"{request.method} {request.url.path}: Method Not Allowed")
             return error_response(404, "NotFound", f"{request.method} {request.url.path}: Not Found")
-        api = HttpApi(deployment)
         try:
             creds = api._credentials(request)
         except RequestError as exc:

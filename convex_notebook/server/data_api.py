@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,14 +29,25 @@ from ..engine.transaction import DatabaseError
 from ..errors import ConvexFunctionError
 from .http import TS_HEADER, HttpApi, RequestError, json_response
 
-if TYPE_CHECKING:
-    from .auth import Credentials
-
 __all__ = ["DataApi"]
 
 PAGE_DEFAULT, PAGE_MAX = 1000, 8192
 IMPORT_MODES = {"requireEmpty": "insert", "append": "append", "replace": "replace", "replaceAll": "replace"}
 IMPORT_FORMATS = {"jsonLines": "jsonl", "jsonArray": "json", "csv": "csv", "zip": "zip"}
+
+
+def import_file(backend: Any, data: bytes, fmt: str, mode: str, table: str | None, name: str) -> dict[str, int]:
+    """Import a file in one of Convex's formats and modes (their CLI names, checked by the
+    caller): a zip snapshot, or one table's file; returns the documents written per table."""
+    from ..io.snapshot import import_snapshot_data
+    from ..io.tables import import_table_data
+
+    if fmt == "zip":
+        return import_snapshot_data(
+            backend, data, mode=IMPORT_MODES[mode], name=name, clear_other_tables=mode == "replaceAll"
+        )
+    assert table is not None
+    return {table: import_table_data(backend, table, data, format=IMPORT_FORMATS[fmt], mode=IMPORT_MODES[mode], name=name)}  # type: ignore[arg-type]
 
 
 def _encode_cursor(table: str, cursor: str | None) -> str:
@@ -57,12 +68,6 @@ def _decode_cursor(text: str) -> tuple[str, str | None]:
 class DataApi(HttpApi):
     """``/api/list_snapshot`` and ``/api/import`` of one deployment."""
 
-    def _admin(self, request: Request) -> "Credentials":
-        creds = self._credentials(request)
-        if not creds.admin:
-            raise RequestError(401, "Unauthenticated", f"{request.url.path} needs the deployment's admin key")
-        return creds
-
     @staticmethod
     def _int_param(request: Request, name: str) -> int | None:
         raw = request.query_params.get(name)
@@ -76,7 +81,7 @@ class DataApi(HttpApi):
     # -- streaming export -----------------------------------------------------------------------
     async def list_snapshot(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
-            self._admin(request)
+            self._require_admin(request)
             params = request.query_params
             encode = self._encoder(params.get("format"))
             only = params.get("tableName") or None
@@ -150,10 +155,7 @@ class DataApi(HttpApi):
     # -- import -----------------------------------------------------------------------------------
     async def import_table(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
-            from ..io.snapshot import import_snapshot_data
-            from ..io.tables import import_table_data
-
-            self._admin(request)
+            self._require_admin(request)
             params = request.query_params
             fmt = IMPORT_FORMATS.get(params.get("format", "jsonLines"))
             if fmt is None:
@@ -169,16 +171,10 @@ class DataApi(HttpApi):
                 raise RequestError(400, "BadQueryParameter", f"'mode' is one of {', '.join(IMPORT_MODES)} (replaceAll: zip only)")
             data = await self._raw_body(request, self.dep.settings.max_import_bytes)
             backend = self.dep.backend
-
-            def write() -> dict[str, int]:
-                if fmt == "zip":
-                    return import_snapshot_data(
-                        backend, data, mode=mode, name="request body", clear_other_tables=mode_name == "replaceAll",
-                    )
-                return {table: import_table_data(backend, table, data, format=fmt, mode=mode, name="request body")}  # type: ignore[arg-type]
-
             try:
-                counts = await self.dep.run_blocking(write)
+                counts = await self.dep.run_blocking(
+                    import_file, backend, data, params.get("format", "jsonLines"), mode_name, table, "request body"
+                )
             except DatabaseError as exc:  # a malformed body or rejected data: nothing was written
                 raise RequestError(400, "ImportFailed", str(exc)) from None
             ts = backend.database.last_ts  # at or past the import's commit

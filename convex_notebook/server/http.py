@@ -97,6 +97,13 @@ class HttpApi:
         except AuthenticationError as exc:
             raise RequestError(401, "Unauthenticated", str(exc)) from None
 
+    def _require_admin(self, request: Request) -> Credentials:
+        """The request's credentials, which must carry the admin key (else 401)."""
+        creds = self._credentials(request)
+        if not creds.admin:
+            raise RequestError(401, "Unauthenticated", f"{request.url.path} needs the deployment's admin key")
+        return creds
+
     @staticmethod
     def _path(body: dict) -> str:
         path = body.get("path")

@@ -28,6 +28,7 @@ from starlette.responses import FileResponse, Response
 from ..backend.system import publish_state
 from ..engine.transaction import DatabaseError
 from ..values import Int64
+from .data_api import IMPORT_FORMATS, IMPORT_MODES, import_file
 from .http import HttpApi, RequestError, json_response
 
 if TYPE_CHECKING:
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SnapshotApi"]
 
-CLI_FORMATS = {"jsonLines": "jsonl", "jsonArray": "json", "csv": "csv", "zip": "zip"}
-CLI_MODES = {"requireEmpty": "insert", "append": "append", "replace": "replace", "replaceAll": "replace"}
 UPLOAD_TTL_S = 3600  # an unfinished upload (or an unconfirmed import) is forgotten after this long
 
 
@@ -56,14 +55,10 @@ class SnapshotApi(HttpApi):
         self._lock = threading.Lock()
         deployment.cleanups.append(lambda: shutil.rmtree(self._dir, ignore_errors=True))
 
-    def _admin(self, request: Request) -> None:
-        if not self._credentials(request).admin:
-            raise RequestError(401, "Unauthenticated", f"{request.url.path} needs the deployment's admin key")
-
     # -- export ---------------------------------------------------------------------------------
     async def request_export(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
-            self._admin(request)
+            self._require_admin(request)
             include = request.query_params.get("includeStorage") == "true"
             await self.dep.run_blocking(self._export, include)
             return json_response({})
@@ -96,7 +91,7 @@ class SnapshotApi(HttpApi):
 
     async def download_export(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
-            self._admin(request)
+            self._require_admin(request)
             raw = request.path_params["ts"]
             path = self._exports.get(int(raw)) if raw.isdigit() else None
             if path is None or not os.path.exists(path):
@@ -109,7 +104,7 @@ class SnapshotApi(HttpApi):
     # -- import in parts --------------------------------------------------------------------------
     async def start_upload(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
-            self._admin(request)
+            self._require_admin(request)
             token = uuid.uuid4().hex
             with self._lock:
                 cutoff = time.monotonic() - UPLOAD_TTL_S
@@ -122,7 +117,7 @@ class SnapshotApi(HttpApi):
 
     async def upload_part(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
-            self._admin(request)
+            self._require_admin(request)
             token = request.query_params.get("uploadToken", "")
             number = request.query_params.get("partNumber", "")
             if not number.isdigit() or int(number) < 1:
@@ -146,16 +141,16 @@ class SnapshotApi(HttpApi):
 
     async def finish_upload(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
-            self._admin(request)
+            self._require_admin(request)
             body = await self._body(request)
             args = body.get("import")
             if not isinstance(args, dict):
                 raise RequestError(400, "BadJsonBody", "'import' must be an object with mode and format")
             fmt, mode, table = args.get("format"), args.get("mode", "requireEmpty"), args.get("tableName")
-            if fmt not in CLI_FORMATS:
-                raise RequestError(400, "BadJsonBody", f"'format' is one of {', '.join(CLI_FORMATS)}")
-            if mode not in CLI_MODES:
-                raise RequestError(400, "BadJsonBody", f"'mode' is one of {', '.join(CLI_MODES)}")
+            if fmt not in IMPORT_FORMATS:
+                raise RequestError(400, "BadJsonBody", f"'format' is one of {', '.join(IMPORT_FORMATS)}")
+            if mode not in IMPORT_MODES:
+                raise RequestError(400, "BadJsonBody", f"'mode' is one of {', '.join(IMPORT_MODES)}")
             if args.get("componentPath"):
                 raise RequestError(400, "NotSupported", "Components are not supported (componentPath)")
             if (fmt == "zip") != (table is None):
@@ -194,7 +189,7 @@ class SnapshotApi(HttpApi):
 
     async def perform_import(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
-            self._admin(request)
+            self._require_admin(request)
             body = await self._body(request)
             import_id = body.get("importId")
             with self._lock:
@@ -208,23 +203,11 @@ class SnapshotApi(HttpApi):
         return await self._guard(request, run)
 
     def _perform(self, import_id: str, args: dict, data: bytes) -> None:
-        from ..io.snapshot import import_snapshot_data
-        from ..io.tables import import_table_data
-
         self._set_import(import_id, {"state": "in_progress", "progress_message": "Importing", "checkpoint_messages": []})
-        backend, mode = self.dep.backend, CLI_MODES[args["mode"]]
         try:
-            if args["format"] == "zip":
-                counts = import_snapshot_data(
-                    backend, data, mode=mode, name="uploaded snapshot", clear_other_tables=args["mode"] == "replaceAll",
-                )
-                written = sum(counts.values())
-            else:
-                written = import_table_data(
-                    backend, args["tableName"], data, format=CLI_FORMATS[args["format"]], mode=mode,  # type: ignore[arg-type]
-                    name="uploaded file",
-                )
+            counts = import_file(self.dep.backend, data, args["format"], args["mode"], args["tableName"],
+                                 "uploaded snapshot" if args["format"] == "zip" else "uploaded file")
         except (DatabaseError, ValueError) as exc:
             self._set_import(import_id, {"state": "failed", "error_message": str(exc)})
             return
-        self._set_import(import_id, {"state": "completed", "num_rows_written": Int64(written)})
+        self._set_import(import_id, {"state": "completed", "num_rows_written": Int64(sum(counts.values()))})
