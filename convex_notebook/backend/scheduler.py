@@ -31,7 +31,7 @@ from ..engine import bulk
 from ..engine.clock import VirtualClock
 from ..engine.transaction import DatabaseError, Transaction
 from ..errors import ConvexFunctionError
-from ..values import convex_value, decode_id, loads_document
+from ..values import convex_value, decode_id
 from . import logs
 from .crons import BoundCronJobs, CronJob
 
@@ -166,7 +166,7 @@ class SchedulerRunner:
         if db.table(SCHEDULED_TABLE) is None:
             return []
         with db.read() as txn:  # the runner's own read: no transaction limits
-            jobs = [loads_document(text, plain) for rows in bulk.iter_table(txn, SCHEDULED_TABLE) for text, plain in rows]
+            jobs = bulk.table_documents(txn, SCHEDULED_TABLE)
         expired_before = db.clock.now_ms() - RETENTION_MS
         expired = [j["_id"] for j in jobs if j.get("completedTime", expired_before) < expired_before]
         if expired:
@@ -183,7 +183,7 @@ class SchedulerRunner:
         if db.table(SCHEDULED_TABLE) is None:
             return
         with db.write() as txn:
-            jobs = [loads_document(text, plain) for rows in bulk.iter_table(txn, SCHEDULED_TABLE) for text, plain in rows]
+            jobs = bulk.table_documents(txn, SCHEDULED_TABLE)
             for job in jobs:
                 if job["state"]["kind"] == "inProgress":
                     txn.patch(job["_id"], {

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..engine import bulk
 from ..engine.filters import field_getter
 from ..engine.transaction import DatabaseError
-from ..values import MISSING, encode_value, loads_document
+from ..values import MISSING, encode_value
 
 if TYPE_CHECKING:
     from .app import Backend
@@ -168,7 +168,7 @@ class VectorSearch:
             filter_keys: dict[str, list[bytes | None]] = {f: [] for f in definition.filter_fields}
             db = self._backend.database
             with db.read() as txn:  # an index build: no read limits
-                docs = [loads_document(text, plain) for rows in bulk.iter_table(txn, table) for text, plain in rows]
+                docs = bulk.table_documents(txn, table)
                 read_at = db.last_ts
             for doc in docs:
                 vector = get_vector(doc)

@@ -33,7 +33,7 @@ except ImportError:  # pragma: no cover - pure-Python json
 if _json_str is None:  # pragma: no cover
     from json.encoder import py_encode_basestring as _json_str
 
-from ..values import MISSING, Int64, decode_id, dumps_document, encode_value, normalize_document
+from ..values import MISSING, Int64, decode_id, dumps_document, encode_value, loads_document, normalize_document
 from ..values._check import MAX_OBJECT_FIELDS, _top_field_problem
 from ..values._codec import _encode, to_json
 from ..values._ids import new_ids, new_ids_ordered
@@ -322,6 +322,12 @@ def _record_documents(txn: Transaction, table: str, n: int, doc_keys: Iterable[b
     writes.documents += n
     writes.keys.setdefault((table, "by_id"), []).extend(doc_keys)
     return writes
+
+
+def table_documents(txn: Transaction, table: str) -> list[dict]:
+    """Every document of ``table``, decoded (``_id`` order; no read limits: for the backend's
+    own reads such as the scheduler's, index builds and exports)."""
+    return [loads_document(text, plain) for rows in iter_table(txn, table) for text, plain in rows]
 
 
 def iter_table(txn: Transaction, table: str, batch: int = 65536) -> Iterable[list[tuple[str, int]]]:

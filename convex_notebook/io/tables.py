@@ -24,7 +24,7 @@ import re
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..engine import bulk
-from ..values import Int64, from_json, loads_document, to_clean_json, to_json
+from ..values import Int64, from_json, to_clean_json, to_json
 from ..values._codec import _encode
 from . import _load
 from .errors import ImportFileError
@@ -44,7 +44,8 @@ _RUST_FLOAT = re.compile(
 )
 
 
-def _format(path: str, fmt: str | None) -> str:
+def table_format(path: str, fmt: str | None) -> str:
+    """The format of a table file: ``fmt`` if given, else from its extension (checked)."""
     if fmt is None:
         fmt = _EXTENSIONS.get(os.path.splitext(path)[1].lower())
         if fmt is None:
@@ -78,7 +79,7 @@ def import_table(
     """
     _load.check_mode(mode)
     file = os.fspath(path)
-    fmt = _format(file, format)
+    fmt = table_format(file, format)
     name = os.path.basename(file)
     try:
         with open(file, "rb") as f:
@@ -100,7 +101,7 @@ def import_table_data(
 ) -> int:
     """:func:`import_table` of bytes already read (a server's request body); errors say ``name``."""
     _load.check_mode(mode)
-    fmt = _format(name, format)
+    fmt = table_format(name, format)
     if encoding not in ("json", "export"):
         raise ValueError(f"encoding= takes 'json' or 'export', got {encoding!r}")
     decode = from_json if encoding == "json" else from_export_json
@@ -198,11 +199,9 @@ def export_table(
     (Convex's lossy "json": Int64 as a decimal string, bytes as base64). CSV is lossy: one
     column per field, strings as they are, other values as their clean JSON.
     """
-    _format(os.fspath(path), format)  # a bad path or format fails before reading anything
-    docs: list[dict] = []
+    table_format(os.fspath(path), format)  # a bad path or format fails before reading anything
     with app.database.read() as txn:
-        for rows in bulk.iter_table(txn, table):
-            docs.extend(loads_document(text, plain) for text, plain in rows)
+        docs = bulk.table_documents(txn, table)
     return write_documents(docs, path, format=format, encoding=encoding)
 
 
@@ -216,7 +215,7 @@ def write_documents(
     """Write documents to a JSONL, JSON or CSV file as :func:`export_table` does (the file
     appears complete or not at all); return how many."""
     file = os.fspath(path)
-    fmt = _format(file, format)
+    fmt = table_format(file, format)
     encoders = {"encoded": to_json, "export": to_export_json, "clean": to_clean_json}
     if encoding not in encoders:
         raise ValueError(f"encoding= takes 'encoded', 'export' or 'clean', got {encoding!r}")

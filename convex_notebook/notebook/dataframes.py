@@ -247,6 +247,12 @@ def to_dataframe(docs: Iterable[Mapping[str, Any]] | Mapping[str, Any], *, index
     return acc.frame(index)
 
 
+def empty_table_frame(index: str | None = None) -> pd.DataFrame:
+    """The frame of a table without documents: just its system columns, typed."""
+    frame = pd.DataFrame({"_id": pd.array([], dtype="str"), "_creationTime": pd.array([], dtype="datetime64[ns, UTC]")})
+    return frame.set_index(index) if index is not None else frame
+
+
 def table_dataframe(app: "Backend", table: str, *, index: str | None = None) -> pd.DataFrame:
     """Every document of ``table`` as a DataFrame, in ``_creationTime`` order (one snapshot)."""
     db = app.database
@@ -261,8 +267,7 @@ def table_dataframe(app: "Backend", table: str, *, index: str | None = None) -> 
                 acc.add(decode("[" + joined + "]"))
             acc.add([loads_document(text, plain) for text, plain in db.store.iter_special_documents(info.number)])
     if acc.n == 0:
-        return pd.DataFrame({"_id": pd.array([], dtype="str"),
-                             "_creationTime": pd.array([], dtype="datetime64[ns, UTC]")})
+        return empty_table_frame()
     # Stored in _id order; a table reads in _creationTime order (as ctx.db.query(table)).
     times = np.asarray(acc.columns["_creationTime"], dtype=np.float64)
     if acc.n > 1 and not bool(np.all(times[1:] > times[:-1])):

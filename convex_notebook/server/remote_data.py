@@ -34,7 +34,6 @@ PAGE_SIZE = 8192  # documents per /api/list_snapshot request (the server's maxim
 SNAPSHOT_ATTEMPTS = 5  # a table written while it is read in pages is read again from the start
 _IMPORT_MODES = {"insert": "requireEmpty", "append": "append", "replace": "replace"}
 _IMPORT_FORMATS = {"jsonl": "jsonLines", "json": "jsonArray", "csv": "csv"}
-_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
 
 
 class SnapshotChanged(ConvexFunctionError):
@@ -194,14 +193,10 @@ class RemoteDataMixin:
 
     @staticmethod
     def _table_frame(docs: list[dict], index: str | None) -> Any:
-        import pandas as pd
-
-        from ..notebook.dataframes import to_dataframe
+        from ..notebook.dataframes import empty_table_frame, to_dataframe
 
         if not docs:  # as an embedded table without documents
-            frame = pd.DataFrame({"_id": pd.array([], dtype="str"),
-                                  "_creationTime": pd.array([], dtype="datetime64[ns, UTC]")})
-            return frame.set_index(index) if index is not None else frame
+            return empty_table_frame(index)
         return to_dataframe(docs, index=index)
 
     def import_dataframe(
@@ -231,10 +226,10 @@ class RemoteDataMixin:
 
     def import_table(self, table: str, path: str | os.PathLike[str], *, format: str | None = None, mode: str = "insert") -> int:
         """Import a JSONL, JSON or CSV file into a table of the deployment (``npx convex import --table``)."""
+        from ..io.tables import table_format
+
         file = os.fspath(path)
-        fmt = format or _EXTENSIONS.get(os.path.splitext(file)[1].lower())
-        if fmt not in _IMPORT_FORMATS:
-            raise ValueError(f"format= takes 'jsonl', 'json' or 'csv' (cannot tell from {file!r}), got {fmt!r}")
+        fmt = table_format(file, format)  # the embedded import's check: the same errors
         if mode not in _IMPORT_MODES:
             raise ValueError(f"mode= takes 'insert', 'replace' or 'append', got {mode!r}")
         self._require_admin("import_table()")
