@@ -7,24 +7,22 @@ set lists every written key (so live queries over the table re-run once, at the 
 
 What differs from ``db.insert``: the per-transaction limits of functions do not apply (a data
 import is not a function call; Convex's imports have no such limits either), rows are written
-with ``executemany`` in key order, and documents may keep the ``_id`` and ``_creationTime``
+in batches SQLite splits itself (``store.insert_documents_json``), and documents may keep the ``_id`` and ``_creationTime``
 they were exported with (as in ``npx convex import``).
 """
 
 from __future__ import annotations
 
-import inspect
 import math
+import os
 import re
 import sqlite3
 import struct
-import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import repeat
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 try:  # the json module's C string encoder: what the document encoder itself uses
     from json.encoder import c_encode_basestring as _json_str
@@ -33,13 +31,14 @@ except ImportError:  # pragma: no cover - pure-Python json
 if _json_str is None:  # pragma: no cover
     from json.encoder import py_encode_basestring as _json_str
 
-from ..values import MISSING, Int64, decode_id, dumps_document, encode_value, loads_document, normalize_document
+from ..values import MISSING, Int64, decode_id, dumps_document, encode_value, normalize_document
 from ..values._check import MAX_OBJECT_FIELDS, _top_field_problem
 from ..values._codec import _encode, to_json
-from ..values._ids import new_ids, new_ids_ordered
-from ..values._keys import _float_key, _pack_tag_u64
+from ..values._ids import ids_from_internals
+from ..values._keys import _float_key
 from ..values._model import _Missing
 from ..values._size import MAX_DOCUMENT_SIZE, SYSTEM_FIELDS_SIZE
+from .stored import CT_KEY_LEN, is_native, load_rows
 from .transaction import DatabaseError, Transaction
 
 if TYPE_CHECKING:
@@ -59,6 +58,9 @@ __all__ = [
 _SYSTEM = ("_id", "_creationTime")
 _pack_d = struct.Struct("<d").pack
 _unpack_q = struct.Struct("<q").unpack
+_SIGN = 1 << 63
+# Documents per statement of store.insert_documents_json.
+_BATCH = 50_000
 
 
 class ImportRowError(DatabaseError):
@@ -134,7 +136,8 @@ def clear_table(txn: Transaction, table: str) -> int:
     writes = txn.writes
     writes.tables.add(table)
     writes.documents += len(keys)
-    writes.keys.setdefault((table, "by_id"), []).extend(keys)
+    writes.keys.setdefault((table, "by_id"), []).extend([k[CT_KEY_LEN:] for k in keys])
+    writes.keys.setdefault((table, "by_creation_time"), []).extend(keys)
     for index in info.entry_indexes:
         writes.keys.setdefault((table, index.name), []).extend(store.entry_keys(index.index_id))
     store.delete_table_contents(info.number, [ix.index_id for ix in info.entry_indexes])
@@ -159,15 +162,65 @@ def _creation_times(start: float, n: int) -> list[float]:
     return times
 
 
-def _new_ids(number: int, n: int) -> list[str]:
-    """Fresh ids like ``db.insert``'s: a millisecond prefix, then 10 random bytes."""
-    return new_ids(number, n, _time_prefix())
+def _ct_order_bytes(cts: list[float]) -> bytes:
+    """Each creation time's 8 order bytes (its encoded key without the tag), concatenated;
+    consecutive positive floats (``_creation_times``) in whole-array operations."""
+    start = cts[0] if cts else 0.0
+    if start > 0.0 and math.isfinite(start):
+        bits = _unpack_q(_pack_d(start))[0]
+        if _unpack_q(_pack_d(cts[-1]))[0] == bits + len(cts) - 1:
+            # A positive float's order bytes: its bits with the sign bit set, big-endian.
+            words = array("Q", range(bits | _SIGN, (bits | _SIGN) + len(cts)))
+            if struct.pack("=H", 1) == b"\x01\x00":
+                words.byteswap()
+            return words.tobytes()
+    return b"".join([_float_key(ct)[1:] for ct in cts])
 
 
-def _time_prefix() -> bytes:
-    return (time.time_ns() // 1_000_000).to_bytes(6, "big")
+def _native_ids(number: int, cts: list[float]) -> list[str]:
+    """Fresh native ids (``engine.stored``) for documents created at ``cts``."""
+    n = len(cts)
+    order = _ct_order_bytes(cts)
+    rnd = os.urandom(8 * n)
+    internal = bytearray(16 * n)
+    for p in range(8):
+        internal[p::16] = order[p::8]
+        internal[8 + p :: 16] = rnd[p::8]
+    return ids_from_internals(number, bytes(internal))
 
 
+def _storage_keys(cts: list[float], id_keys: list[bytes]) -> list[bytes]:
+    """The documents' storage keys: encoded creation time, then encoded id."""
+    order = _ct_order_bytes(cts)
+    return list(map(b"\x04%b%b".__mod__, zip([order[i : i + 8] for i in range(0, len(order), 8)], id_keys)))
+
+
+def _write_documents(
+    txn: Transaction, info: "TableInfo", table: str, keys: list[bytes],
+    batch_json: Callable[[int, int], str], plains: list[int] | None, foreigns: list[int] | None,
+) -> None:
+    """Store documents under ``keys`` (ascending: the B-tree inserts are then appends),
+    ``batch_json(lo, hi)`` giving the JSON array of the texts of documents lo..hi-1, with
+    their plain and foreign-id flags (None: all plain, none foreign), a batch a statement;
+    record their by_id and by_creation_time keys in the write set."""
+    n = len(keys)
+    store = txn.db.store
+    key_len = len(keys[0]) if keys else 0
+    with _duplicate_ids_refused(table):
+        for lo in range(0, n, _BATCH):
+            hi = min(n, lo + _BATCH)
+            store.insert_documents_json(
+                info.number, b"".join(keys[lo:hi]), key_len, batch_json(lo, hi),
+                "".join(map(str, plains[lo:hi])) if plains is not None else "",
+                "".join(map(str, foreigns[lo:hi])) if foreigns is not None else "",
+            )
+    if foreigns is not None and any(foreigns):
+        info.foreign_ids = True
+    writes = txn.writes
+    writes.tables.add(table)
+    writes.documents += n
+    writes.keys.setdefault((table, "by_id"), []).extend([k[CT_KEY_LEN:] for k in keys])
+    writes.keys.setdefault((table, "by_creation_time"), []).extend(keys)
 
 
 def insert_documents(
@@ -243,10 +296,6 @@ def insert_documents(
                 field = "_id" if "_id" in doc else "_creationTime"
                 raise ImportRowError(i, f"{field} is a system field, assigned by the database")
 
-    missing_ids = [i for i in range(n) if ids[i] is MISSING] if keep_system_fields else range(n)
-    fresh = _new_ids(number, len(missing_ids))
-    for i, doc_id in zip(missing_ids, fresh):
-        ids[i] = doc_id
     missing_cts = [i for i in range(n) if cts[i] is MISSING] if keep_system_fields else range(n)
     if missing_cts:
         now, last = db.clock.now_ms(), db.last_creation_time
@@ -254,13 +303,25 @@ def insert_documents(
         for i, ct in zip(missing_cts, _creation_times(start, len(missing_cts))):
             cts[i] = ct
     latest = max(cts) if keep_system_fields else cts[-1]
+    foreigns: list[int] | None = None
+    if keep_system_fields:
+        given = [i for i in range(n) if ids[i] is not MISSING]
+        if given and table_count(txn, table):
+            for i in given:  # an id the table has already (ids are not the documents' keys)
+                if txn._find(info, ids[i], encode_value(ids[i])) is not None:
+                    raise ImportRowError(i, f"a document with _id {ids[i]} already exists in {table!r}")
+        foreigns = [0] * n
+        for i in given:
+            foreigns[i] = 0 if is_native(decode_id(ids[i])[1], cts[i]) else 1
+    missing_ids = [i for i in range(n) if ids[i] is MISSING] if keep_system_fields else range(n)
+    for i, doc_id in zip(missing_ids, _native_ids(number, [cts[i] for i in missing_ids])):
+        ids[i] = doc_id
 
-    indexes = [(ix.index_id, ix.name, ix.key) for ix in info.entry_indexes]
-    # The store's entry rows: (index_id, key, doc_key), or (index_id, key) where an entry's
-    # key alone locates its document (the key ends with the document's key).
-    with_doc_key = "doc_key" in inspect.signature(store.insert_entry).parameters
-    doc_rows: list[tuple[int, bytes, str, int]] = []
-    entry_rows: list[list[tuple[int, bytes, bytes]]] = [[] for _ in indexes]
+    indexes = info.entry_indexes
+    keys: list[bytes] = []
+    texts: list[str] = []
+    plains: list[int] = []
+    entry_keys: list[list[bytes]] = [[] for _ in indexes]
     written = 0
     enc = encode_value
     float_key = _float_key
@@ -275,28 +336,28 @@ def insert_documents(
             raise
         except Exception as exc:  # InvalidValueError, ValidationError: name the row
             raise ImportRowError(i, str(exc)) from exc
-        full = {"_id": doc_id, "_creationTime": cts[i]}
-        full.update(value)
-        text, plain = dumps_document(full)
-        doc_key = enc(doc_id)
-        doc_rows.append((number, doc_key, text, plain))
-        for rows, (index_id, name, key) in zip(entry_rows, indexes):
-            if name == "by_creation_time":  # its key is (_creationTime, _id): reuse doc_key
-                entry = float_key(full["_creationTime"]) + doc_key
-            else:
-                entry = key(full)
-            rows.append((index_id, entry, doc_key) if with_doc_key else (index_id, entry))
+        text, plain = dumps_document(value)
+        key = float_key(cts[i]) + enc(doc_id)
+        keys.append(key)
+        texts.append(text)
+        plains.append(int(plain))
+        for index_keys, index in zip(entry_keys, indexes):
+            index_keys.append(index.prefix(value) + key)  # type: ignore[misc]
         written += size
 
     # Key order makes SQLite's B-tree inserts appends rather than random page splits.
-    doc_rows.sort(key=lambda r: r[1])
-    with _duplicate_ids_refused(table):
-        store.insert_documents(doc_rows)
-    writes = _record_documents(txn, table, n, [r[1] for r in doc_rows])
-    for rows, (_index_id, name, _key) in zip(entry_rows, indexes):
-        rows.sort(key=lambda r: r[1])
-        store.insert_entries(rows)
-        writes.keys.setdefault((table, name), []).extend(r[1] for r in rows)
+    order = sorted(range(n), key=keys.__getitem__)
+    keys = [keys[i] for i in order]
+    texts = [texts[i] for i in order]
+    _write_documents(
+        txn, info, table, keys, lambda lo, hi: "[" + ",".join(texts[lo:hi]) + "]",
+        [plains[i] for i in order], [foreigns[i] for i in order] if foreigns is not None else None,
+    )
+    writes = txn.writes
+    for index_keys, index in zip(entry_keys, indexes):
+        index_keys.sort()
+        store.insert_index_keys(index.index_id, index_keys)
+        writes.keys.setdefault((table, index.name), []).extend(index_keys)
     txn.documents_written += n
     txn.bytes_written += written
     if latest > db.last_creation_time:
@@ -315,23 +376,15 @@ def _duplicate_ids_refused(table: str) -> Iterator[None]:
         ) from None
 
 
-def _record_documents(txn: Transaction, table: str, n: int, doc_keys: Iterable[bytes]) -> Any:
-    """Add ``n`` inserted documents (their ``by_id`` keys) to the write set; returns it."""
-    writes = txn.writes
-    writes.tables.add(table)
-    writes.documents += n
-    writes.keys.setdefault((table, "by_id"), []).extend(doc_keys)
-    return writes
-
-
 def table_documents(txn: Transaction, table: str) -> list[dict]:
-    """Every document of ``table``, decoded (``_id`` order; no read limits: for the backend's
-    own reads such as the scheduler's, index builds and exports)."""
-    return [loads_document(text, plain) for rows in iter_table(txn, table) for text, plain in rows]
+    """Every document of ``table``, decoded (``_creationTime`` order; no read limits: for the
+    backend's own reads such as the scheduler's, index builds and exports)."""
+    return [doc for rows in iter_table(txn, table) for doc in load_rows(rows)]
 
 
-def iter_table(txn: Transaction, table: str, batch: int = 65536) -> Iterable[list[tuple[str, int]]]:
-    """Batches of ``(json, plain)`` storage rows of every document of ``table`` (``_id`` order).
+def iter_table(txn: Transaction, table: str, batch: int = 65536) -> Iterable[list[tuple[bytes, str, int]]]:
+    """Batches of ``(key, json, plain)`` storage rows of every document of ``table``
+    (``_creationTime`` order; decode them with ``engine.stored.load_rows``).
 
     For exports and DataFrames: reads are not counted against the transaction's limits.
     """
@@ -485,17 +538,6 @@ def _encode_columns(table: str, names: Sequence[str], columns: Sequence[list[Any
     return encoded
 
 
-def _creation_keys(cts: list[float]) -> list[bytes]:
-    """The encoded ``_creationTime`` of each document (``encode_value``), consecutive floats at once."""
-    start = cts[0] if cts else 0.0
-    if start > 0.0 and math.isfinite(start):
-        bits = _unpack_q(_pack_d(start))[0]
-        if _unpack_q(_pack_d(cts[-1]))[0] == bits + len(cts) - 1:  # made by _creation_times
-            first = bits | (1 << 63)  # a positive float's key: its bits with the sign bit set
-            return list(map(_pack_tag_u64, repeat(4, len(cts)), range(first, first + len(cts))))
-    return list(map(_float_key, cts))
-
-
 def insert_columns(
     txn: Transaction,
     table: str,
@@ -526,24 +568,18 @@ def insert_columns(
     info = ensure_table(txn, table)
     if n == 0:
         return []
-    ids, ordered = _fresh_ids(info.number, n)
     now, last = db.clock.now_ms(), db.last_creation_time
     cts = _creation_times(now if now > last else math.nextafter(last, math.inf), n)
-    texts, plains = _documents_text(ids, cts, encoded, n)
+    ids = _native_ids(info.number, cts)
     # encode_value of an id: fresh ids are base32 text (no NUL to escape).
-    doc_keys = list(map(b"\x07%b\x00".__mod__, map(str.encode, ids)))
-    entries = _column_entries(info, names, columns, _creation_keys(cts), doc_keys)
-    rows: Iterable[tuple[bytes, str, int]] = zip(doc_keys, texts, plains)
-    if not ordered:  # key order makes the B-tree inserts appends
-        rows = sorted(rows, key=lambda r: r[0])
-    with _duplicate_ids_refused(table):
-        db.store.insert_table_documents(info.number, rows)
-    writes = _record_documents(txn, table, n, doc_keys)
-    for index, keys in entries:
-        if index.prefix is not None:  # by_creation_time's keys increase with the times
-            keys = sorted(keys)
-        db.store.insert_index_keys(index.index_id, keys)
-        writes.keys.setdefault((table, index.name), []).extend(keys)
+    keys = _storage_keys(cts, list(map(b"\x07%b\x00".__mod__, map(str.encode, ids))))
+    plains = _plain_flags(encoded, n)
+    _write_documents(txn, info, table, keys, lambda lo, hi: _documents_json(encoded, lo, hi), plains, None)
+    writes = txn.writes
+    for index, index_keys in _column_entries(info, names, columns, keys):
+        index_keys.sort()
+        db.store.insert_index_keys(index.index_id, index_keys)
+        writes.keys.setdefault((table, index.name), []).extend(index_keys)
     txn.documents_written += n
     txn.bytes_written += n * (2 + SYSTEM_FIELDS_SIZE) + sum(e.size for e in encoded)
     if cts[-1] > db.last_creation_time:
@@ -551,44 +587,42 @@ def insert_columns(
     return ids
 
 
-def _fresh_ids(number: int, n: int) -> tuple[list[str], bool]:
-    """New ids, and whether they ascend (then the rows need no sorting before the writes)."""
-    ids = new_ids_ordered(number, n, _time_prefix())
-    if ids is not None:
-        return ids, True
-    return _new_ids(number, n), False
+def _documents_json(encoded: list[_EncodedColumn], lo: int, hi: int) -> str:
+    """The JSON array of rows lo..hi-1's stored texts (``dumps_document`` of their fields)."""
+    if not encoded:
+        return "[" + ",".join(["{}"] * (hi - lo)) + "]"
+    slots = "".join(e.slot for e in encoded)
+    if slots[0] == ",":  # the first field is in every row: no comma before it
+        text = ",".join(map(("{" + slots[1:] + "}").__mod__, zip(*(e.values[lo:hi] for e in encoded))))
+        return "[" + text + "]"
+    # The first field may be missing: mark the object's start with a character JSON text never
+    # holds raw (control characters are escaped in strings), then drop it and a comma after it.
+    text = ",".join(map(("{\x01" + slots + "}").__mod__, zip(*(e.values[lo:hi] for e in encoded))))
+    return "[" + text.replace("\x01,", "").replace("\x01", "") + "]"
 
 
-def _documents_text(
-    ids: list[str], cts: list[float], encoded: list[_EncodedColumn], n: int
-) -> tuple[list[str], Iterable[int]]:
-    """The documents' storage text (``dumps_document``'s) and plain flags, one format per row."""
-    template = '{"_id":"%s","_creationTime":%s' + "".join(e.slot for e in encoded) + "}"
-    texts = list(map(template.__mod__, zip(ids, cts, *(e.values for e in encoded))))
-    # A document with a special value (Int64, bytes, NaN...) is convex_encoded_json, as in
-    # dumps_document: the other values' text is the same either way, so only the flag differs.
+def _plain_flags(encoded: list[_EncodedColumn], n: int) -> list[int] | None:
+    """Rows holding a special value (Int64, bytes, NaN...) are convex_encoded_json, as in
+    dumps_document: the other values' text is the same either way, so only the flag differs.
+    None when every row is plain."""
     if not any(e.special for e in encoded):
-        return texts, repeat(1, n)
+        return None
     flags = [1] * n
     for e in encoded:
         for i in e.special:
             flags[i] = 0
-    return texts, flags
+    return flags
 
 
 def _column_entries(
-    info: "TableInfo", names: Sequence[str], columns: Sequence[list[Any]], ct_keys: list[bytes], doc_keys: list[bytes]
+    info: "TableInfo", names: Sequence[str], columns: Sequence[list[Any]], keys: list[bytes]
 ) -> list[tuple[Any, list[bytes]]]:
-    """Each entry index's keys: its fields' prefix, then ``_creationTime`` and ``_id``."""
-    suffixes = list(map(bytes.__add__, ct_keys, doc_keys))
+    """Each entry index's keys: its fields' prefix, then the storage key."""
     out = []
     for index in info.entry_indexes:
-        if index.prefix is None:  # by_creation_time
-            out.append((index, suffixes))
-            continue
         # The prefix function reads the index's fields from a document: give it just those.
         tops = {f.split(".", 1)[0] for f in index.user_fields}
         picked = [(k, col) for k, col in zip(names, columns) if k in tops]
-        docs = rows_from_columns([k for k, _ in picked], [col for _, col in picked], len(doc_keys))
-        out.append((index, list(map(bytes.__add__, map(index.prefix, docs), suffixes))))
+        docs = rows_from_columns([k for k, _ in picked], [col for _, col in picked], len(keys))
+        out.append((index, list(map(bytes.__add__, map(index.prefix, docs), keys))))
     return out

@@ -18,18 +18,18 @@ from typing import Any, Callable
 
 from ..store import SqliteStore, StoredIndex
 from ..values import (
-    decode_key,
     encode_id,
     encode_value,
     id_table_number,
-    loads_document,
     normalize_document,
 )
 from ..values._check import check_canonical_document
 from ..values.schema import SchemaDefinition, TableDefinition
 from .clock import Clock, SystemClock
 from .filters import field_getter
+from .migrate import migrate
 from .readset import WriteSet
+from .stored import CT_KEY_LEN, _creation_time, load_row
 from .transaction import DatabaseError, RandomPool, Transaction, TransactionLimits
 
 __all__ = ["Database", "IndexInfo", "TableInfo", "SchemaError"]
@@ -50,8 +50,9 @@ class IndexInfo:
     """A queryable index: its range fields and the function computing a document's key.
 
     A key is ``prefix(doc)`` (the user fields; None for by_creation_time, which has none)
-    followed by the encoded ``_creationTime`` and ``_id``: writers that already have that
-    suffix (the same for every index of a document) only compute the prefixes.
+    followed by the document's storage key, the encoded ``_creationTime`` and ``_id``: writers
+    that already have that suffix (the same for every index of a document) only compute the
+    prefixes. by_id's key is the encoded ``_id``.
     """
 
     index_id: int
@@ -66,8 +67,9 @@ class IndexInfo:
 
     @property
     def entries_id(self) -> int | None:
-        """The id under which entries are stored; None for by_id (the documents table itself)."""
-        return None if self.name == "by_id" else self.index_id
+        """The id under which entries are stored; None for the system indexes (by_creation_time
+        is the documents table itself, by_id is found from the id: see ``engine.stored``)."""
+        return None if self.name in SYSTEM_INDEXES else self.index_id
 
     @property
     def range_fields(self) -> tuple[str, ...]:
@@ -98,8 +100,8 @@ def _make_key_function(name: str, prefix: Callable[[dict], bytes] | None) -> Cal
 
 
 def doc_key_length(table_number: int) -> int:
-    """Length of the document keys (encoded ids) of a table: fixed by its table number."""
-    return len(encode_value(encode_id(table_number, bytes(16))))
+    """Length of the storage keys (creation time and id) of a table: fixed by its number."""
+    return CT_KEY_LEN + len(encode_value(encode_id(table_number, bytes(16))))
 
 
 @dataclass
@@ -107,12 +109,15 @@ class TableInfo:
     name: str
     number: int
     indexes: dict[str, IndexInfo] = field(default_factory=dict)
+    # Whether some document's id is foreign (``engine.stored``): only then can a get miss the
+    # id's own storage key and still find the document. Never unset while the process runs.
+    foreign_ids: bool = False
     # Change ``indexes`` through set_index / remove_index: they keep this list current.
     _entry_indexes: list[IndexInfo] = field(default_factory=list, repr=False)
 
     @property
     def entry_indexes(self) -> list[IndexInfo]:
-        """Indexes with stored entries (all but by_id, which is the documents table)."""
+        """Indexes with stored entries: the user's (the system ones have none)."""
         return self._entry_indexes
 
     def set_index(self, index: IndexInfo) -> None:
@@ -124,7 +129,7 @@ class TableInfo:
         self._refresh()
 
     def _refresh(self) -> None:
-        self._entry_indexes = [ix for ix in self.indexes.values() if ix.name != "by_id"]
+        self._entry_indexes = [ix for ix in self.indexes.values() if ix.name not in SYSTEM_INDEXES]
 
 
 class Database:
@@ -138,6 +143,7 @@ class Database:
         limits: TransactionLimits | None = None,
     ) -> None:
         self.store = SqliteStore(path)
+        migrate(self.store)  # a file an older version wrote
         self.clock = clock or SystemClock()
         self.limits = limits or TransactionLimits()
         self.lock = threading.RLock()
@@ -170,6 +176,8 @@ class Database:
         for stored in self.store.load_indexes():
             table = by_number[stored.table_number]
             table.set_index(self._index_info(table.name, stored))
+        for number in self.store.has_foreign_ids():
+            by_number[number].foreign_ids = True
         self._tables, self._by_number = tables, by_number
 
     @staticmethod
@@ -288,10 +296,9 @@ class Database:
     def _recover_creation_time(self) -> float:
         latest = 0.0
         for info in self._tables.values():
-            index = info.indexes.get("by_creation_time")
-            key = self.store.last_key(index.index_id) if index else None
+            key = self.store.last_document_key(info.number)
             if key:
-                latest = max(latest, decode_key(key)[0])
+                latest = max(latest, _creation_time(key))
         return latest
 
     def _commit(self, txn: Transaction) -> int:
@@ -335,8 +342,8 @@ class Database:
         for name, table_def in wanted.items():
             info = self._tables.get(name) or self.create_table(name)
             if schema is not None and schema.schema_validation:
-                for _key, text, plain in list(self.store.iter_table_documents(info.number)):
-                    doc = loads_document(text, plain)
+                for key, text, plain in list(self.store.iter_table_documents(info.number)):
+                    doc = load_row(key, text, plain)
                     doc_id = doc["_id"]
                     user = {k: v for k, v in doc.items() if k not in ("_id", "_creationTime")}
                     try:
@@ -375,8 +382,8 @@ class Database:
         index_id = self.store.create_index(info.number, name, fields, staged)
         index = self._index_info(info.name, StoredIndex(index_id, info.number, name, fields, staged))
         rows = []
-        for _doc_key, text, plain in self.store.iter_table_documents(info.number):
-            rows.append((index_id, index.key(loads_document(text, plain))))
+        for key, text, plain in self.store.iter_table_documents(info.number):
+            rows.append((index_id, index.key(load_row(key, text, plain))))
             if len(rows) >= 10_000:
                 self.store.insert_entries(rows)
                 rows = []

@@ -20,7 +20,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..values import MISSING, encode_value, loads_document
+from ..values import MISSING, encode_value
+from .stored import load_row
 from .filters import field_getter
 from .readset import table_range
 from .transaction import DatabaseError
@@ -95,7 +96,8 @@ class SearchFilterBuilder:
 
 @dataclass
 class _Entry:
-    doc: dict  # for filtering and ranking only: results are decoded afresh from text
+    doc: dict  # for filtering and ranking only: results are decoded afresh from the row
+    key: bytes
     text: str
     plain: int
     counts: Counter
@@ -115,12 +117,12 @@ def _entries(txn: "Transaction", table: str, search_field: str) -> list[_Entry]:
     entries: list[_Entry] = []
     if info is not None:
         get = field_getter(search_field)
-        for _key, text, plain in db.store.iter_table_documents(info.number):
-            doc = loads_document(text, plain)
+        for row_key, text, plain in db.store.iter_table_documents(info.number):
+            doc = load_row(row_key, text, plain)
             value = get(doc)
             if type(value) is str:
                 tokens = tokenize(value)
-                entries.append(_Entry(doc, text, plain, Counter(tokens), len(tokens)))
+                entries.append(_Entry(doc, row_key, text, plain, Counter(tokens), len(tokens)))
     if not own_writes:
         cache[key] = entries
     return entries
@@ -167,4 +169,4 @@ def run_search(txn: "Transaction", table: str, plan: SearchPlan) -> list[dict]:
         scored.append((-score, -entry.doc["_creationTime"], entry.doc["_id"], entry))
     scored.sort(key=lambda s: s[:3])
     # One beyond the cap, so that collect() can tell there were more (private copies).
-    return [loads_document(s[3].text, s[3].plain) for s in scored[: MAX_RESULTS + 1]]
+    return [load_row(s[3].key, s[3].text, s[3].plain) for s in scored[: MAX_RESULTS + 1]]

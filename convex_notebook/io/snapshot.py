@@ -28,7 +28,8 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 from ..engine.database import SYSTEM_TABLES
-from ..values import decode_id, encode_id, from_json, loads_document
+from ..engine.stored import load_rows
+from ..values import decode_id, encode_id, from_json
 from ..values._codec import _encode
 from . import _load
 from .errors import ImportFileError
@@ -87,7 +88,7 @@ def export_snapshot(app: "Backend", path: str | os.PathLike[str], *, include_fil
                     zf.writestr(f"{name}/generated_schema.jsonl", '"uniform"\n')
                     with zf.open(f"{name}/documents.jsonl", "w") as out:
                         for rows in db.store.iter_documents_ordered(number):
-                            lines = [_encode(to_export_json(loads_document(text, plain))) for text, plain in rows]
+                            lines = [_encode(to_export_json(doc)) for doc in load_rows(rows)]
                             out.write(("\n".join(lines) + "\n").encode("utf-8"))
         os.replace(tmp, target)
     except BaseException:
@@ -105,8 +106,7 @@ def _write_storage(db: Any, zf: zipfile.ZipFile) -> None:
     lines = []
     if info is not None:
         for rows in db.store.iter_documents_ordered(info.number):
-            for text, plain in rows:
-                doc = loads_document(text, plain)
+            for doc in load_rows(rows):
                 data = db.store.get_file(doc["_id"])
                 if data is not None:
                     zf.writestr(f"{STORAGE_TABLE}/{doc['_id']}", data)
@@ -143,8 +143,7 @@ def _storage_writer(docs: list[dict], files: dict[str, bytes], number: int | Non
         ours = db.system_table(STORAGE_TABLE)
         if mode == "replace":
             for rows in db.store.iter_documents_ordered(ours.number):
-                for text, plain in rows:
-                    old = loads_document(text, plain)
+                for old in load_rows(rows):
                     txn.delete(old["_id"])
                     db.store.delete_file(old["_id"])
         for doc in docs:

@@ -47,8 +47,9 @@ import pandas as pd
 
 from ..engine import bulk
 from ..engine.transaction import DatabaseError
-from ..values import MISSING, Int64, is_id, loads_document
-from ..values._codec import _decode
+from ..engine.stored import CT_KEY_LEN
+from ..values import MISSING, Int64, is_id
+from ..values._codec import _decode, _from_stored
 from ..values._model import INT64_MAX, MAX_SAFE_INT, _Missing
 from ..values.schema import TableDefinition, define_table
 from ..values.validators import AnyValidator, ObjectValidator, Validator, v
@@ -160,35 +161,9 @@ def _ordered_names(names: Iterable[str]) -> list[str]:
 class _Columns:
     """Accumulates documents column-wise (a field first seen late is MISSING before)."""
 
-    def __init__(self, track_shapes: bool = False) -> None:
+    def __init__(self) -> None:
         self.columns: dict[str, list[Any]] = {}
         self.n = 0
-        # Each distinct field order seen → the earliest _creationTime with it (documents read
-        # out of creation order: see first_seen_in_time_order).
-        self.shapes: dict[tuple[str, ...], float] | None = {} if track_shapes else None
-
-    def first_seen_in_time_order(self) -> list[str]:
-        """The fields in the order the documents, sorted by ``_creationTime``, first show them
-        (what ``to_dataframe`` of the sorted documents would give): not the read order."""
-        names: dict[str, None] = {}
-        for shape in sorted(self.shapes or {}, key=(self.shapes or {}).__getitem__):
-            names.update(dict.fromkeys(shape))
-        names.update(dict.fromkeys(self.columns))  # (every field is in some shape)
-        return list(names)
-
-    def _note_shapes(self, docs: list[dict[str, Any]], keys: list[str] | None, times: list[Any] | None) -> None:
-        shapes = self.shapes
-        assert shapes is not None
-        if keys is not None and times is not None:  # a uniform batch: one shape
-            shape = tuple(keys)
-            earliest = min(times)
-            if earliest < shapes.get(shape, float("inf")):
-                shapes[shape] = earliest
-            return
-        for d in docs:
-            shape, ct = tuple(d), d["_creationTime"]
-            if ct < shapes.get(shape, float("inf")):
-                shapes[shape] = ct
 
     def add(self, docs: list[dict[str, Any]]) -> None:
         if not docs:
@@ -201,9 +176,6 @@ class _Columns:
                 values = [list(map(itemgetter(key), docs)) for key in keys]
             except KeyError:
                 uniform = False
-        if self.shapes is not None:
-            times = values[keys.index("_creationTime")] if uniform and "_creationTime" in keys else None
-            self._note_shapes(docs, keys if uniform else None, times)
         if uniform:
             for key, vals in zip(keys, values):
                 col = columns.get(key)
@@ -253,31 +225,46 @@ def empty_table_frame(index: str | None = None) -> pd.DataFrame:
     return frame.set_index(index) if index is not None else frame
 
 
+def _system_columns(keys: bytes, n: int) -> tuple[Any, Any]:
+    """The ``_id`` and ``_creationTime`` columns of ``n`` documents from their storage keys
+    (``engine.stored``: the encoded creation time, then the encoded id; all one length)."""
+    rows = np.frombuffer(keys, dtype=np.uint8).reshape(n, len(keys) // n)
+    width = rows.shape[1] - CT_KEY_LEN - 2  # the id's characters, between tag and terminator
+    text = rows[:, CT_KEY_LEN + 1 : -1].tobytes().decode("ascii")
+    ids = pd.array([text[i : i + width] for i in range(0, len(text), width)], dtype="str")
+    order = np.ascontiguousarray(rows[:, 1:CT_KEY_LEN]).view(">u8").ravel().astype(np.uint64)
+    # Inverse of the key's float order: positives have the sign bit set, negatives all flipped.
+    sign = np.uint64(1 << 63)
+    bits = np.where(order & sign, order ^ sign, ~order)
+    times = pd.DatetimeIndex(_ms_to_datetime(bits.view(np.float64))).tz_localize("UTC").array
+    return ids, times
+
+
 def table_dataframe(app: "Backend", table: str, *, index: str | None = None) -> pd.DataFrame:
     """Every document of ``table`` as a DataFrame, in ``_creationTime`` order (one snapshot)."""
     db = app.database
-    acc = _Columns(track_shapes=True)
-    decode = _decode
+    acc = _Columns()
+    keys: list[bytes] = []
     with db.read():
         info = db.table(table)
         if info is not None:
-            # Plain documents come joined by SQLite, one JSON array per batch: no Python
-            # string per row; the others ($integer, $bytes, NaN...) one by one.
-            for joined in db.store.iter_plain_json_joined(info.number):
-                acc.add(decode("[" + joined + "]"))
-            acc.add([loads_document(text, plain) for text, plain in db.store.iter_special_documents(info.number)])
+            # Documents come joined by SQLite, one JSON array per batch: no Python string per
+            # row. Special ones ($integer, $bytes, NaN...) are decoded further one by one.
+            for texts, plains, hex_keys in db.store.iter_json_batches(info.number):
+                docs = _decode("[" + texts + "]")
+                if "0" in plains:
+                    docs = [d if flag == "1" else _from_stored(d) for d, flag in zip(docs, plains)]
+                acc.add(docs)
+                keys.append(bytes.fromhex(hex_keys))
     if acc.n == 0:
-        return empty_table_frame()
-    # Stored in _id order; a table reads in _creationTime order (as ctx.db.query(table)).
-    times = np.asarray(acc.columns["_creationTime"], dtype=np.float64)
-    if acc.n > 1 and not bool(np.all(times[1:] > times[:-1])):
-        order = np.argsort(times, kind="stable")
-        acc.columns = {name: acc.columns[name] for name in acc.first_seen_in_time_order()}
-        frame = acc.frame().take(order)
-        frame.index = pd.RangeIndex(acc.n)
-    else:
-        frame = acc.frame()
+        return empty_table_frame(index)
+    ids, times = _system_columns(b"".join(keys), acc.n)
+    data = {"_id": ids, "_creationTime": times}
+    data.update((name, _column(name, values)) for name, values in acc.columns.items() if name not in data)
+    frame = pd.DataFrame(data, index=pd.RangeIndex(acc.n), columns=list(data))
     if index is not None:
+        if index not in frame.columns:
+            raise KeyError(f"Cannot index by {index!r}: there is no such column")
         frame = frame.set_index(index)
     return frame
 

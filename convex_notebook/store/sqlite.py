@@ -2,10 +2,11 @@
 
 The store is deliberately dumb: it knows rows and byte keys, not Convex semantics. Index
 entries hold order-preserving byte keys (see ``values._keys``) so that SQLite's memcmp order on
-BLOBs *is* Convex's index order and a range scan reads only its range. An entry's key ends with
-its document's key (every index key ends with the encoded ``_id``), so an entry is only its key:
-a scan finds the document from the key's last ``doc_key_len`` bytes (the same for every document
-of a table). Smaller entries mean fewer B-tree pages written per commit.
+BLOBs *is* Convex's index order and a range scan reads only its range. Documents are stored
+under their ``by_creation_time`` key (see ``engine.stored``), and every index key ends with it,
+so an entry is only its key: a scan finds the document from the key's last ``doc_key_len``
+bytes (the same for every document of a table). Smaller entries mean fewer B-tree pages
+written per commit.
 
 One connection, used under the engine's lock. A commit is one SQLite transaction; nested
 ``run_mutation`` calls are SAVEPOINTs. File databases use WAL with ``synchronous=NORMAL``: a
@@ -20,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-__all__ = ["SqliteStore", "StoredIndex", "FIRST_TABLE_NUMBER"]
+__all__ = ["SqliteStore", "StoredIndex", "FIRST_TABLE_NUMBER", "FORMAT"]
 
 # Convex numbers user tables from 10001; keeping that makes our ids look like theirs.
 FIRST_TABLE_NUMBER = 10001
@@ -39,13 +40,15 @@ CREATE TABLE IF NOT EXISTS indexes (
     staged INTEGER NOT NULL DEFAULT 0,
     UNIQUE (table_number, name)
 );
--- Documents are keyed by the order-preserving encoding of their _id within their table, so
--- this table *is* the by_id index (no separate entries to write for it).
+-- Documents are keyed by their by_creation_time key (_creationTime, then _id), so this table
+-- *is* that index; the text holds the user fields. foreign_id flags the documents whose id does
+-- not embed their creation time (see engine/stored.py): only those need an id index.
 CREATE TABLE IF NOT EXISTS documents (
     table_number INTEGER NOT NULL,
     key BLOB NOT NULL,
     json TEXT NOT NULL,
     plain INTEGER NOT NULL,
+    foreign_id INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (table_number, key)
 ) WITHOUT ROWID;
 -- File storage: the bytes of each _storage document, written in the same transaction.
@@ -57,6 +60,13 @@ CREATE TABLE IF NOT EXISTS index_entries (
     PRIMARY KEY (index_id, key)
 ) WITHOUT ROWID;
 """
+# The id part of a storage key (after the 9-byte creation time), indexed for foreign ids only.
+_FOREIGN_IDS = (
+    "CREATE INDEX IF NOT EXISTS foreign_ids ON documents (table_number, substr(key, 10)) "
+    "WHERE foreign_id = 1"
+)
+# The layout's version, in meta "format": 2 stores documents by creation time (1: by id).
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -84,11 +94,24 @@ class SqliteStore:
         self.conn.execute("PRAGMA temp_store=MEMORY")
         # 64 MiB of page cache (the default is 2 MiB): index scans over big tables stay in memory.
         self.conn.execute("PRAGMA cache_size=-65536")
+        self.format = self._open_format()
         self.conn.executescript(_DDL)
+        self.conn.execute(_FOREIGN_IDS)
         self._savepoints = 0
         # One reusable cursor for the hot statements whose results are read at once (saves
         # creating a cursor per statement); anything returning a live cursor uses conn.execute.
         self._exec = self.conn.cursor().execute
+
+    def _open_format(self) -> int:
+        """The layout of the file's documents: FORMAT, or 1 for a file an older version wrote
+        (its documents table gets the new column here; ``engine.migrate`` rewrites its rows)."""
+        columns = [r[1] for r in self.conn.execute("PRAGMA table_info(documents)")]
+        if not columns:
+            return FORMAT  # a new database
+        if "foreign_id" in columns:
+            return FORMAT
+        self.conn.execute("ALTER TABLE documents ADD COLUMN foreign_id INTEGER NOT NULL DEFAULT 0")
+        return 1
 
     # -- transactions -----------------------------------------------------------------------
     def begin(self) -> None:
@@ -163,38 +186,70 @@ class SqliteStore:
 
     # -- documents ---------------------------------------------------------------------------
     def get_document(self, table_number: int, key: bytes) -> tuple[str, int] | None:
-        """``(json, plain)`` of the document whose encoded id is ``key``, or None."""
+        """``(json, plain)`` of the document stored under ``key``, or None."""
         return self._exec(
             "SELECT json, plain FROM documents WHERE table_number = ? AND key = ?", (table_number, key)
         ).fetchone()
 
-    def put_document(self, table_number: int, key: bytes, text: str, plain: bool) -> None:
+    def find_foreign(self, table_number: int, id_key: bytes) -> tuple[bytes, str, int] | None:
+        """``(key, json, plain)`` of the foreign-id document whose encoded id is ``id_key``."""
+        return self._exec(
+            "SELECT key, json, plain FROM documents "
+            "WHERE table_number = ? AND substr(key, 10) = ? AND foreign_id = 1",
+            (table_number, id_key),
+        ).fetchone()
+
+    def has_foreign_ids(self) -> set[int]:
+        """The table numbers with foreign-id documents."""
+        return {r[0] for r in self.conn.execute("SELECT DISTINCT table_number FROM documents WHERE foreign_id = 1")}
+
+    def put_document(self, table_number: int, key: bytes, text: str, plain: bool, foreign: bool = False) -> None:
         """Write a document, replacing the one with that key if any."""
         self._exec(
-            "INSERT OR REPLACE INTO documents (table_number, key, json, plain) VALUES (?, ?, ?, ?)",
-            (table_number, key, text, plain),
+            "INSERT OR REPLACE INTO documents (table_number, key, json, plain, foreign_id) VALUES (?, ?, ?, ?, ?)",
+            (table_number, key, text, plain, foreign),
         )
 
-    def insert_document(self, table_number: int, key: bytes, text: str, plain: bool) -> None:
-        """Add a new document; an existing key is an error (sqlite3.IntegrityError)."""
+    def update_document(self, table_number: int, key: bytes, text: str, plain: bool) -> None:
+        """Rewrite an existing document's text (its key and id flag stay)."""
         self._exec(
-            "INSERT INTO documents (table_number, key, json, plain) VALUES (?, ?, ?, ?)",
-            (table_number, key, text, plain),
+            "UPDATE documents SET json = ?, plain = ? WHERE table_number = ? AND key = ?",
+            (text, plain, table_number, key),
         )
+
+    def insert_document(self, table_number: int, key: bytes, text: str, plain: bool, foreign: bool = False) -> None:
+        """Add a new document; an existing key is an error (sqlite3.IntegrityError)."""
+        if foreign:
+            self._exec(
+                "INSERT INTO documents (table_number, key, json, plain, foreign_id) VALUES (?, ?, ?, ?, 1)",
+                (table_number, key, text, plain),
+            )
+        else:
+            self._exec(
+                "INSERT INTO documents (table_number, key, json, plain) VALUES (?, ?, ?, ?)",
+                (table_number, key, text, plain),
+            )
 
     def delete_document(self, table_number: int, key: bytes) -> None:
         self.conn.execute("DELETE FROM documents WHERE table_number = ? AND key = ?", (table_number, key))
 
     def iter_table_documents(self, table_number: int) -> Iterator[tuple[bytes, str, int]]:
-        """Every ``(key, json, plain)`` of a table (for schema checks and index backfills)."""
+        """Every ``(key, json, plain)`` of a table, in key order."""
         return self.conn.execute(
-            "SELECT key, json, plain FROM documents WHERE table_number = ?", (table_number,)
+            "SELECT key, json, plain FROM documents WHERE table_number = ? ORDER BY key", (table_number,)
         )
 
     def count_documents(self, table_number: int) -> int:
         return self.conn.execute(
             "SELECT COUNT(*) FROM documents WHERE table_number = ?", (table_number,)
         ).fetchone()[0]
+
+    def last_document_key(self, table_number: int) -> bytes | None:
+        """The greatest key of a table's documents (its latest creation time), if any."""
+        row = self.conn.execute(
+            "SELECT key FROM documents WHERE table_number = ? ORDER BY key DESC LIMIT 1", (table_number,)
+        ).fetchone()
+        return row[0] if row else None
 
     # -- index entries ----------------------------------------------------------------------
     def insert_entries(self, rows: list[tuple[int, bytes]]) -> None:
@@ -225,16 +280,26 @@ class SqliteStore:
     ) -> list[tuple[bytes, str, int]]:
         """Up to ``limit`` ``(key, json, plain)`` rows with ``lo <= key < hi`` in key order.
 
-        ``index_id`` None scans the documents themselves, i.e. the by_id index. For an index,
-        ``doc_key_len`` is the length of the table's document keys (the tail of every entry key).
+        ``index_id`` None scans the documents themselves, i.e. the by_creation_time index. For
+        an index, ``doc_key_len`` is the length of the table's document keys (the tail of every
+        entry key).
         """
         if index_id is None:
-            sql = _SCAN_BY_ID_DESC if descending else _SCAN_BY_ID_ASC
+            sql = _SCAN_DOCUMENTS_DESC if descending else _SCAN_DOCUMENTS_ASC
             return self._exec(sql, (table_number, lo, hi, limit)).fetchall()
         if doc_key_len <= 0:
             raise ValueError("scanning an index needs the length of the table's document keys")
         sql = _SCAN_DESC if descending else _SCAN_ASC
         return self._exec(sql, (table_number, -doc_key_len, index_id, lo, hi, limit)).fetchall()
+
+    def scan_by_id(
+        self, table_number: int, lo: bytes, hi: bytes, descending: bool, limit: int
+    ) -> list[tuple[bytes, str, int]]:
+        """Up to ``limit`` ``(key, json, plain)`` documents whose encoded id (the key after its
+        creation time) is in ``[lo, hi)``, in id order. Ids have no stored order: SQLite reads
+        the table and sorts (by_id ranges wider than one id are rare; ``get`` never comes here)."""
+        sql = _SCAN_IDS_DESC if descending else _SCAN_IDS_ASC
+        return self._exec(sql, (table_number, lo, hi, limit)).fetchall()
 
 
     # -- bulk operations (imports: engine/bulk.py) --------------------------------------------
@@ -248,18 +313,39 @@ class SqliteStore:
         self.conn.execute("UPDATE tables SET table_number = ? WHERE table_number = ?", (new, old))
         self.conn.execute("UPDATE indexes SET table_number = ? WHERE table_number = ?", (new, old))
 
-    def insert_documents(self, rows: list[tuple[int, bytes, str, int]]) -> None:
-        """Add new ``(table_number, key, json, plain)`` documents; an existing key is an error."""
-        self.conn.executemany("INSERT INTO documents (table_number, key, json, plain) VALUES (?, ?, ?, ?)", rows)
-
-    def insert_table_documents(self, table_number: int, rows: Iterable[tuple[bytes, str, int]]) -> None:
+    def insert_table_documents(
+        self, table_number: int, rows: Iterable[tuple[bytes, str, int]], foreign: bool = False
+    ) -> None:
         """Add new ``(key, json, plain)`` documents of one table; an existing key is an error.
 
         The table number is part of the statement, not a parameter of every row: binding
         fewer values per row is measurably faster for a million rows.
         """
         self.conn.executemany(
-            f"INSERT INTO documents (table_number, key, json, plain) VALUES ({int(table_number)}, ?, ?, ?)", rows
+            f"INSERT INTO documents (table_number, key, json, plain, foreign_id) "
+            f"VALUES ({int(table_number)}, ?, ?, ?, {int(bool(foreign))})",
+            rows,
+        )
+
+    def insert_documents_json(
+        self, table_number: int, keys: bytes, key_len: int, texts: str, plains: str = "", foreigns: str = ""
+    ) -> None:
+        """Add a batch of new documents of one table in one statement (an existing key is an
+        error): ``keys`` concatenated (``key_len`` bytes each), ``texts`` a JSON array of their
+        texts (compact JSON objects), ``plains``/``foreigns`` one "0"/"1" character per document
+        ("" for all plain, none foreign).
+
+        SQLite splits the batch itself (``json_each`` keeps each object's text as written), so
+        no Python object is made per row and the whole batch is one C-level loop.
+        """
+        n = int(key_len)
+        plain = "unicode(substr(:plains, e.key + 1, 1)) - 48" if plains else "1"
+        foreign = "unicode(substr(:foreigns, e.key + 1, 1)) - 48" if foreigns else "0"
+        self.conn.execute(
+            f"INSERT INTO documents (table_number, key, json, plain, foreign_id) "
+            f"SELECT {int(table_number)}, substr(:keys, e.key * {n} + 1, {n}), e.value, {plain}, {foreign} "
+            f"FROM json_each(:texts) AS e",
+            {"keys": keys, "texts": texts, "plains": plains, "foreigns": foreigns},
         )
 
     def insert_index_keys(self, index_id: int, keys: Iterable[bytes]) -> None:
@@ -291,34 +377,29 @@ class SqliteStore:
         for index_id in index_ids:
             self.conn.execute("DELETE FROM index_entries WHERE index_id = ?", (index_id,))
 
-    def iter_plain_json_joined(self, table_number: int, batch: int = 100_000) -> Iterator[str]:
-        """The plain-JSON documents of a table, ``batch`` at a time, each batch one string of
-        comma-separated JSON objects (joined by SQLite: one Python string per batch, not per
-        document). Order within and across batches: ``_id`` key order."""
+    def iter_json_batches(self, table_number: int, batch: int = 100_000) -> Iterator[tuple[str, str, str]]:
+        """A table's documents in key order, ``batch`` at a time, each batch joined by SQLite:
+        ``(texts, plains, keys)`` = their texts comma-separated, their plain flags as "0"/"1"
+        characters, and their keys in hex, concatenated (no Python object per document)."""
         after = b""
         while True:
-            text, count, last = self.conn.execute(
-                "SELECT group_concat(json, ','), count(*), max(key) FROM (SELECT key, json FROM documents "
-                "WHERE table_number = ? AND key > ? AND plain = 1 ORDER BY key LIMIT ?)",
+            texts, plains, keys, count, last = self.conn.execute(
+                "SELECT group_concat(json, ','), group_concat(plain, ''), group_concat(hex(key), ''), "
+                "count(*), max(key) FROM (SELECT key, json, plain FROM documents "
+                "WHERE table_number = ? AND key > ? ORDER BY key LIMIT ?)",
                 (table_number, after, batch),
             ).fetchone()
             if not count:
                 return
-            yield text
+            yield texts, plains, keys
             if count < batch:
                 return
             after = last
 
-    def iter_special_documents(self, table_number: int) -> Iterator[tuple[str, int]]:
-        """``(json, plain)`` of the table's documents that are not plain JSON."""
-        return self.conn.execute(
-            "SELECT json, plain FROM documents WHERE table_number = ? AND plain = 0 ORDER BY key", (table_number,)
-        )
-
-    def iter_documents_ordered(self, table_number: int, batch: int = 65536) -> Iterator[list[tuple[str, int]]]:
-        """Batches of ``(json, plain)`` of a table's documents in ``_id`` key order."""
+    def iter_documents_ordered(self, table_number: int, batch: int = 65536) -> Iterator[list[tuple[bytes, str, int]]]:
+        """Batches of ``(key, json, plain)`` of a table's documents in key order."""
         cur = self.conn.execute(
-            "SELECT json, plain FROM documents WHERE table_number = ? ORDER BY key", (table_number,)
+            "SELECT key, json, plain FROM documents WHERE table_number = ? ORDER BY key", (table_number,)
         )
         while True:
             rows = cur.fetchmany(batch)
@@ -334,9 +415,16 @@ _SCAN = (
 )
 _SCAN_ASC = _SCAN.format("ASC")
 _SCAN_DESC = _SCAN.format("DESC")
-_SCAN_BY_ID = (
+_SCAN_DOCUMENTS = (
     "SELECT key, json, plain FROM documents "
     "WHERE table_number = ? AND key >= ? AND key < ? ORDER BY key {} LIMIT ?"
 )
-_SCAN_BY_ID_ASC = _SCAN_BY_ID.format("ASC")
-_SCAN_BY_ID_DESC = _SCAN_BY_ID.format("DESC")
+_SCAN_DOCUMENTS_ASC = _SCAN_DOCUMENTS.format("ASC")
+_SCAN_DOCUMENTS_DESC = _SCAN_DOCUMENTS.format("DESC")
+# by_id order: a storage key's id part is what follows its 9-byte creation time.
+_SCAN_IDS = (
+    "SELECT key, json, plain FROM documents WHERE table_number = ? "
+    "AND substr(key, 10) >= ? AND substr(key, 10) < ? ORDER BY substr(key, 10) {} LIMIT ?"
+)
+_SCAN_IDS_ASC = _SCAN_IDS.format("ASC")
+_SCAN_IDS_DESC = _SCAN_IDS.format("DESC")

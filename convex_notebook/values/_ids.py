@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import os
 import re
-import sys
-from array import array
 from itertools import accumulate
 
 from convex_notebook.errors import InvalidValueError
 
-__all__ = ["decode_id", "encode_id", "id_table_number", "is_id", "new_id", "new_ids", "new_ids_ordered"]
+__all__ = ["decode_id", "encode_id", "id_table_number", "ids_from_internals", "is_id", "new_id"]
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 # Python's int(s, 32) digits, to decode a whole id in one C call.
@@ -107,28 +105,6 @@ def new_id(table_number: int) -> str:
     if len(_DECODED) < _DECODED_LIMIT:
         _DECODED[s] = (table_number, internal)  # a new document is usually read back soon
     return s
-
-
-def new_ids(table_number: int, count: int, time_prefix: bytes = b"") -> list[str]:
-    """``count`` fresh ids of table ``table_number``: ``time_prefix`` (at most 16 bytes, e.g.
-    a millisecond timestamp) followed by random bytes. Faster than ``encode_id`` per id: the
-    checksum of the shared prefix is computed once."""
-    if len(time_prefix) > _INTERNAL_LEN:
-        raise InvalidValueError(f"An id's time prefix is at most {_INTERNAL_LEN} bytes")
-    head = _prefix(table_number) + bytes(time_prefix)
-    r = _INTERNAL_LEN - len(time_prefix)
-    encode = _BASE32[len(head) + r + 2]
-    # fletcher16 over head ‖ rand: c0 = Σ bytes, c1 = r·Σhead + c1(head) + c1(rand).
-    s0 = sum(head)
-    s1 = r * s0 + sum(accumulate(head))
-    rnd = os.urandom(r * count)
-    out = []
-    for i in range(0, r * count, r):
-        chunk = rnd[i : i + r]
-        c0 = (s0 + sum(chunk)) & 0xFF
-        c1 = (s1 + sum(accumulate(chunk))) & 0xFF
-        out.append(encode(head + chunk + bytes((c0 ^ _VERSION, c1))))
-    return out
 
 
 def decode_id(s: str) -> tuple[int, bytes] | None:
@@ -255,31 +231,20 @@ def _lane_sums(buf: bytes, width: int, weights: list[int]) -> bytes:
     return out[2 * (width - 1) + 1 :: 2 * width]
 
 
-def new_ids_ordered(table_number: int, count: int, time_prefix: bytes = b"") -> list[str] | None:
-    """``count`` fresh ids like :func:`new_ids`, in ascending order; None when not supported.
-
-    The bytes after ``time_prefix`` are a counter (as few whole bytes as ``count`` needs) and
-    then random bytes, so a batch's ids sort in the order they were made (an import then
-    writes its rows as B-tree appends). Built in whole-buffer operations: binary ids of a
-    multiple of 5 bytes encode to base32 independently, so one ``b32encode`` does them all.
-    """
-    head = _prefix(table_number) + bytes(time_prefix)
-    r = _INTERNAL_LEN - len(time_prefix)
+def ids_from_internals(table_number: int, internal: bytes) -> list[str]:
+    """The ids of table ``table_number`` whose internal ids are ``internal`` (16 bytes each,
+    concatenated), in that order. In whole-buffer operations when the binary ids are a
+    multiple of 5 bytes (they then encode to base32 independently, so one pass does them all:
+    tables 128..16383, every user table); id by id otherwise."""
+    r = _INTERNAL_LEN
+    if len(internal) % r:
+        raise InvalidValueError(f"Internal ids are {r} bytes each")
+    count = len(internal) // r
+    head = _prefix(table_number)
     width = len(head) + r + 2
-    counter = max(1, (count.bit_length() + 7) // 8)
-    if width % 5 or count <= 0 or counter > 4 or counter >= r:
-        return None
-    numbers = array("I", range(count))
-    if sys.byteorder == "little":
-        numbers.byteswap()
-    big_endian = numbers.tobytes()
-    internal = bytearray(r * count)
-    for p in range(counter):
-        internal[p::r] = big_endian[4 - counter + p :: 4]
-    rnd = os.urandom((r - counter) * count)
-    for p in range(r - counter):
-        internal[counter + p :: r] = rnd[p :: r - counter]
-    # fletcher16 over head ‖ internal (as new_ids): the head's part once, the rest per lane.
+    if width % 5 or count == 0:
+        return [encode_id(table_number, internal[i : i + r]) for i in range(0, len(internal), r)]
+    # fletcher16 over head ‖ internal: the head's part once, the rest per lane.
     s0 = sum(head)
     s1 = r * s0 + sum(accumulate(head))
     c0 = _lane_sums(internal, r, [1] * r).translate(bytes(((s0 + x) & 0xFF) ^ _VERSION for x in range(256)))

@@ -12,7 +12,8 @@ from convex_notebook import MISSING, Int64, v
 from convex_notebook.engine import bulk
 from convex_notebook.engine.transaction import DatabaseError
 from convex_notebook.values import decode_id, dumps_document, encode_value, loads_document, values_equal
-from convex_notebook.values._ids import _BASE32, _base32_bulk, new_ids_ordered
+from convex_notebook.engine.stored import is_native, load_row, storage_key, user_fields
+from convex_notebook.values._ids import _BASE32, _base32_bulk, encode_id, ids_from_internals
 
 NAMES = ["f", "s", "b", "mixed", "sparse", "big", "clean"]
 
@@ -53,10 +54,10 @@ def test_column_path_stores_the_row_path_text_entries_and_sizes(app):
     expected = bulk.rows_from_columns(names, columns, n)
     by_id = {}
     for key, text, plain in rows:
-        doc = loads_document(text, plain)
-        # Byte for byte what the normal write path (dumps_document) makes of the document.
-        assert (text, bool(plain)) == (lambda t: (t[0], bool(t[1])))(dumps_document(doc))
-        assert key == encode_value(doc["_id"])
+        doc = load_row(key, text, plain)
+        # Byte for byte what the normal write path (dumps_document) makes of the user fields.
+        assert (text, bool(plain)) == (lambda t: (t[0], bool(t[1])))(dumps_document(user_fields(doc)))
+        assert key == storage_key(doc["_creationTime"], doc["_id"])
         by_id[doc["_id"]] = doc
     for i, doc_id in enumerate(ids):
         doc = by_id[doc_id]
@@ -71,6 +72,7 @@ def test_column_path_stores_the_row_path_text_entries_and_sizes(app):
         assert db.store.entry_keys(index.index_id) == want
         assert sorted(col_keys[("cols", index.name)]) == want
     assert sorted(col_keys[("cols", "by_id")]) == sorted(encode_value(i) for i in ids)
+    assert col_keys[("cols", "by_creation_time")] == [r[0] for r in rows]
 
 
 def test_special_values_round_trip_exactly(app):
@@ -96,7 +98,7 @@ def test_user_index_entries_match_the_row_path(app):
     got = app.run(lambda ctx: [d["f"] for d in ctx.db.query("t").with_index("by_s").collect()])
     assert got == [1.0, 1.0, 2.0, 3.0]
     info, _rows = _stored(app, "t")
-    docs = [loads_document(t, p) for _k, t, p in _rows]
+    docs = [load_row(k, t, p) for k, t, p in _rows]
     index = info.indexes["by_s"]
     assert app.database.store.entry_keys(index.index_id) == sorted(index.key(d) for d in docs)
 
@@ -128,25 +130,24 @@ def test_schema_errors_are_the_row_path_errors(app):
     assert app.run(lambda ctx: ctx.db.query("t").collect()) == []
 
 
-def test_ordered_ids_are_valid_unique_and_ascending():
-    for n in (1, 2, 255, 256, 70_000):
-        ids = new_ids_ordered(10001, n, b"\x01\x02\x03\x04\x05\x06")
-        assert ids is not None and len(set(ids)) == n and ids == sorted(ids)
-        assert all(decode_id(i)[0] == 10001 for i in ids[:300] + ids[-300:])
-    assert new_ids_ordered(5, 3, b"\x01" * 6) is None  # 19-byte ids: not a multiple of 5 bytes
+@pytest.mark.parametrize("number", [10001, 5])  # 20-byte ids (whole-buffer path) and 19-byte ones
+def test_ids_from_internals_is_the_per_id_encoder(number):
+    for n in (1, 2, 255, 256, 5000):
+        internal = os.urandom(16 * n)
+        ids = ids_from_internals(number, internal)
+        assert ids == [encode_id(number, internal[i : i + 16]) for i in range(0, 16 * n, 16)]
+        assert all(decode_id(i) == (number, internal[16 * k : 16 * k + 16]) for k, i in enumerate(ids[:50]))
+
+
+def test_fresh_ids_are_native_and_ascend_with_creation_time(app):
+    with app.database.write() as txn:
+        ids = bulk.insert_columns(txn, "t", ["a"], [[float(i) for i in range(3000)]], 3000)
+    assert ids == sorted(ids) and len(set(ids)) == 3000
+    docs = app.run(lambda ctx: ctx.db.query("t").collect())
+    assert [d["_id"] for d in docs] == ids
+    assert all(is_native(decode_id(d["_id"])[1], d["_creationTime"]) for d in docs)
 
 
 def test_bulk_base32_is_the_per_id_encoder():
     buf = os.urandom(20 * 200)
     assert _base32_bulk(buf).decode() == "".join(_BASE32[20](buf[i : i + 20]) for i in range(0, len(buf), 20))
-
-
-def test_unordered_ids_are_written_in_key_order_too(app, monkeypatch):
-    monkeypatch.setattr(bulk, "new_ids_ordered", lambda *args: None)  # e.g. 31-character ids
-    with app.database.write() as txn:
-        ids = bulk.insert_columns(txn, "t", ["a"], [[float(i) for i in range(50)]], 50)
-    assert ids != sorted(ids)  # random ids (50! orders: not sorted by chance)
-    got = app.run(lambda ctx: [[d["_id"], d["a"]] for d in ctx.db.query("t").collect()])
-    assert got == [[i, float(k)] for k, i in enumerate(ids)]
-    info, rows = _stored(app, "t")
-    assert [r[0] for r in rows] == sorted(encode_value(i) for i in ids)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from convex_notebook.store import SqliteStore
@@ -92,10 +94,24 @@ def test_documents_are_per_table(store):
 
 def test_insert_documents_refuses_an_existing_key(store):
     t = store.create_table("t")
-    store.insert_documents([(t, b"k1", "{}", 1), (t, b"k2", "{}", 1)])
-    with pytest.raises(Exception):
-        store.insert_documents([(t, b"k1", '{"x": 1}', 1)])
+    store.insert_table_documents(t, [(b"k1", "{}", 1), (b"k2", "{}", 1)])
+    with pytest.raises(sqlite3.IntegrityError):
+        store.insert_table_documents(t, [(b"k1", '{"x": 1}', 1)])
+    with pytest.raises(sqlite3.IntegrityError):
+        store.insert_documents_json(t, b"k3k1", 2, '[{"a":1},{"b":2}]')
     assert sorted(store.document_keys(t)) == [b"k1", b"k2"]
+
+
+def test_a_json_batch_keeps_each_text_and_its_flags(store):
+    t = store.create_table("t")
+    texts = ['{"a":1.10,"s":"x\\u00e9\\n\\"q","e":"\u00e9"}', "{}", '{"n":{"$integer":"AQAAAAAAAAA="}}']
+    keys = [b"time-%d...id%d" % (i, i) for i in range(3)]  # 9 bytes of creation time, then the id
+    store.insert_documents_json(t, b"".join(keys), 12, "[" + ",".join(texts) + "]", "110", "001")
+    rows = list(store.iter_table_documents(t))
+    assert rows == [(keys[0], texts[0], 1), (keys[1], texts[1], 1), (keys[2], texts[2], 0)]
+    assert store.has_foreign_ids() == {t}
+    assert store.find_foreign(t, b"id2") == (keys[2], texts[2], 0)
+    assert store.find_foreign(t, b"id1") is None  # not flagged foreign
 
 
 # -- scans ------------------------------------------------------------------------------------
@@ -177,7 +193,7 @@ def test_documents_in_key_order_batches(filled):
     store, t, _ = filled
     batches = list(store.iter_documents_ordered(t, batch=4))
     assert [len(b) for b in batches] == [4, 4, 2]
-    assert [row[0] for b in batches for row in b] == [f'{{"i": {i}}}' for i in range(10)]
+    assert [row[1] for b in batches for row in b] == [f'{{"i": {i}}}' for i in range(10)]
 
 
 def test_delete_table_contents(filled):

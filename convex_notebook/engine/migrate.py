@@ -1,0 +1,53 @@
+"""Rewrite a database file of the first layout (documents keyed by id) into the current one.
+
+Version 1 stored each document under its encoded ``_id`` with its whole JSON, and wrote
+``by_creation_time`` entries; the current layout (``engine.stored``) stores it under its
+``by_creation_time`` key with its user fields. Other index entries already end with
+``(_creationTime, _id)`` and stay as they are. One transaction: a failure changes nothing.
+"""
+
+from __future__ import annotations
+
+from ..store.sqlite import FORMAT, SqliteStore
+from ..values import decode_id, loads_document
+from .stored import dumps_user, is_native, storage_key, user_fields
+
+__all__ = ["migrate"]
+
+
+def migrate(store: SqliteStore) -> int:
+    """Bring a format-1 file to the current format; returns how many documents moved."""
+    if store.format == FORMAT:
+        return 0
+    conn = store.conn
+    moved = 0
+    store.begin()
+    try:
+        tables = [r[0] for r in conn.execute("SELECT table_number FROM tables")]
+        for number in tables:
+            old = conn.execute(
+                "SELECT json, plain FROM documents WHERE table_number = ?", (number,)
+            ).fetchall()
+            conn.execute("DELETE FROM documents WHERE table_number = ?", (number,))
+            natives, foreigns = [], []
+            for text, plain in old:
+                doc = loads_document(text, plain)
+                ct, doc_id = doc["_creationTime"], doc["_id"]
+                decoded = decode_id(doc_id)
+                row = (storage_key(ct, doc_id), *dumps_user(user_fields(doc)))
+                (natives if decoded is not None and is_native(decoded[1], ct) else foreigns).append(row)
+            store.insert_table_documents(number, natives)
+            store.insert_table_documents(number, foreigns, foreign=True)
+            moved += len(old)
+        # by_creation_time is the documents table now: its entries go.
+        conn.execute(
+            "DELETE FROM index_entries WHERE index_id IN "
+            "(SELECT index_id FROM indexes WHERE name = 'by_creation_time')"
+        )
+        store.set_meta("format", str(FORMAT))
+        store.commit()
+    except BaseException:
+        store.rollback()
+        raise
+    store.format = FORMAT
+    return moved
