@@ -20,6 +20,8 @@ import sqlite3
 import struct
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as concurrent_wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -35,7 +37,7 @@ from ..values import MISSING, Int64, decode_id, dumps_document, encode_value, no
 from ..values._check import MAX_OBJECT_FIELDS, _top_field_problem
 from ..values._codec import _encode, to_json
 from ..values._ids import ids_from_internals
-from ..values._keys import _float_key
+from ..values._keys import T_FLOAT64, T_STRING, _float_key
 from ..values._model import _Missing
 from ..values._size import MAX_DOCUMENT_SIZE, SYSTEM_FIELDS_SIZE
 from .stored import CT_KEY_LEN, is_native, load_rows
@@ -177,8 +179,9 @@ def _ct_order_bytes(cts: list[float]) -> bytes:
     return b"".join([_float_key(ct)[1:] for ct in cts])
 
 
-def _native_ids(number: int, cts: list[float]) -> list[str]:
-    """Fresh native ids (``engine.stored``) for documents created at ``cts``."""
+def _fresh_documents(number: int, cts: list[float]) -> tuple[list[str], bytes]:
+    """Fresh native ids (``engine.stored``) for documents created at ``cts``, and their
+    storage keys concatenated: all built in whole-buffer operations, not per document."""
     n = len(cts)
     order = _ct_order_bytes(cts)
     rnd = os.urandom(8 * n)
@@ -186,41 +189,75 @@ def _native_ids(number: int, cts: list[float]) -> list[str]:
     for p in range(8):
         internal[p::16] = order[p::8]
         internal[8 + p :: 16] = rnd[p::8]
-    return ids_from_internals(number, bytes(internal))
+    ids = ids_from_internals(number, bytes(internal))
+    if not ids:
+        return ids, b""
+    # A key: the float tag, the 8 order bytes, the string tag, the id's characters, 00.
+    width = len(ids[0])
+    text = "".join(ids).encode("ascii")
+    size = CT_KEY_LEN + width + 2
+    keys = bytearray(size * n)
+    keys[0::size] = bytes((T_FLOAT64,)) * n
+    for p in range(8):
+        keys[1 + p :: size] = order[p::8]
+    keys[CT_KEY_LEN::size] = bytes((T_STRING,)) * n
+    for p in range(width):
+        keys[CT_KEY_LEN + 1 + p :: size] = text[p::width]
+    return ids, bytes(keys)  # (the terminators: the buffer's zeros)
 
 
-def _storage_keys(cts: list[float], id_keys: list[bytes]) -> list[bytes]:
-    """The documents' storage keys: encoded creation time, then encoded id."""
-    order = _ct_order_bytes(cts)
-    return list(map(b"\x04%b%b".__mod__, zip([order[i : i + 8] for i in range(0, len(order), 8)], id_keys)))
+class _StoreQueue:
+    """Store calls run one at a time, in order, on a worker thread while the caller prepares
+    the next batch: SQLite releases the GIL while it executes a statement, so a bulk insert's
+    Python work and SQLite's work overlap. Nothing else may use the store until the queue is
+    closed (leaving the ``with`` block waits for every call, even after an error)."""
+
+    def __init__(self, threaded: bool) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="bulk-insert") if threaded else None
+        self._pending: Future | None = None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self._pool is None:
+            fn(*args)
+            return
+        self._wait()  # one call in flight: memory stays one batch deep
+        self._pending = self._pool.submit(fn, *args)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()  # re-raises the call's error here, in the caller's thread
+
+    def __enter__(self) -> "_StoreQueue":
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        try:
+            if exc_type is None:
+                self._wait()
+            elif self._pending is not None:
+                concurrent_wait([self._pending])  # the caller's error wins; the store is idle
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
 
-def _write_documents(
-    txn: Transaction, info: "TableInfo", table: str, keys: list[bytes],
-    batch_json: Callable[[int, int], str], plains: list[int] | None, foreigns: list[int] | None,
-) -> None:
-    """Store documents under ``keys`` (ascending: the B-tree inserts are then appends),
-    ``batch_json(lo, hi)`` giving the JSON array of the texts of documents lo..hi-1, with
-    their plain and foreign-id flags (None: all plain, none foreign), a batch a statement;
-    record their by_id and by_creation_time keys in the write set."""
-    n = len(keys)
-    store = txn.db.store
-    key_len = len(keys[0]) if keys else 0
-    with _duplicate_ids_refused(table):
-        for lo in range(0, n, _BATCH):
-            hi = min(n, lo + _BATCH)
-            store.insert_documents_json(
-                info.number, b"".join(keys[lo:hi]), key_len, batch_json(lo, hi),
-                "".join(map(str, plains[lo:hi])) if plains is not None else "",
-                "".join(map(str, foreigns[lo:hi])) if foreigns is not None else "",
-            )
-    if foreigns is not None and any(foreigns):
-        info.foreign_ids = True
+def _record_documents(txn: Transaction, table: str, keys: bytes, n: int) -> list[bytes]:
+    """Record ``n`` inserted documents (their storage keys concatenated, one length) in the
+    write set under by_id and by_creation_time; return the keys as a list."""
+    size = len(keys) // n if n else 0
     writes = txn.writes
     writes.tables.add(table)
     writes.documents += n
-    writes.keys.setdefault((table, "by_id"), []).extend([k[CT_KEY_LEN:] for k in keys])
-    writes.keys.setdefault((table, "by_creation_time"), []).extend(keys)
+    key_list = [keys[i : i + size] for i in range(0, n * size, size)]
+    writes.keys.setdefault((table, "by_id"), []).extend([keys[i + CT_KEY_LEN : i + size] for i in range(0, n * size, size)])
+    writes.keys.setdefault((table, "by_creation_time"), []).extend(key_list)
+    return key_list
+
+
+def _flags(flags: list[int] | None, lo: int, hi: int) -> str:
+    """Per-document flags as ``insert_documents_json`` takes them ("" for None)."""
+    return "".join(map(str, flags[lo:hi])) if flags is not None else ""
 
 
 def insert_documents(
@@ -314,7 +351,7 @@ def insert_documents(
         for i in given:
             foreigns[i] = 0 if is_native(decode_id(ids[i])[1], cts[i]) else 1
     missing_ids = [i for i in range(n) if ids[i] is MISSING] if keep_system_fields else range(n)
-    for i, doc_id in zip(missing_ids, _native_ids(number, [cts[i] for i in missing_ids])):
+    for i, doc_id in zip(missing_ids, _fresh_documents(number, [cts[i] for i in missing_ids])[0]):
         ids[i] = doc_id
 
     indexes = info.entry_indexes
@@ -349,10 +386,19 @@ def insert_documents(
     order = sorted(range(n), key=keys.__getitem__)
     keys = [keys[i] for i in order]
     texts = [texts[i] for i in order]
-    _write_documents(
-        txn, info, table, keys, lambda lo, hi: "[" + ",".join(texts[lo:hi]) + "]",
-        [plains[i] for i in order], [foreigns[i] for i in order] if foreigns is not None else None,
-    )
+    plains = [plains[i] for i in order]
+    foreigns = [foreigns[i] for i in order] if foreigns is not None else None
+    size = len(keys[0])
+    with _duplicate_ids_refused(table):
+        for lo in range(0, n, _BATCH):
+            hi = min(n, lo + _BATCH)
+            store.insert_documents_json(
+                number, b"".join(keys[lo:hi]), size, "[" + ",".join(texts[lo:hi]) + "]",
+                _flags(plains, lo, hi), _flags(foreigns, lo, hi),
+            )
+    if foreigns is not None and any(foreigns):
+        info.foreign_ids = True
+    _record_documents(txn, table, b"".join(keys), n)
     writes = txn.writes
     for index_keys, index in zip(entry_keys, indexes):
         index_keys.sort()
@@ -423,10 +469,11 @@ class _EncodedColumn:
     """A column's part of the documents' text: the values for one ``%s`` of the template."""
 
     slot: str  # the template's part: ',"name":%s', or '%s' when values carry their prefix
-    values: list[Any]  # floats (formatted by %s exactly as the JSON encoder writes them) or text
+    values: list[Any]  # text, or (``floats``) floats: repr is their JSON text
     size: int  # the Convex size of the column's fields, summed over the rows
     largest: int  # an upper bound of one row's field size
     special: list[int] = field(default_factory=list)  # rows whose value is not plain JSON
+    floats: bool = False
 
 
 def _plain_float(x: float) -> bool:
@@ -476,7 +523,7 @@ def _encode_column(name: str, col: list[Any]) -> _EncodedColumn | None:
     if types == {float}:
         total = sum(col)
         if total - total == 0.0 and not _has_negative_zero(col):  # all finite, no -0.0: all plain
-            return _EncodedColumn(prefix + "%s", col, len(col) * (per_field + 9), per_field + 9)
+            return _EncodedColumn(prefix + "%s", col, len(col) * (per_field + 9), per_field + 9, floats=True)
     elif types == {bool}:
         return _EncodedColumn(prefix + "%s", list(map(_BOOL_JSON.__getitem__, col)), len(col) * (per_field + 1), per_field + 1)
     elif types == {str}:
@@ -512,6 +559,8 @@ def _encode_mixed_column(prefix: str, per_field: int, col: list[Any]) -> _Encode
             return None
         if not plain:
             special.append(i)
+        if type(text) is float:
+            text = repr(text)
         if sparse:
             text = f"{prefix}{text}"
         values.append(text)
@@ -546,13 +595,15 @@ def insert_columns(
     n: int,
     *,
     keep_system_fields: bool = False,
+    progress: Callable[[int], Any] | None = None,
 ) -> list[str]:
     """``insert_documents(txn, table, rows_from_columns(names, columns, n), ...)``, faster.
 
     The stored documents, index entries, write set and errors are the same. Columns whose
     values are floats, strings, booleans, nulls, Int64s or bytes (or missing) take the
     column-wise path when the table has no schema to validate and no ``_id``/``_creationTime``
-    column is given; anything else goes row by row.
+    column is given; anything else goes row by row. ``progress(k)`` is called as each batch
+    of ``k`` rows is written.
     """
     _require(txn)
     if any(len(col) != n for col in columns):
@@ -563,23 +614,33 @@ def insert_columns(
     if not system and db._validated_table(table) is None:
         encoded = _encode_columns(table, names, columns)
     if encoded is None:
-        docs = rows_from_columns(names, columns, n)
-        return insert_documents(txn, table, docs, keep_system_fields=keep_system_fields)
+        return _insert_rows(txn, table, names, columns, n, keep_system_fields, progress)
     info = ensure_table(txn, table)
     if n == 0:
         return []
     now, last = db.clock.now_ms(), db.last_creation_time
     cts = _creation_times(now if now > last else math.nextafter(last, math.inf), n)
-    ids = _native_ids(info.number, cts)
-    # encode_value of an id: fresh ids are base32 text (no NUL to escape).
-    keys = _storage_keys(cts, list(map(b"\x07%b\x00".__mod__, map(str.encode, ids))))
     plains = _plain_flags(encoded, n)
-    _write_documents(txn, info, table, keys, lambda lo, hi: _documents_json(encoded, lo, hi), plains, None)
-    writes = txn.writes
-    for index, index_keys in _column_entries(info, names, columns, keys):
-        index_keys.sort()
-        db.store.insert_index_keys(index.index_id, index_keys)
-        writes.keys.setdefault((table, index.name), []).extend(index_keys)
+    store = db.store
+    ids: list[str] = []
+    keys: list[bytes] = []
+    with _duplicate_ids_refused(table), _StoreQueue(threaded=n > _BATCH) as queue:
+        for lo in range(0, n, _BATCH):
+            hi = min(n, lo + _BATCH)
+            batch_ids, key_blob = _fresh_documents(info.number, cts[lo:hi])
+            queue.submit(
+                store.insert_documents_json, info.number, key_blob, len(key_blob) // (hi - lo),
+                _documents_json(encoded, lo, hi), _flags(plains, lo, hi), "",
+            )
+            ids.extend(batch_ids)
+            keys.extend(_record_documents(txn, table, key_blob, hi - lo))
+            if progress is not None:
+                progress(hi - lo)
+        writes = txn.writes
+        for index, index_keys in _column_entries(info, names, columns, keys):
+            index_keys.sort()
+            queue.submit(store.insert_index_keys, index.index_id, index_keys)
+            writes.keys.setdefault((table, index.name), []).extend(index_keys)
     txn.documents_written += n
     txn.bytes_written += n * (2 + SYSTEM_FIELDS_SIZE) + sum(e.size for e in encoded)
     if cts[-1] > db.last_creation_time:
@@ -587,18 +648,54 @@ def insert_columns(
     return ids
 
 
+def _insert_rows(
+    txn: Transaction, table: str, names: Sequence[str], columns: Sequence[list[Any]], n: int,
+    keep_system_fields: bool, progress: Callable[[int], Any] | None,
+) -> list[str]:
+    """The row-by-row path for columns, a batch of documents at a time (rows are named by
+    their position in the columns)."""
+    ids: list[str] = []
+    for lo in range(0, max(n, 1), _BATCH):
+        hi = min(n, lo + _BATCH)
+        docs = rows_from_columns(names, [col[lo:hi] for col in columns], hi - lo)
+        try:
+            ids.extend(insert_documents(txn, table, docs, keep_system_fields=keep_system_fields))
+        except ImportRowError as exc:
+            raise ImportRowError(lo + exc.row, exc.reason) from exc
+        if progress is not None:
+            progress(hi - lo)
+    return ids
+
+
 def _documents_json(encoded: list[_EncodedColumn], lo: int, hi: int) -> str:
-    """The JSON array of rows lo..hi-1's stored texts (``dumps_document`` of their fields)."""
+    """The JSON array of rows lo..hi-1's stored texts (``dumps_document`` of their fields).
+
+    One ``str.join`` over a list holding each value's text and the constant text between
+    values (``"}, {"x":`` and the like), laid out by slice assignments: no string per row.
+    """
+    m = hi - lo
     if not encoded:
-        return "[" + ",".join(["{}"] * (hi - lo)) + "]"
-    slots = "".join(e.slot for e in encoded)
-    if slots[0] == ",":  # the first field is in every row: no comma before it
-        text = ",".join(map(("{" + slots[1:] + "}").__mod__, zip(*(e.values[lo:hi] for e in encoded))))
-        return "[" + text + "]"
-    # The first field may be missing: mark the object's start with a character JSON text never
-    # holds raw (control characters are escaped in strings), then drop it and a comma after it.
-    text = ",".join(map(("{\x01" + slots + "}").__mod__, zip(*(e.values[lo:hi] for e in encoded))))
-    return "[" + text.replace("\x01,", "").replace("\x01", "") + "]"
+        return "[" + ",".join(["{}"] * m) + "]"
+    parts = [e.slot.split("%s") for e in encoded]  # each slot: the text before and after its value
+    first = parts[0][0]
+    # The first field may be missing (a sparse column carries its own prefix): then mark the
+    # object's start with a character JSON text never holds raw (control characters are
+    # escaped in strings), and drop it and the comma after it at the end.
+    start = "{" + first[1:] if first.startswith(",") else "{\x01" + first
+    between = [parts[i - 1][1] + parts[i][0] for i in range(1, len(parts))]
+    end = parts[-1][1] + "}"
+    k = len(encoded)
+    pieces: list[str] = [end + "," + start] * (2 * k * m)
+    pieces[0] = "[" + start
+    for i, text in enumerate(between, 1):
+        pieces[2 * i :: 2 * k] = [text] * m
+    for i, e in enumerate(encoded):
+        values = e.values[lo:hi]
+        pieces[2 * i + 1 :: 2 * k] = list(map(float.__repr__, values)) if e.floats else values
+    text = "".join(pieces) + end + "]"
+    if start[1:2] == "\x01":
+        text = text.replace("\x01,", "").replace("\x01", "")
+    return text
 
 
 def _plain_flags(encoded: list[_EncodedColumn], n: int) -> list[int] | None:

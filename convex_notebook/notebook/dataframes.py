@@ -50,6 +50,11 @@ from ..engine.transaction import DatabaseError
 from ..engine.stored import CT_KEY_LEN
 from ..values import MISSING, Int64, is_id
 from ..values._codec import _decode, _from_stored
+
+try:  # faster than json's decoder on stored documents (a third less time for app.df)
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _orjson_loads = None
 from ..values._model import INT64_MAX, MAX_SAFE_INT, _Missing
 from ..values.schema import TableDefinition, define_table
 from ..values.validators import AnyValidator, ObjectValidator, Validator, v
@@ -225,41 +230,51 @@ def empty_table_frame(index: str | None = None) -> pd.DataFrame:
     return frame.set_index(index) if index is not None else frame
 
 
-def _system_columns(keys: bytes, n: int) -> tuple[Any, Any]:
-    """The ``_id`` and ``_creationTime`` columns of ``n`` documents from their storage keys
-    (``engine.stored``: the encoded creation time, then the encoded id; all one length)."""
-    rows = np.frombuffer(keys, dtype=np.uint8).reshape(n, len(keys) // n)
-    width = rows.shape[1] - CT_KEY_LEN - 2  # the id's characters, between tag and terminator
-    text = rows[:, CT_KEY_LEN + 1 : -1].tobytes().decode("ascii")
-    ids = pd.array([text[i : i + width] for i in range(0, len(text), width)], dtype="str")
-    order = np.ascontiguousarray(rows[:, 1:CT_KEY_LEN]).view(">u8").ravel().astype(np.uint64)
-    # Inverse of the key's float order: positives have the sign bit set, negatives all flipped.
+def _system_columns(ids: list[str], times: bytes) -> tuple[Any, Any]:
+    """The ``_id`` and ``_creationTime`` columns from the documents' ids and the order bytes
+    of their creation times (``engine.stored``: a float's key is its bits, the sign bit set
+    for positives, all bits flipped for negatives)."""
+    order = np.frombuffer(times, dtype=">u8").astype(np.uint64)
     sign = np.uint64(1 << 63)
     bits = np.where(order & sign, order ^ sign, ~order)
-    times = pd.DatetimeIndex(_ms_to_datetime(bits.view(np.float64))).tz_localize("UTC").array
-    return ids, times
+    column = pd.DatetimeIndex(_ms_to_datetime(bits.view(np.float64))).tz_localize("UTC").array
+    return pd.array(ids, dtype="str"), column
+
+
+def _decode_array(text: str) -> list[dict[str, Any]]:
+    """A JSON array of stored documents: orjson when it takes the text, else json (the
+    reference: orjson refuses some text json accepts, such as numbers beyond float range)."""
+    if _orjson_loads is not None:
+        try:
+            return _orjson_loads(text)
+        except ValueError:
+            pass
+    return _decode(text)
 
 
 def table_dataframe(app: "Backend", table: str, *, index: str | None = None) -> pd.DataFrame:
     """Every document of ``table`` as a DataFrame, in ``_creationTime`` order (one snapshot)."""
     db = app.database
     acc = _Columns()
-    keys: list[bytes] = []
+    ids: list[str] = []
+    times: list[bytes] = []
     with db.read():
         info = db.table(table)
         if info is not None:
             # Documents come joined by SQLite, one JSON array per batch: no Python string per
             # row. Special ones ($integer, $bytes, NaN...) are decoded further one by one.
-            for texts, plains, hex_keys in db.store.iter_json_batches(info.number):
-                docs = _decode("[" + texts + "]")
+            id_len = info.indexes["by_id"].doc_key_len - CT_KEY_LEN - 2
+            for texts, plains, batch_ids, batch_times in db.store.iter_json_batches(info.number, id_len):
+                docs = _decode_array("[" + texts + "]")
                 if "0" in plains:
                     docs = [d if flag == "1" else _from_stored(d) for d, flag in zip(docs, plains)]
                 acc.add(docs)
-                keys.append(bytes.fromhex(hex_keys))
+                ids.extend(batch_ids.split(","))
+                times.append(batch_times)
     if acc.n == 0:
         return empty_table_frame(index)
-    ids, times = _system_columns(b"".join(keys), acc.n)
-    data = {"_id": ids, "_creationTime": times}
+    id_column, time_column = _system_columns(ids, b"".join(times))
+    data = {"_id": id_column, "_creationTime": time_column}
     data.update((name, _column(name, values)) for name, values in acc.columns.items() if name not in data)
     frame = pd.DataFrame(data, index=pd.RangeIndex(acc.n), columns=list(data))
     if index is not None:
@@ -559,11 +574,9 @@ def import_dataframe(
                     bulk.clear_table(txn, table)
                 if n == 0:
                     bulk.ensure_table(txn, table)
-                for start in range(0, n, batch_size):
-                    count = min(batch_size, n - start)
-                    chunk = [col[start : start + batch_size] for col in columns]
-                    _insert(txn, table, names, chunk, count, keep_ids, start)
-                    bar.update(count)
+                # One call: the engine batches the rows itself (and overlaps its work with
+                # SQLite's), reporting each batch to the progress bar.
+                _insert(txn, table, names, columns, n, keep_ids, 0, bar.update)
         else:
             with db.write() as txn:
                 _check_mode(txn, table, mode)
@@ -591,12 +604,13 @@ def _check_mode(txn: Any, table: str, mode: str) -> None:
 
 
 def _insert(
-    txn: Any, table: str, names: list[str], columns: list[list[Any]], count: int, keep_ids: bool, start: int
+    txn: Any, table: str, names: list[str], columns: list[list[Any]], count: int, keep_ids: bool, start: int,
+    progress: Any = None,
 ) -> list[str]:
-    """Insert one batch (rows ``start``...) given as columns; a rejected row is named by its
-    position in the frame."""
+    """Insert rows ``start``... given as columns; a rejected row is named by its position in
+    the frame."""
     try:
-        return bulk.insert_columns(txn, table, names, columns, count, keep_system_fields=keep_ids)
+        return bulk.insert_columns(txn, table, names, columns, count, keep_system_fields=keep_ids, progress=progress)
     except bulk.ImportRowError as exc:
         raise DatabaseError(f"import_dataframe into {table!r}: row {start + exc.row}: {exc.reason}") from exc
 

@@ -11,15 +11,19 @@ written per commit.
 One connection, used under the engine's lock. A commit is one SQLite transaction; nested
 ``run_mutation`` calls are SAVEPOINTs. File databases use WAL with ``synchronous=NORMAL``: a
 committed transaction survives the process being killed (it is in the WAL file, written before
-COMMIT returns).
+COMMIT returns). Copying the WAL back into the database file (a checkpoint) is done by a
+background thread on a connection of its own, not by whichever commit crosses SQLite's
+threshold: a large import's commit would otherwise pay for rewriting everything it wrote.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 __all__ = ["SqliteStore", "StoredIndex", "FIRST_TABLE_NUMBER", "FORMAT"]
 
@@ -69,6 +73,46 @@ _FOREIGN_IDS = (
 FORMAT = 2
 
 
+class _Checkpointer:
+    """Checkpoints a WAL database from its own connection and thread, a little after commits.
+
+    PASSIVE checkpoints never block the writer or readers; the delay lets a burst of commits
+    share one checkpoint.
+    """
+
+    DELAY_S = 0.05
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            while True:
+                self._wake.wait()
+                if self._stop.wait(self.DELAY_S):  # let a burst of commits gather
+                    return
+                self._wake.clear()
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:  # e.g. the file went away: the next commit pokes again
+                    pass
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join()
+
+
 @dataclass(frozen=True)
 class StoredIndex:
     """An index row of the catalog: ``fields`` exclude the implicit ``_creationTime``/``_id``."""
@@ -88,9 +132,11 @@ class SqliteStore:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a commit is exactly one
         # SQLite transaction and savepoints nest predictably.
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._checkpointer: _Checkpointer | None = None
         if self.path != ":memory:":
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA wal_autocheckpoint=0")  # _Checkpointer's job
         self.conn.execute("PRAGMA temp_store=MEMORY")
         # 64 MiB of page cache (the default is 2 MiB): index scans over big tables stay in memory.
         self.conn.execute("PRAGMA cache_size=-65536")
@@ -101,6 +147,8 @@ class SqliteStore:
         # One reusable cursor for the hot statements whose results are read at once (saves
         # creating a cursor per statement); anything returning a live cursor uses conn.execute.
         self._exec = self.conn.cursor().execute
+        if self.path != ":memory:":
+            self._checkpointer = _Checkpointer(self.path)
 
     def _open_format(self) -> int:
         """The layout of the file's documents: FORMAT, or 1 for a file an older version wrote
@@ -119,6 +167,8 @@ class SqliteStore:
 
     def commit(self) -> None:
         self._exec("COMMIT")
+        if self._checkpointer is not None:
+            self._checkpointer.poke()
 
     def rollback(self) -> None:
         if self.conn.in_transaction:
@@ -141,7 +191,10 @@ class SqliteStore:
         self._savepoints -= 1
 
     def close(self) -> None:
-        self.conn.close()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
+        self.conn.close()  # the last connection to close checkpoints what is left
 
     # -- meta -------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -377,24 +430,43 @@ class SqliteStore:
         for index_id in index_ids:
             self.conn.execute("DELETE FROM index_entries WHERE index_id = ?", (index_id,))
 
-    def iter_json_batches(self, table_number: int, batch: int = 100_000) -> Iterator[tuple[str, str, str]]:
+    def iter_json_batches(
+        self, table_number: int, id_len: int, batch: int = 100_000
+    ) -> Iterator[tuple[str, str, str, bytes]]:
         """A table's documents in key order, ``batch`` at a time, each batch joined by SQLite:
-        ``(texts, plains, keys)`` = their texts comma-separated, their plain flags as "0"/"1"
-        characters, and their keys in hex, concatenated (no Python object per document)."""
-        after = b""
-        while True:
-            texts, plains, keys, count, last = self.conn.execute(
-                "SELECT group_concat(json, ','), group_concat(plain, ''), group_concat(hex(key), ''), "
-                "count(*), max(key) FROM (SELECT key, json, plain FROM documents "
-                "WHERE table_number = ? AND key > ? ORDER BY key LIMIT ?)",
-                (table_number, after, batch),
-            ).fetchone()
-            if not count:
-                return
-            yield texts, plains, keys
-            if count < batch:
-                return
-            after = last
+        ``(texts, plains, ids, times)`` = their texts comma-separated, their plain flags as
+        "0"/"1" characters, their ids (the ``id_len`` characters of each key after its
+        9-byte creation time and string tag) comma-separated, and the 8 order bytes of their
+        creation times concatenated. No Python object per document.
+
+        The next batch's query runs on a worker thread while the caller handles the current
+        one (SQLite releases the GIL as it executes): the caller must hold the engine's lock
+        and not use the store until the iterator is exhausted or closed.
+        """
+        sql = (
+            "SELECT group_concat(json, ','), group_concat(plain, ''), "
+            "group_concat(CAST(substr(key, 11, ?) AS TEXT), ','), "
+            "CAST(group_concat(substr(key, 2, 8), '') AS BLOB), count(*), max(key) "
+            "FROM (SELECT key, json, plain FROM documents WHERE table_number = ? AND key > ? "
+            "ORDER BY key LIMIT ?)"
+        )
+
+        def fetch(after: bytes) -> tuple[Any, ...]:
+            return self.conn.execute(sql, (id_len, table_number, after, batch)).fetchone()
+
+        with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as pool:
+            row = fetch(b"")
+            while row[4]:
+                texts, plains, ids, times, count, last = row
+                ahead = pool.submit(fetch, last) if count == batch else None
+                try:
+                    yield texts, plains, ids, times
+                finally:
+                    if ahead is not None:
+                        wait([ahead])  # the connection is idle again before anything else
+                if ahead is None:
+                    return
+                row = ahead.result()
 
     def iter_documents_ordered(self, table_number: int, batch: int = 65536) -> Iterator[list[tuple[bytes, str, int]]]:
         """Batches of ``(key, json, plain)`` of a table's documents in key order."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sqlite3
 
 import pytest
 
@@ -151,3 +152,48 @@ def test_fresh_ids_are_native_and_ascend_with_creation_time(app):
 def test_bulk_base32_is_the_per_id_encoder():
     buf = os.urandom(20 * 200)
     assert _base32_bulk(buf).decode() == "".join(_BASE32[20](buf[i : i + 20]) for i in range(0, len(buf), 20))
+
+
+def test_a_sparse_first_column_stores_the_row_path_text(app):
+    names = ["sparse", "f", "clean"]
+    cols = _columns()
+    columns = [cols[4], cols[0], cols[6]]
+    with app.database.write() as txn:
+        bulk.insert_columns(txn, "t", names, columns, 10)
+    rows = _stored(app, "t")[1]
+    expected = bulk.rows_from_columns(names, columns, 10)
+    for (key, text, plain), want in zip(rows, expected):
+        assert (text, bool(plain)) == (lambda t: (t[0], bool(t[1])))(dumps_document(want))
+        assert values_equal(user_fields(load_row(key, text, plain)), want)
+
+
+def test_batches_overlap_sqlite_and_report_progress(app, monkeypatch):
+    monkeypatch.setattr(bulk, "_BATCH", 7)  # 50 rows: 8 batches on the worker thread
+    seen = []
+    with app.database.write() as txn:
+        ids = bulk.insert_columns(txn, "t", ["a"], [[float(i) for i in range(50)]], 50, progress=seen.append)
+    assert seen == [7] * 7 + [1]
+    docs = app.run(lambda ctx: ctx.db.query("t").collect())
+    assert [d["_id"] for d in docs] == ids and [d["a"] for d in docs] == [float(i) for i in range(50)]
+
+
+def test_a_failing_batch_writes_nothing_and_leaves_the_store_usable(app, monkeypatch):
+    monkeypatch.setattr(bulk, "_BATCH", 7)
+    store = app.database.store
+    real = store.insert_documents_json
+    calls = []
+
+    def flaky(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise sqlite3.IntegrityError("UNIQUE constraint failed: documents.key")
+        return real(*args)
+
+    monkeypatch.setattr(store, "insert_documents_json", flaky)
+    with pytest.raises(DatabaseError, match="already exists"):
+        with app.database.write() as txn:
+            bulk.insert_columns(txn, "t", ["a"], [[float(i) for i in range(50)]], 50)
+    monkeypatch.setattr(store, "insert_documents_json", real)
+    assert app.database.table("t") is None
+    app.run(lambda ctx: ctx.db.insert("t", {"a": 1.0}))
+    assert app.run(lambda ctx: len(ctx.db.query("t").collect())) == 1

@@ -253,3 +253,33 @@ def test_a_tables_columns_come_in_creation_order_not_id_order(app):
     frame = app.df("shapes")
     assert list(frame.columns) == ["_id", "_creationTime", "common"] + [f"f{i:02d}" for i in range(20)]
     pd.testing.assert_frame_equal(frame, cn.to_dataframe(docs))
+
+
+def test_df_of_an_empty_table_applies_the_index(app):
+    app.import_dataframe("t", pd.DataFrame({"a": [1.0]}))
+    app.run(lambda ctx: [ctx.db.delete(d["_id"]) for d in ctx.db.query("t").collect()])
+    frame = app.df("t", index="_id")
+    assert frame.index.name == "_id" and list(frame.columns) == ["_creationTime"]
+
+
+def test_stored_json_orjson_refuses_falls_back_to_json():
+    from convex_notebook.notebook.dataframes import _decode_array
+
+    assert _decode_array('[{"a":1.5,"s":"x"}]') == [{"a": 1.5, "s": "x"}]
+    assert _decode_array("[1e400]") == [math.inf]  # beyond float range: json's reading
+
+
+def test_df_reads_in_batches_across_documents_of_every_kind(app, monkeypatch):
+    from convex_notebook.store import sqlite as store_module
+
+    real = store_module.SqliteStore.iter_json_batches
+    monkeypatch.setattr(
+        store_module.SqliteStore, "iter_json_batches", lambda self, t, n, batch=0: real(self, t, n, batch=3)
+    )
+    docs = [{"a": float(i)} if i % 2 else {"b": cn.Int64(i), "c": b"\x00"} for i in range(10)]
+    ids = [app.run(lambda ctx, d=d: ctx.db.insert("t", d)) for d in docs]
+    frame = app.df("t")
+    assert frame["_id"].tolist() == ids
+    assert frame["a"].tolist()[1::2] == [float(i) for i in range(1, 10, 2)]
+    assert frame["b"].tolist()[0::2] == list(range(0, 10, 2))
+    assert frame["c"].tolist()[0] == b"\x00"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pytest
 
@@ -135,7 +136,7 @@ def filled(store):
     return store, t, ix
 
 
-def test_scan_by_id_ascending_descending_and_limit(filled):
+def test_scan_documents_ascending_descending_and_limit(filled):
     store, t, _ = filled
     k = [encode_value(float(i)) for i in range(10)]
     assert keys(store.scan(t, None, b"", b"\xff", False, 100)) == k
@@ -309,3 +310,44 @@ def test_file_store_uses_wal(tmp_path):
         assert s.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
     finally:
         s.close()
+
+
+def test_a_background_thread_checkpoints_the_wal(tmp_path):
+    """Commits leave their pages in the WAL (no commit pays for a checkpoint); the store's
+    checkpointer copies them into the database file soon after, on its own connection."""
+    path = tmp_path / "ckpt.sqlite3"
+    s = SqliteStore(str(path))
+    try:
+        assert s.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        t = s.create_table("t")
+        before = path.stat().st_size
+        s.begin()
+        s.insert_table_documents(t, [(b"k%06d" % i, '{"pad":"' + "x" * 200 + '"}', 1) for i in range(5000)])
+        s.commit()
+        deadline = time.monotonic() + 20
+        while path.stat().st_size <= before + 500_000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert path.stat().st_size > before + 500_000  # the pages reached the database file
+        assert s.count_documents(t) == 5000
+    finally:
+        s.close()
+    reopened = SqliteStore(str(path))
+    try:
+        assert reopened.count_documents(t) == 5000
+    finally:
+        reopened.close()
+
+
+def test_json_batches_read_ahead_in_order_and_stop_cleanly(store):
+    t = store.create_table("t")
+    keys = [b"\x04" + i.to_bytes(8, "big") + b"\x07id%02d\x00" % i for i in range(10)]
+    store.insert_table_documents(t, [(k, '{"i":%d}' % i, i % 3 != 0) for i, k in enumerate(keys)])
+    batches = list(store.iter_json_batches(t, 4, batch=4))
+    assert [b[0] for b in batches] == ['{"i":0},{"i":1},{"i":2},{"i":3}', '{"i":4},{"i":5},{"i":6},{"i":7}', '{"i":8},{"i":9}']
+    assert "".join(b[1] for b in batches) == "".join("0" if i % 3 == 0 else "1" for i in range(10))
+    assert ",".join(b[2] for b in batches) == ",".join("id%02d" % i for i in range(10))
+    assert b"".join(b[3] for b in batches) == b"".join(i.to_bytes(8, "big") for i in range(10))
+    it = store.iter_json_batches(t, 4, batch=4)
+    next(it)
+    it.close()  # stopped while the next batch was being read: the connection is free again
+    assert store.count_documents(t) == 10
