@@ -255,9 +255,9 @@ def _record_documents(txn: Transaction, table: str, keys: bytes, n: int) -> list
     return key_list
 
 
-def _flags(flags: list[int] | None, lo: int, hi: int) -> str:
-    """Per-document flags as ``insert_documents_json`` takes them ("" for None)."""
-    return "".join(map(str, flags[lo:hi])) if flags is not None else ""
+def _flags(flags: list[int] | None, lo: int, hi: int) -> bytes:
+    """Per-document 0/1 flags as ``insert_documents_json`` takes them (empty for None)."""
+    return bytes(48 + f for f in flags[lo:hi]) if flags is not None else b""
 
 
 def insert_documents(
@@ -630,7 +630,7 @@ def insert_columns(
             batch_ids, key_blob = _fresh_documents(info.number, cts[lo:hi])
             queue.submit(
                 store.insert_documents_json, info.number, key_blob, len(key_blob) // (hi - lo),
-                _documents_json(encoded, lo, hi), _flags(plains, lo, hi), "",
+                _documents_json(encoded, lo, hi), _flags(plains, lo, hi), b"",
             )
             ids.extend(batch_ids)
             keys.extend(_record_documents(txn, table, key_blob, hi - lo))

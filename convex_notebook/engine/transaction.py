@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from ..errors import InvalidValueError
 from ..values import MISSING, decode_id, encode_id, encode_value, prefix_end
 from .readset import KeyRange, ReadSet, WriteSet, point_range
+from ..values._keys import T_STRING
 from .stored import CT_KEY_LEN, dumps_user, id_key_candidate, is_native, load_rows, native_internal, user_fields
 
 if TYPE_CHECKING:
     from .database import Database, IndexInfo, TableInfo
 
 __all__ = ["DatabaseError", "RandomPool", "Transaction", "TransactionLimits"]
+
+_STRING_TAG = bytes((T_STRING,))  # an encoded id starts so
 
 
 class RandomPool:
@@ -237,7 +240,7 @@ class Transaction:
         self, index: "IndexInfo", lo: bytes, hi: bytes, descending: bool, limit: int
     ) -> list[tuple[bytes, str, int]]:
         """Stored rows of a by_id range: one id's (the usual ``eq``) found from the id itself."""
-        if hi == prefix_end(lo) and lo[:1] == b"\x07" and lo[-1:] == b"\x00" and limit > 0:
+        if hi == prefix_end(lo) and lo[:1] == _STRING_TAG and lo[-1:] == b"\x00" and limit > 0:
             try:
                 doc_id = lo[1:-1].decode("ascii")
             except UnicodeDecodeError:

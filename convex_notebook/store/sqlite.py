@@ -381,19 +381,20 @@ class SqliteStore:
         )
 
     def insert_documents_json(
-        self, table_number: int, keys: bytes, key_len: int, texts: str, plains: str = "", foreigns: str = ""
+        self, table_number: int, keys: bytes, key_len: int, texts: str, plains: bytes = b"", foreigns: bytes = b""
     ) -> None:
         """Add a batch of new documents of one table in one statement (an existing key is an
         error): ``keys`` concatenated (``key_len`` bytes each), ``texts`` a JSON array of their
-        texts (compact JSON objects), ``plains``/``foreigns`` one "0"/"1" character per document
-        ("" for all plain, none foreign).
+        texts (compact JSON objects), ``plains``/``foreigns`` one b"0"/b"1" byte per document
+        (empty for all plain, none foreign; bytes, not text: a blob's substr is an offset, a
+        text's a scan from its start).
 
         SQLite splits the batch itself (``json_each`` keeps each object's text as written), so
         no Python object is made per row and the whole batch is one C-level loop.
         """
         n = int(key_len)
-        plain = "unicode(substr(:plains, e.key + 1, 1)) - 48" if plains else "1"
-        foreign = "unicode(substr(:foreigns, e.key + 1, 1)) - 48" if foreigns else "0"
+        plain = "CAST(substr(:plains, e.key + 1, 1) AS INTEGER)" if plains else "1"
+        foreign = "CAST(substr(:foreigns, e.key + 1, 1) AS INTEGER)" if foreigns else "0"
         self.conn.execute(
             f"INSERT INTO documents (table_number, key, json, plain, foreign_id) "
             f"SELECT {int(table_number)}, substr(:keys, e.key * {n} + 1, {n}), e.value, {plain}, {foreign} "

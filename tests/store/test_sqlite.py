@@ -107,7 +107,7 @@ def test_a_json_batch_keeps_each_text_and_its_flags(store):
     t = store.create_table("t")
     texts = ['{"a":1.10,"s":"x\\u00e9\\n\\"q","e":"\u00e9"}', "{}", '{"n":{"$integer":"AQAAAAAAAAA="}}']
     keys = [b"time-%d...id%d" % (i, i) for i in range(3)]  # 9 bytes of creation time, then the id
-    store.insert_documents_json(t, b"".join(keys), 12, "[" + ",".join(texts) + "]", "110", "001")
+    store.insert_documents_json(t, b"".join(keys), 12, "[" + ",".join(texts) + "]", b"110", b"001")
     rows = list(store.iter_table_documents(t))
     assert rows == [(keys[0], texts[0], 1), (keys[1], texts[1], 1), (keys[2], texts[2], 0)]
     assert store.has_foreign_ids() == {t}
