@@ -351,3 +351,20 @@ def test_json_batches_read_ahead_in_order_and_stop_cleanly(store):
     next(it)
     it.close()  # stopped while the next batch was being read: the connection is free again
     assert store.count_documents(t) == 10
+
+
+def test_a_foreign_id_is_looked_up_through_its_index(store):
+    """Not a scan of the table: find_foreign's work does not grow with the table's documents
+    (counted in SQLite virtual-machine steps, not time)."""
+    t = store.create_table("t")
+    store.insert_table_documents(t, [(b"\x04%08d\x07n%05d\x00" % (i, i), "{}", 1) for i in range(5000)])
+    store.insert_table_documents(t, [(b"\x04%08d\x07f00001\x00" % 7, '{"f":1}', 1)], foreign=True)
+    steps = []
+    store.conn.set_progress_handler(lambda: steps.append(1), 100)  # called every 100 steps
+    try:
+        row = store.find_foreign(t, b"\x07f00001\x00")
+        missing = store.find_foreign(t, b"\x07n00001\x00")  # a native row: not found this way
+    finally:
+        store.conn.set_progress_handler(None, 0)
+    assert row == (b"\x04%08d\x07f00001\x00" % 7, '{"f":1}', 1) and missing is None
+    assert len(steps) < 10  # a scan of 5,000 rows takes tens of thousands of steps
