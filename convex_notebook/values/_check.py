@@ -364,30 +364,24 @@ def _copy_canonical(x: Any, depth: int) -> Any:
     anything ``convex_value`` would convert or reject (the caller then runs it instead)."""
     t = type(x)
     if t is dict:
-        if depth > MAX_VALUE_NESTING or len(x) > MAX_OBJECT_FIELDS:
-            raise _NotCanonical
-        good = _GOOD_KEYS
-        out = {}
+        if depth > MAX_VALUE_NESTING or len(x) > MAX_OBJECT_FIELDS or not _GOOD_KEYS.issuperset(x):
+            raise _NotCanonical  # a key never seen: let convex_value check it
+        out = x.copy()  # then only the values that are not immutable scalars are replaced
         for k, v in x.items():
-            if k not in good:
-                raise _NotCanonical  # a key never seen: let convex_value check it
             tv = type(v)
             if tv is float or tv is bool or v is None or (tv is str and v.isascii()):
-                out[k] = v
-            else:
-                out[k] = _copy_leaf(v, tv, depth)
+                continue
+            out[k] = _copy_leaf(v, tv, depth)
         return out
     if t is list:
         if depth > MAX_VALUE_NESTING or len(x) > MAX_ARRAY_LENGTH:
             raise _NotCanonical
-        items = []
-        append = items.append
-        for v in x:
+        items = x.copy()
+        for i, v in enumerate(x):
             tv = type(v)
             if tv is float or tv is bool or v is None or (tv is str and v.isascii()):
-                append(v)
-            else:
-                append(_copy_leaf(v, tv, depth))
+                continue
+            items[i] = _copy_leaf(v, tv, depth)
         return items
     raise _NotCanonical
 
