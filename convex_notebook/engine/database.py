@@ -29,7 +29,7 @@ from .clock import Clock, SystemClock
 from .filters import field_getter
 from .migrate import migrate
 from .readset import WriteSet
-from .stored import CT_KEY_LEN, _creation_time, load_row
+from .stored import CT_KEY_LEN, key_creation_time, load_row
 from .transaction import DatabaseError, RandomPool, Transaction, TransactionLimits
 
 __all__ = ["Database", "IndexInfo", "TableInfo", "SchemaError"]
@@ -160,7 +160,7 @@ class Database:
         self.reload_catalog()
         # Timestamps must never go backwards, across restarts too. The commit timestamp follows
         # the wall clock and is saved every few commits (not on every one: that write costs 15%
-        # of a commit); creation times are recovered from the by_creation_time indexes.
+        # of a commit); creation times are recovered from the documents' keys (their latest).
         saved_ts = int(self.store.get_meta("ts") or 0)
         self.last_ts = max(saved_ts, time.time_ns())
         self.last_creation_time = self._recover_creation_time()
@@ -298,7 +298,7 @@ class Database:
         for info in self._tables.values():
             key = self.store.last_document_key(info.number)
             if key:
-                latest = max(latest, _creation_time(key))
+                latest = max(latest, key_creation_time(key))
         return latest
 
     def _commit(self, txn: Transaction) -> int:

@@ -25,6 +25,7 @@ __all__ = [
     "dumps_user",
     "id_key_candidate",
     "is_native",
+    "key_creation_time",
     "load_row",
     "load_rows",
     "native_internal",
@@ -63,7 +64,8 @@ def is_native(internal: bytes, creation_time: float) -> bool:
     return internal[:8] == _float_key(creation_time)[1:]
 
 
-def _creation_time(key: bytes) -> float:
+def key_creation_time(key: bytes) -> float:
+    """The creation time a storage key starts with."""
     n = _unpack_u64(key, 1)[0]
     return _unpack_f64(_pack_u64(n ^ _SIGN if n & _SIGN else n ^ _ALL))[0]
 
@@ -82,7 +84,7 @@ def dumps_user(user: dict[str, Any], plain: bool | None = None) -> tuple[str, bo
 
 def _assemble(key: bytes, user: dict[str, Any]) -> dict[str, Any]:
     # The id is the key's string part: base32 text between its tag and terminator.
-    doc = {"_id": key[CT_KEY_LEN + 1 : -1].decode("ascii"), "_creationTime": _creation_time(key)}
+    doc = {"_id": key[CT_KEY_LEN + 1 : -1].decode("ascii"), "_creationTime": key_creation_time(key)}
     doc.update(user)
     return doc
 
