@@ -40,6 +40,7 @@ from ..values._ids import ids_from_internals
 from ..values._keys import T_FLOAT64, T_STRING, _float_key
 from ..values._model import _Missing
 from ..values._size import MAX_DOCUMENT_SIZE, SYSTEM_FIELDS_SIZE
+from ..store.sqlite import submit_started
 from .stored import CT_KEY_LEN, is_native, load_rows
 from .transaction import DatabaseError, Transaction
 
@@ -221,7 +222,7 @@ class _StoreQueue:
             fn(*args)
             return
         self._wait()  # one call in flight: memory stays one batch deep
-        self._pending = self._pool.submit(fn, *args)
+        self._pending = submit_started(self._pool, fn, *args)
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None

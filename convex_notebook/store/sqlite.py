@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-__all__ = ["SqliteStore", "StoredIndex", "FIRST_TABLE_NUMBER", "FORMAT"]
+__all__ = ["SqliteStore", "StoredIndex", "FIRST_TABLE_NUMBER", "FORMAT", "submit_started"]
 
 # Convex numbers user tables from 10001; keeping that makes our ids look like theirs.
 FIRST_TABLE_NUMBER = 10001
@@ -71,6 +71,25 @@ _FOREIGN_IDS = (
 )
 # The layout's version, in meta "format": 2 stores documents by creation time (1: by id).
 FORMAT = 2
+
+
+def submit_started(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Future:
+    """``pool.submit(fn, *args)``, returning once the worker is running ``fn``.
+
+    A store call on a worker thread overlaps the caller's work only while SQLite executes,
+    with the GIL released. Without this handshake, a caller going straight into a long C call
+    (a JSON parse, a join) keeps the worker from even starting its statement until that call
+    ends; with it, the worker is already inside SQLite.
+    """
+    started = threading.Event()
+
+    def run() -> Any:
+        started.set()
+        return fn(*args)
+
+    future = pool.submit(run)
+    started.wait()
+    return future
 
 
 class _Checkpointer:
@@ -460,7 +479,7 @@ class SqliteStore:
             row = fetch(b"")
             while row[4]:
                 texts, plains, ids, times, count, last = row
-                ahead = pool.submit(fetch, last) if count == batch else None
+                ahead = submit_started(pool, fetch, last) if count == batch else None
                 try:
                     yield texts, plains, ids, times
                 finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -368,3 +369,22 @@ def test_a_foreign_id_is_looked_up_through_its_index(store):
         store.conn.set_progress_handler(None, 0)
     assert row == (b"\x04%08d\x07f00001\x00" % 7, '{"f":1}', 1) and missing is None
     assert len(steps) < 10  # a scan of 5,000 rows takes tens of thousands of steps
+
+
+def test_submit_started_returns_once_the_worker_runs_the_call():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from convex_notebook.store.sqlite import submit_started
+
+    running, release = [], threading.Event()
+
+    def call(x):
+        running.append(x)
+        release.wait(10)
+        return x * 2
+
+    with ThreadPoolExecutor(1) as pool:
+        future = submit_started(pool, call, 21)
+        assert running == [21] and not future.done()  # started, not finished
+        release.set()
+        assert future.result(10) == 42
