@@ -372,19 +372,27 @@ def test_a_foreign_id_is_looked_up_through_its_index(store):
 
 
 def test_submit_started_returns_once_the_worker_runs_the_call():
+    """While the pool's one worker is busy, submit_started waits; it returns when the call
+    has begun (not when it has finished)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from convex_notebook.store.sqlite import submit_started
 
-    running, release = [], threading.Event()
+    busy, release, returned = threading.Event(), threading.Event(), threading.Event()
+    futures = []
 
-    def call(x):
-        running.append(x)
-        release.wait(10)
-        return x * 2
+    def submitter():
+        futures.append(submit_started(pool, lambda: release.wait(10) and 42))
+        returned.set()
 
     with ThreadPoolExecutor(1) as pool:
-        future = submit_started(pool, call, 21)
-        assert running == [21] and not future.done()  # started, not finished
+        pool.submit(busy.wait, 10)  # occupies the worker
+        caller = threading.Thread(target=submitter)
+        caller.start()
+        assert not returned.wait(0.3)  # the call cannot have started: still waiting
+        busy.set()
+        assert returned.wait(10)  # started now...
+        assert not futures[0].done()  # ...and not finished
         release.set()
-        assert future.result(10) == 42
+        assert futures[0].result(10) == 42
+        caller.join()
