@@ -39,6 +39,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import closing
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -264,13 +265,15 @@ def table_dataframe(app: "Backend", table: str, *, index: str | None = None) -> 
             # Documents come joined by SQLite, one JSON array per batch: no Python string per
             # row. Special ones ($integer, $bytes, NaN...) are decoded further one by one.
             id_len = info.indexes["by_id"].doc_key_len - CT_KEY_LEN - 2
-            for texts, plains, batch_ids, batch_times in db.store.iter_json_batches(info.number, id_len):
-                docs = _decode_array("[" + texts + "]")
-                if "0" in plains:
-                    docs = [d if flag == "1" else _from_stored(d) for d, flag in zip(docs, plains)]
-                acc.add(docs)
-                ids.extend(batch_ids.split(","))
-                times.append(batch_times)
+            # closing(): whatever happens here, the read-ahead is over before the lock is released.
+            with closing(db.store.iter_json_batches(info.number, id_len)) as batches:
+                for texts, plains, batch_ids, batch_times in batches:
+                    docs = _decode_array("[" + texts + "]")
+                    if "0" in plains:
+                        docs = [d if flag == "1" else _from_stored(d) for d, flag in zip(docs, plains)]
+                    acc.add(docs)
+                    ids.extend(batch_ids.split(","))
+                    times.append(batch_times)
     if acc.n == 0:
         return empty_table_frame(index)
     id_column, time_column = _system_columns(ids, b"".join(times))

@@ -283,3 +283,28 @@ def test_df_reads_in_batches_across_documents_of_every_kind(app, monkeypatch):
     assert frame["a"].tolist()[1::2] == [float(i) for i in range(1, 10, 2)]
     assert frame["b"].tolist()[0::2] == list(range(0, 10, 2))
     assert frame["c"].tolist()[0] == b"\x00"
+
+
+def test_an_error_mid_read_leaves_the_store_idle_and_usable(app, monkeypatch):
+    from convex_notebook.notebook import dataframes
+    from convex_notebook.store import sqlite as store_module
+
+    real_batches = store_module.SqliteStore.iter_json_batches
+    monkeypatch.setattr(
+        store_module.SqliteStore, "iter_json_batches", lambda self, t, n, batch=0: real_batches(self, t, n, batch=2)
+    )
+    app.import_dataframe("t", pd.DataFrame({"a": [float(i) for i in range(9)]}))
+    real_decode, calls = dataframes._decode_array, []
+
+    def failing(text):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("decoder broke")
+        return real_decode(text)
+
+    monkeypatch.setattr(dataframes, "_decode_array", failing)
+    with pytest.raises(RuntimeError, match="decoder broke"):
+        app.df("t")
+    monkeypatch.setattr(dataframes, "_decode_array", real_decode)
+    app.run(lambda ctx: ctx.db.insert("t", {"a": 9.0}))
+    assert app.df("t")["a"].tolist() == [float(i) for i in range(10)]
