@@ -71,6 +71,14 @@ class DatabaseError(InvalidValueError):
     """A database operation was given bad arguments (unknown id, wrong table, system field...)."""
 
 
+def _require_unchanged(op: str, doc_id: str, old: dict, key: str, value: Any) -> None:
+    """A patch or replace may repeat a system field's value (or leave it out), not change it."""
+    if value is not MISSING and value != old[key]:
+        raise DatabaseError(
+            f"db.{op} on {doc_id}: provided value {value!r} doesn't match '{key}' field of the document ({old[key]!r})"
+        )
+
+
 class LimitError(DatabaseError):
     """A transaction read or wrote more than Convex allows."""
 
@@ -410,11 +418,7 @@ class Transaction:
         new = dict(old)
         for key, value in fields.items():
             if key in ("_id", "_creationTime"):
-                if value is not MISSING and value != old[key]:
-                    raise DatabaseError(
-                        f"db.patch on {doc_id}: provided value {value!r} doesn't match '{key}' field "
-                        f"of the document ({old[key]!r})"
-                    )
+                _require_unchanged("patch", doc_id, old, key, value)
                 continue
             if value is MISSING:
                 new.pop(key, None)
@@ -430,11 +434,7 @@ class Transaction:
         new = {"_id": old["_id"], "_creationTime": old["_creationTime"]}
         for key, v in value.items():
             if key in ("_id", "_creationTime"):
-                if v is not MISSING and v != old[key]:
-                    raise DatabaseError(
-                        f"db.replace on {doc_id}: provided value {v!r} doesn't match '{key}' field "
-                        f"of the document ({old[key]!r})"
-                    )
+                _require_unchanged("replace", doc_id, old, key, v)
                 continue
             new[key] = v
         self._rewrite(info, doc_id, old, new)
