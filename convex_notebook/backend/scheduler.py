@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as _dt
+import math
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from ..engine import bulk
 from ..engine.clock import VirtualClock
 from ..engine.transaction import DatabaseError, Transaction
 from ..errors import ConvexFunctionError
-from ..values import convex_value, decode_id
+from ..values import convex_value, decode_id, encode_value, prefix_end
 from . import logs
 from .crons import BoundCronJobs, CronJob
 
@@ -160,22 +161,31 @@ class SchedulerRunner:
         return min(jobs, key=lambda j: j.next_run_ms) if jobs else None
 
     # -- reading jobs -------------------------------------------------------------------------
+    def _in_state(self, txn: Any, kind: str) -> list[dict]:
+        """The jobs in state ``kind``, by scheduled time (then creation): the by_state index."""
+        prefix = encode_value(kind)
+        return bulk.index_documents(txn, SCHEDULED_TABLE, "by_state", prefix, prefix_end(prefix))
+
     def _pending(self) -> list[dict]:
-        """Pending jobs by time (finished ones past their retention are deleted on the way)."""
+        """Pending jobs by time (finished ones past their retention are deleted on the way).
+
+        Index reads (the runner's own: no transaction limits): the finished jobs kept for a
+        week are not read on every wake.
+        """
         db = self._backend.database
         if db.table(SCHEDULED_TABLE) is None:
             return []
-        with db.read() as txn:  # the runner's own read: no transaction limits
-            jobs = bulk.table_documents(txn, SCHEDULED_TABLE)
         expired_before = db.clock.now_ms() - RETENTION_MS
-        expired = [j["_id"] for j in jobs if j.get("completedTime", expired_before) < expired_before]
+        with db.read() as txn:
+            expired = bulk.index_documents(
+                txn, SCHEDULED_TABLE, "by_completed_time", encode_value(-math.inf), encode_value(expired_before)
+            )
         if expired:
             with db.write() as txn:
-                for job_id in expired:
-                    txn.delete(job_id)
-        pending = [j for j in jobs if j["state"]["kind"] == "pending"]
-        pending.sort(key=lambda j: (j["scheduledTime"], j["_creationTime"]))
-        return pending
+                for job in expired:
+                    txn.delete(job["_id"])
+        with db.read() as txn:
+            return self._in_state(txn, "pending")
 
     def _recover(self) -> None:
         """Actions in progress when the process stopped failed (at most once); pending jobs resume."""
@@ -183,13 +193,11 @@ class SchedulerRunner:
         if db.table(SCHEDULED_TABLE) is None:
             return
         with db.write() as txn:
-            jobs = bulk.table_documents(txn, SCHEDULED_TABLE)
-            for job in jobs:
-                if job["state"]["kind"] == "inProgress":
-                    txn.patch(job["_id"], {
-                        "state": {"kind": "failed", "error": "Transient error while executing action (the process stopped)"},
-                        "completedTime": txn.now_ms,
-                    })
+            for job in self._in_state(txn, "inProgress"):
+                txn.patch(job["_id"], {
+                    "state": {"kind": "failed", "error": "Transient error while executing action (the process stopped)"},
+                    "completedTime": txn.now_ms,
+                })
         if self._pending():
             self._ensure_thread()
 

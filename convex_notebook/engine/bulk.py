@@ -52,6 +52,7 @@ __all__ = [
     "clear_table",
     "ensure_table",
     "insert_columns",
+    "index_documents",
     "insert_documents",
     "iter_table",
     "rows_from_columns",
@@ -427,6 +428,22 @@ def table_documents(txn: Transaction, table: str) -> list[dict]:
     """Every document of ``table``, decoded (``_creationTime`` order; no read limits: for the
     backend's own reads such as the scheduler's, index builds and exports)."""
     return [doc for rows in iter_table(txn, table) for doc in load_rows(rows)]
+
+
+def index_documents(txn: Transaction, table: str, index_name: str, lo: bytes, hi: bytes) -> list[dict]:
+    """The documents of ``table`` whose key in its (user or system-table) index ``index_name``
+    is in ``[lo, hi)``, in index order. No read limits: for the backend's own reads."""
+    info = txn.db.table(table)
+    index = info.indexes.get(index_name) if info is not None else None
+    if index is None or index.entries_id is None:
+        raise DatabaseError(f"{table!r} has no index {index_name!r} with entries")
+    store, batch, docs = txn.db.store, 1024, []
+    while True:
+        rows = store.scan(info.number, index.entries_id, lo, hi, False, batch, index.doc_key_len)
+        docs.extend(load_rows(rows, index.doc_key_len))
+        if len(rows) < batch:
+            return docs
+        lo = rows[-1][0] + b"\x00"
 
 
 def iter_table(txn: Transaction, table: str, batch: int = 65536) -> Iterable[list[tuple[bytes, str, int]]]:

@@ -39,6 +39,11 @@ SYSTEM_INDEXES = ("by_id", "by_creation_time")
 # System tables and their table numbers (below the user tables' 10001, as in Convex). Only the
 # backend writes them; functions read them through ``ctx.db.system``.
 SYSTEM_TABLES = {"_storage": 1, "_scheduled_functions": 2}
+# The backend's own indexes on system tables (made with the table, or when a file lacks them):
+# the scheduler finds pending jobs and expired ones without reading every job it keeps.
+SYSTEM_TABLE_INDEXES: dict[str, dict[str, tuple[str, ...]]] = {
+    "_scheduled_functions": {"by_state": ("state.kind", "scheduledTime"), "by_completed_time": ("completedTime",)},
+}
 
 
 class SchemaError(DatabaseError):
@@ -158,6 +163,7 @@ class Database:
         self._by_number: dict[int, TableInfo] = {}
         self.schema: SchemaDefinition | None = None
         self.reload_catalog()
+        self._ensure_system_indexes()
         # Timestamps must never go backwards, across restarts too. The commit timestamp follows
         # the wall clock and is saved every few commits (not on every one: that write costs 15%
         # of a commit); creation times are recovered from the documents' keys (their latest).
@@ -210,7 +216,30 @@ class Database:
             if name not in SYSTEM_TABLES:
                 raise DatabaseError(f"{name!r} is not a system table")
             info = self.create_table(name, SYSTEM_TABLES[name])
+            self._add_system_indexes(info)
         return info
+
+    def _add_system_indexes(self, info: TableInfo) -> bool:
+        """Create the system table's own indexes it lacks (inside a write transaction)."""
+        missing = {k: f for k, f in SYSTEM_TABLE_INDEXES.get(info.name, {}).items() if k not in info.indexes}
+        for index_name, fields in missing.items():
+            self._create_index(info, index_name, fields, False)
+        return bool(missing)
+
+    def _ensure_system_indexes(self) -> None:
+        """A file written before a system table had its indexes gets them (one transaction)."""
+        tables = [self._tables[name] for name in SYSTEM_TABLE_INDEXES if name in self._tables]
+        if not any(set(SYSTEM_TABLE_INDEXES[t.name]) - set(t.indexes) for t in tables):
+            return
+        self.store.begin()
+        try:
+            for info in tables:
+                self._add_system_indexes(info)
+            self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            self.reload_catalog()
+            raise
 
     def table_name_for_id(self, doc_id: str) -> str | None:
         number = id_table_number(doc_id)
@@ -369,9 +398,10 @@ class Database:
             for index_name, ix in declared.items():
                 if index_name not in info.indexes:
                     self._create_index(info, index_name, tuple(ix.fields), bool(getattr(ix, "staged", False)))
-        # Indexes of tables the schema no longer mentions are dropped too (Convex's push does).
+        # Indexes of tables the schema no longer mentions are dropped too (Convex's push does);
+        # system tables are not the schema's.
         for name, info in self._tables.items():
-            if name in wanted:
+            if name in wanted or name in SYSTEM_TABLES:
                 continue
             for index_name, index in list(info.indexes.items()):
                 if index_name not in SYSTEM_INDEXES:

@@ -394,6 +394,8 @@ class Transaction:
         """Insert into a system table (the backend's own writes: no user checks, no schema);
         an import passes the ``doc_id`` (of this table) and ``creation_time`` to keep."""
         self._require_writable("insert")
+        if self.db.table(table) is None:
+            self._created_tables = True  # a rollback takes the new table out of the catalog too
         info = self.db.system_table(table)
         doc, size, plain = self.db.prepare_document(table, value)
         ct = self.db.next_creation_time() if creation_time is None else creation_time

@@ -274,3 +274,56 @@ def test_at_most_a_thousand_schedules_per_call(app: cn.Backend) -> None:
     with pytest.raises(cn.ConvexFunctionError, match="Too many functions scheduled"):
         app.run(lambda ctx: [ctx.scheduler.run_after(0, "record", {"n": i}) for i in range(1001)])
     assert jobs(app) == []
+
+
+def test_the_runner_reads_pending_jobs_through_an_index(app: cn.Backend, monkeypatch: Any) -> None:
+    """Finished jobs are kept a week; finding what is due reads only the pending ones."""
+    from convex_notebook.engine import bulk
+
+    for i in range(300):
+        app.run(lambda ctx, i=i: ctx.scheduler.run_after(0, "record", {"n": float(i)}))
+    app.advance_time(1)  # all 300 done, kept
+    app.run(lambda ctx: [ctx.scheduler.run_after(1000 * k, "record", {"n": -1.0}) for k in (1, 2, 3)])
+    decoded = []
+    real = bulk.load_rows
+    monkeypatch.setattr(bulk, "load_rows", lambda rows, *a: decoded.append(len(rows)) or real(rows, *a))
+    pending = app._scheduler._pending()
+    assert [j["scheduledTime"] for j in pending] == sorted(j["scheduledTime"] for j in pending) and len(pending) == 3
+    assert sum(decoded) == 3  # not the 303 jobs of the table
+
+
+def test_the_system_indexes_outlive_schema_pushes_and_old_files(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    app = cn.Backend(path, clock=cn.VirtualClock(), echo_logs=False)
+    app.mutation(lambda ctx: ctx.scheduler.run_after(5000, "nothing", {}), name="later")
+    app.mutation(lambda ctx: None, name="nothing")
+    app.mutation("later", {})
+    info = app.database.table("_scheduled_functions")
+    assert {"by_state", "by_completed_time"} <= set(info.indexes)
+    app.set_schema(cn.define_schema({"t": cn.define_table({})}))
+    assert {"by_state", "by_completed_time"} <= set(app.database.table("_scheduled_functions").indexes)
+    store = app.database.store  # a file from before these indexes: drop them
+    for name in ("by_state", "by_completed_time"):
+        store.drop_index(info.indexes[name].index_id)
+    app.close()
+    app = cn.Backend(path, clock=cn.VirtualClock(), echo_logs=False)
+    try:
+        assert {"by_state", "by_completed_time"} <= set(app.database.table("_scheduled_functions").indexes)
+        app.mutation(lambda ctx: None, name="nothing")
+        assert app.finish_scheduled_functions() == 1
+    finally:
+        app.close()
+
+
+def test_a_rolled_back_first_schedule_leaves_no_system_table(app: cn.Backend) -> None:
+    @app.mutation
+    def schedule_then_fail(ctx: Any) -> None:
+        ctx.scheduler.run_after(0, "record", {"n": 1})
+        raise cn.ConvexError("changed my mind")
+
+    with pytest.raises(cn.ConvexError):
+        app.mutation("schedule_then_fail", {})
+    assert app.database.table("_scheduled_functions") is None
+    app.run(lambda ctx: ctx.scheduler.run_after(0, "record", {"n": 2}))
+    app.advance_time(1)
+    assert logged(app) == [2.0]
