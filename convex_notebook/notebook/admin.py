@@ -197,6 +197,46 @@ def scheduled_functions(app: Any, limit: int = 50) -> list[dict] | None:
     return out
 
 
+def cron_jobs(app: Any) -> list[dict] | None:
+    """The cron jobs (``app.crons``) by name: schedule, function, next run, runs so far; None
+    where they cannot be listed (a remote deployment)."""
+    crons = getattr(app, "crons", None) if is_embedded(app) else None
+    if crons is None:
+        return None
+    out = []
+    for job in sorted(list(crons.jobs.values()), key=lambda j: j.name):
+        ref = job.ref
+        definition = app.registry.lookup(ref) if isinstance(ref, str) else getattr(ref, "definition", None)
+        out.append({
+            "name": job.name,
+            "schedule": f"every {job.interval_s:g} s" if job.interval_s is not None else f"cron {job.cron}",
+            "function": definition.path if definition is not None else str(ref),
+            "next": _format_ms(job.next_run_ms) if job.next_run_ms else "",
+            "runs": job.runs,
+        })
+    return out
+
+
+def stored_files(app: Any, limit: int = 50) -> list[dict] | None:
+    """The newest files of file storage (``_storage``); None where they cannot be listed."""
+    if not is_embedded(app):
+        return None
+    from ..backend.context import QueryCtx
+
+    with app.database.read() as txn:
+        docs = QueryCtx(app, txn, None).db.system.query("_storage").order("desc").take(limit)
+    return [
+        {
+            "id": doc["_id"],
+            "created": _format_ms(doc["_creationTime"]),
+            "size": doc.get("size"),
+            "type": doc.get("contentType") or "",
+            "sha256": str(doc.get("sha256", "")),
+        }
+        for doc in docs
+    ]
+
+
 def _format_ms(ms: Any) -> str:
     from .display import format_cell
 

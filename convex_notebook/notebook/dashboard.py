@@ -1,4 +1,5 @@
-"""``cn.Dashboard(app)``: tables, documents, a function runner, logs and schedules in one widget.
+"""``cn.Dashboard(app)``: tables, documents, a function runner, logs, schedules, crons and
+files in one widget.
 
     cn.Dashboard(app)           # last expression of a cell: renders the dashboard
 
@@ -8,6 +9,8 @@
   for the rest), run it, see the result (or the error) and its log lines.
 * **Logs**: the latest executions from ``app.logs``.
 * **Schedules**: scheduled functions, when the backend has a scheduler.
+* **Crons**: the cron jobs, their schedules, next runs and runs so far (embedded backends).
+* **Files**: the newest files of file storage, with size, type and digest (embedded backends).
 
 The dashboard follows the deployment: every commit (from anywhere) posts it to the
 :class:`~convex_notebook.notebook.bridge.KernelBridge`, which repaints it on the kernel's loop,
@@ -84,6 +87,9 @@ class Dashboard(anywidget.AnyWidget):
     _logs = traitlets.List().tag(sync=True)
     _scheduled = traitlets.List().tag(sync=True)
     _has_scheduler = traitlets.Bool(False).tag(sync=True)
+    _crons = traitlets.List().tag(sync=True)  # [{"name", "schedule", "function", "next", "runs"}]
+    _files = traitlets.List().tag(sync=True)  # [{"id", "created", "size", "type", "sha256"}]
+    _has_files = traitlets.Bool(False).tag(sync=True)  # crons and files: an embedded backend
     _result = traitlets.Dict().tag(sync=True)  # the function runner's last result
     _seq = traitlets.Int(0).tag(sync=True)
 
@@ -215,6 +221,10 @@ class Dashboard(anywidget.AnyWidget):
             scheduled = admin.scheduled_functions(self.app)
             self._has_scheduler = scheduled is not None
             self._scheduled = scheduled or []
+            self._crons = admin.cron_jobs(self.app) or []
+            files = admin.stored_files(self.app)
+            self._has_files = files is not None
+            self._files = files or []
             self._seq += 1
 
     def select_table(self, table: str) -> None:

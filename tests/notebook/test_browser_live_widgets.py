@@ -234,6 +234,11 @@ def test_live_table_updates_in_place(lab: str, page: Any, tmp_path: Path) -> Non
     nb.cells.nth(chat_cell).scroll_into_view_if_needed()
     wait_rows(page, 10)
     assert table_bodies(page)[-1] == ["browser", "sent from the dashboard"]
+    # The crons and files panels render (this tutorial has neither).
+    dashboard.locator(".cn-tab[data-tab='Files']").click()
+    assert dashboard.locator(".cn-panel-files .cn-empty").inner_text() == "no stored files"
+    dashboard.locator(".cn-tab[data-tab='Crons']").click()
+    assert dashboard.locator(".cn-panel-crons .cn-empty").inner_text().startswith("no cron jobs")
     assert not [e for e in page.console_errors if re.search(r"anywidget|cn-|render", e)]  # type: ignore[attr-defined]
     assert not page.locator("text=Error displaying widget").count()
     page.screenshot(path=str(tmp_path / "live-widgets.png"), full_page=True)

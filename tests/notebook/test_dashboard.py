@@ -191,3 +191,44 @@ def test_schedules_panel_follows_the_scheduler(recording_comm: Any, bridge: Any)
     assert d._scheduled[0]["state"] == "success" and d._tables == [{"name": "notes", "count": 1}]
     d.close()
     app.close()
+
+
+def test_crons_panel_lists_jobs_and_follows_their_runs(recording_comm: Any, bridge: Any) -> None:
+    app = cn.Backend(clock=cn.VirtualClock(), echo_logs=False)
+
+    @app.mutation
+    def tick(ctx: Any) -> None:
+        ctx.db.insert("ticks", {})
+
+    d = cn.Dashboard(app)
+    assert d._crons == []
+    app.crons.interval("every minute", {"minutes": 1}, "tick")
+    app.crons.cron("nightly", "0 3 * * *", "tick")
+    d.refresh()
+    assert [(c["name"], c["schedule"], c["function"], c["runs"]) for c in d._crons] == [
+        ("every minute", "every 60 s", "tick", 0), ("nightly", "cron 0 3 * * *", "tick", 0),
+    ]
+    app.advance_time(60_000)
+    bridge.flush()  # each run commits and is logged: the dashboard repaints
+    runs = {c["name"]: c["runs"] for c in d._crons}
+    assert runs["every minute"] >= 1 and runs["nightly"] == 0
+    d.close()
+    app.close()
+
+
+def test_files_panel_lists_stored_files_newest_first(recording_comm: Any, bridge: Any) -> None:
+    app = cn.Backend(echo_logs=False)
+
+    @app.action
+    def save(ctx: Any, text: str) -> str:
+        return ctx.storage.store(text.encode(), content_type="text/plain")
+
+    d = cn.Dashboard(app)
+    assert d._has_files is True and d._files == []
+    first = app.action("save", {"text": "hello"})
+    second = app.action("save", {"text": "hello, world"})
+    bridge.flush()
+    assert [(f["id"], f["size"], f["type"]) for f in d._files] == [(second, 12.0, "text/plain"), (first, 5.0, "text/plain")]
+    assert all(f["sha256"] and f["created"] for f in d._files)
+    d.close()
+    app.close()

@@ -45,6 +45,8 @@ function render({ model, el: host }) {
     Functions: el("div", "cn-panel cn-panel-functions"),
     Logs: el("div", "cn-panel cn-panel-logs"),
     Schedules: el("div", "cn-panel cn-panel-schedules"),
+    Crons: el("div", "cn-panel cn-panel-crons"),
+    Files: el("div", "cn-panel cn-panel-files"),
   };
   let current = "Data";
   const tabButtons = {};
@@ -230,6 +232,29 @@ function render({ model, el: host }) {
     panel.append(table(cols, rows.map((r) => ({ key: r.id, cells: cols.map((c) => String(r[c] ?? "")) }))));
   }
 
+  // A panel listing rows of a list trait (keyed by ``key``), or a line saying why it is empty.
+  function drawList(panel, rows, cols, key, empty) {
+    panel.replaceChildren();
+    if (!rows.length) {
+      panel.append(el("div", "cn-empty", empty));
+      return;
+    }
+    panel.append(table(cols, rows.map((r) => ({ key: r[key], cells: cols.map((c) => String(r[c] ?? "")) }))));
+  }
+
+  function drawCrons() {
+    drawList(panels.Crons, model.get("_crons"), ["name", "schedule", "function", "next", "runs"], "name",
+      "no cron jobs (define them with app.crons)");
+  }
+
+  function drawFiles() {
+    if (!model.get("_has_files")) {
+      drawList(panels.Files, [], [], "id", "file storage is listed for embedded backends");
+      return;
+    }
+    drawList(panels.Files, model.get("_files"), ["id", "created", "size", "type", "sha256"], "id", "no stored files");
+  }
+
   function draw() {
     title.textContent = `Convex dashboard · ${model.get("_deployment")}`;
     root.dataset.seq = String(model.get("_seq"));
@@ -238,6 +263,8 @@ function render({ model, el: host }) {
     drawResult();
     drawLogs();
     drawSchedules();
+    drawCrons();
+    drawFiles();
     show();
   }
 
