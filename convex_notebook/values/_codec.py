@@ -183,11 +183,15 @@ def _from(x: Any, depth: int) -> Any:
                 lambda p: f"Object has too many fields ({n} > maximum number {MAX_OBJECT_FIELDS})"
                 + _at(p)
             )
-        out = {}
-        good = _GOOD_KEYS
+        if not _GOOD_KEYS.issuperset(x):
+            for k in x:
+                if k not in _GOOD_KEYS:
+                    _check_key(k)
+        out = x.copy()  # then only the values that are not plain scalars are replaced
         for k, e in x.items():
-            if k not in good:
-                _check_key(k)
+            te = type(e)
+            if te is float or te is bool or e is None or (te is str and e.isascii()):
+                continue
             try:
                 out[k] = _from(e, depth)
             except _Bad as bad:
