@@ -63,8 +63,17 @@ _SYSTEM = ("_id", "_creationTime")
 _pack_d = struct.Struct("<d").pack
 _unpack_q = struct.Struct("<q").unpack
 _SIGN = 1 << 63
-# Documents per statement of store.insert_documents_json.
+# Documents per statement of store.insert_documents_json: at most this many, and about this
+# much text (large documents make smaller batches: memory, and SQLite's 1 GB value limit).
 _BATCH = 50_000
+_BATCH_TEXT = 64 << 20
+
+
+def _batches(n: int, row_text: float) -> Iterator[tuple[int, int]]:
+    """``(lo, hi)`` spans of ``n`` rows of about ``row_text`` characters each."""
+    step = max(1, min(_BATCH, int(_BATCH_TEXT // max(row_text, 1.0))))
+    for lo in range(0, n, step):
+        yield lo, min(n, lo + step)
 
 
 class ImportRowError(DatabaseError):
@@ -392,8 +401,7 @@ def insert_documents(
     foreigns = [foreigns[i] for i in order] if foreigns is not None else None
     size = len(keys[0])
     with _duplicate_ids_refused(table):
-        for lo in range(0, n, _BATCH):
-            hi = min(n, lo + _BATCH)
+        for lo, hi in _batches(n, sum(map(len, texts)) / n):
             store.insert_documents_json(
                 number, b"".join(keys[lo:hi]), size, "[" + ",".join(texts[lo:hi]) + "]",
                 _flags(plains, lo, hi), _flags(foreigns, lo, hi),
@@ -642,9 +650,10 @@ def insert_columns(
     store = db.store
     ids: list[str] = []
     keys: list[bytes] = []
-    with _duplicate_ids_refused(table), _StoreQueue(threaded=n > _BATCH) as queue:
-        for lo in range(0, n, _BATCH):
-            hi = min(n, lo + _BATCH)
+    # The columns' Convex size approximates their JSON text (twice it: escapes, field names).
+    spans = list(_batches(n, 2 * (sum(e.size for e in encoded) / n + 2)))
+    with _duplicate_ids_refused(table), _StoreQueue(threaded=len(spans) > 1) as queue:
+        for lo, hi in spans:
             batch_ids, key_blob = _fresh_documents(info.number, cts[lo:hi])
             queue.submit(
                 store.insert_documents_json, info.number, key_blob, len(key_blob) // (hi - lo),

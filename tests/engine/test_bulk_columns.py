@@ -197,3 +197,20 @@ def test_a_failing_batch_writes_nothing_and_leaves_the_store_usable(app, monkeyp
     assert app.database.table("t") is None
     app.run(lambda ctx: ctx.db.insert("t", {"a": 1.0}))
     assert app.run(lambda ctx: len(ctx.db.query("t").collect())) == 1
+
+
+def test_large_documents_make_smaller_batches(app, monkeypatch):
+    monkeypatch.setattr(bulk, "_BATCH_TEXT", 1000)  # characters of document text per statement
+    texts = ["x" * 100 + str(i) for i in range(50)]
+    seen = []
+    with app.database.write() as txn:
+        bulk.insert_columns(txn, "cols", ["s"], [texts], 50, progress=seen.append)
+    assert sum(seen) == 50 and max(seen) * 100 <= 1000 and len(seen) > 5
+    store = app.database.store
+    real, statements = store.insert_documents_json, []
+    monkeypatch.setattr(store, "insert_documents_json", lambda *a: statements.append(len(a[3])) or real(*a))
+    with app.database.write() as txn:
+        bulk.insert_documents(txn, "rows", [{"s": t} for t in texts])
+    assert len(statements) > 5 and max(statements) <= 1000 + 200  # about the limit: whole documents
+    got = app.run(lambda ctx: [[d["s"] for d in ctx.db.query(t).collect()] for t in ("cols", "rows")])
+    assert got == [texts, texts]
