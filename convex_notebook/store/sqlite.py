@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
@@ -126,9 +127,13 @@ class _Checkpointer:
         finally:
             conn.close()
 
-    def stop(self) -> None:
+    def release(self) -> None:
+        """Let the thread end (and close its connection) without waiting for it."""
         self._stop.set()
         self._wake.set()
+
+    def stop(self) -> None:
+        self.release()
         self._thread.join()
 
 
@@ -168,6 +173,8 @@ class SqliteStore:
         self._exec = self.conn.cursor().execute
         if self.path != ":memory:":
             self._checkpointer = _Checkpointer(self.path)
+            # A store dropped without close() (a notebook cell re-run) ends its thread too.
+            weakref.finalize(self, self._checkpointer.release)
 
     def _open_format(self) -> int:
         """The layout of the file's documents: FORMAT, or 1 for a file an older version wrote

@@ -396,3 +396,18 @@ def test_submit_started_returns_once_the_worker_runs_the_call():
         release.set()
         assert futures[0].result(10) == 42
         caller.join()
+
+
+def test_a_store_dropped_without_close_ends_its_checkpoint_thread(tmp_path):
+    import gc
+
+    def checkpoint_threads():
+        return {t for t in threading.enumerate() if t.name == "sqlite-checkpoint"}
+
+    before = checkpoint_threads()
+    s = SqliteStore(str(tmp_path / "dropped.sqlite3"))
+    [thread] = checkpoint_threads() - before
+    del s
+    gc.collect()
+    thread.join(10)
+    assert not thread.is_alive()
