@@ -74,6 +74,19 @@ _FOREIGN_IDS = (
 FORMAT = 2
 # Bytes of a database file read through a memory map (address space, not memory).
 MMAP_SIZE = 1 << 30
+# json_each and the other JSON functions are built into SQLite from 3.38.
+MIN_SQLITE = (3, 38, 0)
+
+
+def check_sqlite(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
+    """Refuse an SQLite too old for the store (its bulk writes use the JSON functions)."""
+    if tuple(version) < MIN_SQLITE:
+        have = ".".join(map(str, version))
+        need = ".".join(map(str, MIN_SQLITE))
+        raise RuntimeError(
+            f"convex_notebook needs SQLite {need} or newer (its JSON functions); this Python's "
+            f"sqlite3 module has SQLite {have}: use a newer Python build"
+        )
 
 
 def submit_started(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Future:
@@ -154,6 +167,7 @@ class SqliteStore:
     """Rows and byte-keyed index entries in one SQLite database (a file, or ``:memory:``)."""
 
     def __init__(self, path: str | None = None) -> None:
+        check_sqlite()
         self.path = path or ":memory:"
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a commit is exactly one
         # SQLite transaction and savepoints nest predictably.

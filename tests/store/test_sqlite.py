@@ -419,3 +419,11 @@ def test_a_file_store_reads_through_a_memory_map(tmp_path):
         assert s.conn.execute("PRAGMA mmap_size").fetchone()[0] > 0
     finally:
         s.close()
+
+
+def test_an_sqlite_without_json_functions_is_refused_clearly():
+    from convex_notebook.store.sqlite import check_sqlite
+
+    check_sqlite()  # this one is new enough
+    with pytest.raises(RuntimeError, match=r"needs SQLite 3\.38\.0 or newer .* has SQLite 3\.31\.1"):
+        check_sqlite((3, 31, 1))
