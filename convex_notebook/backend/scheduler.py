@@ -180,12 +180,12 @@ class SchedulerRunner:
             expired = bulk.index_documents(
                 txn, SCHEDULED_TABLE, "by_completed_time", encode_value(-math.inf), encode_value(expired_before)
             )
-        if expired:
+            pending = self._in_state(txn, "pending")
+        if expired:  # (finished jobs: never pending, so the list above stands)
             with db.write() as txn:
                 for job in expired:
                     txn.delete(job["_id"])
-        with db.read() as txn:
-            return self._in_state(txn, "pending")
+        return pending
 
     def _recover(self) -> None:
         """Actions in progress when the process stopped failed (at most once); pending jobs resume."""

@@ -18,6 +18,7 @@ import os
 import re
 import sqlite3
 import struct
+import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -184,23 +185,30 @@ def _ct_order_bytes(cts: list[float]) -> bytes:
         if _unpack_q(_pack_d(cts[-1]))[0] == bits + len(cts) - 1:
             # A positive float's order bytes: its bits with the sign bit set, big-endian.
             words = array("Q", range(bits | _SIGN, (bits | _SIGN) + len(cts)))
-            if struct.pack("=H", 1) == b"\x01\x00":
+            if sys.byteorder == "little":
                 words.byteswap()
             return words.tobytes()
     return b"".join([_float_key(ct)[1:] for ct in cts])
 
 
-def _fresh_documents(number: int, cts: list[float]) -> tuple[list[str], bytes]:
-    """Fresh native ids (``engine.stored``) for documents created at ``cts``, and their
-    storage keys concatenated: all built in whole-buffer operations, not per document."""
-    n = len(cts)
-    order = _ct_order_bytes(cts)
+def _native_ids(number: int, order: bytes) -> list[str]:
+    """Fresh native ids (``engine.stored``) for documents whose creation times have these
+    order bytes (``_ct_order_bytes``), built in whole-buffer operations."""
+    n = len(order) // 8
     rnd = os.urandom(8 * n)
     internal = bytearray(16 * n)
     for p in range(8):
         internal[p::16] = order[p::8]
         internal[8 + p :: 16] = rnd[p::8]
-    ids = ids_from_internals(number, bytes(internal))
+    return ids_from_internals(number, bytes(internal))
+
+
+def _fresh_documents(number: int, cts: list[float]) -> tuple[list[str], bytes]:
+    """Fresh native ids for documents created at ``cts``, and their storage keys
+    concatenated: all built in whole-buffer operations, not per document."""
+    n = len(cts)
+    order = _ct_order_bytes(cts)
+    ids = _native_ids(number, order)
     if not ids:
         return ids, b""
     # A key: the float tag, the 8 order bytes, the string tag, the id's characters, 00.
@@ -253,17 +261,14 @@ class _StoreQueue:
                 self._pool.shutdown(wait=True)
 
 
-def _record_documents(txn: Transaction, table: str, keys: bytes, n: int) -> list[bytes]:
-    """Record ``n`` inserted documents (their storage keys concatenated, one length) in the
-    write set under by_id and by_creation_time; return the keys as a list."""
-    size = len(keys) // n if n else 0
+def _record_documents(txn: Transaction, table: str, keys: list[bytes]) -> None:
+    """Record inserted documents (their storage keys) in the write set under by_id and
+    by_creation_time."""
     writes = txn.writes
     writes.tables.add(table)
-    writes.documents += n
-    key_list = [keys[i : i + size] for i in range(0, n * size, size)]
-    writes.keys.setdefault((table, "by_id"), []).extend([keys[i + CT_KEY_LEN : i + size] for i in range(0, n * size, size)])
-    writes.keys.setdefault((table, "by_creation_time"), []).extend(key_list)
-    return key_list
+    writes.documents += len(keys)
+    writes.keys.setdefault((table, "by_id"), []).extend([k[CT_KEY_LEN:] for k in keys])
+    writes.keys.setdefault((table, "by_creation_time"), []).extend(keys)
 
 
 def _flags(flags: list[int] | None, lo: int, hi: int) -> bytes:
@@ -362,7 +367,7 @@ def insert_documents(
         for i in given:
             foreigns[i] = 0 if is_native(decode_id(ids[i])[1], cts[i]) else 1
     missing_ids = [i for i in range(n) if ids[i] is MISSING] if keep_system_fields else range(n)
-    for i, doc_id in zip(missing_ids, _fresh_documents(number, [cts[i] for i in missing_ids])[0]):
+    for i, doc_id in zip(missing_ids, _native_ids(number, _ct_order_bytes([cts[i] for i in missing_ids]))):
         ids[i] = doc_id
 
     indexes = info.entry_indexes
@@ -408,7 +413,7 @@ def insert_documents(
             )
     if foreigns is not None and any(foreigns):
         info.foreign_ids = True
-    _record_documents(txn, table, b"".join(keys), n)
+    _record_documents(txn, table, keys)
     writes = txn.writes
     for index_keys, index in zip(entry_keys, indexes):
         index_keys.sort()
@@ -655,12 +660,15 @@ def insert_columns(
     with _duplicate_ids_refused(table), _StoreQueue(threaded=len(spans) > 1) as queue:
         for lo, hi in spans:
             batch_ids, key_blob = _fresh_documents(info.number, cts[lo:hi])
+            size = len(key_blob) // (hi - lo)
             queue.submit(
-                store.insert_documents_json, info.number, key_blob, len(key_blob) // (hi - lo),
+                store.insert_documents_json, info.number, key_blob, size,
                 _documents_json(encoded, lo, hi), _flags(plains, lo, hi), b"",
             )
+            batch_keys = [key_blob[i : i + size] for i in range(0, len(key_blob), size)]
+            _record_documents(txn, table, batch_keys)
             ids.extend(batch_ids)
-            keys.extend(_record_documents(txn, table, key_blob, hi - lo))
+            keys.extend(batch_keys)
             if progress is not None:
                 progress(hi - lo)
         writes = txn.writes

@@ -219,17 +219,20 @@ class Database:
             self._add_system_indexes(info)
         return info
 
-    def _add_system_indexes(self, info: TableInfo) -> bool:
+    @staticmethod
+    def _missing_system_indexes(info: TableInfo) -> dict[str, tuple[str, ...]]:
+        """The system table's own indexes it lacks, by name."""
+        return {k: f for k, f in SYSTEM_TABLE_INDEXES.get(info.name, {}).items() if k not in info.indexes}
+
+    def _add_system_indexes(self, info: TableInfo) -> None:
         """Create the system table's own indexes it lacks (inside a write transaction)."""
-        missing = {k: f for k, f in SYSTEM_TABLE_INDEXES.get(info.name, {}).items() if k not in info.indexes}
-        for index_name, fields in missing.items():
+        for index_name, fields in self._missing_system_indexes(info).items():
             self._create_index(info, index_name, fields, False)
-        return bool(missing)
 
     def _ensure_system_indexes(self) -> None:
         """A file written before a system table had its indexes gets them (one transaction)."""
-        tables = [self._tables[name] for name in SYSTEM_TABLE_INDEXES if name in self._tables]
-        if not any(set(SYSTEM_TABLE_INDEXES[t.name]) - set(t.indexes) for t in tables):
+        tables = [info for info in self._tables.values() if self._missing_system_indexes(info)]
+        if not tables:
             return
         self.store.begin()
         try:

@@ -17,7 +17,9 @@ from ..errors import InvalidValueError
 from ..values import MISSING, decode_id, encode_id, encode_value, prefix_end
 from .readset import KeyRange, ReadSet, WriteSet, point_range
 from ..values._keys import T_STRING
-from .stored import CT_KEY_LEN, dumps_user, id_key_candidate, is_native, load_rows, native_internal, user_fields
+from .stored import (
+    CT_KEY_LEN, dumps_user, id_key_candidate, is_native, load_row, load_rows, native_internal, user_fields,
+)
 
 if TYPE_CHECKING:
     from .database import Database, IndexInfo, TableInfo
@@ -214,7 +216,7 @@ class Transaction:
         if row is None:
             return None
         self._count_read(len(row[1]))
-        return load_rows((row,))[0]
+        return load_row(*row)
 
     def _find(self, info: "TableInfo", doc_id: str, id_key: bytes) -> tuple[bytes, str, int] | None:
         """The stored ``(key, json, plain)`` of a document by id (``id_key``: its encoding)."""
@@ -458,7 +460,7 @@ class Transaction:
             raise DatabaseError(f"{verb} on nonexistent document ID {doc_id}")
         # A write depends on what it overwrote: record the read like Convex does.
         self.reads.add(point_range(info.name, "by_id", key))
-        return info, load_rows((row,))[0]
+        return info, load_row(*row)
 
     def _rewrite(self, info: "TableInfo", doc_id: str, old: dict, new: dict) -> None:
         doc, size, plain = self.db.prepare_document(info.name, user_fields(new), doc_id=doc_id)
@@ -499,7 +501,8 @@ class Transaction:
         self, info: "TableInfo", doc_id: str, old: dict, new: dict | None, size: int,
         stored: tuple[str, bool] | None = None,
     ) -> None:
-        """Update (``new``, with its ``stored`` text) or delete (``new`` None) a document, with
+        """Update (``new``, with its ``stored`` text and plain flag) or delete (``new`` and
+        ``stored`` None) a document, with
         its index maintenance; record the touched keys. An update keeps ``_id`` and
         ``_creationTime``: every index key of both versions ends with the same storage key.
         """
@@ -533,8 +536,8 @@ class Transaction:
         if new is None:
             store.delete_document(info.number, suffix)
         else:
-            text, plain = stored if stored is not None else dumps_user(user_fields(new))
-            store.update_document(info.number, suffix, text, plain)
+            assert stored is not None  # an update comes with its text (_rewrite)
+            store.update_document(info.number, suffix, *stored)
         if len(added) == 1:
             store.insert_entry(*added[0])
         elif added:

@@ -148,8 +148,9 @@ def _column(name: str, values: Sequence[Any]) -> Any:
     return _object_array(values)
 
 
-def _frame(columns: Mapping[str, Sequence[Any]], n: int, index: str | None = None) -> pd.DataFrame:
-    data = {name: _column(name, values) for name, values in columns.items()}
+def _frame(columns: Mapping[str, Any], n: int, index: str | None = None) -> pd.DataFrame:
+    """A frame of columns given as values (``MISSING`` for absent) or as built pandas arrays."""
+    data = {name: _column(name, values) if isinstance(values, list) else values for name, values in columns.items()}
     df = pd.DataFrame(data, index=pd.RangeIndex(n), columns=list(columns))
     if index is not None:
         if index not in df.columns:
@@ -277,14 +278,9 @@ def table_dataframe(app: "Backend", table: str, *, index: str | None = None) -> 
     if acc.n == 0:
         return empty_table_frame(index)
     id_column, time_column = _system_columns(ids, b"".join(times))
-    data = {"_id": id_column, "_creationTime": time_column}
-    data.update((name, _column(name, values)) for name, values in acc.columns.items() if name not in data)
-    frame = pd.DataFrame(data, index=pd.RangeIndex(acc.n), columns=list(data))
-    if index is not None:
-        if index not in frame.columns:
-            raise KeyError(f"Cannot index by {index!r}: there is no such column")
-        frame = frame.set_index(index)
-    return frame
+    columns: dict[str, Any] = {"_id": id_column, "_creationTime": time_column}
+    columns.update((name, values) for name, values in acc.columns.items() if name not in columns)
+    return _frame(columns, acc.n, index)
 
 
 def dataframe(app: "Backend", source: Any, args: Mapping[str, Any] | None = None, *, index: str | None = None) -> pd.DataFrame:

@@ -361,12 +361,6 @@ class SqliteStore:
     def delete_entries(self, rows: list[tuple[int, bytes]]) -> None:
         self.conn.executemany("DELETE FROM index_entries WHERE index_id = ? AND key = ?", rows)
 
-    def last_key(self, index_id: int) -> bytes | None:
-        row = self.conn.execute(
-            "SELECT key FROM index_entries WHERE index_id = ? ORDER BY key DESC LIMIT 1", (index_id,)
-        ).fetchone()
-        return row[0] if row else None
-
     def scan(
         self,
         table_number: int,
