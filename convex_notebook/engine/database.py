@@ -148,7 +148,11 @@ class Database:
         limits: TransactionLimits | None = None,
     ) -> None:
         self.store = SqliteStore(path)
-        migrate(self.store)  # a file an older version wrote
+        try:
+            migrate(self.store)  # a file an older version wrote
+        except BaseException:
+            self.store.close()
+            raise
         self.clock = clock or SystemClock()
         self.limits = limits or TransactionLimits()
         self.lock = threading.RLock()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..store.sqlite import FORMAT, SqliteStore
 from ..values import decode_id, loads_document
 from .stored import dumps_user, is_native, storage_key, user_fields
+from .transaction import DatabaseError
 
 __all__ = ["migrate"]
 
@@ -23,6 +24,7 @@ def migrate(store: SqliteStore) -> int:
     moved = 0
     store.begin()
     try:
+        store.add_foreign_ids_index()
         tables = [r[0] for r in conn.execute("SELECT table_number FROM tables")]
         for number in tables:
             old = conn.execute(
@@ -31,11 +33,20 @@ def migrate(store: SqliteStore) -> int:
             conn.execute("DELETE FROM documents WHERE table_number = ?", (number,))
             natives, foreigns = [], []
             for text, plain in old:
-                doc = loads_document(text, plain)
-                ct, doc_id = doc["_creationTime"], doc["_id"]
-                decoded = decode_id(doc_id)
+                try:
+                    doc = loads_document(text, plain)
+                    ct, doc_id = doc["_creationTime"], doc["_id"]
+                    decoded = decode_id(doc_id)
+                    if type(ct) is not float or decoded is None:
+                        raise ValueError("no valid _id and _creationTime")
+                except (ValueError, KeyError, TypeError) as exc:
+                    reason = f"no {exc.args[0]}" if isinstance(exc, KeyError) else str(exc)
+                    raise DatabaseError(
+                        f"Cannot convert {store.path} to the current layout (nothing was changed): "
+                        f"a document of table number {number} is unreadable ({reason}): {text[:80]!r}"
+                    ) from None
                 row = (storage_key(ct, doc_id), *dumps_user(user_fields(doc)))
-                (natives if decoded is not None and is_native(decoded[1], ct) else foreigns).append(row)
+                (natives if is_native(decoded[1], ct) else foreigns).append(row)
             store.insert_table_documents(number, natives)
             store.insert_table_documents(number, foreigns, foreign=True)
             moved += len(old)

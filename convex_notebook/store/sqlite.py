@@ -185,7 +185,8 @@ class SqliteStore:
         self.conn.execute("PRAGMA cache_size=-65536")
         self.format = self._open_format()
         self.conn.executescript(_DDL)
-        self.conn.execute(_FOREIGN_IDS)
+        if self.format == FORMAT:  # (a file to migrate gets it with its new column)
+            self.add_foreign_ids_index()
         self._savepoints = 0
         # One reusable cursor for the hot statements whose results are read at once (saves
         # creating a cursor per statement); anything returning a live cursor uses conn.execute.
@@ -197,14 +198,16 @@ class SqliteStore:
 
     def _open_format(self) -> int:
         """The layout of the file's documents: FORMAT, or 1 for a file an older version wrote
-        (its documents table gets the new column here; ``engine.migrate`` rewrites its rows)."""
+        (``engine.migrate`` rewrites it, in one transaction)."""
         columns = [r[1] for r in self.conn.execute("PRAGMA table_info(documents)")]
-        if not columns:
-            return FORMAT  # a new database
-        if "foreign_id" in columns:
-            return FORMAT
-        self.conn.execute("ALTER TABLE documents ADD COLUMN foreign_id INTEGER NOT NULL DEFAULT 0")
-        return 1
+        return FORMAT if not columns or "foreign_id" in columns else 1
+
+    def add_foreign_ids_index(self) -> None:
+        """The documents' foreign_id column (files of layout 1 lack it) and its index."""
+        columns = [r[1] for r in self.conn.execute("PRAGMA table_info(documents)")]
+        if "foreign_id" not in columns:
+            self.conn.execute("ALTER TABLE documents ADD COLUMN foreign_id INTEGER NOT NULL DEFAULT 0")
+        self.conn.execute(_FOREIGN_IDS)
 
     # -- transactions -----------------------------------------------------------------------
     def begin(self) -> None:

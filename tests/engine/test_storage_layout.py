@@ -179,3 +179,23 @@ def test_a_first_layout_file_is_rewritten_when_opened(tmp_path):
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT COUNT(*) FROM index_entries WHERE index_id = 2").fetchone() == (0,)
     conn.close()
+
+
+def test_an_unreadable_first_layout_file_is_refused_and_left_as_it_was(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    docs = [{"_id": encode_id(10001, os.urandom(16)), "_creationTime": 1_700_000_000_000.0, "k": 1.0}]
+    _write_v1(path, docs)
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO documents VALUES (10001, X'0701', '{\"no\": \"system fields\"}', 1)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    for _attempt in range(2):  # the same clear error each time: the file was not half-converted
+        with pytest.raises(cn.DatabaseError, match=r"Cannot convert .*nothing was changed.*table number 10001 is unreadable \(no _creationTime\)"):
+            cn.Backend(path, echo_logs=False)
+    conn = sqlite3.connect(path)
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(documents)")]
+    count = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+    conn.close()
+    assert "foreign_id" not in columns and count == 2
+    assert len(path.read_bytes()) == len(before)
