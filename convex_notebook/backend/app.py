@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import copy
+import datetime
 import difflib
 import inspect
 import json as _json
@@ -23,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..engine.clock import Clock, VirtualClock
-from ..engine.database import Database
+from ..engine.database import DEFAULT_HISTORY_NS, Database
+from ..engine.history import HistoryError
 from ..engine.subscriptions import Execution, HubStats, Subscription, SubscriptionHub, freeze
 from ..engine.transaction import Transaction, TransactionLimits
 from ..errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
@@ -32,6 +34,8 @@ from ..values._check import canonical_copy
 from ..values.schema import SchemaDefinition
 from . import logs
 from .context import ActionCtx, MutationCtx, QueryCtx
+from .occ import run_optimistic
+from .timestamps import to_timestamp
 from .registry import FunctionDef, FunctionNotFound, Registry, RegisteredFunction, make_definition
 from .http_actions import HttpRequest, HttpResponse, HttpRouter, run_http_action
 from .scheduler import SchedulerRunner
@@ -43,6 +47,44 @@ __all__ = ["Backend", "Invocation", "Module", "connect"]
 # Set while a query/mutation handler runs on this context: calling the public sync API from
 # there would nest transactions, so it raises instead (use ctx.run_*).
 _inside_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("convex_inside_txn", default=False)
+
+# Per call: the timestamp a query reads at (``app.query(..., at=)``), what the call read and
+# wrote (its log entry's usage), and the timestamp it saw (``invoke``).
+_read_at: contextvars.ContextVar[int | None] = contextvars.ContextVar("convex_read_at", default=None)
+_call_usage: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar("convex_usage", default=None)
+_observed_ts: contextvars.ContextVar[int | None] = contextvars.ContextVar("convex_observed_ts", default=None)
+_NO_USAGE = {
+    "documents_read": 0, "bytes_read": 0, "index_ranges": 0,
+    "documents_written": 0, "bytes_written": 0, "occ_retries": 0,
+}
+
+
+def _report(usage: dict[str, int], retries: int, ts: int | None) -> None:
+    """Record a transaction's usage for the top-level call's log entry, and its timestamp."""
+    total = _call_usage.get()
+    if total is not None:
+        for key, n in usage.items():
+            total[key] = total.get(key, 0) + n
+        if retries:
+            total["occ_retries"] = total.get("occ_retries", 0) + retries
+    if ts is not None:
+        _observed_ts.set(ts)
+
+
+def _history_ns(history: Any) -> int:
+    """``Backend(history=)`` in nanoseconds: a timedelta or seconds; None: the default."""
+    if history is None:
+        return DEFAULT_HISTORY_NS
+    if isinstance(history, datetime.timedelta):
+        seconds = history.total_seconds()
+    elif isinstance(history, (int, float)) and not isinstance(history, bool):
+        seconds = float(history)
+    else:
+        raise TypeError(f"history= takes a timedelta (or seconds), got {history!r}")
+    if seconds < 0:
+        raise ValueError(f"history= must not be negative, got {history!r}")
+    return int(seconds * 1e9)
+
 
 DEFAULT_ISSUER = "https://convex-notebook.local"
 
@@ -152,11 +194,13 @@ class Backend(_Definer):
         limits: TransactionLimits | None = None,
         echo_logs: bool = True,
         query_cache_size: int = 1024,
+        history: Any = None,
     ) -> None:
         """``query_cache_size``: how many one-shot query results to keep (0 turns the cache off;
-        live subscriptions always share their results)."""
+        live subscriptions always share their results). ``history``: how long past versions
+        are kept for reads at an earlier time (a ``timedelta``, or seconds; an hour by default)."""
         self.path = os.fspath(path) if path is not None else None
-        self._db = Database(self.path, clock=clock, limits=limits)
+        self._db = Database(self.path, clock=clock, limits=limits, history_ns=_history_ns(history))
         self.registry = Registry()
         self.logs = logs.LogBook()
         # Deployment state shown by system queries (latest export, imports): see backend/system.py.
@@ -170,8 +214,8 @@ class Backend(_Definer):
         self._identity: dict | None = None
         self._actions = _ActionLoop()  # shared with with_identity() views
         self._hub = SubscriptionHub(
-            self._db.lock, self._execute_live, now_ms=self._db.clock.now_ms, last_ts=lambda: self._db.last_ts,
-            cache_size=query_cache_size,
+            threading.RLock(), self._execute_live, now_ms=self._db.clock.now_ms, last_ts=lambda: self._db.last_ts,
+            cache_size=query_cache_size, write_log=self._db.write_log,
         )
         self._hub.on_rerun = self._log_rerun
         self._db.commit_listeners.append(self._hub.on_commit)
@@ -186,8 +230,20 @@ class Backend(_Definer):
         return self
 
     # Calling by path is the hot path: skip the decorator logic of _Definer (same behaviour).
-    def query(self, target: Any = None, args: Any = None, *, name: str | None = None, returns: Any = None) -> Any:
-        """Decorate a query (``@app.query(args=...)``) or call one (``app.query("m:f", args)``)."""
+    def query(
+        self, target: Any = None, args: Any = None, *, name: str | None = None, returns: Any = None, at: Any = None
+    ) -> Any:
+        """Decorate a query (``@app.query(args=...)``) or call one (``app.query("m:f", args)``);
+        ``at`` reads the database as it was then: a timestamp from ``latest_ts()``, a
+        ``datetime``, or a ``timedelta`` ago (within the history kept)."""
+        if at is not None:
+            if not isinstance(target, (str, RegisteredFunction)):
+                raise TypeError("app.query(..., at=) calls a query: pass its path ('module:fn') or reference")
+            token = _read_at.set(to_timestamp(at, self._db))
+            try:
+                return self._define_or_call("query", False, target, args, name, returns)
+            finally:
+                _read_at.reset(token)
         if type(target) is str:
             return self._call(target, args, kind="query", identity=self._identity, admin=False, top=True)
         return self._define_or_call("query", False, target, args, name, returns)
@@ -232,9 +288,19 @@ class Backend(_Definer):
 
     def count(self, table: str) -> int:
         """Number of documents in a table (0 if it doesn't exist)."""
-        with self._db.lock:
-            info = self._db.table(table)
-            return self._db.store.count_documents(info.number) if info else 0
+        from ..engine.bulk import table_count
+
+        with self._db.read() as txn:
+            return table_count(txn, table)
+
+    def latest_ts(self) -> int:
+        """The timestamp of the latest commit (nanoseconds since the Unix epoch)."""
+        return self._db.latest_ts()
+
+    def history_range(self) -> tuple[int, int]:
+        """``(oldest, latest)``: the timestamps reads with ``at=`` may ask for."""
+        latest = self._db.latest_ts()
+        return min(self._db.history.oldest_readable(), latest), latest
 
     def with_identity(self, identity: dict | None) -> "Backend":
         """A view of this backend whose calls act as the given signed-in user."""
@@ -364,12 +430,16 @@ class Backend(_Definer):
                     inv.value = self._call(definition.path, args, kind=None, identity=self._identity, admin=True, top=True)
                     inv.ts = self._db.last_ts
                 else:
-                    # Hold the lock so that the timestamp is exactly the one this call saw.
-                    with self._db.lock:
+                    # The timestamp this call saw: its snapshot, or its commit.
+                    token = _observed_ts.set(None)
+                    try:
                         inv.value = self._call(
                             definition.path, args, kind=None, identity=self._identity, admin=True, top=True
                         )
-                        inv.ts = self._db.last_ts
+                        observed = _observed_ts.get()
+                    finally:
+                        _observed_ts.reset(token)
+                    inv.ts = observed if observed is not None else self._db.last_ts
             except Exception as exc:  # reported, not raised
                 inv.error = exc
                 inv.ts = self._db.last_ts
@@ -496,6 +566,7 @@ class Backend(_Definer):
         error: str | None = None
         lines, token = logs.begin()  # token None: an outer call's capture, which echoes
         start = len(lines)
+        usage_token = _call_usage.set({})
         try:
             return self._execute(definition, args, identity)
         except BaseException as exc:
@@ -505,7 +576,9 @@ class Backend(_Definer):
                 raise
             raise failure from exc
         finally:
-            self._log_call(definition.path, definition.kind, started, lines, start, token, error)
+            usage = _call_usage.get()
+            _call_usage.reset(usage_token)
+            self._log_call(definition.path, definition.kind, started, lines, start, token, error, usage)
 
     def _logged(self, path: str, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)``, its log lines captured and the call recorded in the log book."""
@@ -522,14 +595,18 @@ class Backend(_Definer):
             self._log_call(path, kind, started, lines, start, token, error)
 
     def _log_call(
-        self, path: str, kind: str, started: float, lines: list[str], start: int, token: Any, error: str | None
+        self, path: str, kind: str, started: float, lines: list[str], start: int, token: Any, error: str | None,
+        usage: dict[str, int] | None = None,
     ) -> None:
         """End a call's capture (see logs.begin): record it in the log book, echo its lines."""
         try:
             if is_system_path(path):
                 return  # admin reads by dashboards and remote notebooks are not the app's activity
             duration = (time.perf_counter() - started) * 1000
-            self.logs.add(logs.LogEntry(time.time(), path, kind, lines[start:], duration, error))
+            full = dict(_NO_USAGE)
+            if usage:
+                full.update(usage)
+            self.logs.add(logs.LogEntry(time.time(), path, kind, lines[start:], duration, error, full))
             if self.echo_logs and token is not None and lines:
                 logs.echo(lines)
         finally:
@@ -538,7 +615,10 @@ class Backend(_Definer):
     def _execute(self, definition: FunctionDef, args: dict, identity: dict | None) -> Any:
         kind = definition.kind
         if kind == "mutation":
-            with self._db.write() as txn:
+            buffer = logs.current_buffer()
+            mark = len(buffer) if buffer is not None else 0
+
+            def body(txn: Transaction) -> Any:
                 ctx = MutationCtx(self, txn, identity)
                 token = _inside_transaction.set(True)
                 try:
@@ -546,6 +626,14 @@ class Backend(_Definer):
                 finally:
                     _inside_transaction.reset(token)
                 return self._convert_result(definition, result)
+
+            def forget_attempt(_retry: int) -> None:  # a re-run's log lines replace the failed attempt's
+                if buffer is not None:
+                    del buffer[mark:]
+
+            value, txn, retries = run_optimistic(self._db, body, path=definition.path, on_retry=forget_attempt)
+            _report(txn.usage, retries, txn.commit_ts)
+            return value
         if kind == "action":
             ctx = ActionCtx(self, identity, is_async=definition.is_async, now_ms=self._db.clock.now_ms())
             if definition.is_async:
@@ -556,7 +644,11 @@ class Backend(_Definer):
         return self._query_through_cache(definition, args, identity)
 
     def _query_through_cache(self, definition: FunctionDef, args: dict, identity: dict | None) -> Any:
+        at = _read_at.get()
+        if at is not None:
+            return self._query_at(definition, args, identity, at)
         value, execution, fresh = self._hub.query(definition.path, args, identity)
+        _report(execution.usage if fresh else {}, 0, execution.ts)
         if fresh and execution.log_lines:
             buffer = logs.current_buffer()
             if buffer is not None:  # a cached result was logged when it was computed
@@ -572,6 +664,29 @@ class Backend(_Definer):
         frozen: bytes | None = None
         error: BaseException | None = None
         with logs.isolated() as cap, self._db.read() as txn:
+            return self._run_query(definition, path, args, identity, journal, txn, cap)
+
+    def _query_at(self, definition: FunctionDef, args: dict, identity: dict | None, at: int) -> Any:
+        """A query read at an earlier timestamp (time travel: never cached, never live)."""
+        with logs.isolated() as cap, self._db.read(at=at) as txn:
+            execution = self._run_query(definition, definition.path, args, identity, None, txn, cap)
+        buffer = logs.current_buffer()
+        if buffer is not None:
+            buffer.extend(execution.log_lines)
+        _report(execution.usage, 0, at)
+        if execution.error is not None:
+            raise execution.error
+        return execution.take_value()
+
+    def _run_query(
+        self, definition: FunctionDef | None, path: str, args: dict, identity: dict | None, journal: str | None,
+        txn: Transaction, cap: Any,
+    ) -> Execution:
+        """Run one query in ``txn``, capturing its result, error, reads and log lines."""
+        value: Any = None
+        frozen: bytes | None = None
+        error: BaseException | None = None
+        if True:
             txn.journal = journal
             try:
                 if definition is None or definition.kind != "query":
@@ -588,8 +703,9 @@ class Backend(_Definer):
                 value = None
             txn.functions.add(path)
             return Execution(
-                frozen, error, txn.reads, self._db.last_ts, now_ms=txn.now_ms, journal=txn.journal_out,
+                frozen, error, txn.reads, txn.snapshot_ts, now_ms=txn.now_ms, journal=txn.journal_out,
                 functions=frozenset(txn.functions), read_time=txn.read_time, log_lines=cap.lines, value=value,
+                usage=txn.usage,
             )
 
     def _log_rerun(self, key: Any, execution: Execution) -> None:
@@ -631,19 +747,23 @@ class Backend(_Definer):
         if _inside_transaction.get():
             raise ConvexFunctionError("app.run() cannot be called from inside a query or mutation")
 
+        def body(txn: Transaction) -> Any:
+            token = _inside_transaction.set(True)
+            try:
+                result = fn(MutationCtx(self, txn, self._identity))
+            finally:
+                _inside_transaction.reset(token)
+            if inspect.iscoroutine(result):  # e.g. a lambda calling an async function
+                result.close()  # never awaited: close it rather than leak a warning
+                raise TypeError(_ASYNC_INLINE)  # raised inside the transaction: nothing is written
+            if result is MISSING:
+                return None
+            return canonical_copy(result)
+
         def execute() -> Any:
-            with self._db.write() as txn:
-                token = _inside_transaction.set(True)
-                try:
-                    result = fn(MutationCtx(self, txn, self._identity))
-                finally:
-                    _inside_transaction.reset(token)
-                if inspect.iscoroutine(result):  # e.g. a lambda calling an async function
-                    result.close()  # never awaited: close it rather than leak a warning
-                    raise TypeError(_ASYNC_INLINE)  # raised inside the transaction: nothing is written
-                if result is MISSING:
-                    return None
-                return canonical_copy(result)
+            value, txn, retries = run_optimistic(self._db, body, path="(inline)")
+            _report(txn.usage, retries, txn.commit_ts)
+            return value
 
         def wrapped() -> Any:
             try:
@@ -657,12 +777,13 @@ class Backend(_Definer):
 
     # -- data: pandas and import/export (convex_notebook.notebook.dataframes, convex_notebook.io) --
     # Thin wrappers that import their modules on first use: the backend never loads pandas.
-    def df(self, source: Any, args: dict | None = None, *, index: str | None = None) -> Any:
+    def df(self, source: Any, args: dict | None = None, *, index: str | None = None, at: Any = None) -> Any:
         """A DataFrame of a table (``app.df("tasks")``, in ``_creationTime`` order), of a
-        query's result (``app.df("tasks:list", {...})``) or of documents (a list, a page)."""
+        query's result (``app.df("tasks:list", {...})``) or of documents (a list, a page);
+        ``at`` reads the table or query as it was then (see :meth:`query`)."""
         from ..notebook.dataframes import dataframe
 
-        return dataframe(self, source, args, index=index)
+        return dataframe(self, source, args, index=index, at=at)
 
     def import_dataframe(self, table: str, df: Any, mode: str = "insert", **options: Any) -> int:
         """Write a DataFrame's rows as documents of ``table``; ``mode``: "insert" (the table

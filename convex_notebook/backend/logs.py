@@ -140,6 +140,9 @@ class LogEntry:
     lines: list[str]
     duration_ms: float
     error: str | None = None
+    # What the call read and wrote: documents_read, bytes_read, index_ranges,
+    # documents_written, bytes_written, occ_retries (Convex's per-call usage).
+    usage: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

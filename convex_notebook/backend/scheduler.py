@@ -34,6 +34,7 @@ from ..engine.transaction import DatabaseError, Transaction
 from ..errors import ConvexFunctionError
 from ..values import convex_value, decode_id, encode_value, prefix_end
 from . import logs
+from .occ import run_optimistic
 from .crons import BoundCronJobs, CronJob
 
 if TYPE_CHECKING:
@@ -110,8 +111,7 @@ class Scheduler:
     def _write(self, fn: Any) -> Any:
         if self._txn is not None:
             return fn(self._txn)
-        with self._backend.database.write() as txn:
-            return fn(txn)
+        return run_optimistic(self._backend.database, fn)[0]
 
     def run_after(self, delay_ms: float, ref: Any, args: dict | None = None) -> str:
         """Run ``ref`` (a mutation or action) ``delay_ms`` from now; returns the job's id."""
@@ -182,9 +182,12 @@ class SchedulerRunner:
             )
             pending = self._in_state(txn, "pending")
         if expired:  # (finished jobs: never pending, so the list above stands)
-            with db.write() as txn:
+            def forget(txn: Transaction) -> None:
                 for job in expired:
-                    txn.delete(job["_id"])
+                    if txn.get(job["_id"]) is not None:
+                        txn.delete(job["_id"])
+
+            run_optimistic(db, forget)
         return pending
 
     def _recover(self) -> None:
@@ -192,12 +195,14 @@ class SchedulerRunner:
         db = self._backend.database
         if db.table(SCHEDULED_TABLE) is None:
             return
-        with db.write() as txn:
+        def fail_interrupted(txn: Transaction) -> None:
             for job in self._in_state(txn, "inProgress"):
                 txn.patch(job["_id"], {
                     "state": {"kind": "failed", "error": "Transient error while executing action (the process stopped)"},
                     "completedTime": txn.now_ms,
                 })
+
+        run_optimistic(db, fail_interrupted)
         if self._pending():
             self._ensure_thread()
 
@@ -350,31 +355,48 @@ class SchedulerRunner:
     def _run_mutation(self, job_id: str) -> int:
         backend = self._backend
         started = time.perf_counter()
-        with logs.capture() as cap, backend.database.write() as txn:
-            job = txn.get(job_id)
-            if job is None or job["state"]["kind"] != "pending":
-                return 0  # canceled, or run by someone else meanwhile
-            error: str | None = None
-            token = _running_job.set(job_id)
-            try:
-                backend._run_in_transaction(job["name"], job["args"][0], txn, None, kind="mutation")
-                state: dict = {"kind": "success"}
-            except Exception as exc:  # noqa: BLE001 - recorded in the job; its writes were rolled back
-                error = str(exc)
-                state = {"kind": "failed", "error": error}
-            finally:
-                _running_job.reset(token)
-            txn.patch(job_id, {"state": state, "completedTime": txn.now_ms})
+        with logs.capture() as cap:
+
+            def run(txn: Transaction) -> tuple[dict | None, str | None]:
+                job = txn.get(job_id)
+                if job is None or job["state"]["kind"] != "pending":
+                    return None, None  # canceled, or run by someone else meanwhile
+                error: str | None = None
+                token = _running_job.set(job_id)
+                try:
+                    backend._run_in_transaction(job["name"], job["args"][0], txn, None, kind="mutation")
+                    state: dict = {"kind": "success"}
+                except Exception as exc:  # noqa: BLE001 - recorded in the job; its writes were rolled back
+                    error = str(exc)
+                    state = {"kind": "failed", "error": error}
+                finally:
+                    _running_job.reset(token)
+                txn.patch(job_id, {"state": state, "completedTime": txn.now_ms})
+                return job, error
+
+            mark = len(cap.lines)
+
+            def forget_attempt(_retry: int) -> None:
+                del cap.lines[mark:]
+
+            (job, error), _txn, _retries = run_optimistic(backend.database, run, on_retry=forget_attempt)
+        if job is None:
+            return 0
         backend._record_call(job["name"], "mutation", cap.lines, started, error)
         return 1
 
     def _run_action(self, job_id: str) -> int:
         backend = self._backend
-        with backend.database.write() as txn:  # the claim: at most once
+        def claim(txn: Transaction) -> dict | None:  # at most once
             job = txn.get(job_id)
             if job is None or job["state"]["kind"] != "pending":
-                return 0
+                return None
             txn.patch(job_id, {"state": {"kind": "inProgress"}})
+            return job
+
+        job = run_optimistic(backend.database, claim)[0]
+        if job is None:
+            return 0
         started = time.perf_counter()
         error: str | None = None
         token = _running_job.set(job_id)
@@ -387,9 +409,11 @@ class SchedulerRunner:
                 state = {"kind": "failed", "error": error}
             finally:
                 _running_job.reset(token)
-        with backend.database.write() as txn:
+        def finish(txn: Transaction) -> None:
             current = txn.get(job_id)
             if current is not None and current["state"]["kind"] == "inProgress":  # not canceled meanwhile
                 txn.patch(job_id, {"state": state, "completedTime": txn.now_ms})
+
+        run_optimistic(backend.database, finish)
         backend._record_call(job["name"], "action", cap.lines, started, error)
         return 1

@@ -77,7 +77,7 @@ def store_file(backend: "Backend", data: Any, content_type: str | None = None, s
         doc["contentType"] = content_type
     with backend.database.write() as txn:
         storage_id = txn.insert_system(STORAGE_TABLE, doc)
-        backend.database.store.put_file(storage_id, raw)
+        txn.put_file(storage_id, raw)
     return storage_id
 
 
@@ -123,7 +123,7 @@ class StorageWriter(StorageReader):
         if self._txn.get(storage_id) is None:
             raise DatabaseError(f"storage.delete(): no file {storage_id!r}")
         self._txn.delete(storage_id)
-        self._backend.database.store.delete_file(storage_id)
+        self._txn.delete_file(storage_id)
 
 
 class ActionStorage:
@@ -143,7 +143,7 @@ class ActionStorage:
             _check_id(txn, storage_id, "get")
             if txn.get(storage_id) is None:
                 return None
-            return db.store.get_file(storage_id)
+            return txn.get_file(storage_id)
 
     def get_url(self, storage_id: Any) -> str | None:
         with self._backend.database.read() as txn:

@@ -169,7 +169,7 @@ class VectorSearch:
             db = self._backend.database
             with db.read() as txn:  # an index build: no read limits
                 docs = bulk.table_documents(txn, table)
-                read_at = db.last_ts
+                read_at = txn.snapshot_ts
             for doc in docs:
                 vector = get_vector(doc)
                 if type(vector) is not list or len(vector) != definition.dimensions or not all(type(x) is float for x in vector):
@@ -183,9 +183,9 @@ class VectorSearch:
             norms = np.linalg.norm(unit, axis=1, keepdims=True)
             np.divide(unit, norms, out=unit, where=norms > 0)
             matrix = _Matrix(ids, unit, filter_keys)
-            with db.lock:  # cached only if no commit came since the read (it would be stale)
-                if db.last_ts == read_at:
-                    cache[key] = matrix
+            # Cached only if no commit wrote the table since the read (it would be stale).
+            if db.table_written.get(table, 0) <= read_at:
+                cache[key] = matrix
             return matrix
 
 

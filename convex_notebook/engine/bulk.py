@@ -86,14 +86,21 @@ class ImportRowError(DatabaseError):
         self.reason = message
 
 
-def _require(txn: Transaction) -> None:
-    if not txn.writable:
-        raise DatabaseError("Bulk writes need a write transaction")
+def _require(txn: Transaction) -> int:
+    """The commit timestamp of ``txn``, which must be exclusive (``db.write(exclusive=True)``)."""
+    if not txn.writable or txn.exclusive_ts is None:
+        raise DatabaseError("Bulk writes need an exclusive write transaction (db.write(exclusive=True))")
+    return txn.exclusive_ts
 
 
 def table_count(txn: Transaction, table: str) -> int:
-    info = txn.db.table(table)
-    return txn.db.store.count_documents(info.number) if info is not None else 0
+    info = txn.table(table)
+    if info is None:
+        return 0
+    overlay = txn._overlay(info.number) if (txn.overlays or txn.read_ts is not None) else None
+    if overlay:
+        return len(txn.table_rows(info))
+    return txn._src().count_documents(info.number, txn.read_ts)
 
 
 def ensure_table(txn: Transaction, table: str, number: int | None = None) -> "TableInfo":
@@ -154,7 +161,7 @@ def clear_table(txn: Transaction, table: str) -> int:
     writes.keys.setdefault((table, "by_creation_time"), []).extend(keys)
     for index in info.entry_indexes:
         writes.keys.setdefault((table, index.name), []).extend(store.entry_keys(index.index_id))
-    store.delete_table_contents(info.number, [ix.index_id for ix in info.entry_indexes])
+    store.delete_table_contents(info.number, [ix.index_id for ix in info.entry_indexes], txn.exclusive_ts or 0)
     txn.documents_written += len(keys)
     return len(keys)
 
@@ -405,12 +412,14 @@ def insert_documents(
     plains = [plains[i] for i in order]
     foreigns = [foreigns[i] for i in order] if foreigns is not None else None
     size = len(keys[0])
+    ts = txn.exclusive_ts or 0
     with _duplicate_ids_refused(table):
         for lo, hi in _batches(n, sum(map(len, texts)) / n):
             store.insert_documents_json(
                 number, b"".join(keys[lo:hi]), size, "[" + ",".join(texts[lo:hi]) + "]",
-                _flags(plains, lo, hi), _flags(foreigns, lo, hi),
+                _flags(plains, lo, hi), _flags(foreigns, lo, hi), ts,
             )
+            store.log_batch(ts, number, keys[lo], keys[hi - 1])
     if foreigns is not None and any(foreigns):
         info.foreign_ids = True
     _record_documents(txn, table, keys)
@@ -446,14 +455,14 @@ def table_documents(txn: Transaction, table: str) -> list[dict]:
 def index_documents(txn: Transaction, table: str, index_name: str, lo: bytes, hi: bytes) -> list[dict]:
     """The documents of ``table`` whose key in its (user or system-table) index ``index_name``
     is in ``[lo, hi)``, in index order. No read limits: for the backend's own reads."""
-    info = txn.db.table(table)
+    info = txn.table(table)
     index = info.indexes.get(index_name) if info is not None else None
     if index is None or index.entries_id is None:
         raise DatabaseError(f"{table!r} has no index {index_name!r} with entries")
-    store, batch, docs = txn.db.store, 1024, []
+    batch, docs = 1024, []
     while True:
-        rows = store.scan(info.number, index.entries_id, lo, hi, False, batch, index.doc_key_len)
-        docs.extend(load_rows(rows, index.doc_key_len))
+        rows, found = txn._fetch(index, lo, hi, False, batch)
+        docs.extend(found)
         if len(rows) < batch:
             return docs
         lo = rows[-1][0] + b"\x00"
@@ -465,10 +474,13 @@ def iter_table(txn: Transaction, table: str, batch: int = 65536) -> Iterable[lis
 
     For exports and DataFrames: reads are not counted against the transaction's limits.
     """
-    info = txn.db.table(table)
+    info = txn.table(table)
     if info is None:
         return iter(())
-    return txn.db.store.iter_documents_ordered(info.number, batch)
+    if txn.overlays or txn.read_ts is not None:
+        rows = txn.table_rows(info)
+        return iter([rows[i : i + batch] for i in range(0, len(rows), batch)])
+    return txn._src().iter_documents_ordered(info.number, batch)
 
 
 
@@ -652,6 +664,7 @@ def insert_columns(
     now, last = db.clock.now_ms(), db.last_creation_time
     cts = _creation_times(now if now > last else math.nextafter(last, math.inf), n)
     plains = _plain_flags(encoded, n)
+    ts = txn.exclusive_ts or 0
     store = db.store
     ids: list[str] = []
     keys: list[bytes] = []
@@ -663,9 +676,10 @@ def insert_columns(
             size = len(key_blob) // (hi - lo)
             queue.submit(
                 store.insert_documents_json, info.number, key_blob, size,
-                _documents_json(encoded, lo, hi), _flags(plains, lo, hi), b"",
+                _documents_json(encoded, lo, hi), _flags(plains, lo, hi), b"", ts,
             )
             batch_keys = [key_blob[i : i + size] for i in range(0, len(key_blob), size)]
+            queue.submit(store.log_batch, ts, info.number, batch_keys[0], batch_keys[-1])
             _record_documents(txn, table, batch_keys)
             ids.extend(batch_ids)
             keys.extend(batch_keys)

@@ -1,9 +1,16 @@
-"""The database: catalog (tables, indexes), schema, clock, lock, and the commit pipeline.
+"""The database: catalog (tables, indexes), schema, clock, and the commit pipeline.
 
-Concurrency model: one re-entrant lock serialises every query and mutation execution against
-the single SQLite connection. That gives serializable transactions (N concurrent
-read-modify-write mutations give N effects) and consistent snapshots, at the price of
-parallelism that the GIL would mostly deny us anyway. Actions run outside the lock.
+Concurrency is Convex's (MVCC with optimistic commits; see ``docs/CONCURRENCY.md``):
+
+* every commit gets a timestamp (nanoseconds, strictly increasing, following the clock);
+* a query reads one snapshot: its thread's reader connection in a read transaction, pinned
+  to the latest commit's timestamp when it starts; no lock is held while user code runs;
+* a mutation reads a snapshot too and buffers its writes (``engine.overlay``); its commit is
+  validated against the write sets committed since its snapshot (``engine.writelog``) and
+  applied by the one committer, or refused with :class:`OccConflict` (the backend re-runs it);
+* bulk writers (imports, schema pushes, clearing) run *exclusive* transactions: they hold the
+  committer for their duration and write the store directly; readers never wait for them;
+* history (``engine.history``): every write keeps the version it replaced, for a window.
 """
 
 from __future__ import annotations
@@ -28,11 +35,16 @@ from ..values.schema import SchemaDefinition, TableDefinition
 from .clock import Clock, SystemClock
 from .filters import field_getter
 from .migrate import migrate
+from .history import HistoryError, History
 from .readset import WriteSet
 from .stored import CT_KEY_LEN, key_creation_time, load_row
 from .transaction import DatabaseError, RandomPool, Transaction, TransactionLimits
+from .writelog import Conflict, WriteLog
 
-__all__ = ["Database", "IndexInfo", "TableInfo", "SchemaError"]
+__all__ = ["Database", "HistoryError", "IndexInfo", "OccConflict", "TableInfo", "SchemaError"]
+
+# History kept by default (Convex keeps less; a notebook asks "what did this look like an hour ago?").
+DEFAULT_HISTORY_NS = 3600 * 10**9
 
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 SYSTEM_INDEXES = ("by_id", "by_creation_time")
@@ -44,6 +56,15 @@ SYSTEM_TABLES = {"_storage": 1, "_scheduled_functions": 2}
 SYSTEM_TABLE_INDEXES: dict[str, dict[str, tuple[str, ...]]] = {
     "_scheduled_functions": {"by_state": ("state.kind", "scheduledTime"), "by_completed_time": ("completedTime",)},
 }
+
+
+class OccConflict(Exception):
+    """An optimistic commit read something another commit changed since its snapshot: the
+    transaction must re-run (the backend does, a few times, before it gives up)."""
+
+    def __init__(self, conflict: Conflict) -> None:
+        self.conflict = conflict
+        super().__init__(f"write conflict on table {conflict.table!r}" if conflict.table else "stale snapshot")
 
 
 class SchemaError(DatabaseError):
@@ -146,38 +167,60 @@ class Database:
         *,
         clock: Clock | None = None,
         limits: TransactionLimits | None = None,
+        history_ns: int = DEFAULT_HISTORY_NS,
     ) -> None:
         self.store = SqliteStore(path)
+        self.clock = clock or SystemClock()
         try:
-            migrate(self.store)  # a file an older version wrote
+            migrate(self.store, self.clock_ns())  # a file an older version wrote
         except BaseException:
             self.store.close()
             raise
-        self.clock = clock or SystemClock()
         self.limits = limits or TransactionLimits()
-        self.lock = threading.RLock()
-        self.random = RandomPool()  # randomness of new ids (used under the lock)
+        # The committer: one commit (or exclusive transaction) at a time. Re-entrant: commit
+        # listeners may commit (the scheduler's bookkeeping), and exclusive writers nest.
+        self.commit_lock = threading.RLock()
+        # Held while a commit becomes visible (its COMMIT, the catalog, last_ts) and while a
+        # snapshot starts: a snapshot's timestamp is exactly the state its connection sees.
+        self._publish = threading.Lock()
+        self._ids = threading.Lock()  # creation times, id randomness, table numbers
+        self.random = RandomPool()  # randomness of new ids (used under self._ids)
         self.commit_listeners: list[Callable[[WriteSet, int], None]] = []
-        # Data derived from a table (search tokens, vector matrices), keyed (table, what): a
-        # commit that writes the table drops its entries.
-        self.table_caches: dict[tuple[str, str], Any] = {}
-        self.commit_listeners.append(self._drop_table_caches)
+        self.write_log = WriteLog()
+        # Data derived from a table (search tokens, vector matrices), keyed (table, what), each
+        # with the timestamp of the table's last write when it was built (``cached``).
+        self.table_caches: dict[tuple[str, str], tuple[int, Any]] = {}
+        self.table_written: dict[str, int] = {}  # table -> timestamp of its last write (this process)
         self.closed = False
         self._tables: dict[str, TableInfo] = {}
         self._by_number: dict[int, TableInfo] = {}
+        self._reserved_numbers: set[int] = set()
         self.schema: SchemaDefinition | None = None
         self.reload_catalog()
-        self._ensure_system_indexes()
         # Timestamps must never go backwards, across restarts too. The commit timestamp follows
-        # the wall clock and is saved every few commits (not on every one: that write costs 15%
+        # the clock and is saved every few commits (not on every one: that write costs 15%
         # of a commit); creation times are recovered from the documents' keys (their latest).
         saved_ts = int(self.store.get_meta("ts") or 0)
-        self.last_ts = max(saved_ts, time.time_ns())
+        self.last_ts = max(saved_ts, self.clock_ns(), self._latest_revision())
         self.last_creation_time = self._recover_creation_time()
         self._commits_since_save = 0
+        self.history = History(self, history_ns)
+        self._ensure_system_indexes()
         saved = self.store.get_meta("schema")
         if saved:
             self.schema = SchemaDefinition.from_json(json.loads(saved))
+
+    def clock_ns(self) -> int:
+        """The clock, in nanoseconds (commit timestamps follow it)."""
+        return int(self.clock.now_ms() * 1_000_000)
+
+    def _latest_revision(self) -> int:
+        row = self.store.conn.execute("SELECT MAX(ts) FROM revisions").fetchone()
+        return int(row[0] or 0)
+
+    def _next_ts(self) -> int:
+        """The timestamp of the next commit (under the commit lock)."""
+        return max(self.last_ts + 1, self.clock_ns())
 
     # -- catalog ----------------------------------------------------------------------------
     def reload_catalog(self) -> None:
@@ -198,10 +241,20 @@ class Database:
             _make_key_function(stored.name, prefix), prefix, doc_key_length(stored.table_number),
         )
 
-    def _drop_table_caches(self, writes: WriteSet, ts: int) -> None:
-        if self.table_caches:
-            for key in [k for k in self.table_caches if writes.everything or k[0] in writes.tables]:
-                self.table_caches.pop(key, None)
+    def cached(self, txn: Transaction, key: tuple[str, str], build: Callable[[], Any]) -> Any:
+        """Data derived from a table as ``txn`` sees it: from ``table_caches`` when it was
+        built from the same state of the table, else ``build()`` (kept when ``txn`` sees the
+        table's latest state)."""
+        table = key[0]
+        written = self.table_written.get(table, 0)
+        latest = txn.sees_latest(table) and txn.snapshot_ts >= written
+        entry = self.table_caches.get(key)
+        if latest and entry is not None and entry[0] == written:
+            return entry[1]
+        value = build()
+        if latest and self.table_written.get(table, 0) == written:
+            self.table_caches[key] = (written, value)
+        return value
 
     def table(self, name: str) -> TableInfo | None:
         return self._tables.get(name)
@@ -214,7 +267,7 @@ class Database:
         return sorted(name for name in self._tables if not name.startswith("_"))
 
     def system_table(self, name: str) -> TableInfo:
-        """A system table (inside the caller's write transaction), created on first use."""
+        """A system table (inside the caller's exclusive transaction), created on first use."""
         info = self._tables.get(name)
         if info is None:
             if name not in SYSTEM_TABLES:
@@ -229,7 +282,7 @@ class Database:
         return {k: f for k, f in SYSTEM_TABLE_INDEXES.get(info.name, {}).items() if k not in info.indexes}
 
     def _add_system_indexes(self, info: TableInfo) -> None:
-        """Create the system table's own indexes it lacks (inside a write transaction)."""
+        """Create the system table's own indexes it lacks (inside an exclusive transaction)."""
         for index_name, fields in self._missing_system_indexes(info).items():
             self._create_index(info, index_name, fields, False)
 
@@ -238,15 +291,9 @@ class Database:
         tables = [info for info in self._tables.values() if self._missing_system_indexes(info)]
         if not tables:
             return
-        self.store.begin()
-        try:
+        with self.write(exclusive=True):
             for info in tables:
                 self._add_system_indexes(info)
-            self.store.commit()
-        except BaseException:
-            self.store.rollback()
-            self.reload_catalog()
-            raise
 
     def table_name_for_id(self, doc_id: str) -> str | None:
         number = id_table_number(doc_id)
@@ -266,8 +313,10 @@ class Database:
             )
 
     def create_table(self, name: str, number: int | None = None) -> TableInfo:
-        """Create a table with its system indexes (inside the caller's transaction);
+        """Create a table with its system indexes (inside the caller's exclusive transaction);
         ``number`` chooses its table number (imports that keep ids)."""
+        if number is None:
+            number = self.reserve_table_number()
         number = self.store.create_table(name, number)
         info = TableInfo(name, number)
         for index_name in SYSTEM_INDEXES:
@@ -275,6 +324,26 @@ class Database:
             info.set_index(self._index_info(name, StoredIndex(index_id, number, index_name, ())))
         self._tables[name] = info
         self._by_number[number] = info
+        return info
+
+    def reserve_table_number(self) -> int:
+        """A user table number nobody has (a mutation's new table gets it at commit)."""
+        from ..store.sqlite import FIRST_TABLE_NUMBER
+
+        with self._ids:
+            used = set(self._by_number) | self._reserved_numbers
+            number = max([FIRST_TABLE_NUMBER - 1, *(n for n in used if n >= FIRST_TABLE_NUMBER)]) + 1
+            self._reserved_numbers.add(number)
+            return number
+
+    def pending_table(self, name: str, number: int) -> TableInfo:
+        """A table a mutation creates, as its transaction sees it until the commit (its
+        index ids are assigned then)."""
+        info = TableInfo(name, number)
+        fields: dict[str, tuple[str, ...]] = {n: () for n in SYSTEM_INDEXES}
+        fields.update(SYSTEM_TABLE_INDEXES.get(name, {}))
+        for index_name, index_fields in fields.items():
+            info.set_index(self._index_info(name, StoredIndex(-1, number, index_name, index_fields)))
         return info
 
     # -- documents --------------------------------------------------------------------------
@@ -307,27 +376,16 @@ class Database:
 
     def next_creation_time(self) -> float:
         """Strictly increasing creation times, even within one millisecond."""
-        now = self.clock.now_ms()
-        last = self.last_creation_time
-        ct = now if now > last else math.nextafter(last, math.inf)
-        self.last_creation_time = ct
-        return ct
+        with self._ids:
+            now = self.clock.now_ms()
+            last = self.last_creation_time
+            ct = now if now > last else math.nextafter(last, math.inf)
+            self.last_creation_time = ct
+            return ct
 
-    # -- transactions -----------------------------------------------------------------------
-    def read(self) -> "_ReadScope":
-        """``with db.read() as txn``: a read-only transaction at the latest committed state."""
-        return _ReadScope(self)
-
-    def write(self) -> "_WriteScope":
-        """``with db.write() as txn``: a read-write transaction, committed when the block exits
-        normally (then the commit listeners run, still under the lock), else rolled back."""
-        return _WriteScope(self)
-
-    def _abort(self, txn: Transaction, saved_creation_time: float) -> None:
-        self.store.rollback()
-        self.last_creation_time = saved_creation_time
-        if txn._created_tables:
-            self.reload_catalog()
+    def new_randomness(self, n: int) -> bytes:
+        with self._ids:
+            return self.random.take(n)
 
     def _recover_creation_time(self) -> float:
         latest = 0.0
@@ -337,41 +395,104 @@ class Database:
                 latest = max(latest, key_creation_time(key))
         return latest
 
-    def _commit(self, txn: Transaction) -> int:
-        if not txn.writes and not txn._created_tables:
-            self.store.rollback()  # nothing written: nothing to make durable
+    # -- transactions -----------------------------------------------------------------------
+    def latest_ts(self) -> int:
+        """The timestamp of the latest commit."""
+        return self.last_ts
+
+    def read(self, at: int | None = None) -> "_ReadScope":
+        """``with db.read() as txn``: a read-only transaction on the latest snapshot, or on
+        the one at ``at`` (a timestamp within the history)."""
+        return _ReadScope(self, at)
+
+    def write(self, *, exclusive: bool = False) -> "_WriteScope | _ExclusiveScope":
+        """``with db.write() as txn``: an optimistic read-write transaction, committed when
+        the block exits normally (raising :class:`OccConflict` when something it read
+        changed meanwhile), else dropped. ``exclusive=True``: the transaction holds the
+        committer while it runs and writes the store directly (bulk writes)."""
+        return _ExclusiveScope(self) if exclusive else _WriteScope(self)
+
+    def begin_snapshot(self, reader: Any) -> int:
+        """Start a read transaction on ``reader`` and return the timestamp it sees."""
+        with self._publish:
+            reader.begin()
             return self.last_ts
-        ts = max(self.last_ts + 1, time.time_ns())
+
+    def _commit_optimistic(self, txn: Transaction) -> int:
+        """Validate and apply a mutation's buffered writes (see module docstring)."""
+        if not txn.has_writes():
+            return txn.snapshot_ts
+        with self.commit_lock:
+            conflict = None
+            if txn.reads.ranges and txn.snapshot_started:
+                conflict = self.write_log.conflict(txn.snapshot_ts, txn.reads)
+            for name, info in txn.new_tables.items():
+                if conflict is None and (name in self._tables or info.number in self._by_number):
+                    conflict = Conflict(None, name)
+            if conflict is not None:
+                raise OccConflict(conflict)
+            ts = self._next_ts()
+            store = self.store
+            store.begin()
+            try:
+                created = [self._create_pending(info) for info in txn.new_tables.values()]
+                txn.apply(ts, {info.number: info for info in created})
+                self._housekeeping(ts, txn.documents_written)
+                with self._publish:
+                    store.commit()
+                    for info in created:
+                        self._tables[info.name] = info
+                        self._by_number[info.number] = info
+                    self.last_ts = ts
+            except BaseException:
+                store.rollback()
+                raise
+            finally:
+                with self._ids:
+                    self._reserved_numbers.difference_update(i.number for i in txn.new_tables.values())
+            self._published(txn.writes, ts)
+            return ts
+
+    def _create_pending(self, pending: TableInfo) -> TableInfo:
+        """Create a mutation's new table in the store (inside its commit): the real index ids."""
+        store = self.store
+        number = store.create_table(pending.name, pending.number)
+        info = TableInfo(pending.name, number)
+        for index in pending.indexes.values():
+            index_id = store.create_index(number, index.name, index.user_fields, index.staged)
+            info.set_index(self._index_info(pending.name, StoredIndex(index_id, number, index.name, index.user_fields, index.staged)))
+        info.foreign_ids = pending.foreign_ids
+        return info
+
+    def _housekeeping(self, ts: int, written: int) -> None:
+        """Inside a commit: save the clock now and then, forget history past its window."""
         self._commits_since_save += 1
         if self._commits_since_save >= 256:
             self.store.set_meta("ts", str(ts))
             self._commits_since_save = 0
-        try:
-            self.store.commit()
-        except BaseException:
-            self.store.rollback()
-            self.reload_catalog()
-            raise
-        self.last_ts = ts
-        return ts
+        self.history.compact(ts, written)
+
+    def _published(self, writes: WriteSet, ts: int) -> None:
+        """After a commit became visible (under the commit lock): logs, caches, listeners."""
+        self.write_log.append(ts, writes)
+        for table in writes.tables:
+            self.table_written[table] = ts
+        if self.table_caches:
+            for key in [k for k in self.table_caches if writes.everything or k[0] in writes.tables]:
+                self.table_caches.pop(key, None)
+        if writes:
+            for listener in list(self.commit_listeners):
+                listener(writes, ts)
 
     # -- schema -----------------------------------------------------------------------------
     def set_schema(self, schema: SchemaDefinition | None) -> None:
         """Apply a schema atomically: check existing documents, create, backfill and drop indexes."""
-        with self.lock:
-            self.store.begin()
-            try:
-                self._apply_schema(schema)
-                self.store.set_meta("schema", json.dumps(schema.to_json()) if schema else "")
-                self.store.commit()
-            except BaseException:
-                self.store.rollback()
-                self.reload_catalog()
-                raise
-            self.schema = schema
-            writes = WriteSet(tables=set(self._tables), everything=True)
-            for listener in list(self.commit_listeners):
-                listener(writes, self.last_ts)
+        with self.write(exclusive=True) as txn:
+            self._apply_schema(schema)
+            self.store.set_meta("schema", json.dumps(schema.to_json()) if schema else "")
+            txn.writes.tables.update(self._tables)
+            txn.writes.everything = True
+            txn.on_commit(lambda: setattr(self, "schema", schema))
 
     def _apply_schema(self, schema: SchemaDefinition | None) -> None:
         wanted: dict[str, TableDefinition] = dict(schema.tables) if schema else {}
@@ -430,7 +551,7 @@ class Database:
 
     def close(self) -> None:
         """Save the timestamp and close the file (idempotent)."""
-        with self.lock:
+        with self.commit_lock:
             if self.closed:
                 return
             self.closed = True
@@ -445,25 +566,49 @@ class Database:
 
 
 class _ReadScope:
-    __slots__ = ("db",)
+    __slots__ = ("db", "at", "txn")
+
+    def __init__(self, db: Database, at: int | None) -> None:
+        self.db = db
+        self.at = at
+
+    def __enter__(self) -> Transaction:
+        db = self.db
+        self.txn = txn = Transaction(db, writable=False, now_ms=db.clock.now_ms())
+        txn.start_snapshot()
+        try:
+            if self.at is not None:
+                txn.travel_to(db.history.check_readable(self.at, txn.snapshot_ts))
+        except BaseException:
+            txn.end_snapshot()
+            raise
+        return txn
+
+    def __exit__(self, *exc: Any) -> None:
+        self.txn.end_snapshot()
+
+
+class _WriteScope:
+    __slots__ = ("db", "txn")
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def __enter__(self) -> Transaction:
         db = self.db
-        db.lock.acquire()
-        try:
-            return Transaction(db, writable=False, now_ms=db.clock.now_ms())
-        except BaseException:
-            db.lock.release()
-            raise
+        self.txn = Transaction(db, writable=True, now_ms=db.clock.now_ms())
+        return self.txn
 
-    def __exit__(self, *exc: Any) -> None:
-        self.db.lock.release()
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        txn = self.txn
+        # The snapshot is done with before the commit: the commit's listeners (live queries
+        # re-run at the new state) read on this thread.
+        txn.end_snapshot()
+        if exc_type is None:
+            txn.commit_ts = self.db._commit_optimistic(txn)
 
 
-class _WriteScope:
+class _ExclusiveScope:
     __slots__ = ("db", "txn", "saved_creation_time")
 
     def __init__(self, db: Database) -> None:
@@ -471,26 +616,43 @@ class _WriteScope:
 
     def __enter__(self) -> Transaction:
         db = self.db
-        db.lock.acquire()
+        db.commit_lock.acquire()
         try:
-            self.txn = txn = Transaction(db, writable=True, now_ms=db.clock.now_ms())
+            ts = db._next_ts()
+            self.txn = txn = Transaction(db, writable=True, now_ms=db.clock.now_ms(), exclusive_ts=ts)
             self.saved_creation_time = db.last_creation_time
             db.store.begin()
         except BaseException:
-            db.lock.release()
+            db.commit_lock.release()
             raise
         return txn
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         db, txn = self.db, self.txn
+        store = db.store
         try:
             if exc_type is not None:
-                db._abort(txn, self.saved_creation_time)
+                store.rollback()
+                db.last_creation_time = self.saved_creation_time
+                db.reload_catalog()
                 return
-            ts = db._commit(txn)
-            writes = txn.writes
-            if writes:
-                for listener in list(db.commit_listeners):
-                    listener(writes, ts)
+            ts = txn.exclusive_ts
+            assert ts is not None
+            try:
+                # (committed even without documents written: tables and indexes may be new)
+                db._housekeeping(ts, txn.documents_written)
+                with db._publish:
+                    store.commit()
+                    if txn.writes:
+                        db.last_ts = ts
+            except BaseException:
+                store.rollback()
+                db.reload_catalog()
+                raise
+            txn.commit_ts = ts if txn.writes else db.last_ts
+            for action in txn.after_commit:
+                action()
+            if txn.writes:
+                db._published(txn.writes, ts)
         finally:
-            db.lock.release()
+            db.commit_lock.release()

@@ -1,4 +1,7 @@
-"""Rewrite a database file of the first layout (documents keyed by id) into the current one.
+"""Bring a database file an older version wrote to the current layout.
+
+Version 2 (documents by creation time, no history) only lacks the documents' ``ts`` column and
+the write log: it gets them, and its history starts when it is converted.
 
 Version 1 stored each document under its encoded ``_id`` with its whole JSON, and wrote
 ``by_creation_time`` entries; the current layout (``engine.stored``) stores it under its
@@ -16,8 +19,8 @@ from .transaction import DatabaseError
 __all__ = ["migrate"]
 
 
-def migrate(store: SqliteStore) -> int:
-    """Bring a format-1 file to the current format; returns how many documents moved."""
+def migrate(store: SqliteStore, now_ns: int = 0) -> int:
+    """Bring an older file to the current format; returns how many documents moved."""
     if store.format == FORMAT:
         return 0
     conn = store.conn
@@ -25,6 +28,12 @@ def migrate(store: SqliteStore) -> int:
     store.begin()
     try:
         store.add_foreign_ids_index()
+        if store.format == 2:
+            store.set_meta("format", str(FORMAT))
+            store.set_meta("history_from", str(max(now_ns, int(store.get_meta("ts") or 0))))
+            store.commit()
+            store.format = FORMAT
+            return 0
         tables = [r[0] for r in conn.execute("SELECT table_number FROM tables")]
         for number in tables:
             old = conn.execute(

@@ -136,7 +136,7 @@ class Query:
 
     def _index(self, name: str) -> "IndexInfo | None":
         """The index, or None when the table doesn't exist (a built-in index on it reads empty)."""
-        info = self._txn.db.table(self._table)
+        info = self._txn.table(self._table)
         index = info.indexes.get(name) if info else None
         if index is None:
             if name in ("by_id", "by_creation_time") and info is None:

@@ -1,4 +1,4 @@
-"""Read sets and write sets: the data that drives invalidation (and would drive OCC).
+"""Read sets and write sets: the data that drives invalidation and validates optimistic commits.
 
 Ranges are half-open ``[lo, hi)`` intervals over order-preserving index keys, named by
 ``(table, index)`` rather than by internal ids so that a read of a table that does not exist
@@ -68,12 +68,18 @@ class ReadSet:
 
     def intersects(self, writes: "WriteSet") -> bool:
         """True when any written key falls in any range read (the invalidation rule)."""
+        return self.first_intersection(writes) is not None
+
+    def first_intersection(self, writes: "WriteSet") -> str | None:
+        """The table of the first range read that a written key falls in (None: none does)."""
         keys = writes.keys
+        if not keys:
+            return None
         for r in self.ranges:
             touched = keys.get((r.table, r.index))
             if touched and any(r.lo <= k < r.hi for k in touched):
-                return True
-        return False
+                return r.table
+        return None
 
 
 @dataclass

@@ -105,27 +105,23 @@ class _Entry:
 
 
 def _entries(txn: "Transaction", table: str, search_field: str) -> list[_Entry]:
-    """Every document of ``table`` with its search field's tokens (cached between commits:
-    ``Database.table_caches``, which a commit to the table empties)."""
-    db = txn.db
-    cache = db.table_caches
-    key = (table, f"search:{search_field}")
-    own_writes = table in txn.writes.tables  # then the cache (committed state) is not this view
-    if not own_writes and key in cache:
-        return cache[key]
-    info = db.table(table)
-    entries: list[_Entry] = []
-    if info is not None:
-        get = field_getter(search_field)
-        for row_key, text, plain in db.store.iter_table_documents(info.number):
-            doc = load_row(row_key, text, plain)
-            value = get(doc)
-            if type(value) is str:
-                tokens = tokenize(value)
-                entries.append(_Entry(doc, row_key, text, plain, Counter(tokens), len(tokens)))
-    if not own_writes:
-        cache[key] = entries
-    return entries
+    """Every document of ``table`` as ``txn`` sees it, with its search field's tokens (kept in
+    ``Database.table_caches`` between writes to the table: ``Database.cached``)."""
+    info = txn.table(table)
+
+    def build() -> list[_Entry]:
+        entries: list[_Entry] = []
+        if info is not None:
+            get = field_getter(search_field)
+            for row_key, text, plain in txn.table_rows(info):
+                doc = load_row(row_key, text, plain)
+                value = get(doc)
+                if type(value) is str:
+                    tokens = tokenize(value)
+                    entries.append(_Entry(doc, row_key, text, plain, Counter(tokens), len(tokens)))
+        return entries
+
+    return txn.db.cached(txn, (table, f"search:{search_field}"), build)
 
 
 def run_search(txn: "Transaction", table: str, plan: SearchPlan) -> list[dict]:

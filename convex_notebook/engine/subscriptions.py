@@ -4,12 +4,15 @@ Every query execution records what it read (index ranges). Results are kept in o
 places, both registered in a :class:`RangeIndex` under the ranges they read:
 
 * **live queries**: the results somebody subscribed to. A commit that writes into their ranges
-  re-runs them *inside the commit* (under the database lock, at exactly the committed
-  snapshot), so when ``mutation()`` returns every subscription already holds the new value;
+  re-runs them *inside the commit* (the committer waits for them, and they read exactly the
+  committed snapshot), so when ``mutation()`` returns every subscription already holds the
+  new value;
 * **cached results** of one-shot calls (and of live queries nobody watches any more), in a
   bounded LRU. A commit into their ranges simply drops them.
 
 Identical ``(function, args, identity)`` at the same snapshot therefore share one execution.
+Executions run outside the hub's lock (queries run side by side); a result computed at a
+snapshot that a later commit made stale is never kept: the write log tells (``_fresh``).
 Results are stored frozen (pickled): each reader decodes its own copy, so nobody can mutate
 what another caller holds, and "did it change?" is a byte comparison.
 
@@ -33,6 +36,7 @@ from typing import Any, Callable, Hashable, NamedTuple
 from .handles import Dispatcher, LiveHandle
 from .rangeindex import RangeIndex
 from .readset import ReadSet, WriteSet
+from .writelog import WriteLog
 
 __all__ = ["Dispatcher", "Execution", "HubStats", "QueryKey", "Subscription", "SubscriptionHub", "freeze", "thaw"]
 
@@ -75,6 +79,7 @@ class Execution:
     functions: frozenset[str] = frozenset()  # every function path it ran (for redefinition)
     read_time: bool = False
     log_lines: list[str] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)  # what the execution read
     # The result object itself, handed to the caller whose call computed it (saves a copy);
     # the hub clears it right away so that nothing else can see what that caller mutates.
     value: Any = None
@@ -132,8 +137,11 @@ class SubscriptionHub:
         now_ms: Callable[[], float],
         last_ts: Callable[[], int],
         cache_size: int = 1024,
+        write_log: "WriteLog | None" = None,
     ) -> None:
         self._lock = lock
+        self._write_log = write_log
+        self.ts = last_ts()  # the commit every live result reflects (under the lock)
         self._execute = executor
         self._now_ms = now_ms
         self._last_ts = last_ts
@@ -175,10 +183,17 @@ class SubscriptionHub:
                 self.stats.cache_hits += 1
                 return thaw(hit.frozen), hit, False  # type: ignore[arg-type]
             self.stats.cache_misses += 1
-            execution = self._run(path, args, identity, None)
-            if execution.error is None and execution.journal is None:
-                self._store(path, args, identity, execution)
-            return execution.take_value(), execution, True
+        execution = self._run(path, args, identity, None)  # (outside the lock: side by side)
+        if execution.error is None and execution.journal is None:
+            with self._lock:
+                if self._fresh(execution):
+                    self._store(path, args, identity, execution)
+        return execution.take_value(), execution, True
+
+    def _fresh(self, execution: Execution) -> bool:
+        """Whether no commit since the execution's snapshot wrote into what it read."""
+        log = self._write_log
+        return log is None or log.conflict(execution.ts, execution.reads) is None
 
     def _lookup(self, path: str, args: dict, identity: dict | None) -> Execution | None:
         shared = QueryKey.make(path, args, None)
@@ -235,24 +250,41 @@ class SubscriptionHub:
         if journal is not None:
             # A resumed paginated query keeps its own pinned end: never share it.
             key = key._replace(path=f"{path}#{journal}")
-        with self._lock:
-            live = self._live.get(key)
-            if live is None:
-                execution = None
-                if journal is None:
+        execution: Execution | None = None
+        while True:
+            with self._lock:
+                live = self._live.get(key)
+                if live is None and execution is None and journal is None:
                     execution = self._lookup(path, args, identity)
-                if execution is not None:
-                    self.stats.cache_hits += 1
-                else:
-                    self.stats.cache_misses += 1
-                    execution = self._run_live(path, args, identity, journal)
-                self._drop_cached(key)
-                live = self._live[key] = _LiveQuery(key, args, identity, execution)
-                self._watch(("live", key), execution)
-            sub = Subscription(self, key, path, on_update, on_error)
-            live.subscribers.add(sub)
-            sub._publish(live.execution, initial=True)
-            return sub
+                    if execution is not None:
+                        self.stats.cache_hits += 1
+                if live is not None or execution is not None:
+                    return self._join(key, args, identity, path, live, execution, on_update, on_error)
+            # First run, outside the lock (other queries and commits go on meanwhile); a
+            # commit since its snapshot that wrote what it read makes it run again.
+            self.stats.cache_misses += 1
+            execution = self._run_live(path, args, identity, journal)
+            with self._lock:
+                live = self._live.get(key)
+                if live is not None or self._fresh(execution):
+                    return self._join(key, args, identity, path, live, execution, on_update, on_error)
+            execution = None
+
+    def _join(
+        self, key: QueryKey, args: dict, identity: dict | None, path: str, live: "_LiveQuery | None",
+        execution: Execution | None, on_update: Callable[[Any], Any] | None, on_error: Callable[[BaseException], Any] | None,
+    ) -> "Subscription":
+        """Under the lock: a subscription to the live query ``key`` (made live from
+        ``execution`` if nobody watches it yet)."""
+        if live is None:
+            assert execution is not None
+            self._drop_cached(key)
+            live = self._live[key] = _LiveQuery(key, args, identity, execution)
+            self._watch(("live", key), execution)
+        sub = Subscription(self, key, path, on_update, on_error)
+        live.subscribers.add(sub)
+        sub._publish(live.execution, initial=True)
+        return sub
 
     def _unsubscribe(self, sub: "Subscription") -> None:
         with self._lock:
@@ -270,14 +302,21 @@ class SubscriptionHub:
                 self._store(sub.key.path, live.args, live.identity, execution)
 
     # -- invalidation -----------------------------------------------------------------------
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while live results change: under it they are all at ``self.ts``."""
+        return self._lock
+
     def on_commit(self, writes: WriteSet, ts: int) -> None:
-        """Commit listener (called under the database lock right after a commit)."""
-        if getattr(writes, "everything", False):
-            owners = {("live", k) for k in self._live} | {("cache", k) for k in self._cache}
-        else:
-            owners = self._ranges.affected(writes)
-        if owners:
-            self._invalidate(owners)
+        """Commit listener (called by the committer right after a commit, in commit order)."""
+        with self._lock:
+            self.ts = ts
+            if getattr(writes, "everything", False):
+                owners = {("live", k) for k in self._live} | {("cache", k) for k in self._cache}
+            else:
+                owners = self._ranges.affected(writes)
+            if owners:
+                self._invalidate(owners)
 
     def function_changed(self, path: str) -> None:
         """A function was (re)defined or removed: refresh every result that ran it."""

@@ -1,8 +1,18 @@
-"""One execution's view of the database: reads, buffered bookkeeping, writes, limits.
+"""One execution's view of the database: reads, buffered writes, bookkeeping, limits.
 
-Writes go straight into the open SQLite transaction (so reads, index scans included, see the
-transaction's own writes for free); the transaction keeps the read set and the write set that
-reactivity needs. Sub-transactions (``ctx.run_mutation`` inside a mutation) are SAVEPOINTs.
+A transaction reads one snapshot (``Database.begin_snapshot``: its thread's reader
+connection), or the database as it was at an earlier timestamp (``travel_to``). Three kinds:
+
+* read-only (queries);
+* optimistic (mutations): writes are buffered in an overlay over the snapshot
+  (``engine.overlay``), so reads, index scans included, see the transaction's own writes;
+  ``apply`` writes them to the store at commit, once validated. Sub-transactions
+  (``ctx.run_mutation``) save and restore the buffer;
+* exclusive (bulk writes: imports, schema pushes, clearing): the committer is held for the
+  whole transaction, which reads and writes the store's writer connection directly, with
+  SQL SAVEPOINTs for sub-transactions.
+
+Every kind keeps the read set and the write set that validation and reactivity need.
 """
 
 from __future__ import annotations
@@ -15,8 +25,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..errors import InvalidValueError
 from ..values import MISSING, decode_id, encode_id, encode_value, prefix_end
-from .readset import KeyRange, ReadSet, WriteSet, point_range
 from ..values._keys import T_STRING
+from .overlay import TableOverlay, merge_rows
+from .readset import KeyRange, ReadSet, WriteSet, point_range
 from .stored import (
     CT_KEY_LEN, dumps_user, id_key_candidate, is_native, load_row, load_rows, native_internal, user_fields,
 )
@@ -31,7 +42,7 @@ _STRING_TAG = bytes((T_STRING,))  # an encoded id starts so
 
 class RandomPool:
     """Random bytes from ``os.urandom``, drawn a page at a time (one system call per id costs
-    a third of making the id). Not thread-safe: each database has one, used under its lock.
+    a third of making the id). Not thread-safe: each database has one, used under a lock.
     A forked child starts with an empty pool (it must not reuse its parent's bytes)."""
 
     __slots__ = ("_buf", "_pos", "__weakref__")
@@ -61,12 +72,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=lambda: [pool._reset() for pool in list(_POOLS)])
 
 
-def _new_id(table_number: int, creation_time: float, random: RandomPool) -> str:
+def _new_id(table_number: int, creation_time: float, randomness: bytes) -> str:
     """A native id (``engine.stored``): the creation time's order bytes, then 8 random bytes.
 
     Ids stay unguessable, and the id alone locates its document's row.
     """
-    return encode_id(table_number, native_internal(creation_time, random.take(8)))
+    return encode_id(table_number, native_internal(creation_time, randomness))
 
 
 class DatabaseError(InvalidValueError):
@@ -101,15 +112,32 @@ class _Savepoint:
     name: str
     writes: WriteSet
     created_tables: bool
+    # An optimistic transaction's buffer as it was (None for an exclusive one).
+    buffered: "tuple[dict[int, TableOverlay], dict[bytes, dict | None], dict[str, TableInfo], set[bytes], list[tuple[str, bytes | None]]] | None" = None
 
 
 class Transaction:
-    """A query's or mutation's access to the database, under the database lock."""
+    """A query's or mutation's access to the database (see module docstring)."""
 
-    def __init__(self, db: "Database", *, writable: bool, now_ms: float) -> None:
+    def __init__(self, db: "Database", *, writable: bool, now_ms: float, exclusive_ts: int | None = None) -> None:
         self.db = db
         self.writable = writable
         self.now_ms = now_ms
+        # Exclusive: the commit's timestamp, known from the start (the committer is ours).
+        self.exclusive_ts = exclusive_ts
+        self._buffered = writable and exclusive_ts is None
+        self.source: Any = db.store if exclusive_ts is not None else None  # what reads read
+        self.snapshot_ts = db.last_ts if exclusive_ts is None else exclusive_ts
+        self.snapshot_started = exclusive_ts is not None
+        self.read_ts: int | None = None  # time travel: the past timestamp read
+        self.commit_ts: int | None = None
+        # Per table number: the buffered writes (optimistic) or the past versions (time travel).
+        self.overlays: dict[int, TableOverlay] = {}
+        self._base: dict[bytes, dict | None] = {}  # buffered keys -> their snapshot version
+        self._foreign: set[bytes] = set()  # buffered inserts with foreign ids
+        self.new_tables: dict[str, "TableInfo"] = {}  # tables an optimistic transaction creates
+        self._files: list[tuple[str, bytes | None]] = []  # buffered file writes: (storage id, bytes or None)
+        self.after_commit: list[Callable[[], None]] = []
         self.reads = ReadSet()
         self.writes = WriteSet()
         self.paginated = False
@@ -127,6 +155,124 @@ class Transaction:
         self.bytes_written = 0
         self._created_tables = False
         self._savepoints: list[_Savepoint] = []
+        self._reader: Any = None
+
+    # -- snapshots --------------------------------------------------------------------------
+    def start_snapshot(self) -> None:
+        """Open the snapshot this transaction reads (its thread's reader connection); a
+        transaction already reading on this thread shares its snapshot."""
+        if self.snapshot_started:
+            return
+        reader = self.db.store.reader()
+        if reader.depth:
+            self.snapshot_ts = reader.snapshot_ts
+        else:
+            self.snapshot_ts = reader.snapshot_ts = self.db.begin_snapshot(reader)
+        reader.depth += 1
+        self._reader = self.source = reader
+        self.snapshot_started = True
+
+    def end_snapshot(self) -> None:
+        reader = self._reader
+        if reader is not None:
+            self._reader = None
+            reader.depth -= 1
+            if not reader.depth:
+                reader.end()
+
+    def _src(self) -> Any:
+        """The store connection reads go to (opening the snapshot on first use)."""
+        if self.source is None:
+            self.start_snapshot()
+        return self.source
+
+    def travel_to(self, ts: int | None) -> None:
+        """Read the database as it was at ``ts`` (None: the snapshot itself)."""
+        if ts is not None and ts < self.snapshot_ts:
+            self.read_ts = ts
+
+    def sees_latest(self, table: str) -> bool:
+        """Whether this transaction sees the committed state of ``table`` (no time travel, no
+        buffered writes to it): what caches of derived data are built from."""
+        if self.read_ts is not None:
+            return False
+        info = self.table(table)
+        return info is None or info.number not in self.overlays
+
+    def _overlay(self, number: int) -> TableOverlay | None:
+        """The versions laid over the store's for one table, if any."""
+        overlay = self.overlays.get(number)
+        if overlay is None and self.read_ts is not None:
+            from .history import versions_at
+
+            overlay = self.overlays[number] = versions_at(self._src(), self.read_ts, number)
+        return overlay
+
+    def on_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once this (exclusive) transaction has committed."""
+        self.after_commit.append(action)
+
+    def has_writes(self) -> bool:
+        return bool(self.new_tables) or bool(self._files) or any(self.overlays.values())
+
+    # -- file storage (the bytes of _storage documents, written with them) ------------------
+    def put_file(self, storage_id: str, data: bytes) -> None:
+        if self._buffered:
+            self._files.append((storage_id, data))
+        else:
+            self.db.store.put_file(storage_id, data)
+
+    def delete_file(self, storage_id: str) -> None:
+        if self._buffered:
+            self._files.append((storage_id, None))
+        else:
+            self.db.store.delete_file(storage_id)
+
+    def get_file(self, storage_id: str) -> bytes | None:
+        for sid, data in reversed(self._files):
+            if sid == storage_id:
+                return data
+        return self._src().get_file(storage_id)
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """What this transaction read and wrote (Convex's per-call usage)."""
+        return {
+            "documents_read": self.documents_read,
+            "bytes_read": self.bytes_read,
+            "index_ranges": self.index_ranges,
+            "documents_written": self.documents_written,
+            "bytes_written": self.bytes_written,
+        }
+
+    # -- catalog ----------------------------------------------------------------------------
+    def table(self, name: str) -> "TableInfo | None":
+        """A table as this transaction sees it (its own new tables included)."""
+        if self.new_tables:
+            info = self.new_tables.get(name)
+            if info is not None:
+                return info
+        return self.db.table(name)
+
+    def table_by_number(self, number: int) -> "TableInfo | None":
+        if self.new_tables:
+            for info in self.new_tables.values():
+                if info.number == number:
+                    return info
+        return self.db.table_by_number(number)
+
+    def _create_table(self, name: str, system: bool = False) -> "TableInfo":
+        """A new table for this transaction's writes (created in the store at commit, or
+        now in an exclusive transaction)."""
+        db = self.db
+        self._created_tables = True
+        if not self._buffered:
+            return db.system_table(name) if system else db.create_table(name)
+        from .database import SYSTEM_TABLES
+
+        number = SYSTEM_TABLES[name] if system else db.reserve_table_number()
+        info = self.new_tables[name] = db.pending_table(name, number)
+        return info
 
     # -- limits -----------------------------------------------------------------------------
     def _count_range(self) -> None:
@@ -155,21 +301,32 @@ class Transaction:
 
     # -- sub-transactions -------------------------------------------------------------------
     def savepoint(self) -> _Savepoint:
-        sp = _Savepoint(self.db.store.savepoint(), copy.deepcopy(self.writes), self._created_tables)
+        if self._buffered:
+            buffered = (
+                {n: ov.copy() for n, ov in self.overlays.items()}, dict(self._base),
+                dict(self.new_tables), set(self._foreign), list(self._files),
+            )
+            sp = _Savepoint("", copy.deepcopy(self.writes), self._created_tables, buffered)
+        else:
+            sp = _Savepoint(self.db.store.savepoint(), copy.deepcopy(self.writes), self._created_tables)
         self._savepoints.append(sp)
         return sp
 
     def release(self, sp: _Savepoint) -> None:
-        self.db.store.release(sp.name)
+        if sp.buffered is None:
+            self.db.store.release(sp.name)
         self._savepoints.remove(sp)
 
     def rollback_to(self, sp: _Savepoint) -> None:
-        self.db.store.rollback_to(sp.name)
         self._savepoints.remove(sp)
         self.writes = sp.writes
-        if self._created_tables:
-            # A table created inside the rolled-back part is gone (even if an earlier one stays).
-            self.db.reload_catalog()
+        if sp.buffered is not None:
+            self.overlays, self._base, self.new_tables, self._foreign, self._files = sp.buffered
+        else:
+            self.db.store.rollback_to(sp.name)
+            if self._created_tables:
+                # A table created inside the rolled-back part is gone (even if an earlier one stays).
+                self.db.reload_catalog()
         self._created_tables = sp.created_tables
 
     # -- ids --------------------------------------------------------------------------------
@@ -185,7 +342,7 @@ class Transaction:
         decoded = decode_id(doc_id)
         if decoded is None:
             raise DatabaseError(f"Unable to decode ID: {doc_id!r} is not a valid document ID")
-        info = self.db.table_by_number(decoded[0])
+        info = self.table_by_number(decoded[0])
         if table is not None:
             actual = info.name if info else None
             if actual != table:
@@ -223,27 +380,60 @@ class Transaction:
         decoded = decode_id(doc_id)
         if decoded is None:
             return None
-        store = self.db.store
-        key = id_key_candidate(decoded[1], id_key)
-        row = store.get_document(info.number, key)
-        if row is not None:
-            return key, row[0], row[1]
-        return store.find_foreign(info.number, id_key) if info.foreign_ids else None
+        overlays = self.overlays
+        if overlays or self.read_ts is not None:
+            overlay = self._overlay(info.number)
+            if overlay is not None:
+                okey = overlay.key_for_id(id_key)
+                if okey is not None:
+                    version = overlay.versions[okey]
+                    return (okey, version.text, version.plain) if version.doc is not None else None
+        if self.new_tables and self.new_tables.get(info.name) is info:
+            return None  # a table this transaction creates: nothing stored yet
+        return self._stored_find(info, doc_id, id_key)
 
     def _fetch(
         self, index: "IndexInfo", lo: bytes, hi: bytes, descending: bool, limit: int
     ) -> tuple[list[tuple[bytes, str, int]], list[dict]]:
         """Up to ``limit`` entries of ``index`` in ``[lo, hi)``: ``(index key, json, plain)``
-        rows and their documents."""
-        store = self.db.store
+        rows and their documents (the overlay's versions merged in, if any)."""
+        overlay = self._overlay(index.table_number) if (self.overlays or self.read_ts is not None) else None
+        if overlay:
+            name = index.name
+            if name == "by_id":
+                def storage_key(k: bytes) -> bytes:
+                    return overlay.by_id.get(k, b"")
+            elif name == "by_creation_time":
+                def storage_key(k: bytes) -> bytes:
+                    return k
+            else:
+                n = index.doc_key_len
+
+                def storage_key(k: bytes) -> bytes:
+                    return k[-n:]
+
+            return merge_rows(
+                lambda a, b, n_: self._fetch_stored(index, a, b, descending, n_),
+                overlay, index, lo, hi, descending, limit, storage_key,
+            )
+        return self._fetch_stored(index, lo, hi, descending, limit)
+
+    def _fetch_stored(
+        self, index: "IndexInfo", lo: bytes, hi: bytes, descending: bool, limit: int
+    ) -> tuple[list[tuple[bytes, str, int]], list[dict]]:
+        """``_fetch`` from the store alone (at the time travelled to, if any)."""
+        if index.index_id < 0:  # an index of a table this transaction creates: nothing stored
+            return [], []
+        store = self._src()
+        ts = self.read_ts
         name = index.name
         if name == "by_creation_time":  # the documents table itself
-            rows = store.scan(index.table_number, None, lo, hi, descending, limit)
+            rows = store.scan(index.table_number, None, lo, hi, descending, limit, 0, ts)
             return rows, load_rows(rows)
         if name == "by_id":
             stored = self._id_rows(index, lo, hi, descending, limit)
             return [(k[CT_KEY_LEN:], t, p) for k, t, p in stored], load_rows(stored)
-        rows = store.scan(index.table_number, index.index_id, lo, hi, descending, limit, index.doc_key_len)
+        rows = store.scan(index.table_number, index.index_id, lo, hi, descending, limit, index.doc_key_len, ts)
         return rows, load_rows(rows, index.doc_key_len)
 
     def _id_rows(
@@ -256,11 +446,53 @@ class Transaction:
             except UnicodeDecodeError:
                 doc_id = None
             decoded = decode_id(doc_id) if doc_id is not None else None
-            info = self.db.table_by_number(index.table_number)
+            info = self.table_by_number(index.table_number)
             if decoded is not None and decoded[0] == index.table_number and info is not None:
-                row = self._find(info, doc_id, lo)  # type: ignore[arg-type]
+                row = self._stored_find(info, doc_id, lo)  # type: ignore[arg-type]
                 return [row] if row is not None else []
-        return self.db.store.scan_by_id(index.table_number, lo, hi, descending, limit)
+        return self._src().scan_by_id(index.table_number, lo, hi, descending, limit, self.read_ts)
+
+    def _stored_find(self, info: "TableInfo", doc_id: str, id_key: bytes) -> tuple[bytes, str, int] | None:
+        """``_find`` in the store alone (overlays aside), at the time travelled to, if any."""
+        decoded = decode_id(doc_id)
+        if decoded is None:
+            return None
+        store = self._src()
+        ts = self.read_ts
+        key = id_key_candidate(decoded[1], id_key)
+        row = store.get_document(info.number, key, ts)
+        if row is not None:
+            return key, row[0], row[1]
+        return store.find_foreign(info.number, id_key, ts) if info.foreign_ids else None
+
+    def table_rows(self, info: "TableInfo") -> list[tuple[bytes, str, int]]:
+        """``(storage key, text, plain)`` of every document of a table as this transaction
+        sees it, in key order (no reads recorded, no limits: for derived indexes)."""
+        rows: list[tuple[bytes, str, int]] = []
+        if not (self.new_tables and self.new_tables.get(info.name) is info):  # (new: nothing stored)
+            rows = list(self._src().iter_table_documents(info.number, self.read_ts))
+        overlay = self._overlay(info.number) if (self.overlays or self.read_ts is not None) else None
+        if overlay:
+            rows = [row for row in rows if row[0] not in overlay.versions]
+            rows.extend(overlay.rows())
+            rows.sort()
+        return rows
+
+    def iter_documents_ordered(self, table_number: int, batch: int = 65536) -> Iterator[list[tuple[bytes, str, int]]]:
+        """Batches of ``(storage key, text, plain)`` of a table as this transaction sees it, in
+        key order (no reads recorded, no limits: exports)."""
+        if self.overlays or self.read_ts is not None:
+            info = self.table_by_number(table_number)
+            rows = self.table_rows(info) if info is not None else []
+            return iter([rows[i : i + batch] for i in range(0, len(rows), batch)])
+        return self._src().iter_documents_ordered(table_number, batch)
+
+    def json_batches(self, table_number: int, id_len: int) -> Iterator[tuple[str, str, str, bytes]]:
+        """A table's documents joined by SQLite a batch at a time (``StoreReads.iter_json_batches``):
+        only for a transaction that reads the store as it is (no overlay)."""
+        if self.overlays or self.read_ts is not None:
+            raise DatabaseError("json_batches() reads the store as it is: not in the past, not with buffered writes")
+        return self._src().iter_json_batches(table_number, id_len)
 
     def scan(
         self, table: str, index: "IndexInfo | None", index_name: str, lo: bytes, hi: bytes, descending: bool,
@@ -379,14 +611,14 @@ class Transaction:
             raise DatabaseError(
                 f"db.insert into {table!r}: Provided creation time; `_creationTime` is assigned by the database"
             )
-        doc, size, plain = self.db.prepare_document(table, value)
-        info = self.db.table(table)
+        db = self.db
+        doc, size, plain = db.prepare_document(table, value)
+        info = self.table(table)
         if info is None:
-            info = self.db.create_table(table)
-            self._created_tables = True
+            info = self._create_table(table)
             self.writes.add_table_created(table)
-        ct = self.db.next_creation_time()
-        doc_id = _new_id(info.number, ct, self.db.random)
+        ct = db.next_creation_time()
+        doc_id = _new_id(info.number, ct, db.new_randomness(8))
         self._write_new(info, doc_id, ct, doc, size, plain)
         return doc_id
 
@@ -396,13 +628,13 @@ class Transaction:
         """Insert into a system table (the backend's own writes: no user checks, no schema);
         an import passes the ``doc_id`` (of this table) and ``creation_time`` to keep."""
         self._require_writable("insert")
-        if self.db.table(table) is None:
-            self._created_tables = True  # a rollback takes the new table out of the catalog too
-        info = self.db.system_table(table)
+        info = self.table(table)
+        if info is None:
+            info = self._create_table(table, system=True)
         doc, size, plain = self.db.prepare_document(table, value)
         ct = self.db.next_creation_time() if creation_time is None else creation_time
         if doc_id is None:
-            doc_id = _new_id(info.number, ct, self.db.random)
+            doc_id = _new_id(info.number, ct, self.db.new_randomness(8))
             foreign = False
         else:
             decoded = decode_id(doc_id)
@@ -484,18 +716,27 @@ class Transaction:
         add(table, "by_id", id_key)
         key = encode_value(creation_time) + id_key
         add(table, "by_creation_time", key)
-        added: list[tuple[int, bytes]] = []
-        for index in info.entry_indexes:  # (index fields are user fields: ``user`` has them)
-            entry = index.prefix(user) + key  # type: ignore[misc]
-            add(table, index.name, entry)
-            added.append((index.index_id, entry))
+        entry_indexes = info.entry_indexes
+        for index in entry_indexes:  # (index fields are user fields: ``user`` has them)
+            add(table, index.name, index.prefix(user) + key)  # type: ignore[misc]
         text, plain = dumps_user(user, plain)
+        if self._buffered:
+            overlay = self.overlays.get(info.number)
+            if overlay is None:
+                overlay = self.overlays[info.number] = TableOverlay(info.number)
+            doc = {"_id": doc_id, "_creationTime": creation_time}
+            doc.update(user)
+            overlay.set(key, doc, text, plain)
+            self._base.setdefault(key, None)
+            if foreign:
+                self._foreign.add(key)
+            return
         store = self.db.store
-        store.insert_document(info.number, key, text, plain, foreign)
+        store.insert_document(info.number, key, text, plain, foreign, self.exclusive_ts or 0)
         if foreign:
             info.foreign_ids = True
-        if added:
-            store.insert_entries(added)
+        if entry_indexes:
+            store.insert_entries([(index.index_id, index.prefix(user) + key) for index in entry_indexes])  # type: ignore[misc]
 
     def _write(
         self, info: "TableInfo", doc_id: str, old: dict, new: dict | None, size: int,
@@ -531,14 +772,77 @@ class Transaction:
                 removed.append((index.index_id, old_key))
                 if new_key is not None:
                     added.append((index.index_id, new_key))
+        if self._buffered:
+            overlay = self.overlays.get(info.number)
+            if overlay is None:
+                overlay = self.overlays[info.number] = TableOverlay(info.number)
+            if suffix not in self._base:
+                self._base[suffix] = old
+            if new is None:
+                overlay.set(suffix, None)
+            else:
+                assert stored is not None  # an update comes with its text (_rewrite)
+                overlay.set(suffix, new, *stored)
+            return
+        ts = self.exclusive_ts or 0
         if removed:
             store.delete_entries(removed)
         if new is None:
-            store.delete_document(info.number, suffix)
+            store.delete_document(info.number, suffix, ts)
         else:
             assert stored is not None  # an update comes with its text (_rewrite)
-            store.update_document(info.number, suffix, *stored)
+            store.update_document(info.number, suffix, *stored, ts)
         if len(added) == 1:
             store.insert_entry(*added[0])
         elif added:
             store.insert_entries(added)
+
+    # -- commit -----------------------------------------------------------------------------
+    def apply(self, ts: int, tables: "dict[int, TableInfo]") -> None:
+        """Write the buffered writes to the store at commit ``ts`` (inside the committer's
+        SQLite transaction); ``tables``: the tables this transaction created, as created."""
+        store = self.db.store
+        base = self._base
+        foreign = self._foreign
+        removed: list[tuple[int, bytes]] = []
+        added: list[tuple[int, bytes]] = []
+        for number, overlay in self.overlays.items():
+            info = tables.get(number) or self.db.table_by_number(number)
+            assert info is not None
+            indexes = info.entry_indexes
+            for key, version in overlay.versions.items():
+                old = base.get(key)
+                new = version.doc
+                if old is None:
+                    if new is None:
+                        continue  # inserted and deleted again: nothing to write
+                    is_foreign = key in foreign
+                    store.insert_document(number, key, version.text, version.plain, is_foreign, ts)
+                    if is_foreign:
+                        info.foreign_ids = True
+                    for index in indexes:
+                        added.append((index.index_id, index.prefix(new) + key))  # type: ignore[misc]
+                    continue
+                for index in indexes:
+                    prefix = index.prefix
+                    old_key = prefix(old) + key  # type: ignore[misc]
+                    new_key = prefix(new) + key if new is not None else None  # type: ignore[misc]
+                    if old_key != new_key:
+                        removed.append((index.index_id, old_key))
+                        if new_key is not None:
+                            added.append((index.index_id, new_key))
+                if new is None:
+                    store.delete_document(number, key, ts)
+                else:
+                    store.update_document(number, key, version.text, version.plain, ts)
+        if removed:
+            store.delete_entries(removed)
+        if len(added) == 1:
+            store.insert_entry(*added[0])
+        elif added:
+            store.insert_entries(added)
+        for storage_id, data in self._files:
+            if data is None:
+                store.delete_file(storage_id)
+            else:
+                store.put_file(storage_id, data)

@@ -101,7 +101,7 @@ def _plan_numbers(txn: Any, loads: list[TableLoad]) -> dict[int, int]:
         free = (want not in used or used[want] == load.table) and want not in claimed
         if info is not None and info.number == want:
             target = want
-        elif info is not None and not (free and db.store.count_documents(info.number) == 0):
+        elif info is not None and not (free and bulk.table_count(txn, load.table) == 0):
             target = info.number  # a table that keeps its number: the ids follow it
         elif free:
             target = want
@@ -142,7 +142,7 @@ def write_tables(
     """
     loads = list(loads)
     out: dict[str, int] = {}
-    with app.database.write() as txn:
+    with app.database.write(exclusive=True) as txn:
         if clear_other_tables:  # ``--replace-all``: tables the import does not mention end up empty
             named = {load.table for load in loads}
             for name in app.database.table_names():

@@ -76,18 +76,18 @@ def export_snapshot(app: "Backend", path: str | os.PathLike[str], *, include_fil
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             zf.writestr("README.md", README)
-            with db.read():
+            with db.read() as txn:
                 tables = sorted((db.table(name).number, name) for name in db.table_names())  # type: ignore[union-attr]
                 zf.writestr(
                     "_tables/documents.jsonl",
                     "".join(_encode({"name": name, "id": number}) + "\n" for number, name in tables),
                 )
                 if include_file_storage:
-                    _write_storage(db, zf)
+                    _write_storage(db, txn, zf)
                 for number, name in tables:
                     zf.writestr(f"{name}/generated_schema.jsonl", '"uniform"\n')
                     with zf.open(f"{name}/documents.jsonl", "w") as out:
-                        for rows in db.store.iter_documents_ordered(number):
+                        for rows in txn.iter_documents_ordered(number):
                             lines = [_encode(to_export_json(doc)) for doc in load_rows(rows)]
                             out.write(("\n".join(lines) + "\n").encode("utf-8"))
         os.replace(tmp, target)
@@ -100,14 +100,14 @@ def export_snapshot(app: "Backend", path: str | os.PathLike[str], *, include_fil
     return target
 
 
-def _write_storage(db: Any, zf: zipfile.ZipFile) -> None:
+def _write_storage(db: Any, txn: Any, zf: zipfile.ZipFile) -> None:
     """``_storage/documents.jsonl`` and ``_storage/<id>`` (inside the export's read)."""
     info = db.table(STORAGE_TABLE)
     lines = []
     if info is not None:
-        for rows in db.store.iter_documents_ordered(info.number):
+        for rows in txn.iter_documents_ordered(info.number):
             for doc in load_rows(rows):
-                data = db.store.get_file(doc["_id"])
+                data = txn.get_file(doc["_id"])
                 if data is not None:
                     zf.writestr(f"{STORAGE_TABLE}/{doc['_id']}", data)
                 lines.append(_encode(to_export_json(doc)))
@@ -142,10 +142,10 @@ def _storage_writer(docs: list[dict], files: dict[str, bytes], number: int | Non
         db = txn.db
         ours = db.system_table(STORAGE_TABLE)
         if mode == "replace":
-            for rows in db.store.iter_documents_ordered(ours.number):
+            for rows in list(txn.iter_documents_ordered(ours.number)):
                 for old in load_rows(rows):
                     txn.delete(old["_id"])
-                    db.store.delete_file(old["_id"])
+                    txn.delete_file(old["_id"])
         for doc in docs:
             table_number, internal = decode_id(doc["_id"])  # type: ignore[misc]
             doc_id = encode_id(ours.number, internal) if table_number != ours.number else doc["_id"]
@@ -154,7 +154,7 @@ def _storage_writer(docs: list[dict], files: dict[str, bytes], number: int | Non
                 txn.insert_system(STORAGE_TABLE, fields, doc_id=doc_id, creation_time=doc.get("_creationTime"))
             except Exception as exc:  # noqa: BLE001 - named for the file
                 raise ImportFileError(f"{STORAGE_TABLE}/documents.jsonl", None, str(exc)) from None
-            db.store.put_file(doc_id, files[doc["_id"]])
+            txn.put_file(doc_id, files[doc["_id"]])
 
     return write
 

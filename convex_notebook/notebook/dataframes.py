@@ -48,7 +48,7 @@ import pandas as pd
 
 from ..engine import bulk
 from ..engine.transaction import DatabaseError
-from ..engine.stored import CT_KEY_LEN
+from ..engine.stored import CT_KEY_LEN, load_rows
 from ..values import MISSING, Int64, is_id
 from ..values._codec import _decode, _from_stored
 
@@ -254,20 +254,29 @@ def _decode_array(text: str) -> list[dict[str, Any]]:
     return _decode(text)
 
 
-def table_dataframe(app: "Backend", table: str, *, index: str | None = None) -> pd.DataFrame:
-    """Every document of ``table`` as a DataFrame, in ``_creationTime`` order (one snapshot)."""
+def table_dataframe(app: "Backend", table: str, *, index: str | None = None, at: Any = None) -> pd.DataFrame:
+    """Every document of ``table`` as a DataFrame, in ``_creationTime`` order (one snapshot;
+    ``at``: the snapshot at that time, as ``app.query(..., at=)`` takes it)."""
     db = app.database
     acc = _Columns()
     ids: list[str] = []
     times: list[bytes] = []
-    with db.read():
-        info = db.table(table)
+    when = None
+    if at is not None:
+        from ..backend.timestamps import to_timestamp
+
+        when = to_timestamp(at, db)
+    with db.read(at=when) as txn:
+        info = txn.table(table)
+        if info is not None and txn.read_ts is not None:  # the past: documents one by one
+            docs = [doc for rows in txn.iter_documents_ordered(info.number) for doc in load_rows(rows)]
+            return to_dataframe(docs, index=index) if docs else empty_table_frame(index)
         if info is not None:
             # Documents come joined by SQLite, one JSON array per batch: no Python string per
             # row. Special ones ($integer, $bytes, NaN...) are decoded further one by one.
             id_len = info.indexes["by_id"].doc_key_len - CT_KEY_LEN - 2
             # closing(): whatever happens here, the read-ahead is over before the lock is released.
-            with closing(db.store.iter_json_batches(info.number, id_len)) as batches:
+            with closing(txn.json_batches(info.number, id_len)) as batches:
                 for texts, plains, batch_ids, batch_times in batches:
                     docs = _decode_array("[" + texts + "]")
                     if "0" in plains:
@@ -283,14 +292,19 @@ def table_dataframe(app: "Backend", table: str, *, index: str | None = None) -> 
     return _frame(columns, acc.n, index)
 
 
-def dataframe(app: "Backend", source: Any, args: Mapping[str, Any] | None = None, *, index: str | None = None) -> pd.DataFrame:
-    """``app.df(...)``: a table name, a query's path (with ``args``), or documents."""
+def dataframe(
+    app: "Backend", source: Any, args: Mapping[str, Any] | None = None, *, index: str | None = None, at: Any = None
+) -> pd.DataFrame:
+    """``app.df(...)``: a table name, a query's path (with ``args``), or documents; ``at``
+    reads a table or query as it was then."""
     if isinstance(source, str):
         if app.database.table(source) is None and app.registry.lookup(source) is not None:
-            return to_dataframe(app.query(source, dict(args or {})), index=index)
+            return to_dataframe(app.query(source, dict(args or {}), at=at), index=index)
         if args is not None:
             raise TypeError(f"app.df({source!r}, args): {source!r} is not a query function")
-        return table_dataframe(app, source, index=index)
+        return table_dataframe(app, source, index=index, at=at)
+    if at is not None:
+        raise TypeError("app.df(..., at=) reads a table or a query as it was: pass its name")
     if isinstance(source, pd.DataFrame):
         return source
     return to_dataframe(source, index=index)
@@ -567,7 +581,7 @@ def import_dataframe(
     db = app.database
     try:
         if atomic:
-            with db.write() as txn:
+            with db.write(exclusive=True) as txn:
                 _check_mode(txn, table, mode)
                 if mode == "replace":
                     bulk.clear_table(txn, table)
@@ -577,14 +591,14 @@ def import_dataframe(
                 # SQLite's), reporting each batch to the progress bar.
                 _insert(txn, table, names, columns, n, keep_ids, 0, bar.update)
         else:
-            with db.write() as txn:
+            with db.write(exclusive=True) as txn:
                 _check_mode(txn, table, mode)
                 if n == 0:
                     bulk.ensure_table(txn, table)
             for start in range(0, n, batch_size):
                 count = min(batch_size, n - start)
                 chunk = [col[start : start + batch_size] for col in columns]
-                with db.write() as txn:
+                with db.write(exclusive=True) as txn:
                     _insert(txn, table, names, chunk, count, keep_ids, start)
                 bar.update(count)
     finally:

@@ -56,7 +56,7 @@ class StorageApi(HttpApi):
             if db.table_name_for_id(storage_id) != STORAGE_TABLE:
                 return None
             doc = txn.get(storage_id)
-            data = db.store.get_file(storage_id) if doc is not None else None
+            data = txn.get_file(storage_id) if doc is not None else None
         return (doc, data) if doc is not None and data is not None else None
 
     async def upload(self, request: Request) -> Response:

@@ -283,15 +283,15 @@ def test_at_most_a_thousand_schedules_per_call(app: cn.Backend) -> None:
 
 def test_the_runner_reads_pending_jobs_through_an_index(app: cn.Backend, monkeypatch: Any) -> None:
     """Finished jobs are kept a week; finding what is due reads only the pending ones."""
-    from convex_notebook.engine import bulk
+    from convex_notebook.engine import transaction
 
     for i in range(300):
         app.run(lambda ctx, i=i: ctx.scheduler.run_after(0, "record", {"n": float(i)}))
     app.advance_time(1)  # all 300 done, kept
     app.run(lambda ctx: [ctx.scheduler.run_after(1000 * k, "record", {"n": -1.0}) for k in (1, 2, 3)])
     decoded = []
-    real = bulk.load_rows
-    monkeypatch.setattr(bulk, "load_rows", lambda rows, *a: decoded.append(len(rows)) or real(rows, *a))
+    real = transaction.load_rows
+    monkeypatch.setattr(transaction, "load_rows", lambda rows, *a: decoded.append(len(rows)) or real(rows, *a))
     pending = app._scheduler._pending()
     assert [j["scheduledTime"] for j in pending] == sorted(j["scheduledTime"] for j in pending) and len(pending) == 3
     assert sum(decoded) == 3  # not the 303 jobs of the table

@@ -42,11 +42,11 @@ def test_column_path_stores_the_row_path_text_entries_and_sizes(app):
     names, columns = NAMES, _columns()
     n = len(columns[0])
     db = app.database
-    with db.write() as txn:
+    with db.write(exclusive=True) as txn:
         ids = bulk.insert_columns(txn, "cols", names, columns, n)
         col_bytes = txn.bytes_written
         col_keys = {k: list(v) for k, v in txn.writes.keys.items()}
-    with db.write() as txn:
+    with db.write(exclusive=True) as txn:
         bulk.insert_documents(txn, "rows", bulk.rows_from_columns(names, columns, n))
         row_bytes = txn.bytes_written
     assert col_bytes == row_bytes
@@ -78,7 +78,7 @@ def test_column_path_stores_the_row_path_text_entries_and_sizes(app):
 
 def test_special_values_round_trip_exactly(app):
     columns = _columns()
-    with app.database.write() as txn:
+    with app.database.write(exclusive=True) as txn:
         ids = bulk.insert_columns(txn, "t", NAMES, columns, 10)
     docs = {d["_id"]: d for d in app.run(lambda ctx: ctx.db.query("t").collect())}
     mixed = [docs[i].get("mixed", MISSING) for i in ids]
@@ -94,7 +94,7 @@ def test_user_index_entries_match_the_row_path(app):
         schema_validation=False,
     ))
     cols = [[3.0, 1.0, 2.0, 1.0], ["b", "a", "b", MISSING]]
-    with app.database.write() as txn:
+    with app.database.write(exclusive=True) as txn:
         bulk.insert_columns(txn, "t", ["f", "s"], cols, 4)
     got = app.run(lambda ctx: [d["f"] for d in ctx.db.query("t").with_index("by_s").collect()])
     assert got == [1.0, 1.0, 2.0, 3.0]
@@ -116,7 +116,7 @@ def test_user_index_entries_match_the_row_path(app):
 )
 def test_rejected_rows_name_the_row_and_write_nothing(app, names, columns, row, message):
     with pytest.raises(bulk.ImportRowError) as err:
-        with app.database.write() as txn:
+        with app.database.write(exclusive=True) as txn:
             bulk.insert_columns(txn, "t", names, columns, len(columns[0]))
     assert err.value.row == row and message in str(err.value)
     assert app.database.table("t") is None
@@ -125,7 +125,7 @@ def test_rejected_rows_name_the_row_and_write_nothing(app, names, columns, row, 
 def test_schema_errors_are_the_row_path_errors(app):
     app.set_schema(cn.define_schema({"t": cn.define_table({"a": v.float64()})}))
     with pytest.raises(bulk.ImportRowError) as err:
-        with app.database.write() as txn:
+        with app.database.write(exclusive=True) as txn:
             bulk.insert_columns(txn, "t", ["a"], [[1.0, "no"]], 2)
     assert err.value.row == 1 and "does not match the schema" in str(err.value)
     assert app.run(lambda ctx: ctx.db.query("t").collect()) == []
@@ -141,7 +141,7 @@ def test_ids_from_internals_is_the_per_id_encoder(number):
 
 
 def test_fresh_ids_are_native_and_ascend_with_creation_time(app):
-    with app.database.write() as txn:
+    with app.database.write(exclusive=True) as txn:
         ids = bulk.insert_columns(txn, "t", ["a"], [[float(i) for i in range(3000)]], 3000)
     assert ids == sorted(ids) and len(set(ids)) == 3000
     docs = app.run(lambda ctx: ctx.db.query("t").collect())
@@ -158,7 +158,7 @@ def test_a_sparse_first_column_stores_the_row_path_text(app):
     names = ["sparse", "f", "clean"]
     cols = _columns()
     columns = [cols[4], cols[0], cols[6]]
-    with app.database.write() as txn:
+    with app.database.write(exclusive=True) as txn:
         bulk.insert_columns(txn, "t", names, columns, 10)
     rows = _stored(app, "t")[1]
     expected = bulk.rows_from_columns(names, columns, 10)
@@ -170,7 +170,7 @@ def test_a_sparse_first_column_stores_the_row_path_text(app):
 def test_batches_overlap_sqlite_and_report_progress(app, monkeypatch):
     monkeypatch.setattr(bulk, "_BATCH", 7)  # 50 rows: 8 batches on the worker thread
     seen = []
-    with app.database.write() as txn:
+    with app.database.write(exclusive=True) as txn:
         ids = bulk.insert_columns(txn, "t", ["a"], [[float(i) for i in range(50)]], 50, progress=seen.append)
     assert seen == [7] * 7 + [1]
     docs = app.run(lambda ctx: ctx.db.query("t").collect())
@@ -191,7 +191,7 @@ def test_a_failing_batch_writes_nothing_and_leaves_the_store_usable(app, monkeyp
 
     monkeypatch.setattr(store, "insert_documents_json", flaky)
     with pytest.raises(DatabaseError, match="already exists"):
-        with app.database.write() as txn:
+        with app.database.write(exclusive=True) as txn:
             bulk.insert_columns(txn, "t", ["a"], [[float(i) for i in range(50)]], 50)
     monkeypatch.setattr(store, "insert_documents_json", real)
     assert app.database.table("t") is None
@@ -203,13 +203,13 @@ def test_large_documents_make_smaller_batches(app, monkeypatch):
     monkeypatch.setattr(bulk, "_BATCH_TEXT", 1000)  # characters of document text per statement
     texts = ["x" * 100 + str(i) for i in range(50)]
     seen = []
-    with app.database.write() as txn:
+    with app.database.write(exclusive=True) as txn:
         bulk.insert_columns(txn, "cols", ["s"], [texts], 50, progress=seen.append)
     assert sum(seen) == 50 and max(seen) * 100 <= 1000 and len(seen) > 5
     store = app.database.store
     real, statements = store.insert_documents_json, []
     monkeypatch.setattr(store, "insert_documents_json", lambda *a: statements.append(len(a[3])) or real(*a))
-    with app.database.write() as txn:
+    with app.database.write(exclusive=True) as txn:
         bulk.insert_documents(txn, "rows", [{"s": t} for t in texts])
     assert len(statements) > 5 and max(statements) <= 1000 + 200  # about the limit: whole documents
     got = app.run(lambda ctx: [[d["s"] for d in ctx.db.query(t).collect()] for t in ("cols", "rows")])

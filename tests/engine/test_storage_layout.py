@@ -26,7 +26,7 @@ def _foreign_docs(number: int, n: int, start: float = 1_600_000_000_000.0) -> li
 
 
 def _import(app, table: str, docs: list[dict]) -> list[str]:
-    with app.database.write() as txn:
+    with app.database.write(exclusive=True) as txn:
         return bulk.insert_documents(txn, table, docs, keep_system_fields=True)
 
 
