@@ -415,11 +415,14 @@ class Backend(_Definer):
             journal=journal,
         )
 
-    def invoke(self, target: Any, args: Any = None, *, kind: str | None = None, admin: bool = False) -> Invocation:
+    def invoke(
+        self, target: Any, args: Any = None, *, kind: str | None = None, admin: bool = False, at: int | None = None
+    ) -> Invocation:
         """Run a function the way a server request does and report instead of raising:
         value or error, log lines, and the timestamp (see :class:`Invocation`). ``kind``
-        requires that kind of function; ``admin`` allows internal functions. Identity: this
-        view's (``app.with_identity(...).invoke(...)``)."""
+        requires that kind of function; ``admin`` allows internal functions; ``at`` runs a
+        query at that timestamp (time travel). Identity: this view's
+        (``app.with_identity(...).invoke(...)``)."""
         shown = target.path if isinstance(target, RegisteredFunction) else str(target)
         inv = Invocation(shown, None)
         with logs.capture() as cap:
@@ -432,6 +435,7 @@ class Backend(_Definer):
                 else:
                     # The timestamp this call saw: its snapshot, or its commit.
                     token = _observed_ts.set(None)
+                    at_token = _read_at.set(at) if at is not None and definition.kind == "query" else None
                     try:
                         inv.value = self._call(
                             definition.path, args, kind=None, identity=self._identity, admin=True, top=True
@@ -439,6 +443,8 @@ class Backend(_Definer):
                         observed = _observed_ts.get()
                     finally:
                         _observed_ts.reset(token)
+                        if at_token is not None:
+                            _read_at.reset(at_token)
                     inv.ts = observed if observed is not None else self._db.last_ts
             except Exception as exc:  # reported, not raised
                 inv.error = exc

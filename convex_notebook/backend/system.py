@@ -109,6 +109,7 @@ def _logs(ctx: Any, limit: float = 50) -> list[dict]:
             "lines": list(e.lines),
             "durationMs": float(e.duration_ms),
             "error": e.error,
+            "usage": dict(e.usage),
         }
         for e in entries
     ]

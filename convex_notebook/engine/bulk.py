@@ -144,7 +144,18 @@ def ensure_table(txn: Transaction, table: str, number: int | None = None) -> "Ta
 
 
 def clear_table(txn: Transaction, table: str) -> int:
-    """Delete every document of ``table`` (recording every removed key); return how many."""
+    """Delete every document of ``table`` (recording every removed key); return how many.
+
+    In an exclusive transaction, SQLite deletes them in a few statements; in a mutation's
+    (optimistic) transaction they are deleted one by one into its buffer."""
+    if txn.writable and txn.exclusive_ts is None:
+        info = txn.table(table)
+        if info is None:
+            return 0
+        ids = [doc["_id"] for rows in list(iter_table(txn, table)) for doc in load_rows(rows)]
+        for doc_id in ids:
+            txn.delete(doc_id, only="system" if table.startswith("_") else "user")
+        return len(ids)
     _require(txn)
     db = txn.db
     info = db.table(table)

@@ -412,6 +412,39 @@ class Database:
         committer while it runs and writes the store directly (bulk writes)."""
         return _ExclusiveScope(self) if exclusive else _WriteScope(self)
 
+    def document_deltas(
+        self, cursor: int, limit: int, table: str | None = None
+    ) -> tuple[list[tuple[int, str, str, dict | None]], int, bool]:
+        """Convex's streaming export after ``cursor`` (a timestamp within the history):
+        ``([(ts, table, id, document or None if deleted)], next cursor, more?)``."""
+        from .history import document_deltas
+
+        with self.read() as txn:
+            latest = txn.snapshot_ts
+            if cursor != latest:
+                self.history.check_readable(cursor, latest)
+            number = None
+            if table is not None:
+                info = self.table(table)
+                if info is None:
+                    return [], latest, False
+                number = info.number
+            changes, end, more = document_deltas(txn._src(), cursor, latest, limit, number)
+        out = []
+        for ts, table_number, key, doc in changes:
+            info = self.table_by_number(table_number)
+            if info is None or (info.name.startswith("_") and table is None):
+                continue  # system tables are not exported
+            doc_id = key[CT_KEY_LEN + 1 : -1].decode("ascii")
+            out.append((ts, info.name, doc_id, doc))
+        return out, end, more
+
+    def advance_ts(self, ts: int) -> None:
+        """Make the next commit's timestamp later than ``ts`` (a client has seen it)."""
+        with self.commit_lock, self._publish:
+            if ts > self.last_ts:
+                self.last_ts = ts
+
     def begin_snapshot(self, reader: Any) -> int:
         """Start a read transaction on ``reader`` and return the timestamp it sees."""
         with self._publish:

@@ -115,7 +115,7 @@ def versions_at(source: "StoreReads", ts: int, table_number: int) -> TableOverla
 
 
 def document_deltas(
-    source: "StoreReads", after: int, upto: int, limit: int
+    source: "StoreReads", after: int, upto: int, limit: int, table_number: int | None = None
 ) -> tuple[list[tuple[int, int, bytes, dict | None]], int, bool]:
     """Convex's streaming export: the document revisions with ``after < ts <= upto``, oldest
     first, as ``(ts, table_number, storage key, document or None if deleted)``, with the
@@ -123,13 +123,13 @@ def document_deltas(
     out: list[tuple[int, int, bytes, dict | None]] = []
     cursor = after
     limit = max(1, limit)
-    rows = source.revisions_between(after, upto, limit + 1)
+    rows = source.revisions_between(after, upto, limit + 1, table_number)
     has_more = len(rows) > limit
     if has_more:
         boundary = rows[limit][0]  # the first commit that does not fit whole
         rows = [r for r in rows if r[0] < boundary]
         if not rows:  # one commit larger than a page: it comes whole
-            rows = source.revisions_between(boundary - 1, boundary, 1 << 62)
+            rows = source.revisions_between(boundary - 1, boundary, 1 << 62, table_number)
     for ts, number, key, _prev_ts, _prev, _plain, deleted, key_hi in rows:
         if key_hi is not None:  # a bulk insert: its documents as they were written
             for doc_key, doc in _batch_versions(source, number, key, key_hi, ts):

@@ -213,7 +213,8 @@ class Transaction:
         self.after_commit.append(action)
 
     def has_writes(self) -> bool:
-        return bool(self.new_tables) or bool(self._files) or any(self.overlays.values())
+        # (a write set alone counts: the backend's own state changes are commits too)
+        return bool(self.writes) or bool(self.new_tables) or bool(self._files) or any(self.overlays.values())
 
     # -- file storage (the bytes of _storage documents, written with them) ------------------
     def put_file(self, storage_id: str, data: bytes) -> None:

@@ -57,14 +57,17 @@ _DOCUMENTS = re.compile(r"^(.*/)?([^/]+)/documents\.jsonl$")
 _SCHEMA = re.compile(r"^(.*/)?([^/]+)/generated_schema\.jsonl$")
 
 
-def export_snapshot(app: "Backend", path: str | os.PathLike[str], *, include_file_storage: bool = False) -> str:
+def export_snapshot(
+    app: "Backend", path: str | os.PathLike[str], *, include_file_storage: bool = False, at: Any = None
+) -> str:
     """Write every table of ``app`` to a snapshot ZIP; return the file's path.
 
     ``path`` is the ZIP to write, or an existing directory (the file is then named
     ``snapshot_<nanoseconds>.zip`` as Convex does). The snapshot is one consistent read, and
     the file appears complete or not at all (written aside, then renamed).
     ``include_file_storage`` (``--include-file-storage``) adds ``_storage/documents.jsonl``
-    and each file's bytes at ``_storage/<id>``.
+    and each file's bytes at ``_storage/<id>``. ``at``: the snapshot at that time (as
+    ``app.query(..., at=)`` takes it).
     """
     target = os.fspath(path)
     if os.path.isdir(target):
@@ -76,7 +79,12 @@ def export_snapshot(app: "Backend", path: str | os.PathLike[str], *, include_fil
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             zf.writestr("README.md", README)
-            with db.read() as txn:
+            when = None
+            if at is not None:
+                from ..backend.timestamps import to_timestamp
+
+                when = to_timestamp(at, db)
+            with db.read(at=when) as txn:
                 tables = sorted((db.table(name).number, name) for name in db.table_names())  # type: ignore[union-attr]
                 zf.writestr(
                     "_tables/documents.jsonl",

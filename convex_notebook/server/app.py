@@ -90,6 +90,7 @@ def build_app(deployment: "Deployment") -> Any:
         Route("/api/query_at_ts", api.query_at_ts, methods=["POST"]),
         Route("/api/query_batch", api.query_batch, methods=["POST"]),
         Route("/api/list_snapshot", data.list_snapshot, methods=["GET"]),
+        Route("/api/document_deltas", data.document_deltas, methods=["GET"]),
         Route("/api/import", data.import_table, methods=["POST"]),
         Route("/api/export/request/zip", snapshots.request_export, methods=["POST"]),
         Route("/api/export/zip/{ts}", snapshots.download_export, methods=["GET"]),

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..backend.context import QueryCtx
+from ..engine.history import HistoryError
 from ..engine.transaction import DatabaseError
 from ..errors import ConvexFunctionError
 from .http import TS_HEADER, HttpApi, RequestError, json_response
@@ -101,17 +102,17 @@ class DataApi(HttpApi):
     ) -> dict:
         backend = self.dep.backend
         db = backend.database
-        with db.lock:  # one snapshot: no commit in between
-            tables = [only] if only is not None else sorted(db.table_names())
+        try:
+            scope = db.read(at=snapshot)
+            txn = scope.__enter__()
+        except HistoryError as exc:
+            raise RequestError(
+                400, "SnapshotUnavailable", f"Cannot continue snapshot {snapshot}: {exc}. Start again without 'snapshot'."
+            ) from None
+        try:  # every page reads the history at the first page's timestamp: one snapshot
             if snapshot is None:
-                snapshot = db.last_ts
-            else:
-                why = self.dep.snapshot_unavailable(snapshot, tables)
-                if why is not None:
-                    raise RequestError(
-                        400, "SnapshotUnavailable",
-                        f"Cannot continue snapshot {snapshot}: {why}. Start again without 'snapshot'.",
-                    )
+                snapshot = txn.snapshot_ts
+            tables = [only] if only is not None else sorted(db.table_names())
             if position is not None:
                 if position[0] not in tables:
                     raise RequestError(400, "InvalidCursor", f"The cursor is for table {position[0]!r}, not listed here")
@@ -120,7 +121,7 @@ class DataApi(HttpApi):
             table, cursor = (tables[0] if tables else "", None) if position is None else position
             has_more = False
             while table:
-                page, cursor, done = self._table_page(table, cursor, size - len(values))
+                page, cursor, done = self._table_page(txn, table, cursor, size - len(values))
                 for doc in page:
                     out = encode(doc)
                     out["_table"] = table
@@ -137,20 +138,63 @@ class DataApi(HttpApi):
                     has_more = True
                     break
             return {"values": values, "hasMore": has_more, "snapshot": snapshot, "cursor": _encode_cursor(table, cursor)}
+        finally:
+            scope.__exit__(None, None, None)
 
-    def _table_page(self, table: str, cursor: str | None, size: int) -> tuple[list[dict], str | None, bool]:
+    def _table_page(self, txn: Any, table: str, cursor: str | None, size: int) -> tuple[list[dict], str | None, bool]:
         """Up to ``size`` documents of ``table`` after ``cursor``: (documents, next cursor, done)."""
         backend = self.dep.backend
         if size <= 0:
             return [], cursor, False
-        if backend.database.table(table) is None:
+        if txn.table(table) is None:
             return [], None, True
-        with backend.database.read() as txn:
-            try:
-                result = QueryCtx(backend, txn, None).db.query(table).paginate({"numItems": size, "cursor": cursor})
-            except (ConvexFunctionError, DatabaseError) as exc:
-                raise RequestError(400, "InvalidCursor", f"Cannot continue the snapshot of {table!r}: {exc}") from None
+        txn.paginated = False  # (one paginate per table page, in one transaction)
+        try:
+            result = QueryCtx(backend, txn, None).db.query(table).paginate({"numItems": size, "cursor": cursor})
+        except (ConvexFunctionError, DatabaseError) as exc:
+            raise RequestError(400, "InvalidCursor", f"Cannot continue the snapshot of {table!r}: {exc}") from None
         return result["page"], result["continueCursor"], bool(result["isDone"])
+
+    # -- document deltas ------------------------------------------------------------------------
+    async def document_deltas(self, request: Request) -> Response:
+        """``GET /api/document_deltas?cursor=<ts>&tableName=&format=json``: the documents
+        written after ``cursor`` (a ``list_snapshot`` snapshot, or a previous page's cursor),
+        oldest first, each with ``_ts`` and ``_table``; deletions as ``{_id, _ts, _table,
+        _deleted: true}``."""
+
+        async def run(request: Request) -> Response:
+            self._require_admin(request)
+            params = request.query_params
+            encode = self._encoder(params.get("format"))
+            cursor = self._int_param(request, "cursor")
+            if cursor is None:
+                raise RequestError(400, "BadQueryParameter", "'cursor' is required (a list_snapshot snapshot)")
+            size = self._int_param(request, "numItems")
+            size = PAGE_DEFAULT if size is None else size
+            if not 1 <= size <= PAGE_MAX:
+                raise RequestError(400, "BadQueryParameter", f"'numItems' must be between 1 and {PAGE_MAX}")
+            only = params.get("tableName") or None
+            body = await self.dep.run_blocking(lambda: self._deltas(cursor, only, size, encode))
+            return json_response(body)
+
+        return await self._guard(request, run)
+
+    def _deltas(self, cursor: int, only: str | None, size: int, encode: Any) -> dict:
+        db = self.dep.backend.database
+        try:
+            changes, end, has_more = db.document_deltas(cursor, size, table=only)
+        except HistoryError as exc:
+            raise RequestError(400, "InvalidCursor", f"Cannot read document deltas after {cursor}: {exc}") from None
+        values = []
+        for ts, table, doc_id, doc in changes:
+            if doc is None:
+                out: dict[str, Any] = {"_id": doc_id, "_deleted": True}
+            else:
+                out = encode(doc)
+            out["_ts"] = ts
+            out["_table"] = table
+            values.append(out)
+        return {"values": values, "hasMore": has_more, "cursor": end}
 
     # -- import -----------------------------------------------------------------------------------
     async def import_table(self, request: Request) -> Response:

@@ -1,12 +1,15 @@
 """The serving side of one Backend: settings, sessions, the commit hook, mutation dedup.
 
 Concurrency model. The event loop (uvicorn's) only parses, encodes and sends; every call into
-the backend runs on a thread pool, because it may wait for the database lock. Everything the
+the backend runs on a thread pool. Queries, mutations and actions run side by side there (the
+engine's snapshots and optimistic commits: no lock is held while user code runs). What the
 sync sessions share with those threads (their query sets, what they last sent) changes only
-under ``backend.database.lock``, the same lock that serialises commits. A commit therefore
-sees every session in a consistent state: the commit hook (run under the lock, right after the
-engine has re-run the affected live queries) collects, per session, the query results that
-changed and the commit timestamp, and hands them to the loop in one batch, in commit order.
+under the subscription hub's lock (``self.lock``), which is held only for bookkeeping, never
+while a function runs. Live results change under that lock too, all at once per commit, so a
+commit sees every session in a consistent state: the commit hook (run by the committer right
+after the engine has re-run the affected live queries) collects, per session, the query
+results that changed and the commit timestamp, and hands them to the loop in one batch, in
+commit order.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -70,20 +74,17 @@ class Deployment:
         self.backend = backend
         self.settings = settings or ServerSettings()
         self.verify_token = verify_token
-        self.lock = backend.database.lock
+        self.lock = backend.subscription_hub.lock
+        self._dedup_lock = threading.Lock()
         self.admin_key = self._admin_key(admin_key)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.settings.threads, thread_name_prefix="convex-server"
         )
         self.sessions: set[SyncSession] = set()  # changed under self.lock
-        self._dedup: OrderedDict[tuple[str, int], StoredMutation] = OrderedDict()  # under self.lock
+        self._dedup: OrderedDict[tuple[str, int], StoredMutation] = OrderedDict()  # under self._dedup_lock
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
         self.cleanups: list[Callable[[], None]] = []  # run by close() (e.g. removing export files)
-        # When each table was last written (under self.lock): a snapshot read in pages
-        # (/api/list_snapshot) stays exact while its tables are unchanged since its timestamp.
-        self.started_ts = backend.database.last_ts
-        self.table_written_ts: dict[str, int] = {}
         backend.database.commit_listeners.append(self._on_commit)
         backend.registry.listeners.append(self._on_function_changed)
 
@@ -97,7 +98,7 @@ class Deployment:
         if env:
             return env
         db = self.backend.database
-        with self.lock:
+        with db.commit_lock:  # (the meta table is written on the committer's connection)
             saved = db.store.get_meta("admin_key")
             if saved:
                 return saved
@@ -126,43 +127,32 @@ class Deployment:
         """A client has seen ``ts`` (``maxObservedTimestamp``). Make sure our timestamps are
         past it; False if it is too far in the future to be one of ours."""
         db = self.backend.database
-        with self.lock:
-            if ts <= db.last_ts:
-                return True
-            if ts > time.time_ns() + MAX_CLIENT_TS_AHEAD_NS:
-                return False
-            db.last_ts = ts  # the next commit gets a later timestamp
+        if ts <= db.last_ts:
             return True
+        if ts > time.time_ns() + MAX_CLIENT_TS_AHEAD_NS:
+            return False
+        db.advance_ts(ts)  # the next commit gets a later timestamp
+        hub = self.backend.subscription_hub
+        with hub.lock:  # the live results hold at ts too: no commit between theirs and it
+            hub.ts = max(hub.ts, ts)
+        return True
 
     # -- mutation dedup ---------------------------------------------------------------------
     def stored_mutation(self, key: tuple[str, int]) -> StoredMutation | None:
-        """Under self.lock."""
-        return self._dedup.get(key)
+        with self._dedup_lock:
+            return self._dedup.get(key)
 
     def store_mutation(self, key: tuple[str, int], result: StoredMutation) -> None:
-        """Under self.lock."""
-        self._dedup[key] = result
-        while len(self._dedup) > self.settings.dedup_entries:
-            self._dedup.popitem(last=False)
+        with self._dedup_lock:
+            self._dedup[key] = result
+            while len(self._dedup) > self.settings.dedup_entries:
+                self._dedup.popitem(last=False)
 
     # -- reactivity -------------------------------------------------------------------------
     def _on_commit(self, writes: Any, ts: int) -> None:
-        """Commit listener (under the database lock, after the live queries were re-run)."""
-        for table in writes.tables:
-            self.table_written_ts[table] = ts
-        self.publish_changes()
-
-    def snapshot_unavailable(self, ts: int, tables: list[str]) -> str | None:
-        """Under self.lock: why ``tables`` can no longer be read as of ``ts`` (None: they can).
-        There is no history: a snapshot is readable while its tables are unchanged since."""
-        if ts > self.backend.database.last_ts:
-            return "the timestamp is in the future"
-        if ts < self.started_ts:
-            return "it is older than this server's start"
-        for table in tables:
-            if self.table_written_ts.get(table, 0) > ts:
-                return f"table {table!r} was written after it and this server keeps no history"
-        return None
+        """Commit listener (by the committer, after the live queries were re-run)."""
+        with self.lock:
+            self.publish_changes()
 
     def _on_function_changed(self, path: str) -> None:
         with self.lock:

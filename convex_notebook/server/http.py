@@ -200,8 +200,8 @@ class HttpApi:
         return json_response({"ts": P.encode_ts(self.dep.backend.database.last_ts)})
 
     async def query_at_ts(self, request: Request) -> Response:
-        """A query at a timestamp from ``/api/query_ts``. There is no history to read, so the
-        answer is exact only while nothing has been committed since: otherwise 400."""
+        """A query at a timestamp within the deployment's history (``/api/query_ts`` gives the
+        latest); older or future ones: 400 naming the readable range."""
 
         async def run(request: Request) -> Response:
             creds = self._credentials(request)
@@ -214,19 +214,14 @@ class HttpApi:
             except P.ProtocolError as exc:
                 raise RequestError(400, "BadJsonBody", str(exc)) from None
             view = self.dep.backend.with_identity(creds.identity)
-            db = self.dep.backend.database
-
-            def at_ts() -> Any:
-                with db.lock:
-                    if ts > db.last_ts:
-                        return None, "the timestamp is in the future"
-                    if ts < db.last_ts:
-                        return None, "data was committed after that timestamp and this server keeps no history"
-                    return view.invoke(path, args, kind="query", admin=creds.admin), None
-
-            inv, why = await self.dep.run_blocking(at_ts)
-            if inv is None:
-                raise RequestError(400, "QueryAtTsUnavailable", f"Cannot run a query at ts {ts}: {why}")
+            oldest, latest = self.dep.backend.history_range()
+            if not oldest <= ts <= latest:
+                why = "it is in the future" if ts > latest else "it is older than the history kept"
+                raise RequestError(
+                    400, "QueryAtTsUnavailable",
+                    f"Cannot run a query at ts {ts}: {why} (readable: {oldest} to {latest})",
+                )
+            inv = await self.dep.run_blocking(lambda: view.invoke(path, args, kind="query", admin=creds.admin, at=ts))
             return json_response(udf_response(inv, encode), headers={TS_HEADER: str(inv.ts)})
 
         return await self._guard(request, run)
@@ -247,14 +242,13 @@ class HttpApi:
                 plan.append((self._path(q), self._args(q.get("args")), self._encoder(q.get("format"))))
             view = self.dep.backend.with_identity(creds.identity)
             db = self.dep.backend.database
+            ts = db.latest_ts()
 
-            def batch() -> list:
-                with db.lock:  # one snapshot for all of them
-                    return [view.invoke(path, args, kind="query", admin=creds.admin) for path, args, _ in plan]
+            def batch() -> list:  # one snapshot for all of them: the history at ts
+                return [view.invoke(path, args, kind="query", admin=creds.admin, at=ts) for path, args, _ in plan]
 
             invs = await self.dep.run_blocking(batch)
             results = [udf_response(inv, enc) for inv, (_, _, enc) in zip(invs, plan)]
-            ts = invs[0].ts if invs else db.last_ts
             return json_response({"results": results}, headers={TS_HEADER: str(ts)})
 
         return await self._guard(request, run)

@@ -69,11 +69,10 @@ class SnapshotApi(HttpApi):
         from ..io import export_snapshot
 
         backend = self.dep.backend
-        with backend.database.lock:  # the snapshot and its timestamp: no commit in between
-            ts = backend.database.last_ts
-            path = export_snapshot(
-                backend, os.path.join(self._dir, f"snapshot_{ts}.zip"), include_file_storage=include_storage,
-            )
+        ts = backend.latest_ts()  # the export reads the history at ts: one snapshot
+        path = export_snapshot(
+            backend, os.path.join(self._dir, f"snapshot_{ts}.zip"), include_file_storage=include_storage, at=ts,
+        )
         with self._lock:
             for old in self._exports.values():
                 if old != path:

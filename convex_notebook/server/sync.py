@@ -189,6 +189,42 @@ class SyncSession:
     # -- query set ---------------------------------------------------------------------------
     def _modify_query_set(self, msg: P.ModifyQuerySet) -> None:
         with self.dep.lock:
+            self._check_modification_locked(msg)
+        # The new queries' first runs happen outside the lock, a slice at a time: other
+        # sessions' calls and commits go on meanwhile. They are live (kept current by
+        # commits) from their first run; the client sees them all at once, below.
+        added: dict[int, _Query] = {}
+        failures: dict[int, tuple] = {}
+        for mod in msg.modifications:
+            if isinstance(mod, P.QueryAdd):
+                entry = added[mod.query_id] = _Query(mod.query_id, mod.udf_path, mod.args, mod.journal)
+                failure = self._subscribe(entry, report=True)
+                if failure is not None:
+                    failures[mod.query_id] = failure
+        with self.dep.lock:
+            for mod in msg.modifications:
+                if isinstance(mod, P.QueryAdd):
+                    self.queries[mod.query_id] = added[mod.query_id]
+                    if mod.query_id in failures:
+                        self.pending.append(failures[mod.query_id])
+                    if self.released:  # the connection closed meanwhile
+                        self._unsubscribe_entry(added[mod.query_id])
+                else:
+                    entry = self.queries.pop(mod.query_id)
+                    self._unsubscribe_entry(entry)
+                    self.pending.append(("removed", mod.query_id))
+            self.qs_version = msg.new_version
+            self._publish_self_locked()
+
+    @staticmethod
+    def _unsubscribe_entry(entry: "_Query") -> None:
+        if entry.sub is not None:
+            entry.sub.unsubscribe()
+            entry.sub = None
+
+    def _check_modification_locked(self, msg: P.ModifyQuerySet) -> None:
+        """Refuse a modification that does not fit the query set (before changing anything)."""
+        if True:
             if msg.base_version != self.qs_version:
                 raise P.ProtocolError(
                     f"ModifyQuerySet baseVersion {msg.base_version} does not match the query set "
@@ -209,22 +245,16 @@ class SyncSession:
                     if mod.query_id not in ids:
                         raise P.ProtocolError(f"Remove of unknown query id {mod.query_id}")
                     ids.discard(mod.query_id)
-            for mod in msg.modifications:
-                if isinstance(mod, P.QueryAdd):
-                    entry = self.queries[mod.query_id] = _Query(mod.query_id, mod.udf_path, mod.args, mod.journal)
-                    self._subscribe_locked(entry, report=True)
-                else:
-                    entry = self.queries.pop(mod.query_id)
-                    if entry.sub is not None:
-                        entry.sub.unsubscribe()
-                    self.pending.append(("removed", mod.query_id))
-            self.qs_version = msg.new_version
-            self._publish_self_locked()
 
-    def _subscribe_locked(self, entry: _Query, *, report: bool) -> None:
+    def _subscribe(self, entry: _Query, *, report: bool, view: Any = None, admin: bool | None = None) -> tuple | None:
+        """Subscribe ``entry``; its failure is returned as the QueryFailed to report (to be
+        added to ``pending`` under the lock). Under the lock or not: the hub runs the query
+        outside its lock unless the caller holds it."""
         try:
             args = P.decode_args(entry.args_raw)
-            entry.sub = self.view.subscribe(entry.udf_path, args, journal=entry.journal, admin=self.admin)
+            view = view if view is not None else self.view
+            admin = admin if admin is not None else self.admin
+            entry.sub = view.subscribe(entry.udf_path, args, journal=entry.journal, admin=admin)
             entry.error = None
             entry.sent_version = -1
         except Exception as exc:  # reported to the client as QueryFailed
@@ -232,13 +262,16 @@ class SyncSession:
             changed = entry.error is None or str(entry.error) != str(exc)
             entry.error = exc
             if report or changed:
-                self.pending.append(("failed", entry.query_id, exc, [], entry.journal))
+                return ("failed", entry.query_id, exc, [], entry.journal)
+        return None
 
     def retry_failed_locked(self) -> None:
         """A function was defined: queries that failed for want of it may work now."""
         for entry in self.queries.values():
             if entry.sub is None and isinstance(entry.error, FunctionNotFound):
-                self._subscribe_locked(entry, report=False)
+                failure = self._subscribe(entry, report=False)
+                if failure is not None:
+                    self.pending.append(failure)
 
     def capture_locked(self, force: bool = False) -> Snapshot | None:
         """Under the lock: the results that changed since the last capture (None if nothing
@@ -259,7 +292,9 @@ class SyncSession:
                 mods.append(("updated", qid, sub.value, sub.log_lines, sub.journal))
         if not mods and not force:
             return None
-        return Snapshot(self.qs_version, self.id_version, self.backend.database.last_ts, mods)
+        # The timestamp every live result reflects now (the hub's: under its lock, a commit
+        # is either wholly in the results or not yet).
+        return Snapshot(self.qs_version, self.id_version, self.backend.subscription_hub.ts, mods)
 
     def _publish_self_locked(self) -> None:
         snapshot = self.capture_locked(force=True)
@@ -268,23 +303,25 @@ class SyncSession:
     # -- mutations and actions ---------------------------------------------------------------
     def _mutation(self, msg: P.MutationRequest) -> None:
         key = (self.session_id or "", msg.request_id)
-        with self.dep.lock:
-            stored = self.dep.stored_mutation(key)
-            if stored is None:  # not a replay after a reconnect: run it
-                try:
-                    args = P.decode_args(msg.args)
-                except InvalidValueError as exc:
-                    stored = StoredMutation(None, exc, [], None)
-                else:
+        stored = self.dep.stored_mutation(key)
+        if stored is None:  # not a replay after a reconnect: run it (no lock held)
+            try:
+                args = P.decode_args(msg.args)
+            except InvalidValueError as exc:
+                stored = StoredMutation(None, exc, [], None)
+            else:
+                # Held back: this session's transitions wait for the mutation's response,
+                # which the transition including its commit follows.
+                with self.dep.lock:
                     self.holding = True
-                    try:
-                        inv = self.view.invoke(msg.udf_path, args, kind="mutation", admin=self.admin)
-                    finally:
+                try:
+                    inv = self.view.invoke(msg.udf_path, args, kind="mutation", admin=self.admin)
+                finally:
+                    with self.dep.lock:
                         self.holding = False
-                    stored = StoredMutation(
-                        inv.value, inv.error, inv.log_lines, inv.ts if inv.error is None else None
-                    )
-                    self.dep.store_mutation(key, stored)
+                stored = StoredMutation(inv.value, inv.error, inv.log_lines, inv.ts if inv.error is None else None)
+                self.dep.store_mutation(key, stored)
+        with self.dep.lock:
             # Then a Transition at or past the commit: clients wait for it (read your writes).
             snapshot = self.capture_locked(force=True)
             self.dep.post(self.enqueue_mutation_result, msg.request_id, stored, snapshot)
@@ -336,15 +373,30 @@ class SyncSession:
         return None, True
 
     def _set_identity(self, identity: dict | None, admin: bool = False) -> None:
+        view = self.backend.with_identity(identity)
+        with self.dep.lock:
+            current = list(self.queries.values())
+        # Every result may depend on who asks: subscribe again as the new identity (outside
+        # the lock), then swap.
+        renewed = [_Query(e.query_id, e.udf_path, e.args_raw, e.journal) for e in current]
+        failures = []
+        for entry in renewed:
+            failure = self._subscribe(entry, report=True, view=view, admin=admin)
+            if failure is not None:
+                failures.append(failure)
         with self.dep.lock:
             self.identity = identity
             self.admin = admin
-            self.view = self.backend.with_identity(identity)
+            self.view = view
             self.id_version += 1
-            for entry in self.queries.values():  # every result may depend on who asks
-                if entry.sub is not None:
-                    entry.sub.unsubscribe()
-                self._subscribe_locked(entry, report=True)
+            for entry in renewed:
+                previous = self.queries.get(entry.query_id)
+                if previous is not None:
+                    self._unsubscribe_entry(previous)
+                    self.queries[entry.query_id] = entry
+                else:
+                    self._unsubscribe_entry(entry)
+            self.pending.extend(failures)
             self._publish_self_locked()
 
     # == sending ============================================================================

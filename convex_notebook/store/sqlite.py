@@ -428,12 +428,15 @@ class StoreReads:
             (ts, table_number, ts),
         ).fetchall()
 
-    def revisions_between(self, after: int, upto: int, limit: int) -> list[tuple[Any, ...]]:
-        """Write-log rows with ``after < ts <= upto``, in (ts, table, key) order:
-        ``(ts, table_number, key, prev_ts, prev_json, prev_plain, deleted, key_hi)``."""
+    def revisions_between(
+        self, after: int, upto: int, limit: int, table_number: int | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Write-log rows with ``after < ts <= upto`` (of one table, if given), in (ts, table,
+        key) order: ``(ts, table_number, key, prev_ts, prev_json, prev_plain, deleted, key_hi)``."""
+        only = "" if table_number is None else f" AND table_number = {int(table_number)}"
         return self._exec(
             "SELECT ts, table_number, key, prev_ts, prev_json, prev_plain, deleted, key_hi FROM revisions "
-            "WHERE ts > ? AND ts <= ? ORDER BY ts, table_number, key LIMIT ?",
+            f"WHERE ts > ? AND ts <= ?{only} ORDER BY ts, table_number, key LIMIT ?",
             (after, upto, limit),
         ).fetchall()
 

@@ -81,12 +81,16 @@ load = app.module("load")  # noqa: F821 - the load test (tests/server/test_serve
 
 
 @load.mutation
-def bump(ctx, name):
-    doc = ctx.db.query("counters").filter(lambda q: q.eq(q.field("name"), name)).first()
-    if doc is None:
-        ctx.db.insert("counters", {"name": name, "value": 1})
-    else:
-        ctx.db.patch(doc["_id"], {"value": doc["value"] + 1})
+def bump(ctx, name, id=None):  # noqa: A002
+    """A client's first bump creates its counter and returns its id; later ones pass the id,
+    so each reads only its own counter and clients' mutations never conflict (a filter over
+    the table would read every counter before its own: under optimistic concurrency, every
+    other client's write would make it run again)."""
+    if id is None:
+        return ctx.db.insert("counters", {"name": name, "value": 1})
+    doc = ctx.db.get(id)
+    ctx.db.patch(id, {"value": doc["value"] + 1})
+    return id
 
 
 @load.query

@@ -272,9 +272,9 @@ def test_stored_json_orjson_refuses_falls_back_to_json():
 def test_df_reads_in_batches_across_documents_of_every_kind(app, monkeypatch):
     from convex_notebook.store import sqlite as store_module
 
-    real = store_module.SqliteStore.iter_json_batches
+    real = store_module.StoreReads.iter_json_batches
     monkeypatch.setattr(
-        store_module.SqliteStore, "iter_json_batches", lambda self, t, n, batch=0: real(self, t, n, batch=3)
+        store_module.StoreReads, "iter_json_batches", lambda self, t, n, batch=0: real(self, t, n, batch=3)
     )
     docs = [{"a": float(i)} if i % 2 else {"b": cn.Int64(i), "c": b"\x00"} for i in range(10)]
     ids = [app.run(lambda ctx, d=d: ctx.db.insert("t", d)) for d in docs]
@@ -289,9 +289,9 @@ def test_an_error_mid_read_leaves_the_store_idle_and_usable(app, monkeypatch):
     from convex_notebook.notebook import dataframes
     from convex_notebook.store import sqlite as store_module
 
-    real_batches = store_module.SqliteStore.iter_json_batches
+    real_batches = store_module.StoreReads.iter_json_batches
     monkeypatch.setattr(
-        store_module.SqliteStore, "iter_json_batches", lambda self, t, n, batch=0: real_batches(self, t, n, batch=2)
+        store_module.StoreReads, "iter_json_batches", lambda self, t, n, batch=0: real_batches(self, t, n, batch=2)
     )
     app.import_dataframe("t", pd.DataFrame({"a": [float(i) for i in range(9)]}))
     real_decode, calls = dataframes._decode_array, []

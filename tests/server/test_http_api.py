@@ -119,8 +119,14 @@ def test_query_ts_at_ts_and_batch(app: cn.Backend, server: Any) -> None:
     body = {"path": "messages:list", "args": [{}], "format": "convex_encoded_json", "ts": ts_text}
     assert post(server, "/api/query_at_ts", body).json() == {"status": "success", "value": [], "logLines": []}
     app.mutation("messages:send", {"author": "x", "body": "y"})
-    r = post(server, "/api/query_at_ts", body)  # no history kept: refused rather than wrong
-    assert r.status_code == 400 and r.json()["code"] == "QueryAtTsUnavailable"
+    r = post(server, "/api/query_at_ts", body)  # the history: the answer as it was at ts
+    assert r.json() == {"status": "success", "value": [], "logLines": []}
+    future = base64.b64encode(struct.pack("<Q", app.latest_ts() + 10**12)).decode()
+    r = post(server, "/api/query_at_ts", {**body, "ts": future})
+    assert r.status_code == 400 and r.json()["code"] == "QueryAtTsUnavailable" and "future" in r.json()["message"]
+    old = base64.b64encode(struct.pack("<Q", 1)).decode()
+    r = post(server, "/api/query_at_ts", {**body, "ts": old})
+    assert r.status_code == 400 and "older than the history" in r.json()["message"]
     r = post(server, "/api/query_batch", {"queries": [
         {"path": "messages:list", "args": {}, "format": "convex_encoded_json"},
         {"path": "values:sample", "args": {}},

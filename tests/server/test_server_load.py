@@ -43,8 +43,10 @@ class LoadClient:
         t = await c.modify(c.add(0, "load:all"))
         self.view = mods_by_id(t)[0]["value"]
         rid = 0
+        counter = None  # the id of this client's counter, once its first bump made it
         while time.monotonic() < until:
-            await c.send({"type": "Mutation", "requestId": rid, "udfPath": "load:bump", "args": [{"name": self.name}]})
+            args = {"name": self.name} if counter is None else {"name": self.name, "id": counter}
+            await c.send({"type": "Mutation", "requestId": rid, "udfPath": "load:bump", "args": [args]})
             rid += 1
             answered = False
             while True:  # the response, then the Transition reaching it
@@ -52,6 +54,9 @@ class LoadClient:
                 if msg["type"] == "MutationResponse":
                     if not msg["success"]:
                         self.errors.append(msg)
+                    else:
+                        self.writes += 1
+                        counter = msg["result"]
                     answered = True
                 elif msg["type"] == "Transition":
                     self._apply(msg)
@@ -59,7 +64,6 @@ class LoadClient:
                         break
                 else:
                     self.errors.append(msg)
-            self.writes += 1
 
     def _apply(self, transition: dict) -> None:
         for mod in transition["modifications"]:
