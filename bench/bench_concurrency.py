@@ -179,6 +179,7 @@ def history_api_missing(app: Any) -> str | None:
     if not callable(latest):
         return "app.latest_ts() is missing (an engine without history)"
     try:
+        bulk_load(app, 1, 1)  # one commit to read at
         ts = latest()
         app.query("by_k", {"k": "k0"}, at=ts)
     except TypeError as exc:
