@@ -34,7 +34,7 @@ from ..values._check import canonical_copy
 from ..values.schema import SchemaDefinition
 from . import logs
 from .context import ActionCtx, MutationCtx, QueryCtx
-from .occ import run_optimistic
+from .occ import OccError, run_optimistic
 from .timestamps import to_timestamp
 from .registry import FunctionDef, FunctionNotFound, Registry, RegisteredFunction, make_definition
 from .http_actions import HttpRequest, HttpResponse, HttpRouter, run_http_action
@@ -637,7 +637,11 @@ class Backend(_Definer):
                 if buffer is not None:
                     del buffer[mark:]
 
-            value, txn, retries = run_optimistic(self._db, body, path=definition.path, on_retry=forget_attempt)
+            try:
+                value, txn, retries = run_optimistic(self._db, body, path=definition.path, on_retry=forget_attempt)
+            except OccError as exc:
+                _report({}, exc.retries, None)
+                raise
             _report(txn.usage, retries, txn.commit_ts)
             return value
         if kind == "action":

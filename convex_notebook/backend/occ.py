@@ -32,9 +32,10 @@ class OccError(ConvexFunctionError):
     """A mutation kept conflicting with other commits: Convex's
     ``OptimisticConcurrencyControlFailure``."""
 
-    def __init__(self, message: str, table: str | None) -> None:
+    def __init__(self, message: str, table: str | None, retries: int = 0) -> None:
         super().__init__(message)
         self.table = table
+        self.retries = retries  # how many times the mutation was re-run before giving up
 
 
 def occ_message(conflict: OccConflict, path: str | None) -> str:
@@ -72,7 +73,7 @@ def run_optimistic(
             return result, txn, retries
         except OccConflict as conflict:
             if retries >= MAX_RETRIES:
-                raise OccError(occ_message(conflict, path), conflict.conflict.table) from None
+                raise OccError(occ_message(conflict, path), conflict.conflict.table, retries) from None
             retries += 1
             if on_retry is not None:
                 on_retry(retries)

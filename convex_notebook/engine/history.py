@@ -70,10 +70,12 @@ class History:
         if isinstance(ts, bool) or not isinstance(ts, int):
             raise HistoryError(f"A timestamp must be an int (nanoseconds since the epoch), got {ts!r}")
         oldest = min(self.oldest_readable(), latest)
-        if ts > latest:
+        # Up to the clock's now, the state is the latest commit's (nothing came since).
+        now = max(latest, self.db.clock_ns())
+        if ts > now:
             raise HistoryError(
                 f"Timestamp {ts} ({format_ts(ts)}) is in the future: the latest commit is {latest} "
-                f"({format_ts(latest)}); readable: {format_ts(oldest)} to {format_ts(latest)}"
+                f"({format_ts(latest)}); readable: {format_ts(oldest)} to {format_ts(now)}"
             )
         if ts < oldest:
             raise HistoryError(

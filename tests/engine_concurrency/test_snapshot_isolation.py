@@ -35,7 +35,7 @@ def test_a_mutation_commits_while_a_query_waits_between_reads_and_the_query_keep
     def read(ctx):
         return {
             "get": ctx.db.get(target)["n"],
-            "range": [(d["name"], d["n"]) for d in ctx.db.query("items").with_index("by_name").collect()],
+            "range": [[d["name"], d["n"]] for d in ctx.db.query("items").with_index("by_name").collect()],
             "scan": ctx.db.query("items").collect().__len__(),
         }
 
@@ -68,10 +68,10 @@ def test_a_mutation_commits_while_a_query_waits_between_reads_and_the_query_keep
     assert mutation.result() == "committed"
     assert result["resumed"]
     # The second read is the same snapshot as the first: the commit in between is invisible.
-    assert result["first"] == {"get": 1, "range": [("a", 1), ("b", 2)], "scan": 2}
+    assert result["first"] == {"get": 1, "range": [["a", 1], ["b", 2]], "scan": 2}
     assert result["second"] == result["first"]
     # A query started now sees the commit.
-    assert app.run(lambda ctx: read(ctx)) == {"get": 100, "range": [("a", 100), ("b", 2), ("c", 3)], "scan": 3}
+    assert app.run(lambda ctx: read(ctx)) == {"get": 100, "range": [["a", 100], ["b", 2], ["c", 3]], "scan": 3}
 
 
 def test_mutations_on_disjoint_data_overlap_and_both_commit(app):
@@ -108,7 +108,7 @@ def test_mutations_on_disjoint_data_overlap_and_both_commit(app):
     assert first.result() is True
     assert second.result() == "B"
     # Both committed; neither was re-run (B's write is outside A's read set).
-    assert app.run(lambda ctx: (ctx.db.get(a)["n"], ctx.db.get(b)["n"])) == (1, 10)
+    assert app.run(lambda ctx: [ctx.db.get(a)["n"], ctx.db.get(b)["n"]]) == [1, 10]
     assert runs == {"A": 1, "B": 1}
 
 
