@@ -31,7 +31,8 @@ from .engine import (
     VirtualClock,
 )
 from .backend.crons import CronJobs
-from .backend.http_actions import HttpRequest, HttpResponse
+from .backend.http_actions import HttpRequest, HttpResponse, HttpRouter
+from .backend.project import action, internal_action, internal_mutation, internal_query, mutation, query
 from .engine.subscriptions import Subscription
 from .errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from .io import ImportFileError
@@ -79,6 +80,7 @@ __all__ = [
     "FunctionNotFound",
     "HttpRequest",
     "HttpResponse",
+    "HttpRouter",
     "ImportFileError",
     "IndexRangeError",
     "Int64",
@@ -99,11 +101,17 @@ __all__ = [
     "ValidationError",
     "Validator",
     "VirtualClock",
+    "action",
     "connect",
     "define_schema",
     "define_table",
     "from_dataframe",
     "infer_schema",
+    "internal_action",
+    "internal_mutation",
+    "internal_query",
+    "mutation",
+    "query",
     "to_dataframe",
     "v",
 ]
