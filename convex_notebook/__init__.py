@@ -62,6 +62,10 @@ def __getattr__(name: str) -> object:
         from . import notebook
 
         return getattr(notebook, name)
+    if name == "show_full_tracebacks":  # notebook display setting (no IPython import)
+        from .notebook.tracebacks import show_full_tracebacks
+
+        return show_full_tracebacks
     if name in ("from_dataframe", "infer_schema", "to_dataframe"):  # pandas loads only when used
         from .notebook import dataframes
 
@@ -112,6 +116,7 @@ __all__ = [
     "internal_query",
     "mutation",
     "query",
+    "show_full_tracebacks",
     "to_dataframe",
     "v",
 ]
