@@ -244,6 +244,8 @@ def _csv_text(x: Any) -> str:
     if type(x) is str:
         return x
     if type(x) is float and math.isfinite(x):
+        if x.is_integer() and abs(x) < 2**53 and not (x == 0 and math.copysign(1, x) < 0):
+            return str(int(x))  # as JavaScript prints a whole number: 120, not 120.0
         return repr(x)
     if type(x) is Int64:
         return str(int(x))

@@ -32,7 +32,7 @@ import traitlets
 from ..values import Int64
 from . import admin
 from .bridge import KernelBridge, get_bridge
-from .display import log_rows, short_error, tabulate, value_text
+from .display import log_rows, plural, short_error, tabulate, value_text
 
 __all__ = ["Dashboard"]
 
@@ -124,10 +124,37 @@ class Dashboard(anywidget.AnyWidget):
         try:
             tables = len(admin.table_counts(self.app))
             functions = len(admin.visible_functions(self.app))
-            what = f"{tables} table{'s' if tables != 1 else ''}, {functions} function{'s' if functions != 1 else ''}"
+            what = f"{plural(tables, 'table')}, {plural(functions, 'function')}"
         except admin.NotSupported:
             what = "remote"
         return f"Dashboard({self._deployment}: {what})"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget view, plus a static HTML snapshot (tables and functions) for places
+        without a widget front end (GitHub, nbviewer, a notebook opened before it runs)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, None)
+        if isinstance(data, dict):
+            data = {**data, "text/html": self.snapshot_html()}
+        return (data, metadata) if metadata is not None else data
+
+    def snapshot_html(self) -> str:
+        """Tables with their document counts and the functions, as static HTML tables."""
+        from .display import Table, html_table, plural
+
+        note = "a snapshot: run the notebook for the live dashboard"
+        tables = Table(["table", "documents"], [(t["name"], [t["name"], f"{t['count']:,}"]) for t in self._tables],
+                       len(self._tables))
+        functions = Table(
+            ["function", "kind", "arguments"],
+            [(f["path"], [f["path"], f["kind"] if f["visibility"] == "public" else f"internal {f['kind']}",
+                          ", ".join(a["name"] for a in f["fields"]) if f["validated"] else "(unvalidated)"])
+             for f in self._functions],
+            len(self._functions),
+        )
+        title = f"Dashboard · {self._deployment} · {plural(len(self._tables), 'table')}"
+        return (html_table(tables, title=title, note=note)
+                + html_table(functions, title=plural(len(self._functions), "function")))
 
     @property
     def closed(self) -> bool:

@@ -44,7 +44,7 @@ from traitlets.config.configurable import Configurable
 from ..backend.registry import FunctionNotFound
 from ..errors import ConvexError, ConvexFunctionError, InvalidValueError
 from . import admin
-from .display import QueryResult
+from .display import QueryResult, plural
 
 __all__ = ["ConvexMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -382,7 +382,7 @@ class ConvexMagics(Magics, Configurable):
             for fn in functions:
                 kinds[fn.kind] = kinds.get(fn.kind, 0) + 1
             info["functions"] = len(functions)
-            info["by kind"] = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in sorted(kinds.items())) or "none"
+            info["by kind"] = ", ".join(plural(n, k) for k, n in sorted(kinds.items())) or "none"
         except admin.NotSupported:
             pass
         hub = getattr(app, "subscription_hub", None)

@@ -232,3 +232,23 @@ def test_files_panel_lists_stored_files_newest_first(recording_comm: Any, bridge
     assert all(f["sha256"] and f["created"] for f in d._files)
     d.close()
     app.close()
+
+
+def test_display_data_carries_an_html_snapshot(recording_comm: Any, bridge: Any) -> None:
+    import re
+
+    app = make_app()
+    app.mutation("add", {"text": "n", "pinned": False})
+    d = cn.Dashboard(app)
+    bundle = d._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert "application/vnd.jupyter.widget-view+json" in data
+    page = data["text/html"]
+    assert "Dashboard · memory:// · 1 table" in page and "3 functions" in page
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>.*?</td>", page)]
+    assert cells == ["notes", "1",
+                     "add", "mutation", "text, stars, pinned, count, tags",
+                     "list_notes", "query", "(unvalidated)",
+                     "wipe", "internal mutation", "(unvalidated)"]
+    d.close()
+    app.close()
