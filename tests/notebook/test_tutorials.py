@@ -59,6 +59,14 @@ def test_main_job_script_sets_up_jupyterlab() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert "anywidget" in out.stdout and "jupyterlab-manager" in out.stdout
     assert "ready: .venv/bin/jupyter lab" in out.stdout and "01-quickstart.ipynb" in out.stdout
+    # no news pop-up: the settings override sits where JupyterLab reads it (its app settings dir)
+    where = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-c",
+         "import os; from jupyterlab.commands import get_app_dir; print(os.path.join(get_app_dir(), 'settings'))"],
+        capture_output=True, text=True, timeout=120,
+    )
+    overrides = Path(where.stdout.strip()) / "overrides.json"
+    assert overrides.read_text() == (ROOT / "scripts" / "jupyterlab-overrides.json").read_text()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
