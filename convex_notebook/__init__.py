@@ -38,7 +38,7 @@ from .errors import ConvexError, ConvexFunctionError, InvalidValueError, Validat
 from .io import ImportFileError
 from .values import MISSING, Int64
 from .values.schema import SchemaDefinition, TableDefinition, define_schema, define_table
-from .values.validators import Validator, v
+from .values.validators import Validator, pagination_opts_validator, v
 
 __version__ = "0.1.0"
 
@@ -115,6 +115,7 @@ __all__ = [
     "internal_mutation",
     "internal_query",
     "mutation",
+    "pagination_opts_validator",
     "query",
     "show_full_tracebacks",
     "to_dataframe",
