@@ -33,6 +33,7 @@ def test_the_tutorials_exist() -> None:
         "04-dataframes.ipynb",
         "05-serving.ipynb",
         "06-background-search-files.ipynb",
+        "07-auth-and-actions.ipynb",
     ]
 
 
@@ -85,3 +86,11 @@ def test_readme_picture_is_a_png() -> None:
     assert "](docs/images/live-table.png)" in readme
     picture = (ROOT / "docs" / "images" / "live-table.png").read_bytes()
     assert picture[:8] == b"\x89PNG\r\n\x1a\n" and len(picture) > 5000
+
+
+def test_quickstart_links_every_tutorial() -> None:
+    nb = nbformat.read(ROOT / "notebooks" / "01-quickstart.ipynb", as_version=4)
+    last = nb.cells[-1].source
+    for path in NOTEBOOKS[1:]:
+        assert f"]({path.name})" in last, f"the quickstart's next list misses {path.name}"
+    assert "typescript-to-python.md" in last
