@@ -30,7 +30,7 @@ import anywidget
 import traitlets
 
 from ..values import Int64
-from . import admin
+from . import admin, admin_writes
 from .bridge import KernelBridge, get_bridge
 from .display import log_rows, plural, short_error, tabulate, value_text
 
@@ -91,6 +91,8 @@ class Dashboard(anywidget.AnyWidget):
     _files = traitlets.List().tag(sync=True)  # [{"id", "created", "size", "type", "sha256"}]
     _has_files = traitlets.Bool(False).tag(sync=True)  # crons and files: an embedded backend
     _result = traitlets.Dict().tag(sync=True)  # the function runner's last result
+    _notice = traitlets.Dict().tag(sync=True)  # the last admin action: {"ok", "text", "seq"}
+    _can_write = traitlets.Bool(False).tag(sync=True)  # edit/delete/clear/cancel: embedded backends
     _seq = traitlets.Int(0).tag(sync=True)
 
     def __init__(
@@ -113,6 +115,7 @@ class Dashboard(anywidget.AnyWidget):
         self._closed = False
         self._unhooks: list[Any] = []
         self._deployment = admin.deployment_name(app)
+        self._can_write = admin.is_embedded(app)
         self.on_msg(self._handle_message)
         self._hook_changes()
         self.refresh()
@@ -274,11 +277,16 @@ class Dashboard(anywidget.AnyWidget):
         self._cursors = [None]
         self.refresh()
 
-    def run_function(self, path: str, args: dict | None = None, *, form: dict | None = None) -> dict:
+    def run_function(self, path: str, args: dict | None = None, *, form: dict | None = None,
+                     identity: Any = None) -> dict:
         """Run a function like the runner does; ``form`` holds raw field inputs instead of
-        ``args``. Returns (and shows) ``{"path", "ok", "text", "error", "lines"}``."""
-        result: dict[str, Any] = {"path": path, "ok": False, "text": "", "error": "", "lines": []}
+        ``args``; ``identity`` acts as a signed-in user (a dict, a JSON object, or a subject).
+        Returns (and shows) ``{"path", "ok", "text", "error", "lines", "as"}``."""
+        result: dict[str, Any] = {"path": path, "ok": False, "text": "", "error": "", "lines": [], "as": ""}
         try:
+            who = parse_identity(identity)
+            caller = self.app.with_identity(who) if who is not None else self.app
+            result["as"] = who["subject"] if who is not None else ""
             if form is not None:
                 definition = next((f for f in self._functions if f["path"] == path), None)
                 if definition is None:
@@ -293,7 +301,7 @@ class Dashboard(anywidget.AnyWidget):
                         raise ArgumentError(f"arguments: not JSON ({exc})") from None
                     if not isinstance(args, dict):
                         raise ArgumentError("arguments: a JSON object like {\"text\": \"hi\"}")
-            value, error, lines = _invoke(self.app, path, args or {})
+            value, error, lines = _invoke(caller, path, args or {})
             result["lines"] = lines
             if error is not None:
                 result["error"] = short_error(error)
@@ -308,6 +316,44 @@ class Dashboard(anywidget.AnyWidget):
             self._seq += 1
         self.refresh()
         return result
+
+    # -- admin actions (embedded backends): each one transaction, validated --------------------
+    def edit_document(self, doc_id: str, document: dict | str) -> dict:
+        """Replace a document's fields (a dict, or the editor's JSON text); the schema validates."""
+        def act() -> str:
+            fields = admin_writes.parse_document(document) if isinstance(document, str) else dict(document)
+            admin_writes.replace_document(self.app, doc_id, fields)
+            return f"saved {doc_id}"
+        return self._act(act)
+
+    def delete_documents(self, ids: list[str]) -> dict:
+        def act() -> str:
+            return f"deleted {plural(admin_writes.delete_documents(self.app, list(ids)), 'document')}"
+        return self._act(act)
+
+    def clear_table(self, table: str) -> dict:
+        def act() -> str:
+            return f"cleared {table}: deleted {plural(admin_writes.clear_table(self.app, table), 'document')}"
+        return self._act(act)
+
+    def cancel_job(self, job_id: str) -> dict:
+        def act() -> str:
+            admin_writes.cancel_scheduled(self.app, job_id)
+            return f"canceled {job_id}"
+        return self._act(act)
+
+    def _act(self, action: Any) -> dict:
+        notice: dict[str, Any] = {"ok": False, "text": ""}
+        try:
+            notice.update(ok=True, text=action())
+        except Exception as exc:  # noqa: BLE001 - shown in the dashboard; nothing was written
+            notice["text"] = short_error(exc)
+        notice["seq"] = self._notice.get("seq", 0) + 1
+        with self.hold_sync():
+            self._notice = notice
+            self._seq += 1
+        self.refresh()
+        return notice
 
     # -- state builders -------------------------------------------------------------------------
     def _function_list(self) -> list[dict]:
@@ -344,7 +390,8 @@ class Dashboard(anywidget.AnyWidget):
         return {
             "table": table,
             "columns": shown.columns if shown else [],
-            "rows": [{"key": k, "cells": c} for k, c in shown.rows] if shown else [],
+            "rows": [{"key": k, "cells": c, "json": _editable(d)} for (k, c), d in zip(shown.rows, page.documents)]
+            if shown else [],
             "first": start + 1 if page.documents else 0,
             "last": start + len(page.documents),
             "total": total,
@@ -374,9 +421,18 @@ class Dashboard(anywidget.AnyWidget):
                 content.get("direction"), self.refresh
             )()
         elif kind == "run":
-            self.run_function(str(content.get("path", "")), form=dict(content.get("form") or {}))
+            self.run_function(str(content.get("path", "")), form=dict(content.get("form") or {}),
+                              identity=content.get("identity") or None)
         elif kind == "refresh":
             self.refresh()
+        elif kind == "edit":
+            self.edit_document(str(content.get("id", "")), str(content.get("json", "")))
+        elif kind == "delete":
+            self.delete_documents([str(i) for i in content.get("ids") or []])
+        elif kind == "clear":
+            self.clear_table(str(content.get("table", "")))
+        elif kind == "cancel":
+            self.cancel_job(str(content.get("id", "")))
 
 
 def _invoke(app: Any, path: str, args: dict) -> tuple[Any, BaseException | None, list[str]]:
@@ -391,3 +447,34 @@ def _invoke(app: Any, path: str, args: dict) -> tuple[Any, BaseException | None,
     except Exception as exc:  # noqa: BLE001 - shown in the dashboard
         return None, exc, []
 
+
+
+def parse_identity(value: Any) -> dict | None:
+    """The runner's "act as" field: empty (no user), a subject (``user_1``), or a JSON object
+    with at least ``subject`` (``{"subject": "user_1", "name": "Ada"}``)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict):
+        identity = value
+    else:
+        text = str(value).strip()
+        if not text:
+            return None
+        if text.startswith("{"):
+            try:
+                identity = json.loads(text)
+            except ValueError as exc:
+                raise ArgumentError(f"act as: not JSON ({exc})") from None
+        else:
+            identity = {"subject": text}
+    if not isinstance(identity, dict) or not isinstance(identity.get("subject"), str) or not identity["subject"]:
+        raise ArgumentError('act as: a subject, or a JSON object with a "subject" string')
+    return identity
+
+
+def _editable(doc: dict) -> str:
+    """A document's own fields as the editor shows them (Convex JSON: Int64 as {"$integer"})."""
+    from ..values import to_json
+
+    return json.dumps({k: to_json(v) for k, v in doc.items() if k not in ("_id", "_creationTime")},
+                      ensure_ascii=False, indent=2)
