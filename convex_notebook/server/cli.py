@@ -18,7 +18,6 @@ import argparse
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
 from ..backend.project import DeployError, FunctionsFolder
