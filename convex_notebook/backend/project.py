@@ -296,6 +296,8 @@ class FunctionsFolder:
         All or nothing: an error in any file raises :class:`DeployError` and changes nothing."""
         wanted = [Path(f).resolve() for f in files] if files is not None else self.files()
         for file in wanted:
+            if file.is_dir():
+                raise DeployError(f"{self._shown(file)} is a folder: serve it with `convex-notebook dev {self._shown(file)}`")
             if not file.is_file():
                 raise DeployError(f"No functions file at {self._shown(file)}")
         gone = [] if files is not None else [f for f in self._digests if f not in set(wanted)]

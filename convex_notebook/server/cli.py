@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sqlite3
 import sys
 from typing import Any, Sequence
 
@@ -34,7 +35,7 @@ def load_functions(app: Any, path: str | os.PathLike[str]) -> FunctionsFolder:
     return project
 
 
-def open_database(path: str) -> Any:
+def open_database(path: str, **options: Any) -> Any:
     """``cn.Backend(path)``, creating the file's folder when it does not exist yet."""
     import convex_notebook as cn
 
@@ -42,7 +43,12 @@ def open_database(path: str) -> Any:
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise DeployError(f"--db {path}: {os.path.dirname(path)} is a file, not a folder")
     os.makedirs(folder, exist_ok=True)
-    return cn.Backend(path)
+    if os.path.isdir(path):
+        raise DeployError(f"--db {path} is a folder: name the SQLite file, e.g. {os.path.join(path, 'app.sqlite3')}")
+    try:
+        return cn.Backend(path, **options)
+    except sqlite3.Error as exc:
+        raise DeployError(f"--db {path} cannot be opened as a SQLite database ({exc})") from None
 
 
 def print_functions(app: Any) -> None:

@@ -147,6 +147,16 @@ def test_cli_mistakes_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["serve", "--functions", str(bad)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.endswith("bad.py, line 5: ZeroDivisionError: division by zero") and "\n" not in err
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("not a database\n" * 100)
+    for argv in (["serve", "--db", str(not_a_db)], ["data", "--db", str(not_a_db)]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert "cannot be opened as a SQLite database" in err and "\n" not in err
+    assert main(["serve", "--db", str(tmp_path)]) == 1
+    assert "is a folder: name the SQLite file" in capsys.readouterr().err
+    assert main(["serve", "--functions", str(tmp_path)]) == 1
+    assert "is a folder: serve it with `convex-notebook dev" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
     assert exited.value.code == 0
