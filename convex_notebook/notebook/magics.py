@@ -178,9 +178,16 @@ class ConvexMagics(Magics, Configurable):
     def _connect_url(self, url: str, announce: bool, admin_key: str | None = None) -> None:
         from ..backend.app import connect
 
+        import os
+        import sqlite3
+
+        if url.startswith("sqlite:///"):
+            folder = os.path.dirname(os.path.abspath(url[len("sqlite:///"):]))
+            if not os.path.isdir(folder):
+                raise UsageError(f"%convex connect: the folder {folder} does not exist: create it first (or use memory://)")
         try:
             app = connect(url, admin_key=admin_key) if admin_key else connect(url)
-        except (ValueError, NotImplementedError, ImportError, OSError) as exc:
+        except (ValueError, NotImplementedError, ImportError, OSError, sqlite3.Error) as exc:
             raise UsageError(f"%convex connect: cannot open {url}: {exc}") from None
         self.app, self.url = app, url
         if announce:

@@ -520,3 +520,16 @@ def test_deploy_a_functions_folder(shell: Any, tmp_path: Any, capsys: pytest.Cap
     assert app.query("notes:count") == -1  # the previous deployment stays
     with pytest.raises(UsageError, match="nothing at"):
         run(shell, f"%convex deploy {tmp_path / 'nope'}")
+
+
+def test_connect_mistakes_are_one_line(shell: Any, tmp_path: Any) -> None:
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match=r"^%convex connect: the folder .*nope does not exist"):
+        run(shell, f"%convex connect sqlite:///{tmp_path}/nope/app.sqlite3")
+    not_a_db = tmp_path / "notes.sqlite3"
+    not_a_db.write_text("not a database\n" * 100)
+    with pytest.raises(UsageError, match=r"^%convex connect: cannot open .*file is not a database"):
+        run(shell, f"%convex connect sqlite:///{not_a_db}")
+    with pytest.raises(UsageError, match=r"Could not find public function for 'nosuch:fn'"):
+        run(shell, "%convex live nosuch:fn")
