@@ -214,3 +214,20 @@ def test_dev_serves_the_folder_and_redeploys_a_saved_file(tmp_path: Path) -> Non
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+
+
+def test_auth_config_reaches_set_auth(tmp_path: Path) -> None:
+    """auth.config.py (Convex's auth.config.ts) is handed to app.set_auth (API.md §8)."""
+    convex = tmp_path / "convex"
+    convex.mkdir()
+    (convex / "auth.config.py").write_text(
+        'providers = [{"domain": "https://issuer.example", "applicationID": "convex"}]\n')
+    with cn.Backend(echo_logs=False) as app:
+        received: list[dict] = []
+        app.set_auth = received.append  # type: ignore[attr-defined] - records what the deploy sets
+        report = FunctionsFolder(app, convex).deploy()
+        assert report.auth_providers == 1
+        assert received == [{"providers": [{"domain": "https://issuer.example", "applicationID": "convex"}]}]
+        (convex / "auth.config.py").write_text("providers = 'not a list'\n")
+        with pytest.raises(DeployError, match=r"auth.config.py: define providers = \[\.\.\.\]"):
+            FunctionsFolder(app, convex).deploy()
