@@ -79,3 +79,16 @@ def test_errors() -> None:
 def test_html_table_leaves_ids_out_of_markup() -> None:
     markup = html_table(tabulate([{"_id": "k1", "v": 1.0}], system_fields=False))
     assert "k1" not in markup and '<td align="left" style="text-align:left">1</td>' in markup
+
+
+def test_backend_repr_counts_in_words() -> None:
+    app = cn.Backend(echo_logs=False)
+    assert repr(app) == "<Backend memory: 0 tables, 0 functions>"
+
+    @app.query
+    def q(ctx):
+        return 1
+
+    app.run(lambda ctx: ctx.db.insert("t", {}))
+    assert repr(app) == "<Backend memory: 1 table, 1 function>"  # not "1 tables, 1 functions"
+    app.close()

@@ -248,6 +248,8 @@ def test_tables_functions_status(shell: Any, tasks: Any, capsys: pytest.CaptureF
     )
     run(shell, "%convex status -o info")
     assert shell.user_ns["info"]["documents"] == 2
+    run(shell, "%%convex_module more\n@query\ndef one(ctx):\n    return 1\n")
+    assert "by kind:            2 mutations, 2 queries\n" in out(shell, capsys, "%convex status")  # not "querys"
 
 
 def test_data(shell: Any, tasks: Any, capsys: pytest.CaptureFixture[str]) -> None:
