@@ -8,11 +8,22 @@ backend; a remote deployment answers :class:`~convex_notebook.notebook.admin.Not
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import MutableMapping
 from typing import Any
 
 from .admin import NotSupported, is_embedded
 
-__all__ = ["cancel_scheduled", "clear_table", "delete_documents", "parse_document", "replace_document"]
+__all__ = [
+    "cancel_scheduled",
+    "clear_table",
+    "delete_documents",
+    "env_mapping",
+    "parse_document",
+    "remove_env",
+    "replace_document",
+    "set_env",
+]
 
 SYSTEM_FIELDS = ("_id", "_creationTime")
 
@@ -80,3 +91,36 @@ def cancel_scheduled(app: Any, job_id: str) -> None:
     """Cancel a pending scheduled function (``ctx.scheduler.cancel``)."""
     _embedded(app, "canceling a scheduled function")
     app.run(lambda ctx: ctx.scheduler.cancel(job_id))
+
+
+# Convex's rule for environment variable names (``npx convex env set``).
+_ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
+
+
+def env_mapping(app: Any) -> MutableMapping | None:
+    """The deployment's environment variables (``app.env``, API.md §9), or None without them."""
+    try:
+        env = getattr(app, "env", None)
+    except PermissionError:  # a remote deployment without its admin key
+        return None
+    return env if isinstance(env, MutableMapping) else None
+
+
+def set_env(app: Any, name: str, value: str) -> None:
+    """``app.env[name] = value``; the name follows Convex's rule (a letter, then letters,
+    digits and underscores, at most 40)."""
+    env = env_mapping(app)
+    if env is None:
+        raise NotSupported("this deployment has no environment variables here (app.env)")
+    if not _ENV_NAME.match(name or ""):
+        raise ValueError(f"{name!r} is not a valid variable name: a letter, then letters, digits or _ (at most 40)")
+    env[name] = value
+
+
+def remove_env(app: Any, name: str) -> None:
+    env = env_mapping(app)
+    if env is None:
+        raise NotSupported("this deployment has no environment variables here (app.env)")
+    if name not in env:
+        raise KeyError(f"no environment variable named {name!r}")
+    del env[name]

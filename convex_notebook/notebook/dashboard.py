@@ -93,6 +93,8 @@ class Dashboard(anywidget.AnyWidget):
     _result = traitlets.Dict().tag(sync=True)  # the function runner's last result
     _notice = traitlets.Dict().tag(sync=True)  # the last admin action: {"ok", "text", "seq"}
     _can_write = traitlets.Bool(False).tag(sync=True)  # edit/delete/clear/cancel: embedded backends
+    _env = traitlets.List().tag(sync=True)  # [{"name", "value"}]: the deployment's environment variables
+    _has_env = traitlets.Bool(False).tag(sync=True)  # the deployment has app.env (API.md §9)
     _seq = traitlets.Int(0).tag(sync=True)
 
     def __init__(
@@ -255,6 +257,9 @@ class Dashboard(anywidget.AnyWidget):
             files = admin.stored_files(self.app)
             self._has_files = files is not None
             self._files = files or []
+            env = admin_writes.env_mapping(self.app)
+            self._has_env = env is not None
+            self._env = [{"name": k, "value": str(env[k])} for k in sorted(env)] if env is not None else []
             self._seq += 1
 
     def select_table(self, table: str) -> None:
@@ -340,6 +345,19 @@ class Dashboard(anywidget.AnyWidget):
         def act() -> str:
             admin_writes.cancel_scheduled(self.app, job_id)
             return f"canceled {job_id}"
+        return self._act(act)
+
+    def set_env(self, name: str, value: str) -> dict:
+        """Set an environment variable (``app.env[name] = value``; functions see ``ctx.env``)."""
+        def act() -> str:
+            admin_writes.set_env(self.app, name, value)
+            return f"set {name}"
+        return self._act(act)
+
+    def remove_env(self, name: str) -> dict:
+        def act() -> str:
+            admin_writes.remove_env(self.app, name)
+            return f"removed {name}"
         return self._act(act)
 
     def _act(self, action: Any) -> dict:
@@ -433,6 +451,10 @@ class Dashboard(anywidget.AnyWidget):
             self.clear_table(str(content.get("table", "")))
         elif kind == "cancel":
             self.cancel_job(str(content.get("id", "")))
+        elif kind == "env_set":
+            self.set_env(str(content.get("name", "")), str(content.get("value", "")))
+        elif kind == "env_remove":
+            self.remove_env(str(content.get("name", "")))
 
 
 def _invoke(app: Any, path: str, args: dict) -> tuple[Any, BaseException | None, list[str]]:

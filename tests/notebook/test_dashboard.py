@@ -317,3 +317,37 @@ def test_the_runner_acts_as_a_user(recording_comm: Any, bridge: Any) -> None:
     assert not d._result["ok"] and 'a JSON object with a "subject"' in d._result["error"]
     d.close()
     app.close()
+
+
+def test_env_panel(recording_comm: Any, bridge: Any) -> None:
+    """Environment variables (API.md §9 ``app.env``, a mutable mapping) listed, set, removed."""
+    from collections.abc import MutableMapping
+
+    plain = cn.Backend(echo_logs=False)
+    if isinstance(getattr(plain, "env", None), MutableMapping):
+        app = plain  # the deployment's own app.env
+    else:  # a backend without app.env yet: the panel says so, and works on any mapping given
+        d = cn.Dashboard(plain)
+        assert not d._has_env and d._env == []
+        assert not d.set_env("KEY", "v")["ok"]
+        d.close()
+        plain.close()
+
+        class WithEnv(cn.Backend):
+            env: Any = None
+
+        app = WithEnv(echo_logs=False)
+        app.env = {}
+    d = cn.Dashboard(app)
+    assert d._has_env and d._env == []
+    browser_message(d, {"type": "env_set", "name": "OPENAI_API_KEY", "value": "sk-test"})
+    assert d._notice["ok"] and d._env == [{"name": "OPENAI_API_KEY", "value": "sk-test"}]
+    assert app.env["OPENAI_API_KEY"] == "sk-test"
+    browser_message(d, {"type": "env_set", "name": "1BAD", "value": "x"})
+    assert not d._notice["ok"] and "'1BAD' is not a valid variable name" in d._notice["text"]
+    browser_message(d, {"type": "env_remove", "name": "NOPE"})
+    assert not d._notice["ok"] and "no environment variable named 'NOPE'" in d._notice["text"]
+    browser_message(d, {"type": "env_remove", "name": "OPENAI_API_KEY"})
+    assert d._notice["ok"] and d._env == [] and "OPENAI_API_KEY" not in app.env
+    d.close()
+    app.close()

@@ -55,6 +55,7 @@ function render({ model, el: host }) {
     Schedules: el("div", "cn-panel cn-panel-schedules"),
     Crons: el("div", "cn-panel cn-panel-crons"),
     Files: el("div", "cn-panel cn-panel-files"),
+    Env: el("div", "cn-panel cn-panel-env"),
   };
   let current = "Data";
   const tabButtons = {};
@@ -325,6 +326,37 @@ function render({ model, el: host }) {
     notice.dataset.seq = String(n.seq || 0);
   }
 
+  // Environment variables: a table with "remove" buttons, and a line to set one.
+  const envName = el("input", "cn-env-name");
+  envName.placeholder = "NAME";
+  const envValue = el("input", "cn-env-value");
+  envValue.placeholder = "value";
+  const envSet = el("button", "cn-env-set", "set");
+  envSet.addEventListener("click", () => {
+    model.send({ type: "env_set", name: envName.value.trim(), value: envValue.value });
+    envName.value = "";
+    envValue.value = "";
+  });
+  function drawEnv() {
+    const panel = panels.Env;
+    if (!model.get("_has_env")) {
+      drawList(panel, [], [], "name", "this deployment has no environment variables here (app.env)");
+      return;
+    }
+    const rows = model.get("_env");
+    drawList(panel, rows, ["name", "value"], "name", "no environment variables yet");
+    if (rows.length) {
+      panel.replaceChildren(table(["name", "value"], rows.map((r) => ({ key: r.name, cells: [r.name, r.value] })), (row) => {
+        const remove = el("button", "cn-env-remove", "remove");
+        remove.addEventListener("click", () => model.send({ type: "env_remove", name: row.key }));
+        return [remove];
+      }));
+    }
+    const line = el("div", "cn-env-form");
+    line.append(envName, envValue, envSet);
+    panel.append(line);
+  }
+
   function draw() {
     title.textContent = `Convex dashboard · ${model.get("_deployment")}`;
     drawNotice();
@@ -336,6 +368,7 @@ function render({ model, el: host }) {
     drawSchedules();
     drawCrons();
     drawFiles();
+    drawEnv();
     show();
   }
 
