@@ -11,12 +11,19 @@ files in one widget.
 * **Schedules**: scheduled functions, when the backend has a scheduler.
 * **Crons**: the cron jobs, their schedules, next runs and runs so far (embedded backends).
 * **Files**: the newest files of file storage, with size, type and digest (embedded backends).
+* **Env**: environment variables, set and removed here, where the deployment has ``app.env``.
+
+Actions (embedded backends), each one validated transaction that writes nothing when refused:
+edit a document (Convex JSON), delete one, clear a table (two clicks), cancel a pending
+scheduled function; the runner can act as a user (a subject or a JSON identity). The last
+action's outcome shows in the header (``_notice``).
 
 The dashboard follows the deployment: every commit (from anywhere) posts it to the
 :class:`~convex_notebook.notebook.bridge.KernelBridge`, which repaints it on the kernel's loop,
 throttled. Browser actions arrive as comm messages (handled when the kernel is idle).
 Every panel has a Python twin, so tests drive it without a browser: :meth:`select_table`,
-:meth:`next_page`, :meth:`run_function`, :meth:`refresh`.
+:meth:`next_page`, :meth:`run_function`, :meth:`edit_document`, :meth:`delete_documents`,
+:meth:`clear_table`, :meth:`cancel_job`, :meth:`set_env`, :meth:`remove_env`, :meth:`refresh`.
 """
 
 from __future__ import annotations
