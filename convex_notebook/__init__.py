@@ -31,13 +31,14 @@ from .engine import (
     VirtualClock,
 )
 from .backend.crons import CronJobs
-from .backend.http_actions import HttpRequest, HttpResponse
+from .backend.http_actions import HttpRequest, HttpResponse, HttpRouter
+from .backend.project import action, internal_action, internal_mutation, internal_query, mutation, query
 from .engine.subscriptions import Subscription
 from .errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from .io import ImportFileError
 from .values import MISSING, Int64
 from .values.schema import SchemaDefinition, TableDefinition, define_schema, define_table
-from .values.validators import Validator, v
+from .values.validators import Validator, pagination_opts_validator, v
 
 __version__ = "0.1.0"
 
@@ -61,6 +62,10 @@ def __getattr__(name: str) -> object:
         from . import notebook
 
         return getattr(notebook, name)
+    if name == "show_full_tracebacks":  # notebook display setting (no IPython import)
+        from .notebook.tracebacks import show_full_tracebacks
+
+        return show_full_tracebacks
     if name in ("from_dataframe", "infer_schema", "to_dataframe"):  # pandas loads only when used
         from .notebook import dataframes
 
@@ -79,6 +84,7 @@ __all__ = [
     "FunctionNotFound",
     "HttpRequest",
     "HttpResponse",
+    "HttpRouter",
     "ImportFileError",
     "IndexRangeError",
     "Int64",
@@ -99,11 +105,19 @@ __all__ = [
     "ValidationError",
     "Validator",
     "VirtualClock",
+    "action",
     "connect",
     "define_schema",
     "define_table",
     "from_dataframe",
     "infer_schema",
+    "internal_action",
+    "internal_mutation",
+    "internal_query",
+    "mutation",
+    "pagination_opts_validator",
+    "query",
+    "show_full_tracebacks",
     "to_dataframe",
     "v",
 ]

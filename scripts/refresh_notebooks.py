@@ -4,8 +4,9 @@
     .venv/bin/python scripts/refresh_notebooks.py [notebooks/01-quickstart.ipynb ...]
 
 Each notebook runs top to bottom in a fresh kernel (as ``pytest --nbval-lax`` does in CI).
-Saved outputs are made reproducible: widget views keep their text form only (their model
-ids are random), execution timings and widget state are dropped. ``--check`` fails when an
+Saved outputs are made reproducible: widget views keep their text form and their static HTML
+snapshot (a real table, what GitHub and nbviewer show) but not the widget view itself (its
+model id is random); execution timings and widget state are dropped. ``--check`` fails when an
 output holds something that changes between runs (a document id, a timestamp, an address).
 """
 

@@ -256,7 +256,8 @@ class Backend(_Definer):
 
     def __repr__(self) -> str:
         where = self.path or "memory"
-        return f"<Backend {where}: {len(self._db.table_names())} tables, {len(self.registry.all())} functions>"
+        tables, functions = len(self._db.table_names()), len(self.registry.all())
+        return f"<Backend {where}: {tables} table{'' if tables == 1 else 's'}, {functions} function{'' if functions == 1 else 's'}>"
 
     # -- structure --------------------------------------------------------------------------
     @property

@@ -34,6 +34,7 @@ from ..values._codec import _encode
 from . import _load
 from .errors import ImportFileError
 from .jsonvalues import from_export_json, to_export_json
+from .paths import snapshot_target
 
 if TYPE_CHECKING:
     from ..backend.app import Backend
@@ -69,9 +70,7 @@ def export_snapshot(
     and each file's bytes at ``_storage/<id>``. ``at``: the snapshot at that time (as
     ``app.query(..., at=)`` takes it).
     """
-    target = os.fspath(path)
-    if os.path.isdir(target):
-        target = os.path.join(target, f"snapshot_{time.time_ns()}.zip")
+    target = snapshot_target(path, f"snapshot_{time.time_ns()}.zip")
     directory = os.path.dirname(os.path.abspath(target))
     fd, tmp = tempfile.mkstemp(prefix=".snapshot-", suffix=".zip", dir=directory)
     os.close(fd)

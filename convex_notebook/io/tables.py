@@ -29,6 +29,7 @@ from ..values._codec import _encode
 from . import _load
 from .errors import ImportFileError
 from .jsonvalues import from_export_json, to_export_json
+from .paths import table_target
 
 if TYPE_CHECKING:
     from ..backend.app import Backend
@@ -78,7 +79,7 @@ def import_table(
     (an empty file clears the table, as ``npx convex import --replace``).
     """
     _load.check_mode(mode)
-    file = os.fspath(path)
+    file = table_target(path)
     fmt = table_format(file, format)
     name = os.path.basename(file)
     try:
@@ -214,7 +215,7 @@ def write_documents(
 ) -> int:
     """Write documents to a JSONL, JSON or CSV file as :func:`export_table` does (the file
     appears complete or not at all); return how many."""
-    file = os.fspath(path)
+    file = table_target(path)
     fmt = table_format(file, format)
     encoders = {"encoded": to_json, "export": to_export_json, "clean": to_clean_json}
     if encoding not in encoders:
@@ -243,6 +244,8 @@ def _csv_text(x: Any) -> str:
     if type(x) is str:
         return x
     if type(x) is float and math.isfinite(x):
+        if x.is_integer() and abs(x) < 2**53 and not (x == 0 and math.copysign(1, x) < 0):
+            return str(int(x))  # as JavaScript prints a whole number: 120, not 120.0
         return repr(x)
     if type(x) is Int64:
         return str(int(x))

@@ -11,12 +11,19 @@ files in one widget.
 * **Schedules**: scheduled functions, when the backend has a scheduler.
 * **Crons**: the cron jobs, their schedules, next runs and runs so far (embedded backends).
 * **Files**: the newest files of file storage, with size, type and digest (embedded backends).
+* **Env**: environment variables, set and removed here, where the deployment has ``app.env``.
+
+Actions (embedded backends), each one validated transaction that writes nothing when refused:
+edit a document (Convex JSON), delete one, clear a table (two clicks), cancel a pending
+scheduled function; the runner can act as a user (a subject or a JSON identity). The last
+action's outcome shows in the header (``_notice``).
 
 The dashboard follows the deployment: every commit (from anywhere) posts it to the
 :class:`~convex_notebook.notebook.bridge.KernelBridge`, which repaints it on the kernel's loop,
 throttled. Browser actions arrive as comm messages (handled when the kernel is idle).
 Every panel has a Python twin, so tests drive it without a browser: :meth:`select_table`,
-:meth:`next_page`, :meth:`run_function`, :meth:`refresh`.
+:meth:`next_page`, :meth:`run_function`, :meth:`edit_document`, :meth:`delete_documents`,
+:meth:`clear_table`, :meth:`cancel_job`, :meth:`set_env`, :meth:`remove_env`, :meth:`refresh`.
 """
 
 from __future__ import annotations
@@ -30,9 +37,9 @@ import anywidget
 import traitlets
 
 from ..values import Int64
-from . import admin
+from . import admin, admin_writes
 from .bridge import KernelBridge, get_bridge
-from .display import log_rows, short_error, tabulate, value_text
+from .display import log_rows, plural, short_error, tabulate, value_text
 
 __all__ = ["Dashboard"]
 
@@ -91,6 +98,10 @@ class Dashboard(anywidget.AnyWidget):
     _files = traitlets.List().tag(sync=True)  # [{"id", "created", "size", "type", "sha256"}]
     _has_files = traitlets.Bool(False).tag(sync=True)  # crons and files: an embedded backend
     _result = traitlets.Dict().tag(sync=True)  # the function runner's last result
+    _notice = traitlets.Dict().tag(sync=True)  # the last admin action: {"ok", "text", "seq"}
+    _can_write = traitlets.Bool(False).tag(sync=True)  # edit/delete/clear/cancel: embedded backends
+    _env = traitlets.List().tag(sync=True)  # [{"name", "value"}]: the deployment's environment variables
+    _has_env = traitlets.Bool(False).tag(sync=True)  # the deployment has app.env (API.md §9)
     _seq = traitlets.Int(0).tag(sync=True)
 
     def __init__(
@@ -113,6 +124,7 @@ class Dashboard(anywidget.AnyWidget):
         self._closed = False
         self._unhooks: list[Any] = []
         self._deployment = admin.deployment_name(app)
+        self._can_write = admin.is_embedded(app)
         self.on_msg(self._handle_message)
         self._hook_changes()
         self.refresh()
@@ -124,10 +136,37 @@ class Dashboard(anywidget.AnyWidget):
         try:
             tables = len(admin.table_counts(self.app))
             functions = len(admin.visible_functions(self.app))
-            what = f"{tables} table{'s' if tables != 1 else ''}, {functions} function{'s' if functions != 1 else ''}"
+            what = f"{plural(tables, 'table')}, {plural(functions, 'function')}"
         except admin.NotSupported:
             what = "remote"
         return f"Dashboard({self._deployment}: {what})"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget view, plus a static HTML snapshot (tables and functions) for places
+        without a widget front end (GitHub, nbviewer, a notebook opened before it runs)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, None)
+        if isinstance(data, dict):
+            data = {**data, "text/html": self.snapshot_html()}
+        return (data, metadata) if metadata is not None else data
+
+    def snapshot_html(self) -> str:
+        """Tables with their document counts and the functions, as static HTML tables."""
+        from .display import Table, html_table, plural
+
+        note = "a snapshot: run the notebook for the live dashboard"
+        tables = Table(["table", "documents"], [(t["name"], [t["name"], f"{t['count']:,}"]) for t in self._tables],
+                       len(self._tables))
+        functions = Table(
+            ["function", "kind", "arguments"],
+            [(f["path"], [f["path"], f["kind"] if f["visibility"] == "public" else f"internal {f['kind']}",
+                          ", ".join(a["name"] for a in f["fields"]) if f["validated"] else "(unvalidated)"])
+             for f in self._functions],
+            len(self._functions),
+        )
+        title = f"Dashboard · {self._deployment} · {plural(len(self._tables), 'table')}"
+        return (html_table(tables, title=title, note=note)
+                + html_table(functions, title=plural(len(self._functions), "function")))
 
     @property
     def closed(self) -> bool:
@@ -225,6 +264,9 @@ class Dashboard(anywidget.AnyWidget):
             files = admin.stored_files(self.app)
             self._has_files = files is not None
             self._files = files or []
+            env = admin_writes.env_mapping(self.app)
+            self._has_env = env is not None
+            self._env = [{"name": k, "value": str(env[k])} for k in sorted(env)] if env is not None else []
             self._seq += 1
 
     def select_table(self, table: str) -> None:
@@ -247,11 +289,16 @@ class Dashboard(anywidget.AnyWidget):
         self._cursors = [None]
         self.refresh()
 
-    def run_function(self, path: str, args: dict | None = None, *, form: dict | None = None) -> dict:
+    def run_function(self, path: str, args: dict | None = None, *, form: dict | None = None,
+                     identity: Any = None) -> dict:
         """Run a function like the runner does; ``form`` holds raw field inputs instead of
-        ``args``. Returns (and shows) ``{"path", "ok", "text", "error", "lines"}``."""
-        result: dict[str, Any] = {"path": path, "ok": False, "text": "", "error": "", "lines": []}
+        ``args``; ``identity`` acts as a signed-in user (a dict, a JSON object, or a subject).
+        Returns (and shows) ``{"path", "ok", "text", "error", "lines", "as"}``."""
+        result: dict[str, Any] = {"path": path, "ok": False, "text": "", "error": "", "lines": [], "as": ""}
         try:
+            who = parse_identity(identity)
+            caller = self.app.with_identity(who) if who is not None else self.app
+            result["as"] = who["subject"] if who is not None else ""
             if form is not None:
                 definition = next((f for f in self._functions if f["path"] == path), None)
                 if definition is None:
@@ -266,7 +313,7 @@ class Dashboard(anywidget.AnyWidget):
                         raise ArgumentError(f"arguments: not JSON ({exc})") from None
                     if not isinstance(args, dict):
                         raise ArgumentError("arguments: a JSON object like {\"text\": \"hi\"}")
-            value, error, lines = _invoke(self.app, path, args or {})
+            value, error, lines = _invoke(caller, path, args or {})
             result["lines"] = lines
             if error is not None:
                 result["error"] = short_error(error)
@@ -281,6 +328,57 @@ class Dashboard(anywidget.AnyWidget):
             self._seq += 1
         self.refresh()
         return result
+
+    # -- admin actions (embedded backends): each one transaction, validated --------------------
+    def edit_document(self, doc_id: str, document: dict | str) -> dict:
+        """Replace a document's fields (a dict, or the editor's JSON text); the schema validates."""
+        def act() -> str:
+            fields = admin_writes.parse_document(document) if isinstance(document, str) else dict(document)
+            admin_writes.replace_document(self.app, doc_id, fields)
+            return f"saved {doc_id}"
+        return self._act(act)
+
+    def delete_documents(self, ids: list[str]) -> dict:
+        def act() -> str:
+            return f"deleted {plural(admin_writes.delete_documents(self.app, list(ids)), 'document')}"
+        return self._act(act)
+
+    def clear_table(self, table: str) -> dict:
+        def act() -> str:
+            return f"cleared {table}: deleted {plural(admin_writes.clear_table(self.app, table), 'document')}"
+        return self._act(act)
+
+    def cancel_job(self, job_id: str) -> dict:
+        def act() -> str:
+            admin_writes.cancel_scheduled(self.app, job_id)
+            return f"canceled {job_id}"
+        return self._act(act)
+
+    def set_env(self, name: str, value: str) -> dict:
+        """Set an environment variable (``app.env[name] = value``; functions see ``ctx.env``)."""
+        def act() -> str:
+            admin_writes.set_env(self.app, name, value)
+            return f"set {name}"
+        return self._act(act)
+
+    def remove_env(self, name: str) -> dict:
+        def act() -> str:
+            admin_writes.remove_env(self.app, name)
+            return f"removed {name}"
+        return self._act(act)
+
+    def _act(self, action: Any) -> dict:
+        notice: dict[str, Any] = {"ok": False, "text": ""}
+        try:
+            notice.update(ok=True, text=action())
+        except Exception as exc:  # noqa: BLE001 - shown in the dashboard; nothing was written
+            notice["text"] = short_error(exc)
+        notice["seq"] = self._notice.get("seq", 0) + 1
+        with self.hold_sync():
+            self._notice = notice
+            self._seq += 1
+        self.refresh()
+        return notice
 
     # -- state builders -------------------------------------------------------------------------
     def _function_list(self) -> list[dict]:
@@ -317,7 +415,8 @@ class Dashboard(anywidget.AnyWidget):
         return {
             "table": table,
             "columns": shown.columns if shown else [],
-            "rows": [{"key": k, "cells": c} for k, c in shown.rows] if shown else [],
+            "rows": [{"key": k, "cells": c, "json": _editable(d)} for (k, c), d in zip(shown.rows, page.documents)]
+            if shown else [],
             "first": start + 1 if page.documents else 0,
             "last": start + len(page.documents),
             "total": total,
@@ -347,9 +446,22 @@ class Dashboard(anywidget.AnyWidget):
                 content.get("direction"), self.refresh
             )()
         elif kind == "run":
-            self.run_function(str(content.get("path", "")), form=dict(content.get("form") or {}))
+            self.run_function(str(content.get("path", "")), form=dict(content.get("form") or {}),
+                              identity=content.get("identity") or None)
         elif kind == "refresh":
             self.refresh()
+        elif kind == "edit":
+            self.edit_document(str(content.get("id", "")), str(content.get("json", "")))
+        elif kind == "delete":
+            self.delete_documents([str(i) for i in content.get("ids") or []])
+        elif kind == "clear":
+            self.clear_table(str(content.get("table", "")))
+        elif kind == "cancel":
+            self.cancel_job(str(content.get("id", "")))
+        elif kind == "env_set":
+            self.set_env(str(content.get("name", "")), str(content.get("value", "")))
+        elif kind == "env_remove":
+            self.remove_env(str(content.get("name", "")))
 
 
 def _invoke(app: Any, path: str, args: dict) -> tuple[Any, BaseException | None, list[str]]:
@@ -364,3 +476,34 @@ def _invoke(app: Any, path: str, args: dict) -> tuple[Any, BaseException | None,
     except Exception as exc:  # noqa: BLE001 - shown in the dashboard
         return None, exc, []
 
+
+
+def parse_identity(value: Any) -> dict | None:
+    """The runner's "act as" field: empty (no user), a subject (``user_1``), or a JSON object
+    with at least ``subject`` (``{"subject": "user_1", "name": "Ada"}``)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict):
+        identity = value
+    else:
+        text = str(value).strip()
+        if not text:
+            return None
+        if text.startswith("{"):
+            try:
+                identity = json.loads(text)
+            except ValueError as exc:
+                raise ArgumentError(f"act as: not JSON ({exc})") from None
+        else:
+            identity = {"subject": text}
+    if not isinstance(identity, dict) or not isinstance(identity.get("subject"), str) or not identity["subject"]:
+        raise ArgumentError('act as: a subject, or a JSON object with a "subject" string')
+    return identity
+
+
+def _editable(doc: dict) -> str:
+    """A document's own fields as the editor shows them (Convex JSON: Int64 as {"$integer"})."""
+    from ..values import to_json
+
+    return json.dumps({k: to_json(v) for k, v in doc.items() if k not in ("_id", "_creationTime")},
+                      ensure_ascii=False, indent=2)

@@ -30,7 +30,8 @@ and object columns as missing (for frames made by ``merge``/``reindex``).
 
 Integer columns: pandas' nullable ``Int64`` (and ``Int32``, ``UInt8``...) become Convex Int64;
 plain numpy ``int64`` columns become Float64 like a Python ``int`` (a JS number), and must fit
-in ±2^53 (else use ``df.astype({"col": "Int64"})``). Other datetime columns become Float64
+in ±2^53 (else use ``df.astype({"col": "Int64"})``). The other way, a column of whole Float64
+numbers (``120`` from a CSV) reads as numpy ``int64`` so that it shows as ``120``, not ``120.0``. Other datetime columns become Float64
 milliseconds since the epoch (Convex's convention for times); timedeltas become milliseconds.
 """
 
@@ -104,6 +105,15 @@ def _datetime_to_ms(ns: np.ndarray) -> np.ndarray:
     return whole.astype(np.float64) + frac.astype(np.float64) / _NS_PER_MS
 
 
+def _numbers(arr: Any) -> Any:
+    """Convex numbers: whole ones (120.0 from a CSV) as numpy ``int64``, shown as 120, which
+    goes back as the same Float64 (a plain int is a JS number); others stay ``float64``."""
+    if arr.size and np.isfinite(arr).all() and (np.abs(arr) < 2**53).all() and (arr == np.rint(arr)).all() \
+            and not (np.signbit(arr) & (arr == 0)).any():
+        return arr.astype(np.int64)
+    return arr
+
+
 def _object_array(values: Sequence[Any], missing_as: Any = pd.NA) -> np.ndarray:
     arr = np.empty(len(values), dtype=object)
     for i, x in enumerate(values):  # element-wise: numpy would unpack nested lists
@@ -125,7 +135,7 @@ def _column(name: str, values: Sequence[Any]) -> Any:
         (t,) = types
         if not has_missing:
             if t is float:
-                return np.array(values, dtype=np.float64)
+                return _numbers(np.array(values, dtype=np.float64))
             if t is bool:
                 return np.array(values, dtype=bool)
             if t is Int64:

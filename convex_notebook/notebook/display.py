@@ -29,6 +29,7 @@ __all__ = [
     "Table",
     "format_cell",
     "html_table",
+    "plural",
     "tabulate",
     "text_table",
     "to_display_json",
@@ -92,6 +93,15 @@ def format_cell(value: Any, column: str = "") -> str | None:
     return text
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 query``, ``2 queries``, ``1 function``, ``3 rows`` (thousands separated)."""
+    if n == 1:
+        return f"1 {noun}"
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return f"{n:,} {noun[:-1]}ies"
+    return f"{n:,} {noun}{'es' if noun.endswith(('s', 'x', 'ch', 'sh')) else 's'}"
+
+
 # ------------------------------------------------------------------ table shape
 
 
@@ -130,7 +140,7 @@ class Table:
         return len(self.rows)
 
     def caption(self) -> str:
-        return f"showing {self.shown:,} of {self.total:,} rows"
+        return f"showing {self.shown:,} of {plural(self.total, 'row')}"
 
 
 def tabulate(
@@ -179,15 +189,22 @@ _STYLE = (
 )
 
 
-def html_table(table: Table, *, title: str | None = None) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+# Cells say their alignment themselves: JupyterLab right-aligns rendered tables, and where
+# <style> is stripped (untrusted notebooks, GitHub) the attributes still hold.
+_LEFT = 'align="left" style="text-align:left"'
+
+
+def html_table(table: Table, *, title: str | None = None, note: str | None = None) -> str:
+    """A static HTML table (``note``: a line after the caption, e.g. that it is a snapshot)."""
+    head = "".join(f"<th {_LEFT}>{html.escape(c)}</th>" for c in table.columns)
     body = []
     for _key, cells in table.rows:
         tds = "".join(
-            '<td class="cn-missing"></td>' if c is None else f"<td>{html.escape(c)}</td>" for c in cells
+            f'<td class="cn-missing" {_LEFT}></td>' if c is None else f"<td {_LEFT}>{html.escape(c)}</td>" for c in cells
         )
         body.append(f"<tr>{tds}</tr>")  # static HTML: no ids, so saved outputs stay stable
-    caption = f'<div class="cn-caption">{html.escape(title + " · " if title else "")}{table.caption()}</div>'
+    extra = f" · {html.escape(note)}" if note else ""
+    caption = f'<div class="cn-caption">{html.escape(title + " · " if title else "")}{table.caption()}{extra}</div>'
     return f'{_STYLE}{caption}<table class="cn-static"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 

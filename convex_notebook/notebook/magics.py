@@ -12,6 +12,8 @@ Every magic is sugar for one Python call (shown in its ``--help``):
 ``%convex export [TABLE] [PATH] [-o VAR]``       ``app.export_table`` / ``app.df`` / snapshots
 ``%convex logs [-n N] [--function F]``           ``app.logs``
 ``%convex reset [--yes]``                        delete every document, close live tables
+``%convex deploy [PATH]``                        a functions folder or file, as ``convex-notebook dev``
+``%convex debug [on|off]``                       ``cn.show_full_tracebacks(...)``
 ``%%convex_schema``                              ``app.set_schema(cn.define_schema({...}))``
 ``%%convex_module NAME``                         ``m = app.module(NAME)``; ``@m.query`` ...
 ``%%convex_query [--live]``                      an ad-hoc query with ``ctx`` in scope
@@ -19,7 +21,8 @@ Every magic is sugar for one Python call (shown in its ``--help``):
 
 ARGS is a JSON object (``{"text": "hi"}``) or ``key=value`` pairs (values parsed as JSON when
 they can be: ``done=true n=3 text=hi``). Settings: ``%config ConvexMagics.max_rows = 50`` etc.
-Errors are one line (``%config ConvexMagics.short_errors = False`` for tracebacks).
+Errors are one line, and a function's error shows your own frames only (``%convex debug on``
+or ``%config ConvexMagics.short_errors = False`` for full tracebacks).
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ import difflib
 import hashlib
 import json
 import shlex
-import sys
 import types
 from typing import Any, Callable
 
@@ -39,13 +41,15 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, nee
 from traitlets import Bool, Float, Int, Unicode, observe
 from traitlets.config.configurable import Configurable
 
+from ..backend.registry import FunctionNotFound
 from ..errors import ConvexError, ConvexFunctionError, InvalidValueError
 from . import admin
-from .display import QueryResult, short_error
+from .display import QueryResult, plural
 
 __all__ = ["ConvexMagics", "load_ipython_extension", "unload_ipython_extension"]
 
-SUBCOMMANDS = ("connect", "status", "tables", "functions", "run", "live", "data", "import", "export", "logs", "reset")
+SUBCOMMANDS = ("connect", "status", "tables", "functions", "run", "live", "data", "import", "export", "logs", "reset",
+               "deploy", "debug")
 SHORT_ERROR_TYPES = (ConvexError, ConvexFunctionError, InvalidValueError, admin.NotSupported, PermissionError)
 
 
@@ -155,6 +159,7 @@ class ConvexMagics(Magics, Configurable):
         self.app: Any = None
         self.url: str | None = None
         self._module_paths: dict[int, dict[str, set[str]]] = {}  # app id -> module -> paths
+        self._projects: dict[tuple[int, str], Any] = {}  # (app id, path) -> FunctionsFolder (%convex deploy)
         self._parsers = self._build_parsers()
 
     # -- settings -------------------------------------------------------------------------
@@ -173,9 +178,16 @@ class ConvexMagics(Magics, Configurable):
     def _connect_url(self, url: str, announce: bool, admin_key: str | None = None) -> None:
         from ..backend.app import connect
 
+        import os
+        import sqlite3
+
+        if url.startswith("sqlite:///"):
+            folder = os.path.dirname(os.path.abspath(url[len("sqlite:///"):]))
+            if not os.path.isdir(folder):
+                raise UsageError(f"%convex connect: the folder {folder} does not exist: create it first (or use memory://)")
         try:
             app = connect(url, admin_key=admin_key) if admin_key else connect(url)
-        except (ValueError, NotImplementedError, ImportError, OSError) as exc:
+        except (ValueError, NotImplementedError, ImportError, OSError, sqlite3.Error) as exc:
             raise UsageError(f"%convex connect: cannot open {url}: {exc}") from None
         self.app, self.url = app, url
         if announce:
@@ -202,9 +214,27 @@ class ConvexMagics(Magics, Configurable):
             return getattr(self, f"_cmd_{sub}")(rest, local_ns)
         except _HelpShown:
             return None
+        except FunctionNotFound as exc:
+            raise UsageError(f"%convex {sub}: {self._not_found(exc)}") from None
         except SHORT_ERROR_TYPES as exc:
             self._mark_short(exc)
             raise
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+            raise UsageError(f"%convex {sub}: {exc}") from None
+
+    def _not_found(self, exc: BaseException) -> str:
+        """A missing function, said with the functions that exist."""
+        message = str(exc)
+        if "Did you mean" in message or " is a " in message:
+            return message
+        try:
+            names = [fn.path for fn in admin.visible_functions(self.current_app())]
+        except admin.NotSupported:
+            return message
+        if not names:
+            return f"{message} No functions yet: define some with @app.query or %%convex_module NAME"
+        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        return f"{message} Functions: {shown}"
 
     def _overview(self) -> str:
         lines = ["%convex SUBCOMMAND [options]   (%convex SUBCOMMAND --help for details)", ""]
@@ -270,6 +300,15 @@ class ConvexMagics(Magics, Configurable):
         lg.add_argument("--function", metavar="NAME", help="only this function")
         lg.add_argument("--errors", action="store_true", help="only failed executions")
         lg.add_argument("-o", "--out", metavar="VAR", help="store the entries in VAR")
+        dp = p["deploy"] = _parser("%convex deploy", "deploy a functions folder or file (as npx convex dev pushes convex/)",
+                                   "FunctionsFolder(app, PATH).deploy()")
+        dp.add_argument("path", nargs="?", default="convex", metavar="PATH",
+                        help="a folder (each file a module named from its path; schema.py, crons.py, http.py) "
+                             "or one .py file (default: convex/)")
+        dp.add_argument("--force", action="store_true", help="redeploy every file, changed or not")
+        db = p["debug"] = _parser("%convex debug", "full tracebacks for convex_notebook's errors (on), or short ones (off)",
+                                  "cn.show_full_tracebacks(True|False)")
+        db.add_argument("state", nargs="?", choices=("on", "off"), help="default: show the current setting")
         rs = p["reset"] = _parser("%convex reset", "delete every document and close live tables (functions and schema stay)")
         rs.add_argument("--yes", action="store_true", help="confirm (needed for a persisted database)")
         return p
@@ -350,7 +389,7 @@ class ConvexMagics(Magics, Configurable):
             for fn in functions:
                 kinds[fn.kind] = kinds.get(fn.kind, 0) + 1
             info["functions"] = len(functions)
-            info["by kind"] = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in sorted(kinds.items())) or "none"
+            info["by kind"] = ", ".join(plural(n, k) for k, n in sorted(kinds.items())) or "none"
         except admin.NotSupported:
             pass
         hub = getattr(app, "subscription_hub", None)
@@ -422,6 +461,7 @@ class ConvexMagics(Magics, Configurable):
         if ns.table is None:
             return self._cmd_tables("", local_ns) if not ns.out else self._cmd_tables(f"-o {ns.out}", local_ns)
         limit = ns.limit if ns.limit is not None else (self.max_rows or None)
+        self._require_table(app, ns.table)
         if ns.df:
             frame = self._dataframe(app, ns.table, limit=limit, order=ns.order)
             if self._store(local_ns, ns.out, frame):
@@ -439,6 +479,18 @@ class ConvexMagics(Magics, Configurable):
         if total > len(docs):
             print(f"{ns.table}: the {len(docs)} {'newest' if ns.order == 'desc' else 'oldest'} of {total:,} documents")
         return result
+
+    @staticmethod
+    def _require_table(app: Any, table: str) -> None:
+        try:
+            names = [name for name, _ in admin.table_counts(app)]
+        except admin.NotSupported:
+            return
+        if table not in names:
+            close = difflib.get_close_matches(table, names, n=1)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            listed = ", ".join(names) if names else "none yet"
+            raise UsageError(f"%convex data: no table named {table!r}.{hint} Tables: {listed}")
 
     def _dataframe(self, app: Any, table: str, *, limit: int | None = None, order: str = "desc") -> Any:
         if limit is None and hasattr(app, "df"):
@@ -541,6 +593,45 @@ class ConvexMagics(Magics, Configurable):
 
         return self._result(log_rows(entries))
 
+    def _cmd_deploy(self, rest: str, local_ns: dict) -> Any:
+        import os
+
+        from ..backend.project import DeployError, FunctionsFolder
+
+        ns, _ = self._parse("deploy", rest)
+        app = self.current_app()
+        if not admin.is_embedded(app):
+            raise UsageError("%convex deploy runs Python functions in this kernel: connect to an embedded backend "
+                             "(a served one deploys with `convex-notebook dev`)")
+        path = os.path.abspath(ns.path)
+        if not os.path.exists(path):
+            raise UsageError(f"%convex deploy: nothing at {ns.path}: give a functions folder (convex/) or a .py file")
+        folder = os.path.isdir(path)
+        key = (id(app), path)
+        project = self._projects.get(key)
+        if project is None:
+            project = self._projects[key] = FunctionsFolder(app, path if folder else None)
+        reruns = app.reactivity.reruns
+        try:
+            report = project.deploy(None if folder else [path], force=ns.force)
+        except DeployError as exc:
+            raise UsageError(f"%convex deploy: {exc}") from None
+        app.wait_for_callbacks()
+        again = app.reactivity.reruns - reruns
+        tail = f"; re-ran {again} live quer{'y' if again == 1 else 'ies'}" if again else ""
+        print(f"Deployed {report.summary()}{tail}" if report.changed else f"{ns.path}: nothing changed since the last deploy")
+        return None
+
+    def _cmd_debug(self, rest: str, local_ns: dict) -> Any:
+        from .tracebacks import full_tracebacks, show_full_tracebacks
+
+        ns, _ = self._parse("debug", rest)
+        if ns.state is not None:
+            show_full_tracebacks(ns.state == "on")
+        state = "on: errors show full tracebacks" if full_tracebacks() else "off: errors show your own frames only"
+        print(f"%convex debug {state}")
+        return None
+
     def _cmd_reset(self, rest: str, local_ns: dict) -> Any:
         ns, _ = self._parse("reset", rest)
         app = self.current_app()
@@ -587,15 +678,17 @@ class ConvexMagics(Magics, Configurable):
                 )
             app = self.current_app()
             app.set_schema(value)
-        except SHORT_ERROR_TYPES as exc:
-            self._mark_short(exc)
+        except (*SHORT_ERROR_TYPES, UsageError) as exc:
+            if not isinstance(exc, UsageError):
+                self._mark_short(exc)
             raise
         except Exception as exc:
             from ..engine import SchemaError
 
             if isinstance(exc, SchemaError):
                 self._mark_short(exc)
-            raise
+                raise
+            raise UsageError(_cell_error("%%convex_schema", exc, "<convex_schema>")) from None
         self._store(local_ns, ns.out, value)
         tables = getattr(value, "tables", {}) or {}
         parts = []
@@ -632,11 +725,16 @@ class ConvexMagics(Magics, Configurable):
         deployed: dict[str, Any] = {}
         scope = _module_scope(self.shell.user_ns, module, app, deployed)
         reruns_before = app.reactivity.reruns
+        filename = f"<convex_module {ns.name}>"
         try:
-            _exec_last_expression(cell, scope, f"<convex_module {ns.name}>", want_value=False)
+            _exec_last_expression(cell, scope, filename, want_value=False)
         except SHORT_ERROR_TYPES as exc:
             self._mark_short(exc)
             raise
+        except UsageError:
+            raise
+        except Exception as exc:  # the cell's own code failed while defining the module
+            raise UsageError(_cell_error("%%convex_module", exc, filename)) from None
         known = self._module_paths.setdefault(id(app), {})
         previous = known.get(module._module, set())
         paths = {fn.path for fn in deployed.values()}
@@ -731,6 +829,18 @@ def _index_names(table: Any) -> list[str]:
         elif isinstance(found, (list, tuple)):
             names.extend(getattr(i, "name", None) or (i.get("indexDescriptor") if isinstance(i, dict) else str(i)) for i in found)
     return names
+
+
+def _cell_error(magic: str, exc: BaseException, filename: str) -> str:
+    """One line for an error raised by a magic cell's own code: where, what, and the message."""
+    import traceback
+
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == filename:
+            line = lineno
+    where = f"{magic}, line {line}" if line else magic
+    return f"{where}: {type(exc).__name__}: {exc}"
 
 
 def _exec_last_expression(source: str, scope: dict, filename: str, want_value: bool = True) -> Any:
@@ -828,20 +938,6 @@ def _adhoc_handler(cell: str, user_ns: dict) -> Callable[..., Any]:
     return scope["convex_query"]
 
 
-def _short_error_handler(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
-    """IPython custom exception display: one line for errors raised through our magics
-    (IPython ignores the return value of custom handlers: we show the traceback ourselves)."""
-    if not getattr(value, "_convex_short", False):
-        shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
-        return []
-    sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb  # for %tb
-    colored = str(getattr(shell, "colors", "nocolor")).lower() != "nocolor"
-    red, reset = ("\x1b[0;31m", "\x1b[0m") if colored else ("", "")
-    stb = [f"{red}{short_error(value)}{reset}  (full traceback: %tb, or %config ConvexMagics.short_errors = False)"]
-    shell._showtraceback(etype, value, stb)
-    return stb
-
-
 _loaded: dict[int, ConvexMagics] = {}
 
 
@@ -854,7 +950,9 @@ def load_ipython_extension(shell: Any) -> None:
     _loaded[id(shell)] = magics
     from ..engine import SchemaError
 
-    shell.set_custom_exc(SHORT_ERROR_TYPES + (SchemaError,), _short_error_handler)
+    from .tracebacks import show_error
+
+    shell.set_custom_exc(SHORT_ERROR_TYPES + (SchemaError,), show_error)
     install_cell_hooks(shell)
 
 

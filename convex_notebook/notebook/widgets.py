@@ -19,6 +19,7 @@ the subscription, so it is current even before the table repaints.
 from __future__ import annotations
 
 import asyncio
+import html
 import threading
 import time
 import weakref
@@ -224,6 +225,29 @@ class LiveQuery(anywidget.AnyWidget):
         rows = self._row_count()
         what = f"rows={rows}" if rows is not None else "value"
         return f"LiveQuery({name!r}{shown}, {what}, status={self.status!r})"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget view, plus a static HTML snapshot of the table for every place where no
+        widget front end runs (GitHub, nbviewer, nbconvert, a notebook opened before it runs)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, tuple):
+            data, metadata = bundle
+        else:
+            data, metadata = bundle, None
+        if isinstance(data, dict):
+            data = {**data, "text/html": self.snapshot_html()}
+        return (data, metadata) if metadata is not None else data
+
+    def snapshot_html(self) -> str:
+        """The rows shown now, as a static HTML table (what a saved notebook displays)."""
+        from .display import html_table
+
+        note = f"a snapshot ({self.status}): run the notebook for the live table"
+        table = tabulate(self.value, max_rows=self.max_rows, columns=self.columns, system_fields=self.system_fields)
+        if table is None:
+            return (f'<div class="cn-caption">{html.escape(self._title)} · {html.escape(note)}</div>'
+                    f"<pre>{html.escape(value_text(self.value))}</pre>")
+        return html_table(table, title=self._title, note=note)
 
     def _row_count(self) -> int | None:
         from .display import _rows_of

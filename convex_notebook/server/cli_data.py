@@ -30,6 +30,29 @@ class CommandError(Exception):
     """A usage or deployment error, reported on one line."""
 
 
+NEEDS_ADMIN_KEY = (
+    "this needs the deployment's admin key: pass --admin-key KEY or set $CONVEX_NOTEBOOK_ADMIN_KEY "
+    "(`convex-notebook serve` prints the key when it starts; app.serve() returns it as handle.admin_key)"
+)
+
+
+def _not_found(app: Any, exc: Exception, args: argparse.Namespace) -> str:
+    """A missing function, said with what exists (and the admin key when that is the cause)."""
+    message = str(exc)
+    if args.url and not getattr(app, "admin_key", None):
+        if "_system/" in message:
+            return NEEDS_ADMIN_KEY
+        return f"{message} (without the admin key only public functions are reachable: --admin-key KEY)"
+    if "Did you mean" in message:
+        return message
+    try:
+        names = [f.path for f in app.functions()]
+    except Exception:  # noqa: BLE001 - listing is a courtesy (a remote one needs the admin key)
+        return message
+    shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+    return f"{message} Functions: {shown}" if names else f"{message} This deployment has no functions yet."
+
+
 def _target_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_argument_group("deployment (one of)")
     where.add_argument("--url", default=os.environ.get("CONVEX_NOTEBOOK_URL"),
@@ -50,15 +73,33 @@ def _open(args: argparse.Namespace) -> Any:
         if args.functions:
             raise CommandError("--functions goes with --db: a served deployment has its own functions")
         try:
-            return cn.connect(args.url, admin_key=args.admin_key)
+            client = cn.connect(args.url, admin_key=args.admin_key)
         except (ConnectionError, OSError, ValueError) as exc:
             raise CommandError(f"cannot reach {args.url}: {exc}") from None
+        if not client.admin_key and args.command != "run":
+            client.close()
+            raise CommandError(NEEDS_ADMIN_KEY)
+        return client
     if args.db:
-        from .cli import load_functions
+        from ..backend.project import DeployError, FunctionsFolder
 
-        app = cn.Backend(args.db, echo_logs=False)  # a call's log lines go to stderr (see _run)
-        for path in args.functions or []:
-            load_functions(app, path)
+        if args.command in ("data", "export") and not os.path.exists(args.db):
+            raise CommandError(f"no database at {args.db} (serve, dev or import creates one)")
+        folder = os.path.dirname(os.path.abspath(args.db))
+        if not os.path.isdir(folder):
+            raise CommandError(f"the folder {os.path.dirname(args.db)}/ does not exist: create it (mkdir -p) first")
+        from .cli import open_database
+
+        try:
+            app = open_database(args.db, echo_logs=False)  # a call's log lines go to stderr (see _run)
+        except DeployError as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            if args.functions:
+                FunctionsFolder(app).deploy(args.functions)
+        except DeployError as exc:
+            app.close()
+            raise CommandError(str(exc)) from None
         return app
     raise CommandError("which deployment? give --url http://host:port (served) or --db PATH (a SQLite file)")
 
@@ -100,6 +141,10 @@ def _data(app: Any, args: argparse.Namespace) -> int:
         for name in sorted(names):
             print(name)
         return 0
+    names = [t["name"] for t in app.run("_system/cli/tables", {})["page"]]
+    if args.table not in names:
+        listed = ", ".join(sorted(names)) if names else "none yet"
+        raise CommandError(f"no table named {args.table!r}. Tables: {listed}")
     docs: list[dict] = []
     cursor = None
     while len(docs) < args.limit + 1:
@@ -205,6 +250,7 @@ def add_commands(commands: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Open the deployment, run the command, close it; errors on one line (exit 1)."""
+    from ..backend.registry import FunctionNotFound
     from ..engine.transaction import DatabaseError
     from ..errors import ConvexError, ConvexFunctionError, InvalidValueError
 
@@ -217,9 +263,12 @@ def run_command(args: argparse.Namespace) -> int:
         if args.command == "data" and args.limit < 1:
             raise CommandError("--limit must be at least 1")
         return COMMANDS[args.command](app, args)
+    except FunctionNotFound as exc:
+        print(f"convex-notebook {args.command}: {_not_found(app, exc, args)}", file=sys.stderr)
+        return 1
     except (CommandError, ConvexError, ConvexFunctionError, DatabaseError, InvalidValueError, PermissionError,
-            ValueError) as exc:
-        message = str(exc) if isinstance(exc, CommandError) else f"{type(exc).__name__}: {exc}"
+            ValueError, OSError) as exc:
+        message = str(exc) if isinstance(exc, (CommandError, OSError)) else f"{type(exc).__name__}: {exc}"
         print(f"convex-notebook {args.command}: {message}", file=sys.stderr)
         return 1
     finally:

@@ -25,6 +25,7 @@ from ..engine.transaction import DatabaseError
 from ..errors import ConvexFunctionError
 from ..values import from_json, to_json
 from ..values.validators import Validator, validator_from_json
+from ..io.paths import snapshot_target
 
 TS_HEADER = "x-convex-notebook-ts"  # (server/http.py) the commit timestamp of the answer
 
@@ -254,9 +255,7 @@ class RemoteDataMixin:
         if not isinstance(latest, dict) or latest.get("state") != "completed":
             raise ConvexFunctionError(f"The snapshot export did not complete: {latest!r}")
         ts = int(latest["start_ts"])
-        target = os.fspath(path)
-        if os.path.isdir(target):
-            target = os.path.join(target, f"snapshot_{ts}.zip")
+        target = snapshot_target(path, f"snapshot_{ts}.zip")
         request = urllib.request.Request(
             f"{self.url}/api/export/zip/{ts}", headers={"Authorization": f"Convex {self.admin_key}"}
         )

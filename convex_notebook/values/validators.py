@@ -1211,6 +1211,15 @@ class _V:
 
     __slots__ = ()
 
+    def __getattr__(self, name: str) -> Any:
+        """A misspelt validator names the real ones (``v.strng`` → did you mean v.string?)."""
+        import difflib
+
+        known = sorted(n for n in dir(type(self)) if not n.startswith("_"))
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean v.{close[0]}()? " if close else ""
+        raise AttributeError(f"v has no validator {name!r}: {hint}Validators: {', '.join(f'v.{n}' for n in known)}")
+
     @staticmethod
     def string() -> StringValidator:
         return _STRING

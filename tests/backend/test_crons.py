@@ -141,7 +141,7 @@ def test_a_functions_file_deploys_its_crons(tmp_path: Path) -> None:
     source = tmp_path / "jobs.py"
     source.write_text(
         "@app.mutation\ndef hit(ctx):\n    ctx.db.insert('hits', {})\n\n"
-        "crons = cn.CronJobs()\ncrons.interval('hit', {'minutes': 1}, 'hit')\n"
+        "crons = cn.CronJobs()\ncrons.interval('hit', {'minutes': 1}, 'jobs:hit')\n"
     )
     with cn.Backend(clock=cn.VirtualClock(), echo_logs=False) as app:
         load_functions(app, source)

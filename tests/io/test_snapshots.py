@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import zipfile
 
 import pytest
@@ -247,3 +248,27 @@ def _write(tmp_path, name, text):
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_csv_writes_whole_numbers_as_javascript_does(app, tmp_path):
+    source = tmp_path / "sales.csv"
+    source.write_text("product,units,price\napples,120,0.5\n")
+    app.import_table("sales", source)
+    assert app.run(lambda ctx: ctx.db.query("sales").first())["units"] == 120.0
+    out = tmp_path / "out.csv"
+    app.export_table("sales", out)
+    header, row = out.read_text().splitlines()
+    assert row.endswith(",apples,120,0.5")  # not 120.0
+    app.import_table("again", out)
+    again = app.run(lambda ctx: ctx.db.query("again").first())
+    assert again["units"] == 120.0 and isinstance(again["units"], float)
+
+
+def test_exports_into_missing_folders_say_so(app, tmp_path):
+    app.run(lambda ctx: ctx.db.insert("t", {"a": 1}))
+    with pytest.raises(FileNotFoundError, match=r"the folder .*missing/ does not exist"):
+        app.export_table("t", tmp_path / "missing" / "t.csv")
+    with pytest.raises(FileNotFoundError, match=r"the folder .*missing/ does not exist"):
+        app.export_snapshot(tmp_path / "missing" / "s.zip")
+    written = app.export_snapshot(str(tmp_path / "backups") + "/")  # a folder path: created
+    assert os.path.dirname(written) == str(tmp_path / "backups") and not (tmp_path / "missing").exists()

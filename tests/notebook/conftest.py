@@ -100,6 +100,9 @@ def shell(bridge: Any) -> Any:
     magics = magics_module.current_magics(ip)
     ip.tracebacks = shown  # type: ignore[attr-defined]
     yield ip
+    from convex_notebook.notebook.tracebacks import show_full_tracebacks
+
+    show_full_tracebacks(False)  # %convex debug on of a test
     if magics is not None and magics.app is not None:
         magics.app.close()
     for name in [k for k in ip.user_ns if not k.startswith("_") and k not in ("In", "Out", "exit", "quit", "get_ipython")]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import convex_notebook as cn
@@ -230,5 +231,123 @@ def test_files_panel_lists_stored_files_newest_first(recording_comm: Any, bridge
     bridge.flush()
     assert [(f["id"], f["size"], f["type"]) for f in d._files] == [(second, 12.0, "text/plain"), (first, 5.0, "text/plain")]
     assert all(f["sha256"] and f["created"] for f in d._files)
+    d.close()
+    app.close()
+
+
+def test_display_data_carries_an_html_snapshot(recording_comm: Any, bridge: Any) -> None:
+    import re
+
+    app = make_app()
+    app.mutation("add", {"text": "n", "pinned": False})
+    d = cn.Dashboard(app)
+    bundle = d._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert "application/vnd.jupyter.widget-view+json" in data
+    page = data["text/html"]
+    assert "Dashboard · memory:// · 1 table" in page and "3 functions" in page
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>.*?</td>", page)]
+    assert cells == ["notes", "1",
+                     "add", "mutation", "text, stars, pinned, count, tags",
+                     "list_notes", "query", "(unvalidated)",
+                     "wipe", "internal mutation", "(unvalidated)"]
+    d.close()
+    app.close()
+
+
+def test_admin_actions_edit_delete_clear_cancel(recording_comm: Any, bridge: Any) -> None:
+    """Every write goes through one validated transaction; a refused one changes nothing."""
+    app = cn.Backend(echo_logs=False, clock=cn.VirtualClock(), schema=cn.define_schema({
+        "notes": cn.define_table({"text": v.string(), "n": v.optional(v.int64())}),
+    }))
+
+    @app.mutation
+    def later(ctx: Any) -> Any:
+        return ctx.scheduler.run_after(60_000, "later", {})
+
+    ids = [app.run(lambda ctx, i=i: ctx.db.insert("notes", {"text": f"n{i}"})) for i in range(3)]
+    d = cn.Dashboard(app)
+    assert d._can_write
+    row = next(r for r in d._browser["rows"] if r["key"] == ids[0])
+    assert json.loads(row["json"]) == {"text": "n0"}  # the editor's text: the document's own fields
+    # edit through browser messages: Convex JSON in, schema-validated
+    browser_message(d, {"type": "edit", "id": ids[0], "json": '{"text": "edited", "n": {"$integer": "BQAAAAAAAAA="}}'})
+    assert d._notice["ok"] and app.run(lambda ctx: ctx.db.get(ids[0]))["n"] == cn.Int64(5)
+    browser_message(d, {"type": "edit", "id": ids[0], "json": '{"text": 42}'})
+    assert not d._notice["ok"] and "does not match the schema" in d._notice["text"]
+    assert app.run(lambda ctx: ctx.db.get(ids[0]))["text"] == "edited"  # unchanged
+    browser_message(d, {"type": "edit", "id": ids[0], "json": "[1]"})
+    assert not d._notice["ok"] and "JSON object" in d._notice["text"]
+    # delete one, then clear the table
+    browser_message(d, {"type": "delete", "ids": [ids[1]]})
+    assert d._notice == {"ok": True, "text": "deleted 1 document", "seq": 4} and app.count("notes") == 2
+    assert d._tables == [{"name": "notes", "count": 2}]  # the panels followed
+    browser_message(d, {"type": "clear", "table": "nosuch"})
+    assert not d._notice["ok"] and "no table named 'nosuch'" in d._notice["text"]
+    browser_message(d, {"type": "clear", "table": "notes"})
+    assert d._notice["text"] == "cleared notes: deleted 2 documents" and app.count("notes") == 0
+    # cancel a scheduled job: it never runs
+    job = app.mutation("later", {})
+    d.refresh()
+    assert [j["state"] for j in d._scheduled] == ["pending"]
+    browser_message(d, {"type": "cancel", "id": job})
+    assert d._notice["ok"] and [j["state"] for j in d._scheduled] == ["canceled"]
+    app.advance_time(120_000)
+    assert app.run(lambda ctx: ctx.db.system.get(job))["state"] == {"kind": "canceled"}
+    d.close()
+    app.close()
+
+
+def test_the_runner_acts_as_a_user(recording_comm: Any, bridge: Any) -> None:
+    app = cn.Backend(echo_logs=False)
+
+    @app.query
+    def whoami(ctx: Any) -> Any:
+        identity = ctx.auth.get_user_identity()
+        return None if identity is None else [identity["subject"], identity.get("name")]
+
+    d = cn.Dashboard(app)
+    browser_message(d, {"type": "run", "path": "whoami", "form": {}, "identity": "user_1"})
+    assert d._result["ok"] and d._result["as"] == "user_1" and json.loads(d._result["text"]) == ["user_1", None]
+    browser_message(d, {"type": "run", "path": "whoami", "form": {}, "identity": '{"subject": "ada", "name": "Ada"}'})
+    assert json.loads(d._result["text"]) == ["ada", "Ada"]
+    browser_message(d, {"type": "run", "path": "whoami", "form": {}, "identity": ""})
+    assert d._result["text"] == "null" and d._result["as"] == ""
+    browser_message(d, {"type": "run", "path": "whoami", "form": {}, "identity": '{"name": "no subject"}'})
+    assert not d._result["ok"] and 'a JSON object with a "subject"' in d._result["error"]
+    d.close()
+    app.close()
+
+
+def test_env_panel(recording_comm: Any, bridge: Any) -> None:
+    """Environment variables (API.md §9 ``app.env``, a mutable mapping) listed, set, removed."""
+    from collections.abc import MutableMapping
+
+    plain = cn.Backend(echo_logs=False)
+    if isinstance(getattr(plain, "env", None), MutableMapping):
+        app = plain  # the deployment's own app.env
+    else:  # a backend without app.env yet: the panel says so, and works on any mapping given
+        d = cn.Dashboard(plain)
+        assert not d._has_env and d._env == []
+        assert not d.set_env("KEY", "v")["ok"]
+        d.close()
+        plain.close()
+
+        class WithEnv(cn.Backend):
+            env: Any = None
+
+        app = WithEnv(echo_logs=False)
+        app.env = {}
+    d = cn.Dashboard(app)
+    assert d._has_env and d._env == []
+    browser_message(d, {"type": "env_set", "name": "OPENAI_API_KEY", "value": "sk-test"})
+    assert d._notice["ok"] and d._env == [{"name": "OPENAI_API_KEY", "value": "sk-test"}]
+    assert app.env["OPENAI_API_KEY"] == "sk-test"
+    browser_message(d, {"type": "env_set", "name": "1BAD", "value": "x"})
+    assert not d._notice["ok"] and "'1BAD' is not a valid variable name" in d._notice["text"]
+    browser_message(d, {"type": "env_remove", "name": "NOPE"})
+    assert not d._notice["ok"] and "no environment variable named 'NOPE'" in d._notice["text"]
+    browser_message(d, {"type": "env_remove", "name": "OPENAI_API_KEY"})
+    assert d._notice["ok"] and d._env == [] and "OPENAI_API_KEY" not in app.env
     d.close()
     app.close()

@@ -308,3 +308,16 @@ def test_an_error_mid_read_leaves_the_store_idle_and_usable(app, monkeypatch):
     monkeypatch.setattr(dataframes, "_decode_array", real_decode)
     app.run(lambda ctx: ctx.db.insert("t", {"a": 9.0}))
     assert app.df("t")["a"].tolist() == [float(i) for i in range(10)]
+
+
+def test_whole_numbers_read_as_integers_and_go_back_as_numbers():
+    docs = [{"units": 120.0, "price": 0.5, "neg0": -0.0}, {"units": 80.0, "price": 2.0, "neg0": 1.0}]
+    df = cn.to_dataframe(docs)
+    assert df["units"].dtype == np.int64 and df["units"].tolist() == [120, 80]  # shown as 120, not 120.0
+    assert df["price"].dtype == np.float64  # 0.5 is not whole
+    assert df["neg0"].dtype == np.float64 and math.copysign(1, df["neg0"][0]) == -1  # -0.0 kept
+    assert "120.0" not in df.to_string() and "120" in df.to_string()
+    back = cn.from_dataframe(df)
+    assert same_docs(back, docs) and type(back[0]["units"]) is float
+    big = cn.to_dataframe([{"x": float(2**53)}])
+    assert big["x"].dtype == np.float64  # beyond ±2^53 a number stays a float

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import convex_notebook as cn
 from convex_notebook.notebook.display import (
@@ -10,6 +11,7 @@ from convex_notebook.notebook.display import (
     QueryResult,
     format_cell,
     html_table,
+    plural,
     short_error,
     tabulate,
 )
@@ -46,14 +48,23 @@ def test_tabulate_shapes() -> None:
 
 def test_query_result_text_and_html() -> None:
     result = QueryResult([{"name": "<b>Ada</b>", "n": 1.0}], name="people")
-    assert repr(result) == "name        n\n----------  -\n<b>Ada</b>  1\n(showing 1 of 1 rows)"
+    assert repr(result) == "name        n\n----------  -\n<b>Ada</b>  1\n(showing 1 of 1 row)"
     page = result._repr_html_()
     assert "&lt;b&gt;Ada&lt;/b&gt;" in page and "<b>Ada</b>" not in page
-    assert "people · showing 1 of 1 rows" in page
+    assert "people · showing 1 of 1 row" in page
+    # every cell says it is left-aligned (JupyterLab right-aligns tables; <style> may be stripped)
+    cells = re.findall(r"<t[dh][ >][^>]*>", page)
+    assert len(cells) == 4 and all('align="left"' in c and "text-align:left" in c for c in cells)
     assert result == [{"name": "<b>Ada</b>", "n": 1.0}] and len(result) == 1
     assert repr(QueryResult({"a": 1})) == '{\n  "a": 1\n}'
     assert "<pre>" in QueryResult(42)._repr_html_()
     assert list(QueryResult(None)) == [None]
+
+
+def test_plurals() -> None:
+    assert [plural(n, "query") for n in (1, 2)] == ["1 query", "2 queries"]
+    assert [plural(n, "function") for n in (0, 1, 1234)] == ["0 functions", "1 function", "1,234 functions"]
+    assert plural(2, "key") == "2 keys" and plural(2, "index") == "2 indexes"
 
 
 def test_errors() -> None:
@@ -67,4 +78,17 @@ def test_errors() -> None:
 
 def test_html_table_leaves_ids_out_of_markup() -> None:
     markup = html_table(tabulate([{"_id": "k1", "v": 1.0}], system_fields=False))
-    assert "k1" not in markup and "<td>1</td>" in markup
+    assert "k1" not in markup and '<td align="left" style="text-align:left">1</td>' in markup
+
+
+def test_backend_repr_counts_in_words() -> None:
+    app = cn.Backend(echo_logs=False)
+    assert repr(app) == "<Backend memory: 0 tables, 0 functions>"
+
+    @app.query
+    def q(ctx):
+        return 1
+
+    app.run(lambda ctx: ctx.db.insert("t", {}))
+    assert repr(app) == "<Backend memory: 1 table, 1 function>"  # not "1 tables, 1 functions"
+    app.close()

@@ -284,3 +284,26 @@ def test_validators_from_the_fixture_are_real(chat: Any) -> None:
     with pytest.raises(cn.ValidationError):
         chat.mutation("messages:send", {"body": 1})
     assert v.string().is_valid("x")
+
+
+def _bundle(widget: Any) -> dict:
+    bundle = widget._repr_mimebundle_()
+    return bundle[0] if isinstance(bundle, tuple) else bundle
+
+
+def test_display_data_carries_an_html_snapshot(recording_comm: Any, bridge: Any, chat: Any) -> None:
+    """Where no widget front end runs (GitHub, nbviewer, a saved notebook), the table shows."""
+    import re
+
+    chat.mutation("messages:send", {"body": "hello"})
+    chat.mutation("messages:send", {"body": "<b>bold</b>"})
+    lq = chat.live("messages:list", columns=["body", "channel"])
+    data = _bundle(lq)
+    assert "application/vnd.jupyter.widget-view+json" in data and data["text/plain"] == repr(lq)
+    page = data["text/html"]
+    assert "messages:list · showing 2 of 2 rows · a snapshot (live)" in page
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>.*?</td>", page)]
+    assert cells == ["hello", "general", "&lt;b&gt;bold&lt;/b&gt;", "general"]
+    chat.mutation("messages:send", {"body": "third"})
+    assert "showing 3 of 3 rows" in _bundle(lq)["text/html"]  # the snapshot is taken when displayed
+    lq.close()

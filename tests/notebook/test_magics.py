@@ -200,14 +200,20 @@ def test_function_errors_are_one_line(shell: Any, tasks: Any) -> None:
         run(shell, '%convex run tasks:add {"text": 42}')
     (line,) = shell.tracebacks[-1]
     assert line.startswith("ValidationError: ArgumentValidationError for tasks:add")
-    assert "short_errors = False" in line
-    with pytest.raises(cn.FunctionNotFound):
+    assert "(full traceback: %tb)" in line
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="Did you mean tasks:add"):
         run(shell, "%convex run tasks:ad")
-    assert "Did you mean tasks:add" in shell.tracebacks[-1][0]
-    # errors raised outside the magics keep their full traceback
+    with pytest.raises(UsageError, match=r"Could not find function for 'nosuch:fn'. Functions: tasks:add, tasks:list, tasks:purge"):
+        run(shell, "%convex run nosuch:fn")
+    # errors raised outside the magics: the error, then the user's own frames only
     with pytest.raises(cn.ValidationError):
         run(shell, "app = _convex_app\napp.mutation('tasks:add', {'text': 1})".replace("_convex_app", "get_ipython().find_magic('convex').__self__.app"))
-    assert len(shell.tracebacks[-1]) > 1
+    shown = shell.tracebacks[-1]
+    assert shown[0].startswith("ValidationError: ArgumentValidationError for tasks:add")
+    assert len(shown) == 3 and "line 2:" in shown[1] and shown[1].endswith("app.mutation('tasks:add', {'text': 1})")
+    assert "%convex debug on" in shown[2]
     # and short_errors=False brings the full traceback back for magics too
     run(shell, "%config ConvexMagics.short_errors = False")
     with pytest.raises(cn.ValidationError):
@@ -242,6 +248,8 @@ def test_tables_functions_status(shell: Any, tasks: Any, capsys: pytest.CaptureF
     )
     run(shell, "%convex status -o info")
     assert shell.user_ns["info"]["documents"] == 2
+    run(shell, "%%convex_module more\n@query\ndef one(ctx):\n    return 1\n")
+    assert "by kind:            2 mutations, 2 queries\n" in out(shell, capsys, "%convex status")  # not "querys"
 
 
 def test_data(shell: Any, tasks: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -255,7 +263,10 @@ def test_data(shell: Any, tasks: Any, capsys: pytest.CaptureFixture[str]) -> Non
     assert [d["text"] for d in shell.user_ns["docs"]] == ["t0", "t1"]
     run(shell, "%convex data tasks --df --limit 3 -o frame")
     assert list(shell.user_ns["frame"]["text"]) == ["t29", "t28", "t27"]
-    assert out(shell, capsys, "%convex data nothing") == "nothing: no documents\n"
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="no table named 'nothing'. Tables: tasks"):
+        run(shell, "%convex data nothing")
     assert run(shell, "%convex data").value == [{"table": "tasks", "documents": 30}]
 
 
@@ -437,3 +448,90 @@ def test_magics_on_a_remote_deployment(shell: Any, capsys: pytest.CaptureFixture
     finally:
         server.stop()
         app.close()
+
+
+FAILING = """
+import convex_notebook as cn
+app = cn.Backend(echo_logs=False)
+
+@app.query
+def boom(ctx, n):
+    return helper(n)
+
+def helper(n):
+    return 1 / n
+"""
+
+
+def test_a_functions_error_shows_the_users_frames_only(shell: Any) -> None:
+    run(shell, FAILING)
+    with pytest.raises(cn.ConvexFunctionError):
+        run(shell, 'app.query("boom", {"n": 0})')
+    shown = shell.tracebacks[-1]
+    assert shown[0] == "ConvexFunctionError: Uncaught ZeroDivisionError in query boom: float division by zero"
+    frames = shown[1:-1]
+    assert [f.split(":", 1)[1].strip() for f in frames] == ['app.query("boom", {"n": 0})', "return helper(n)", "return 1 / n"]
+    assert ", in boom:" in frames[1] and ", in helper:" in frames[2]
+    assert not any("convex_notebook" in line for line in shown)  # no library frames
+    # full detail on demand
+    run(shell, "%convex debug on")
+    with pytest.raises(cn.ConvexFunctionError):
+        run(shell, 'app.query("boom", {"n": 0})')
+    assert any("convex_notebook/backend" in line for line in shell.tracebacks[-1])
+    run(shell, "import convex_notebook as cn\ncn.show_full_tracebacks(False)")
+    with pytest.raises(cn.ConvexFunctionError):
+        run(shell, 'app.query("boom", {"n": 0})')
+    assert len(shell.tracebacks[-1]) == 5
+
+
+def test_magic_mistakes_are_one_line(shell: Any, tasks: Any, tmp_path: Any) -> None:
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match=r"^%%convex_schema, line 2: AttributeError: v has no validator 'strng': did you mean v.string\(\)\?"):
+        run(shell, '%%convex_schema\nx = 1\n{"tasks": define_table({"text": v.strng()})}\n')
+    with pytest.raises(UsageError, match=r"^%%convex_module, line 4: NameError: name 'undefined_thing' is not defined"):
+        run(shell, "%%convex_module broken\n@query\ndef f(ctx):\n    return 1\nundefined_thing\n")
+    with pytest.raises(UsageError, match=r"no table named 'taks'. Did you mean tasks\? Tables: tasks"):
+        tasks.mutation("tasks:add", {"text": "a"})
+        run(shell, "%convex data taks")
+    missing = tmp_path / "nofolder" / "tasks.csv"
+    with pytest.raises(UsageError, match=r"^%convex export: the folder .*nofolder/ does not exist"):
+        run(shell, f"%convex export tasks {missing}")
+    assert not missing.parent.exists()
+
+
+def test_deploy_a_functions_folder(shell: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from IPython.core.error import UsageError
+
+    convex = tmp_path / "convex"
+    convex.mkdir()
+    (convex / "schema.py").write_text("schema = cn.define_schema({'notes': cn.define_table({'text': v.string()})})\n")
+    (convex / "notes.py").write_text(
+        "import convex_notebook as cn\n\n@cn.query\ndef count(ctx):\n    return len(ctx.db.query('notes').collect())\n")
+    run(shell, "%convex connect memory://")
+    assert out(shell, capsys, f"%convex deploy {convex}") == "Deployed schema: 1 table; notes: count\n"
+    app = current_magics(shell).app
+    live = app.subscribe("notes:count", {})
+    (convex / "notes.py").write_text("@app.query\ndef count(ctx):\n    return -1\n")
+    assert out(shell, capsys, f"%convex deploy {convex}") == "Deployed notes: count; re-ran 1 live query\n"
+    assert live.value == -1
+    assert out(shell, capsys, f"%convex deploy {convex}") == f"{convex}: nothing changed since the last deploy\n"
+    (convex / "notes.py").write_text("@app.query\ndef count(ctx)\n    return 0\n")
+    with pytest.raises(UsageError, match=r"^%convex deploy: .*notes.py, line 2: SyntaxError"):
+        run(shell, f"%convex deploy {convex}")
+    assert app.query("notes:count") == -1  # the previous deployment stays
+    with pytest.raises(UsageError, match="nothing at"):
+        run(shell, f"%convex deploy {tmp_path / 'nope'}")
+
+
+def test_connect_mistakes_are_one_line(shell: Any, tmp_path: Any) -> None:
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match=r"^%convex connect: the folder .*nope does not exist"):
+        run(shell, f"%convex connect sqlite:///{tmp_path}/nope/app.sqlite3")
+    not_a_db = tmp_path / "notes.sqlite3"
+    not_a_db.write_text("not a database\n" * 100)
+    with pytest.raises(UsageError, match=r"^%convex connect: cannot open .*file is not a database"):
+        run(shell, f"%convex connect sqlite:///{not_a_db}")
+    with pytest.raises(UsageError, match=r"Could not find public function for 'nosuch:fn'"):
+        run(shell, "%convex live nosuch:fn")

@@ -33,6 +33,7 @@ def test_the_tutorials_exist() -> None:
         "04-dataframes.ipynb",
         "05-serving.ipynb",
         "06-background-search-files.ipynb",
+        "07-auth-and-actions.ipynb",
     ]
 
 
@@ -59,3 +60,37 @@ def test_main_job_script_sets_up_jupyterlab() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert "anywidget" in out.stdout and "jupyterlab-manager" in out.stdout
     assert "ready: .venv/bin/jupyter lab" in out.stdout and "01-quickstart.ipynb" in out.stdout
+    # no news pop-up: the settings override sits where JupyterLab reads it (its app settings dir)
+    where = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-c",
+         "import os; from jupyterlab.commands import get_app_dir; print(os.path.join(get_app_dir(), 'settings'))"],
+        capture_output=True, text=True, timeout=120,
+    )
+    overrides = Path(where.stdout.strip()) / "overrides.json"
+    assert overrides.read_text() == (ROOT / "scripts" / "jupyterlab-overrides.json").read_text()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_saved_widgets_show_a_table_without_a_widget_front_end(path: Path) -> None:
+    """GitHub and nbviewer render text/html: every saved live table and dashboard has one."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = output.get("data", {})
+            if data.get("text/plain", "").startswith(("LiveQuery(", "Dashboard(")):
+                assert "<table" in data.get("text/html", "") and "a snapshot" in data["text/html"], cell.source
+
+
+def test_readme_picture_is_a_png() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/images/live-table.png)" in readme
+    picture = (ROOT / "docs" / "images" / "live-table.png").read_bytes()
+    assert picture[:8] == b"\x89PNG\r\n\x1a\n" and len(picture) > 5000
+
+
+def test_quickstart_links_every_tutorial() -> None:
+    nb = nbformat.read(ROOT / "notebooks" / "01-quickstart.ipynb", as_version=4)
+    last = nb.cells[-1].source
+    for path in NOTEBOOKS[1:]:
+        assert f"]({path.name})" in last, f"the quickstart's next list misses {path.name}"
+    assert "typescript-to-python.md" in last

@@ -111,7 +111,9 @@ def test_errors_are_one_line_and_change_nothing(target: Target, tmp_path: Path, 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"author": "x", "body": "y"}\nnot json\n')
     cases = [
-        (["run", "nope:missing"], "FunctionNotFound"),
+        (["run", "nope:missing"], "Could not find function for 'nope:missing'. Functions: actions:hello, admin:secret, "),
+        (["data", "nosuchtable"], "no table named 'nosuchtable'. Tables: messages"),
+        (["export", "--path", str(tmp_path / "nofolder" / "x.zip")], "the folder "),
         (["run", "messages:send", "[1]"], "ARGS must be a JSON object"),
         (["run", "messages:send", '{"author": 1}'], "ValidationError"),
         (["import", str(bad), "--table", "messages", "--append"], "line 2"),
@@ -133,3 +135,29 @@ def test_a_deployment_is_required(capsys: pytest.CaptureFixture[str], monkeypatc
     assert code == 1 and "give --url" in err
     code, _, err = cli(capsys, "data", "--url", "http://x", "--db", "y")
     assert code == 1 and "not both" in err
+
+
+def test_missing_folders_and_keys_are_said(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CONVEX_NOTEBOOK_ADMIN_KEY", raising=False)
+    db = tmp_path / "app.sqlite3"
+    code, _, err = cli(capsys, "data", "--db", str(tmp_path / "nothere.sqlite3"))
+    assert code == 1 and "no database at" in err
+    cli(capsys, "run", "messages:send", '{"author": "a", "body": "b"}', "--db", str(db), "--functions", str(FUNCTIONS))
+    code, out, _ = cli(capsys, "export", "--path", str(tmp_path / "backups") + "/", "--db", str(db))
+    assert code == 0 and len(list((tmp_path / "backups").glob("snapshot_*.zip"))) == 1  # README: --path backups/
+    app = cn.Backend(echo_logs=False)
+    load_functions(app, FUNCTIONS)
+    handle = app.serve(port=0, block=False, print_admin_key=False)
+    try:
+        for argv in (["data"], ["data", "messages"], ["export", "--path", str(tmp_path)]):
+            code, _, err = cli(capsys, *argv, "--url", handle.url)
+            assert code == 1 and "needs the deployment's admin key: pass --admin-key KEY" in err, (argv, err)
+            assert len(err.strip().splitlines()) == 1
+        code, _, err = cli(capsys, "run", "admin:secret", "--url", handle.url)
+        assert code == 1 and "without the admin key only public functions are reachable" in err
+        code, out, _ = cli(capsys, "run", "messages:list", "--url", handle.url)
+        assert code == 0
+    finally:
+        handle.stop()
+        app.close()

@@ -1,5 +1,6 @@
 // Dashboard front end (anywidget ESM, no imports). State comes from the kernel as traits;
-// actions go back as custom messages: select_table, page, run, refresh.
+// actions go back as custom messages: select_table, page, run, refresh, and (embedded
+// backends) edit, delete, clear, cancel.
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -8,10 +9,11 @@ function el(tag, className, text) {
   return node;
 }
 
-function table(columns, rows) {
+function table(columns, rows, actions) {
   const t = el("table", "cn-dash-table");
   const head = el("tr");
   for (const c of columns) head.append(el("th", c.startsWith("_") ? "cn-system" : "", c));
+  if (actions) head.append(el("th", "cn-actions", ""));
   const thead = el("thead");
   thead.append(head);
   const tbody = el("tbody");
@@ -20,6 +22,11 @@ function table(columns, rows) {
     if (row.key !== undefined) tr.dataset.cnKey = row.key;
     for (const cell of row.cells) {
       const td = el("td", cell === null ? "cn-missing" : cell === "null" ? "cn-null" : "", cell === null ? "" : cell);
+      tr.append(td);
+    }
+    if (actions) {
+      const td = el("td", "cn-actions");
+      for (const button of actions(row)) td.append(button);
       tr.append(td);
     }
     tbody.append(tr);
@@ -34,7 +41,8 @@ function render({ model, el: host }) {
   const title = el("span", "cn-dash-title");
   const refresh = el("button", "cn-dash-refresh", "refresh");
   refresh.addEventListener("click", () => model.send({ type: "refresh" }));
-  header.append(title, refresh);
+  const notice = el("span", "cn-dash-notice");
+  header.append(title, refresh, notice);
   const tabs = el("div", "cn-dash-tabs");
   const body = el("div", "cn-dash-body");
   root.append(header, tabs, body);
@@ -47,6 +55,7 @@ function render({ model, el: host }) {
     Schedules: el("div", "cn-panel cn-panel-schedules"),
     Crons: el("div", "cn-panel cn-panel-crons"),
     Files: el("div", "cn-panel cn-panel-files"),
+    Env: el("div", "cn-panel cn-panel-env"),
   };
   let current = "Data";
   const tabButtons = {};
@@ -96,15 +105,62 @@ function render({ model, el: host }) {
       const total = page.total === null || page.total === undefined ? "" : ` of ${page.total.toLocaleString("en-US")}`;
       const label = el("span", "cn-page-label", page.last ? `${page.table}: documents ${page.first}–${page.last}${total}` : `${page.table}: no documents`);
       nav.append(prev, next, label);
+      const writable = model.get("_can_write");
+      if (writable && page.rows && page.rows.length) {
+        // Clearing a table takes two clicks: the first one asks.
+        const clear = el("button", "cn-clear", clearing === page.table ? `really delete every ${page.table} document?` : "clear table");
+        clear.addEventListener("click", () => {
+          if (clearing === page.table) {
+            clearing = null;
+            model.send({ type: "clear", table: page.table });
+          } else {
+            clearing = page.table;
+            drawData();
+          }
+        });
+        nav.append(clear);
+      }
       main.append(nav);
       if (page.rows && page.rows.length) {
         const wrap = el("div", "cn-dash-scroll");
-        wrap.append(table(page.columns, page.rows));
+        const actions = writable ? (row) => {
+          const edit = el("button", "cn-edit", "edit");
+          edit.addEventListener("click", () => {
+            editing = { id: row.key, text: row.json };
+            drawData();
+          });
+          const del = el("button", "cn-delete", "delete");
+          del.addEventListener("click", () => model.send({ type: "delete", ids: [row.key] }));
+          return [edit, del];
+        } : null;
+        wrap.append(table(page.columns, page.rows, actions));
         main.append(wrap);
+      }
+      if (editing && page.rows && page.rows.some((r) => r.key === editing.id)) {
+        const editor = el("div", "cn-editor");
+        editor.dataset.id = editing.id;
+        const area = el("textarea", "cn-edit-json");
+        area.value = editing.text;
+        area.rows = Math.min(16, editing.text.split("\n").length + 1);
+        area.addEventListener("input", () => { editing.text = area.value; });
+        const save = el("button", "cn-edit-save", "save");
+        save.addEventListener("click", () => {
+          model.send({ type: "edit", id: editing.id, json: editing.text });
+          editing = null;
+        });
+        const cancel = el("button", "cn-edit-cancel", "cancel");
+        cancel.addEventListener("click", () => {
+          editing = null;
+          drawData();
+        });
+        editor.append(el("div", "cn-editor-head", `edit ${editing.id} (Convex JSON; the schema validates it)`), area, save, cancel);
+        main.append(editor);
       }
     }
     panel.append(side, main);
   }
+  let editing = null; // {id, text}: the document open in the editor
+  let clearing = null; // the table whose "clear" button asks for confirmation
 
   // -- Functions ----------------------------------------------------------------------------
   let selectedFn = null;
@@ -112,8 +168,10 @@ function render({ model, el: host }) {
   const fnSelect = el("select", "cn-fn-select");
   const form = el("div", "cn-fn-form");
   const runButton = el("button", "cn-fn-run", "Run");
+  const identity = el("input", "cn-fn-identity");
+  identity.placeholder = 'act as: a subject, or {"subject": ..., "name": ...}';
   const result = el("div", "cn-fn-result");
-  fnPanel.append(fnSelect, form, runButton, result);
+  fnPanel.append(fnSelect, form, identity, runButton, result);
   fnSelect.addEventListener("change", () => {
     selectedFn = fnSelect.value;
     drawForm();
@@ -125,7 +183,7 @@ function render({ model, el: host }) {
       values[input.dataset.field] = input.type === "checkbox" ? input.checked : input.value;
     }
     runButton.disabled = true;
-    model.send({ type: "run", path: selectedFn, form: values });
+    model.send({ type: "run", path: selectedFn, form: values, identity: identity.value.trim() });
   });
 
   function fnByPath(path) {
@@ -198,7 +256,7 @@ function render({ model, el: host }) {
     result.replaceChildren();
     if (!r.path) return;
     result.dataset.ok = String(!!r.ok);
-    result.append(el("div", "cn-fn-result-head", `${r.path}: ${r.ok ? "ok" : "error"}`));
+    result.append(el("div", "cn-fn-result-head", `${r.path}${r.as ? ` as ${r.as}` : ""}: ${r.ok ? "ok" : "error"}`));
     if (r.ok) result.append(el("pre", "cn-fn-value", r.text));
     else result.append(el("pre", "cn-error", r.error));
     if (r.lines && r.lines.length) result.append(el("pre", "cn-fn-lines", r.lines.join("\n")));
@@ -229,7 +287,13 @@ function render({ model, el: host }) {
       return;
     }
     const cols = ["name", "scheduled", "state", "args"];
-    panel.append(table(cols, rows.map((r) => ({ key: r.id, cells: cols.map((c) => String(r[c] ?? "")) }))));
+    const actions = model.get("_can_write") ? (row) => {
+      if (row.state !== "pending") return [];
+      const cancel = el("button", "cn-cancel", "cancel");
+      cancel.addEventListener("click", () => model.send({ type: "cancel", id: row.key }));
+      return [cancel];
+    } : null;
+    panel.append(table(cols, rows.map((r) => ({ key: r.id, state: r.state, cells: cols.map((c) => String(r[c] ?? "")) })), actions));
   }
 
   // A panel listing rows of a list trait (keyed by ``key``), or a line saying why it is empty.
@@ -255,8 +319,47 @@ function render({ model, el: host }) {
     drawList(panels.Files, model.get("_files"), ["id", "created", "size", "type", "sha256"], "id", "no stored files");
   }
 
+  function drawNotice() {
+    const n = model.get("_notice") || {};
+    notice.textContent = n.text || "";
+    notice.dataset.ok = String(!!n.ok);
+    notice.dataset.seq = String(n.seq || 0);
+  }
+
+  // Environment variables: a table with "remove" buttons, and a line to set one.
+  const envName = el("input", "cn-env-name");
+  envName.placeholder = "NAME";
+  const envValue = el("input", "cn-env-value");
+  envValue.placeholder = "value";
+  const envSet = el("button", "cn-env-set", "set");
+  envSet.addEventListener("click", () => {
+    model.send({ type: "env_set", name: envName.value.trim(), value: envValue.value });
+    envName.value = "";
+    envValue.value = "";
+  });
+  function drawEnv() {
+    const panel = panels.Env;
+    if (!model.get("_has_env")) {
+      drawList(panel, [], [], "name", "this deployment has no environment variables here (app.env)");
+      return;
+    }
+    const rows = model.get("_env");
+    drawList(panel, rows, ["name", "value"], "name", "no environment variables yet");
+    if (rows.length) {
+      panel.replaceChildren(table(["name", "value"], rows.map((r) => ({ key: r.name, cells: [r.name, r.value] })), (row) => {
+        const remove = el("button", "cn-env-remove", "remove");
+        remove.addEventListener("click", () => model.send({ type: "env_remove", name: row.key }));
+        return [remove];
+      }));
+    }
+    const line = el("div", "cn-env-form");
+    line.append(envName, envValue, envSet);
+    panel.append(line);
+  }
+
   function draw() {
     title.textContent = `Convex dashboard · ${model.get("_deployment")}`;
+    drawNotice();
     root.dataset.seq = String(model.get("_seq"));
     drawData();
     drawFunctions();
@@ -265,6 +368,7 @@ function render({ model, el: host }) {
     drawSchedules();
     drawCrons();
     drawFiles();
+    drawEnv();
     show();
   }
 

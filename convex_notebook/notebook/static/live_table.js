@@ -108,7 +108,7 @@ function render({ model, el: host }) {
       }
     }
     const total = model.get("_total");
-    footer.textContent = `showing ${rows.length.toLocaleString("en-US")} of ${total.toLocaleString("en-US")} rows`;
+    footer.textContent = `showing ${rows.length.toLocaleString("en-US")} of ${total.toLocaleString("en-US")} row${total === 1 ? "" : "s"}`;
   }
 
   draw();
