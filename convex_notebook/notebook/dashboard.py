@@ -374,10 +374,11 @@ class Dashboard(anywidget.AnyWidget):
         except Exception as exc:  # noqa: BLE001 - shown in the dashboard; nothing was written
             notice["text"] = short_error(exc)
         notice["seq"] = self._notice.get("seq", 0) + 1
+        # One comm message: the notice arrives with the data it speaks of.
         with self.hold_sync():
+            self.refresh()
             self._notice = notice
             self._seq += 1
-        self.refresh()
         return notice
 
     # -- state builders -------------------------------------------------------------------------
