@@ -280,8 +280,9 @@ CLI = Path(_sys.executable).with_name("convex-notebook")
 
 
 class ServerProcess:
-    def __init__(self, db: Path, port: int, *extra: str) -> None:
-        self.db, self.port, self.extra = db, port, list(extra)
+    def __init__(self, db: Path, port: int, *extra: str, auth: bool = True) -> None:
+        """``extra``: more ``serve`` options; ``auth``: trust the tokens jwt() signs."""
+        self.db, self.port, self.extra, self.auth = db, port, list(extra), auth
         self.start_line = ""
         self.url = f"http://127.0.0.1:{port}"
         self.proc: _subprocess.Popen | None = None
@@ -289,11 +290,13 @@ class ServerProcess:
 
     def start(self) -> "ServerProcess":
         command = [str(CLI)] if CLI.exists() else [_sys.executable, "-m", "convex_notebook.server.cli"]
-        auth_file = Path(self.db).with_name("auth.config.json")  # trusts the tokens jwt() signs
-        auth_file.write_text(_json.dumps(auth_config()))
+        options = ["serve", "--db", str(self.db), "--port", str(self.port), "--functions", str(FUNCTIONS)]
+        if self.auth:
+            auth_file = Path(self.db).with_name("auth.config.json")  # trusts the tokens jwt() signs
+            auth_file.write_text(_json.dumps(auth_config()))
+            options += ["--auth-config", str(auth_file)]
         self.proc = _subprocess.Popen(
-            command + ["serve", "--db", str(self.db), "--port", str(self.port), "--functions", str(FUNCTIONS),
-                       "--auth-config", str(auth_file)] + self.extra,
+            command + options + self.extra,
             stdout=_subprocess.PIPE, stderr=_subprocess.STDOUT, text=True,
         )
         deadline = _time_mod.monotonic() + 60
