@@ -36,6 +36,7 @@ __all__ = [
 DEFAULT_ISSUER = "https://convex-notebook.local"
 # Convex's own words (its backend's NoAuthProvider error).
 NO_PROVIDER_MESSAGE = "No auth provider found matching the given token"
+CLOCK_SKEW_SECONDS = 30  # leeway on a token's exp / nbf / iat (clocks differ a little)
 
 # A verifier gets the raw token and returns its claims (or raises AuthenticationError).
 TokenVerifier = Callable[[str], dict]
@@ -113,9 +114,9 @@ def identity_from_claims(claims: dict) -> dict:
     gives ``identity["properties.id"] == "1"``."""
     now = time.time()
     exp, nbf = claims.get("exp"), claims.get("nbf")
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool) and exp < now:
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool) and exp < now - CLOCK_SKEW_SECONDS:
         raise AuthenticationError("Token expired (its 'exp' is in the past)", code="IdTokenExpired")
-    if isinstance(nbf, (int, float)) and not isinstance(nbf, bool) and nbf > now + 60:
+    if isinstance(nbf, (int, float)) and not isinstance(nbf, bool) and nbf > now + CLOCK_SKEW_SECONDS:
         raise AuthenticationError("Token is not valid yet (its 'nbf' is in the future)")
     identity: dict[str, Any] = {}
 

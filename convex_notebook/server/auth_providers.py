@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 import jwt
 from jwt.exceptions import PyJWKError, PyJWKSetError
 
-from .auth import NO_PROVIDER_MESSAGE, AuthenticationError
+from .auth import CLOCK_SKEW_SECONDS, NO_PROVIDER_MESSAGE, AuthenticationError
 
 __all__ = [
     "AuthConfigError",
@@ -42,7 +42,6 @@ __all__ = [
     "parse_auth_config",
 ]
 
-CLOCK_SKEW_SECONDS = 30  # leeway on exp / nbf / iat
 JWKS_MAX_AGE_SECONDS = 3600.0  # a cached JWKS is fetched again after this long
 FETCH_TIMEOUT_SECONDS = 10.0
 MAX_FETCH_BYTES = 1024 * 1024

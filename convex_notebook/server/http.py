@@ -8,7 +8,6 @@ value, auth, route) is 4xx with ``{"code", "message"}``, which every official cl
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Callable
 
 from starlette.requests import Request

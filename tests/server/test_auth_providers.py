@@ -146,6 +146,14 @@ def _hs256(claims: dict, secret: bytes, kid: str) -> str:
     return signing_input + "." + base64.urlsafe_b64encode(sig).decode().rstrip("=")
 
 
+def test_a_small_clock_skew_is_tolerated(app: cn.Backend) -> None:
+    now = int(time.time())
+    with served(app) as server:
+        # Expired 5 s ago, or valid from 5 s ahead: clocks differ a little (30 s of leeway).
+        assert me(server, ISSUER.sign({"sub": "u", "iat": now - 600, "exp": now - 5})).status_code == 200
+        assert me(server, ISSUER.sign({"sub": "u", "nbf": now + 5})).status_code == 200
+
+
 def test_the_issues_forged_token_no_longer_passes(app: cn.Backend) -> None:
     """Issue 14: Authorization: Bearer {"alg":"none"}.{"sub":"admin"} made the identity 'admin'."""
     token = forged({"sub": "admin"})

@@ -8,7 +8,6 @@ the GIL (PROTOCOL.md §4), which would freeze a server thread in this process.
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
