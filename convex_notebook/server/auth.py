@@ -90,7 +90,7 @@ def unverified_claims(token: str) -> dict:
         )
     try:
         claims = json.loads(_b64url(parts[1]))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise AuthenticationError(
             "Could not parse as id token: its payload is not base64url JSON", code="InvalidAuthHeader"
         ) from None
@@ -216,6 +216,8 @@ def user_identity(token: str, verify: TokenVerifier | None) -> dict:
         claims = verify(token)
     except AuthenticationError:
         raise
+    except RecursionError:
+        raise AuthenticationError("Could not parse as id token: JSON nested too deeply", code="InvalidAuthHeader") from None
     except Exception as exc:
         raise AuthenticationError(f"Token verification failed: {exc}") from None
     if not isinstance(claims, dict):

@@ -309,6 +309,8 @@ class AuthProviders:
             claims = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
             raise AuthenticationError(f"Could not parse as id token: {exc}", code="InvalidAuthHeader") from None
+        except RecursionError:
+            raise AuthenticationError("Could not parse as id token: JSON nested too deeply", code="InvalidAuthHeader") from None
         issuer = claims.get("iss")
         if not isinstance(issuer, str):
             return None

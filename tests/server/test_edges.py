@@ -5,6 +5,7 @@ clear refusal, changes nothing, and the server keeps serving."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import stat
 from pathlib import Path
@@ -74,6 +75,25 @@ def test_deep_json_frames_close_with_a_protocol_error_not_1011(app: cn.Backend, 
 
     asyncio.run(main())
     assert messages(app) == []
+
+
+def test_a_token_nested_too_deep_is_refused_not_a_crash(app: cn.Backend, server: Any) -> None:
+    def part(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    token = part('{"alg": "RS256"}') + "." + part(deep_object()) + ".sig"
+    r = httpx.post(server.url + "/api/query", json={"path": "messages:list", "args": {}},
+                   headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and "Could not parse as id token" in r.json()["message"]
+
+    async def main() -> None:
+        c = await RawSync(server.url).open()
+        await c.send({"type": "Authenticate", "baseVersion": 0, "tokenType": "User", "value": token})
+        error = await c.recv_type("AuthError")
+        assert "Could not parse as id token" in error["error"]
+        assert (await c.closed()).code == 1000
+
+    asyncio.run(main())
 
 
 # -- oversize bodies --------------------------------------------------------------------------
