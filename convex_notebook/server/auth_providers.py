@@ -230,7 +230,7 @@ class _KeySet:
             raise OSError(f"the JWKS at {url[:80]} is not a JSON object")
         try:
             keyset = jwt.PyJWKSet.from_dict(raw)
-        except (PyJWKSetError, PyJWKError) as exc:
+        except (PyJWKSetError, PyJWKError, TypeError, ValueError, KeyError, AttributeError) as exc:
             raise OSError(f"the JWKS at {url[:80]} holds no usable key: {exc}") from None
         self.keys = {key.key_id: key for key in keyset.keys}
         self.fetched_at = time.monotonic()
@@ -254,11 +254,12 @@ class _KeySet:
                 return next(iter(self.keys.values()))
             key = self.keys.get(kid)
             if key is None:
-                which = "has no 'kid' header" if kid is None else f"names key id {kid!r}"
-                raise AuthenticationError(
-                    f"Could not verify token claim: the token {which}, which is not in the JWKS of "
-                    f"{self.provider.describe()}", code="Unauthenticated",
+                why = (
+                    f"the token has no 'kid' header and the JWKS of {self.provider.describe()} holds "
+                    f"{len(self.keys)} keys" if kid is None
+                    else f"key id {kid!r} is not in the JWKS of {self.provider.describe()}"
                 )
+                raise AuthenticationError(f"Could not verify token claim: {why}", code="Unauthenticated")
             return key
 
 

@@ -314,3 +314,37 @@ def test_a_custom_jwt_provider_with_a_jwks_url(app: cn.Backend, oidc: OidcServer
     with served(app) as server:
         assert me(server, issuer.sign({"sub": "u"})).json()["value"]["subject"] == "u"
         assert oidc.hits.get("/.well-known/openid-configuration") is None and oidc.hits["/jwks"] == 1
+
+
+def test_discovery_and_jwks_problems_are_named() -> None:
+    """Driven through an injected fetch (no network): what a provider publishes is checked."""
+    issuer = TestIssuer("https://idp.test")
+    config = {"providers": [{"domain": "https://idp.test", "applicationID": issuer.audience}]}
+    token = issuer.sign({"sub": "u"})
+
+    def serving(metadata: Any, jwks: Any) -> Any:
+        def fetch(url: str) -> Any:
+            return metadata if url.endswith("/openid-configuration") else jwks
+        return fetch
+
+    good_meta = {"issuer": "https://idp.test", "jwks_uri": "https://idp.test/jwks"}
+    cases = [
+        ({"issuer": "https://other.test", "jwks_uri": "https://idp.test/jwks"}, issuer.jwks(), "names issuer"),
+        ({"issuer": "https://idp.test"}, issuer.jwks(), "no 'jwks_uri'"),
+        (good_meta, {"keys": [{"kty": "RSA"}]}, "no usable key"),
+        (good_meta, ["not", "an", "object"], "not a JSON object"),
+    ]
+    for metadata, jwks, text in cases:
+        with pytest.raises(AuthenticationError) as info:
+            AuthProviders(config, fetch=serving(metadata, jwks)).verify(token)
+        assert info.value.code == "AuthProviderUnavailable" and text in str(info.value), (text, str(info.value))
+    providers = AuthProviders(config, fetch=serving(good_meta, issuer.jwks()))
+    assert providers.verify(token)["sub"] == "u"
+    # One key in the JWKS: a token without a kid may use it; with two keys it must name one.
+    unnamed = pyjwt.encode(issuer.claims({"sub": "v"}), issuer.keys[issuer.kid], algorithm="RS256")
+    assert providers.verify(unnamed)["sub"] == "v"
+    issuer.rotate(keep_old=True)
+    two = AuthProviders(config, fetch=serving(good_meta, issuer.jwks()))
+    with pytest.raises(AuthenticationError) as info:
+        two.verify(unnamed)
+    assert "no 'kid' header" in str(info.value)
