@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 from .cli_data import COMMANDS, add_commands, run_command
 
-__all__ = ["load_functions", "main"]
+__all__ = ["load_auth_config", "load_functions", "main"]
 
 
 def load_functions(app: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
