@@ -69,7 +69,7 @@ def test_serving_commands_run_as_written(tmp_path: Path) -> None:
         for line in server.stdout:  # type: ignore[union-attr]
             seen.append(line)
             if "admin key: " in line:
-                key = line.split("admin key: ")[1].rstrip(")\n")
+                key = line.split("admin key: ")[1].split()[0].rstrip(")")
             if "watching" in line:
                 break
         assert key, "".join(seen)

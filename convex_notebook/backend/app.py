@@ -195,11 +195,18 @@ class Backend(_Definer):
         echo_logs: bool = True,
         query_cache_size: int = 1024,
         history: Any = None,
+        auth: Any = None,
     ) -> None:
         """``query_cache_size``: how many one-shot query results to keep (0 turns the cache off;
         live subscriptions always share their results). ``history``: how long past versions
-        are kept for reads at an earlier time (a ``timedelta``, or seconds; an hour by default)."""
+        are kept for reads at an earlier time (a ``timedelta``, or seconds; an hour by default).
+        ``auth``: the auth providers of a served deployment (see :meth:`set_auth`)."""
         self.path = os.fspath(path) if path is not None else None
+        if self.path is not None:
+            _create_private(self.path)
+        self.auth_providers: Any = None  # server.auth_providers.AuthProviders, set by set_auth
+        if auth is not None:
+            self.set_auth(auth)
         self._db = Database(self.path, clock=clock, limits=limits, history_ns=_history_ns(history))
         self.registry = Registry()
         self.logs = logs.LogBook()
@@ -277,6 +284,15 @@ class Backend(_Definer):
         if schema is not None and not isinstance(schema, SchemaDefinition):
             raise TypeError(f"set_schema() takes cn.define_schema(...), got {type(schema).__name__}")
         self._db.set_schema(schema)
+
+    def set_auth(self, config: Any) -> None:
+        """The auth providers user tokens are verified against when served, as Convex's
+        ``auth.config.ts``: ``{"providers": [{"domain": url, "applicationID": aud}, {"type":
+        "customJwt", "issuer", "jwks", "algorithm", "applicationID"}]}``; ``None`` removes them
+        (then every user token is refused, unless the server runs with dev tokens)."""
+        from ..server.auth_providers import AuthProviders
+
+        self.auth_providers = AuthProviders(config) if config is not None else None
 
     def module(self, name: str) -> Module:
         return Module(self, name)
@@ -929,6 +945,19 @@ def _normalize_identity(identity: dict | None) -> dict | None:
     out.setdefault("issuer", DEFAULT_ISSUER)
     out.setdefault("tokenIdentifier", f"{out['issuer']}|{out['subject']}")
     return convex_value(out)
+
+
+def _create_private(path: str) -> None:
+    """Create a new database file readable by its owner only (it will hold the admin key of a
+    served deployment); SQLite gives its WAL files the same mode. An existing file is left."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:  # e.g. a missing directory: opening the database reports it
+        pass
 
 
 def connect(url: str = "memory://", *, admin_key: str | None = None, **options: Any) -> Any:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route, WebSocketRoute
@@ -24,6 +25,27 @@ if TYPE_CHECKING:
 __all__ = ["build_app"]
 
 _SLASHES = re.compile(r"//+")
+
+
+class _ApiCors:
+    """CORS on the HTTP API (``/api/...``), as Convex's backend answers it: any origin may call
+    it (its auth is a header, never a cookie), preflights included. File storage
+    (``/api/storage/``) has its own CORS answers; HTTP actions (other paths) answer their own
+    ``OPTIONS``, as in Convex."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app, allow_origins=["*"], allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["*"], expose_headers=["*"], max_age=86400,
+        )
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path == "/api" or path.startswith("/api/")) and not path.startswith("/api/storage/"):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 class _CollapseSlashes:
@@ -69,13 +91,16 @@ def build_app(deployment: "Deployment") -> Any:
                     return error_response(405, "MethodNotAllowed", f"{request.method} {request.url.path}: Method Not Allowed")
             return error_response(404, "NotFound", f"{request.method} {request.url.path}: Not Found")
         try:
-            creds = api._credentials(request)
+            creds = await api.credentials(request)
+            body = await api._raw_body(request, deployment.settings.max_message_bytes)
         except RequestError as exc:
             return error_response(exc.status, exc.code, str(exc))
-        body = await api._raw_body(request, deployment.settings.max_message_bytes)
         incoming = HttpRequest(request.method, str(request.url), {k.lower(): v for k, v in request.headers.items()}, body)
         answer = await deployment.run_blocking(run_http_action, deployment.backend, incoming, creds.identity)
         return Response(answer.content, status_code=answer.status, headers=answer.headers)
+
+    async def too_deep(request: Request, exc: Exception) -> Response:
+        return error_response(400, "BadJsonBody", f"{request.method} {request.url.path}: the request holds JSON nested too deeply to parse")
 
     async def server_error(request: Request, exc: Exception) -> Response:
         return error_response(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
@@ -110,6 +135,6 @@ def build_app(deployment: "Deployment") -> Any:
     routes.append(Route("/{path:path}", http_action, methods=["GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]))
     app = Starlette(
         routes=routes,
-        exception_handlers={HTTPException: not_found, 500: server_error},
+        exception_handlers={HTTPException: not_found, RecursionError: too_deep, 500: server_error},
     )
-    return _CollapseSlashes(app)
+    return _CollapseSlashes(_ApiCors(app))

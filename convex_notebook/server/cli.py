@@ -1,7 +1,9 @@
 """The ``convex-notebook`` command.
 
     convex-notebook serve [--db data/app.sqlite3] [--port 3210] [--functions convex/tasks.py ...]
+                          [--auth-config auth.config.py] [--dev-tokens]
     convex-notebook dev [convex/] [--db data/app.sqlite3] [--port 3210]     (see dev.py)
+    convex-notebook admin-key --db data/app.sqlite3     (the admin key saved with a database)
     convex-notebook run | data | import | export ... (--url URL | --db PATH)   (see cli_data)
     convex-notebook --version
 
@@ -9,22 +11,28 @@ A functions file is plain Python run with ``app``, ``cn`` and ``v`` already defi
 the module its path names (``convex/tasks.py`` → ``tasks:*``, as Convex names modules), so
 ``@app.query`` or ``@cn.query`` there define ``tasks:<function>``; ``app.module("other")``
 names another module. A top-level ``schema = cn.define_schema(...)`` is applied, and a
-top-level ``crons = cn.CronJobs()`` deployed (see ``backend/project.py``).
+top-level ``crons = cn.CronJobs()`` deployed (see ``backend/project.py``). A file named
+``auth.config.py`` (or given to ``--auth-config``) is the deployment's auth config, as Convex's
+``convex/auth.config.ts``: its top-level ``providers = [...]`` (or ``auth = {"providers":
+[...]}``); a ``.json`` file holds ``{"providers": [...]}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import runpy
 import signal
 import sqlite3
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..backend.project import DeployError, FunctionsFolder
 from .cli_data import COMMANDS, add_commands, run_command
 
-__all__ = ["load_functions", "main", "open_database"]
+__all__ = ["load_auth_config", "load_functions", "main", "open_database"]
 
 
 def load_functions(app: Any, path: str | os.PathLike[str]) -> FunctionsFolder:
@@ -33,6 +41,25 @@ def load_functions(app: Any, path: str | os.PathLike[str]) -> FunctionsFolder:
     project = FunctionsFolder(app)
     project.deploy([path])
     return project
+
+
+def load_auth_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The auth config in a file: ``auth.config.py`` (top-level ``providers`` or ``auth``) or
+    JSON (``{"providers": [...]}``)."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise FileNotFoundError(f"No auth config file at {file}")
+    if file.suffix == ".json":
+        try:
+            return json.loads(file.read_text())
+        except ValueError as exc:
+            raise ValueError(f"{file} is not valid JSON: {exc}") from None
+    namespace = runpy.run_path(str(file), run_name="convex_auth_config")
+    if isinstance(namespace.get("auth"), dict):
+        return namespace["auth"]
+    if "providers" in namespace:
+        return {"providers": namespace["providers"]}
+    raise ValueError(f"{file} defines neither `providers = [...]` nor `auth = {{\"providers\": [...]}}`")
 
 
 def open_database(path: str, **options: Any) -> Any:
@@ -64,25 +91,76 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, terminate)
 
 
+def print_auth(app: Any, dev_tokens: bool) -> None:
+    providers = getattr(app, "auth_providers", None)
+    if providers:
+        print(f"convex_notebook: auth providers: {', '.join(p.describe() for p in providers.providers)}", flush=True)
+    elif not dev_tokens:
+        print("convex_notebook: no auth providers (--auth-config): user tokens are refused", flush=True)
+
+
+def serve_until_stopped(app: Any, args: argparse.Namespace) -> None:
+    """Serve ``app`` with the command line's options until SIGTERM or Ctrl-C."""
+    handle = app.serve(
+        host=args.host, port=args.port, block=False, admin_key=args.admin_key, log_level=args.log_level,
+        dev_tokens=args.dev_tokens, allow_admin_key_in_url=args.allow_admin_key_in_url,
+    )
+    env_key = os.environ.get("CONVEX_NOTEBOOK_ADMIN_KEY")
+    if env_key and env_key != handle.admin_key:
+        print("convex_notebook: note: $CONVEX_NOTEBOOK_ADMIN_KEY is set but is not this deployment's admin "
+              "key; it is read by clients (cn.connect, --url commands), never by the server "
+              "(serve --admin-key chooses the key)", file=sys.stderr, flush=True)
+    handle.wait()
+
+
 def _serve(args: argparse.Namespace) -> int:
     import convex_notebook as cn
+
+    from .auth_providers import AuthConfigError
 
     app = open_database(args.db) if args.db else cn.Backend()
     try:
         project = FunctionsFolder(app)
         if args.functions:
             project.deploy(args.functions)
+        if args.auth_config:
+            app.set_auth(load_auth_config(args.auth_config))
+    except (AuthConfigError, ValueError) as exc:
+        app.close()
+        print(f"convex-notebook serve: {exc}", file=sys.stderr)
+        return 2
     except BaseException:
         app.close()
         raise
     print_functions(app)
+    print_auth(app, args.dev_tokens)
     stop_on_sigterm()
     try:
-        app.serve(
-            host=args.host, port=args.port, block=True, admin_key=args.admin_key, log_level=args.log_level,
-        )
+        serve_until_stopped(app, args)
     finally:
         app.close()
+    return 0
+
+
+def _admin_key(args: argparse.Namespace) -> int:
+    """Print the admin key saved with a database (read-only: a running server is not disturbed)."""
+    file = Path(args.db)
+    if not file.is_file():
+        print(f"convex-notebook admin-key: no database at {file}", file=sys.stderr)
+        return 1
+    try:
+        conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'admin_key'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        print(f"convex-notebook admin-key: cannot read {file}: {exc}", file=sys.stderr)
+        return 1
+    if not row:
+        print(f"convex-notebook admin-key: {file} has no admin key yet (it gets one when first served)", file=sys.stderr)
+        return 1
+    print(row[0])
     return 0
 
 
@@ -92,9 +170,22 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=3210, help="port (default 3210; 0 picks a free one)")
     parser.add_argument(
         "--admin-key", default=None,
-        help="admin key (default: $CONVEX_NOTEBOOK_ADMIN_KEY, else the one saved with the data, else a new one)",
+        help="admin key (default: the one saved with the data, else a new one, printed once and saved)",
     )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    parser.add_argument(
+        "--auth-config", metavar="FILE", default=None,
+        help="auth providers user tokens are verified against: auth.config.py (`providers = [...]`) or "
+             "a JSON file ({\"providers\": [...]}); an auth.config.py in the functions folder counts too",
+    )
+    parser.add_argument(
+        "--dev-tokens", action="store_true",
+        help="accept user tokens UNVERIFIED when no provider claims them (local experiments only)",
+    )
+    parser.add_argument(
+        "--allow-admin-key-in-url", action="store_true",
+        help="accept the admin key as ?adminKey= in URLs (off by default; clients send a header)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,8 +212,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev.add_argument("dir", nargs="?", default="convex", metavar="DIR", help="the functions folder (default convex/)")
     _add_server_options(dev)
     dev.add_argument("--once", action="store_true", help="deploy and exit (check the folder without serving)")
+    key = commands.add_parser(
+        "admin-key", help="print the admin key saved with a database",
+        description="Print the admin key a served deployment saved with its database (printed in full "
+                    "only at its first start).",
+    )
+    key.add_argument("--db", required=True, help="the SQLite file of the deployment")
     add_commands(commands)
     args = parser.parse_args(argv)
+    if args.command == "admin-key":
+        return _admin_key(args)
     try:
         if args.command == "serve":
             return _serve(args)

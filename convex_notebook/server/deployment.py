@@ -23,7 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from .auth import TokenVerifier, generate_admin_key
+from .auth import NO_PROVIDER_MESSAGE, AuthenticationError, TokenVerifier, generate_admin_key, unverified_claims
 
 if TYPE_CHECKING:
     from ..backend.app import Backend
@@ -47,7 +47,12 @@ class ServerSettings:
     ws_ping_timeout: float = 120.0
     threads: int = 32  # the pool that runs backend calls
     dedup_entries: int = 10_000  # remembered (sessionId, requestId) → mutation results
-    print_admin_key: bool = True
+    print_admin_key: bool = True  # print the admin key at start when it was just created
+    # Accept user tokens without verifying them (their claims as they say) when no auth
+    # provider matches: local experiments only. Announced at start.
+    dev_tokens: bool = False
+    # Accept the admin key as ?adminKey= in URLs (off: URLs end up in logs and histories).
+    allow_admin_key_in_url: bool = False
 
 
 @dataclass
@@ -58,6 +63,7 @@ class StoredMutation:
     error: BaseException | None
     log_lines: list[str]
     ts: int | None
+    call: str = ""  # who called what with which arguments (see SyncSession._mutation)
 
 
 class Deployment:
@@ -76,6 +82,7 @@ class Deployment:
         self.verify_token = verify_token
         self.lock = backend.subscription_hub.lock
         self._dedup_lock = threading.Lock()
+        self.admin_key_created = False  # True when this start made (and saved) a new key
         self.admin_key = self._admin_key(admin_key)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.settings.threads, thread_name_prefix="convex-server"
@@ -91,20 +98,43 @@ class Deployment:
     # -- admin key --------------------------------------------------------------------------
     def _admin_key(self, given: str | None) -> str:
         """The given key, else the one saved with the database, else a new one (saved when
-        the database is a file, so that it survives restarts)."""
+        the database is a file, so that it survives restarts). ``$CONVEX_NOTEBOOK_ADMIN_KEY``
+        is the clients' setting (``cn.connect``, ``--url`` commands), never read here."""
         if given:
             return given
-        env = os.environ.get("CONVEX_NOTEBOOK_ADMIN_KEY")
-        if env:
-            return env
         db = self.backend.database
         with db.commit_lock:  # (the meta table is written on the committer's connection)
             saved = db.store.get_meta("admin_key")
             if saved:
-                return saved
-            key = generate_admin_key()
-            db.store.set_meta("admin_key", key)  # kept with the data: the same key after a restart
-            return key
+                key = saved
+            else:
+                key = generate_admin_key()
+                db.store.set_meta("admin_key", key)  # kept with the data: the same key after a restart
+                self.admin_key_created = True
+        if self.backend.path:
+            _restrict_to_owner(self.backend.path)  # the file holds the key: owner only
+        return key
+
+    # -- user tokens ------------------------------------------------------------------------
+    def token_claims(self, token: str) -> dict:
+        """The claims of a user token, verified by the backend's auth providers (a
+        ``verify_token`` given to ``serve`` replaces them); any thread. Unverified claims only
+        with ``dev_tokens``, for tokens no provider claims."""
+        if self.verify_token is not None:
+            return self.verify_token(token)
+        providers = getattr(self.backend, "auth_providers", None)
+        if providers:
+            if self.settings.dev_tokens and providers.find(token) is None:
+                return unverified_claims(token)
+            return providers.verify(token)
+        if self.settings.dev_tokens:
+            return unverified_claims(token)
+        raise AuthenticationError(
+            f"{NO_PROVIDER_MESSAGE} (no providers configured). Configure them with "
+            "cn.Backend(auth={'providers': [...]}) or app.set_auth(...), as Convex's auth.config.ts; "
+            "serve with dev_tokens=True (serve --dev-tokens) to accept unverified tokens locally",
+            code="NoAuthProvider",
+        )
 
     # -- running backend calls --------------------------------------------------------------
     async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -125,12 +155,15 @@ class Deployment:
 
     def observe_client_ts(self, ts: int) -> bool:
         """A client has seen ``ts`` (``maxObservedTimestamp``). Make sure our timestamps are
-        past it; False if it is too far in the future to be one of ours."""
+        past it, but never past our own clock (a client cannot push them into the future);
+        False if it is too far in the future to be one of ours."""
         db = self.backend.database
         if ts <= db.last_ts:
             return True
-        if ts > time.time_ns() + MAX_CLIENT_TS_AHEAD_NS:
+        now = time.time_ns()
+        if ts > now + MAX_CLIENT_TS_AHEAD_NS:
             return False
+        ts = min(ts, now)
         db.advance_ts(ts)  # the next commit gets a later timestamp
         hub = self.backend.subscription_hub
         with hub.lock:  # the live results hold at ts too: no commit between theirs and it
@@ -203,6 +236,18 @@ class Deployment:
         self.executor.shutdown(wait=False, cancel_futures=True)
         for cleanup in self.cleanups:
             cleanup()
+
+
+def _restrict_to_owner(path: str) -> None:
+    """Make a database file (and its WAL companions) readable by its owner only."""
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:  # not ours to change: say so rather than fail the start
+            print(f"convex_notebook: could not make {name} private ({exc}); it holds the admin key", flush=True)
 
 
 def _deliver_batch(batch: list[tuple["SyncSession", Any]]) -> None:

@@ -42,7 +42,7 @@ def run_dev(args: argparse.Namespace, stop: threading.Event | None = None) -> in
     import convex_notebook as cn
     import watchfiles
 
-    from .cli import open_database, print_functions, stop_on_sigterm
+    from .cli import load_auth_config, open_database, print_auth, print_functions, stop_on_sigterm
 
     app = open_database(args.db) if args.db else cn.Backend()
     try:
@@ -55,8 +55,12 @@ def run_dev(args: argparse.Namespace, stop: threading.Event | None = None) -> in
         print_functions(app)
         if stop is None:
             stop_on_sigterm()
+        if getattr(args, "auth_config", None):
+            app.set_auth(load_auth_config(args.auth_config))
+        print_auth(app, args.dev_tokens)
         handle = app.serve(host=args.host, port=args.port, block=False, admin_key=args.admin_key,
-                           log_level=args.log_level)
+                           log_level=args.log_level, dev_tokens=args.dev_tokens,
+                           allow_admin_key_in_url=args.allow_admin_key_in_url)
         print(f"convex-notebook dev: watching {args.dir} for changes (Ctrl-C to stop)", flush=True)
         try:
             for _changes in watchfiles.watch(project.root, stop_event=stop, watch_filter=_python_files,

@@ -8,7 +8,6 @@ value, auth, route) is 4xx with ``{"code", "message"}``, which every official cl
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Callable
 
 from starlette.requests import Request
@@ -16,7 +15,7 @@ from starlette.responses import Response
 
 from ..errors import InvalidValueError
 from . import protocol as P
-from .auth import AuthenticationError, Credentials, parse_authorization
+from .auth import ANONYMOUS, AuthenticationError, Credentials, parse_authorization, split_authorization
 
 if TYPE_CHECKING:
     from ..backend.app import Invocation
@@ -81,28 +80,59 @@ class HttpApi:
         if not raw.strip():
             return {}
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RequestError(400, "BadJsonBody", f"Request body is not valid JSON: {exc}") from None
+            body = P.loads(raw, "Request body")
+        except P.ProtocolError as exc:
+            raise RequestError(400, "BadJsonBody", str(exc)) from None
         if not isinstance(body, dict):
             raise RequestError(400, "BadJsonBody", "Request body must be a JSON object")
         return body
 
-    def _credentials(self, request: Request) -> Credentials:
+    def _header(self, request: Request) -> str | None:
+        """The request's ``Authorization``; ``?adminKey=`` only when the server allows keys in
+        URLs (they end up in logs and histories; the official clients send a header)."""
         header = request.headers.get("authorization")
-        if header is None and "adminKey" in request.query_params:
-            header = "Convex " + request.query_params["adminKey"]
+        if "adminKey" in request.query_params:
+            if not self.dep.settings.allow_admin_key_in_url:
+                raise RequestError(
+                    401, "Unauthenticated",
+                    "An admin key in the URL (?adminKey=) is refused: send it as the header "
+                    "'Authorization: Convex <admin key>' (or serve with allow_admin_key_in_url=True)",
+                )
+            if header is None:
+                header = "Convex " + request.query_params["adminKey"]
+        return header
+
+    def _credentials(self, request: Request) -> Credentials:
+        """Credentials from an admin key or nothing (no user token: see :meth:`credentials`)."""
+        header = self._header(request)
+        parts = split_authorization(header)
+        if parts is not None and parts[0] == "bearer":
+            raise RequestError(401, "Unauthenticated", f"{request.url.path} takes no user token")
         try:
-            return parse_authorization(header, self.dep.admin_key, self.dep.verify_token)
+            return parse_authorization(header, self.dep.admin_key, None)
         except AuthenticationError as exc:
-            raise RequestError(401, "Unauthenticated", str(exc)) from None
+            raise RequestError(401, exc.code, str(exc)) from None
+
+    async def credentials(self, request: Request) -> Credentials:
+        """The request's credentials; a user token is verified on the thread pool (checking
+        it may fetch a provider's keys)."""
+        header = self._header(request)
+        parts = split_authorization(header)
+        if parts is None:
+            return ANONYMOUS
+        try:
+            if parts[0] == "bearer":
+                return await self.dep.run_blocking(parse_authorization, header, self.dep.admin_key, self.dep.token_claims)
+            return parse_authorization(header, self.dep.admin_key, None)
+        except AuthenticationError as exc:
+            raise RequestError(401, exc.code, str(exc)) from None
 
     def _require_admin(self, request: Request) -> Credentials:
         """The request's credentials, which must carry the admin key (else 401)."""
-        creds = self._credentials(request)
-        if not creds.admin:
+        parts = split_authorization(self._header(request))
+        if parts is None or parts[0] != "convex":
             raise RequestError(401, "Unauthenticated", f"{request.url.path} needs the deployment's admin key")
-        return creds
+        return self._credentials(request)
 
     @staticmethod
     def _path(body: dict) -> str:
@@ -138,6 +168,8 @@ class HttpApi:
             return await handler(request)
         except RequestError as exc:
             return error_response(exc.status, exc.code, str(exc))
+        except RecursionError:  # JSON (or a value built from it) too deep for the parser
+            return error_response(400, "BadJsonBody", "The request holds JSON nested too deeply to parse")
 
     # -- endpoints ---------------------------------------------------------------------------
     def udf(self, kind: str) -> Callable[[Request], Any]:
@@ -145,13 +177,13 @@ class HttpApi:
 
         async def handler(request: Request) -> Response:
             async def run(request: Request) -> Response:
-                creds = self._credentials(request)
+                creds = await self.credentials(request)
                 if request.method == "GET":
                     params = request.query_params
                     try:
-                        raw_args = json.loads(params.get("args", "{}"))
-                    except ValueError as exc:
-                        raise RequestError(400, "BadJsonBody", f"'args' is not valid JSON: {exc}") from None
+                        raw_args = P.loads(params.get("args", "{}"), "'args'")
+                    except P.ProtocolError as exc:
+                        raise RequestError(400, "BadJsonBody", str(exc)) from None
                     body: dict = {"path": params.get("path"), "args": raw_args, "format": params.get("format")}
                 else:
                     body = await self._body(request)
@@ -169,7 +201,7 @@ class HttpApi:
         """POST ``/api/function``: any kind of function, by path (internal ones with an admin key)."""
 
         async def run(request: Request) -> Response:
-            creds = self._credentials(request)
+            creds = await self.credentials(request)
             body = await self._body(request)
             path = self._path(body)
             encode = self._encoder(body.get("format"))
@@ -183,7 +215,7 @@ class HttpApi:
         """POST ``/api/run/{module/path/function}``: ``a/b/fn`` means ``a/b:fn``."""
 
         async def run(request: Request) -> Response:
-            creds = self._credentials(request)
+            creds = await self.credentials(request)
             body = await self._body(request)
             parts = request.path_params["path"].strip("/").split("/")
             if not parts or not all(parts):
@@ -204,7 +236,7 @@ class HttpApi:
         latest); older or future ones: 400 naming the readable range."""
 
         async def run(request: Request) -> Response:
-            creds = self._credentials(request)
+            creds = await self.credentials(request)
             body = await self._body(request)
             path = self._path(body)
             encode = self._encoder(body.get("format"))
@@ -230,7 +262,7 @@ class HttpApi:
         """POST ``/api/query_batch``: ``{"queries": [{path, args, format}]}``, all at one timestamp."""
 
         async def run(request: Request) -> Response:
-            creds = self._credentials(request)
+            creds = await self.credentials(request)
             body = await self._body(request)
             queries = body.get("queries")
             if not isinstance(queries, list):

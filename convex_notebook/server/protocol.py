@@ -39,6 +39,7 @@ __all__ = [
     "encoder_for",
     "error_fields",
     "fatal_error",
+    "loads",
     "mutation_response",
     "parse_client_message",
     "ping",
@@ -177,6 +178,17 @@ def error_fields(exc: BaseException, encode: Any = to_json) -> tuple[str, Any, b
 # -- client messages -------------------------------------------------------------------------
 
 
+def loads(text: str | bytes, what: str = "Message") -> Any:
+    """JSON text → Python; :class:`ProtocolError` naming what is wrong, including nesting too
+    deep for the parser (a RecursionError is never let through)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ProtocolError(f"{what} is JSON nested too deeply to parse") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"{what} is not valid JSON: {exc}") from None
+
+
 @dataclass
 class Connect:
     session_id: str
@@ -273,10 +285,7 @@ def _udf_path(msg: dict) -> str:
 
 def parse_client_message(text: str | bytes) -> ClientMessage:
     """Parse one frame from a client; :class:`ProtocolError` says what is wrong with it."""
-    try:
-        msg = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"Message is not valid JSON: {exc}") from None
+    msg = loads(text, "Message")
     if not isinstance(msg, dict):
         raise ProtocolError(f"Message must be a JSON object, got {_json_type(msg)}")
     kind = msg.get("type")

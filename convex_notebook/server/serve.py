@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import fields
@@ -66,6 +67,19 @@ class ServerHandle:
         return f"<ServerHandle {self.url} {'running' if self.running else 'stopped'}>"
 
 
+def _key_note(deployment: Deployment, given: str | None) -> str:
+    """What the start line says about the admin key: shown in full only when just created."""
+    if given:
+        return "admin key: the one given"
+    if deployment.admin_key_created:
+        where = (
+            f"saved with the database; `convex-notebook admin-key --db {deployment.backend.path}` shows it again"
+            if deployment.backend.path else "in memory: a new one at every start"
+        )
+        return f"admin key: {deployment.admin_key} - {where}"
+    return f"admin key saved with the database: `convex-notebook admin-key --db {deployment.backend.path}` shows it"
+
+
 def serve(
     backend: "Backend",
     host: str = "127.0.0.1",
@@ -81,7 +95,9 @@ def serve(
     """Serve ``backend`` on ``host:port`` (see :meth:`Backend.serve`).
 
     ``overrides`` set :class:`ServerSettings` fields (``max_message_bytes``, ``ping_interval``,
-    ...). With ``block=True`` this returns only when the server stops (Ctrl-C).
+    ``dev_tokens``, ``allow_admin_key_in_url``, ...). User tokens are verified by the backend's
+    auth providers (``cn.Backend(auth=...)``, ``app.set_auth``); ``verify_token`` (token →
+    claims) replaces them. With ``block=True`` this returns only when the server stops (Ctrl-C).
     """
     import uvicorn
 
@@ -131,7 +147,12 @@ def serve(
     handle = ServerHandle(server, thread, deployment, host, actual_port)
     backend.site_url = handle.url  # where ctx.storage's URLs point
     if settings.print_admin_key:
-        print(f"convex_notebook: serving {handle.url} (admin key: {handle.admin_key})", flush=True)
+        print(f"convex_notebook: serving {handle.url} ({_key_note(deployment, admin_key)})", flush=True)
+    if settings.dev_tokens:
+        print(
+            "convex_notebook: DEV TOKENS: user tokens that no auth provider claims are accepted "
+            "UNVERIFIED (anyone can sign in as anyone); for local experiments only", file=sys.stderr, flush=True,
+        )
     if block:
         handle.wait()
     return handle

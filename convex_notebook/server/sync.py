@@ -6,12 +6,14 @@ leave in exactly the order they were queued, and each Transition starts at the p
 end version.
 
 State shared with the backend's threads (``queries``, ``pending``, the versions, ``holding``)
-changes only under the database lock; see ``deployment.py``.
+changes only under the subscription hub's lock (``dep.lock``); see ``deployment.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import sys
 import traceback
 from collections import deque
@@ -301,14 +303,32 @@ class SyncSession:
         self.dep.post(self.enqueue_transition, snapshot)
 
     # -- mutations and actions ---------------------------------------------------------------
+    def _call_fingerprint(self, msg: P.MutationRequest) -> str:
+        """Who calls what with which arguments: a replay must match the stored call exactly."""
+        who = "admin" if self.admin else (self.identity or {}).get("tokenIdentifier", "")
+        try:
+            args = json.dumps(msg.args, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
+            args = repr(msg.args)
+        return hashlib.sha256(json.dumps([who, msg.udf_path, args]).encode()).hexdigest()
+
     def _mutation(self, msg: P.MutationRequest) -> None:
         key = (self.session_id or "", msg.request_id)
+        call = self._call_fingerprint(msg)
         stored = self.dep.stored_mutation(key)
-        if stored is None:  # not a replay after a reconnect: run it (no lock held)
+        if stored is not None and stored.call != call:
+            # The same (sessionId, requestId) for another call, or from another identity: not
+            # a replay. Refused rather than answered with someone else's result.
+            stored = StoredMutation(None, ReplayMismatch(
+                f"Mutation request {msg.request_id} of this session was already used for a different "
+                "call (another function, other arguments or another identity); it was not run. "
+                "Use a new requestId, or a new sessionId per connection."
+            ), [], None, call)
+        elif stored is None:  # not a replay after a reconnect: run it (no lock held)
             try:
                 args = P.decode_args(msg.args)
             except InvalidValueError as exc:
-                stored = StoredMutation(None, exc, [], None)
+                stored = StoredMutation(None, exc, [], None, call)
             else:
                 # Held back: this session's transitions wait for the mutation's response,
                 # which the transition including its commit follows.
@@ -319,7 +339,9 @@ class SyncSession:
                 finally:
                     with self.dep.lock:
                         self.holding = False
-                stored = StoredMutation(inv.value, inv.error, inv.log_lines, inv.ts if inv.error is None else None)
+                stored = StoredMutation(
+                    inv.value, inv.error, inv.log_lines, inv.ts if inv.error is None else None, call
+                )
                 self.dep.store_mutation(key, stored)
         with self.dep.lock:
             # Then a Transition at or past the commit: clients wait for it (read your writes).
@@ -365,7 +387,7 @@ class SyncSession:
         if msg.token_type == "None":
             return None, False
         if msg.token_type == "User":
-            return user_identity(msg.value or "", self.dep.verify_token), False
+            return user_identity(msg.value or "", self.dep.token_claims), False
         if not admin_key_matches(msg.value, self.dep.admin_key):
             raise AuthenticationError("The admin key is not valid for this deployment")
         if msg.impersonating:
@@ -478,6 +500,10 @@ class SyncSession:
 
 class _AuthRefused(Exception):
     pass
+
+
+class ReplayMismatch(Exception):
+    """A mutation reused the (sessionId, requestId) of another call."""
 
 
 class _Outbox:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import zipfile
@@ -19,7 +20,7 @@ import pytest
 
 import convex_notebook as cn
 
-from server_helpers import INTEROP, messages
+from server_helpers import INTEROP, jwt, messages
 
 pytestmark = pytest.mark.interop
 NODE_DIR = INTEROP / "node"
@@ -28,9 +29,10 @@ NODE_DIR = INTEROP / "node"
 def run_node(scenario: str, server: Any) -> dict:
     assert shutil.which("node"), "node is needed for the interop tests"
     assert (NODE_DIR / "node_modules" / "convex").is_dir(), "run `npm ci` in tests/interop/node (scripts/test does)"
+    token = jwt({"sub": "js-user", "name": "Grace"})  # signed by the provider the server trusts
     proc = subprocess.run(
         ["node", "client.mjs", scenario, server.url, server.admin_key],
-        cwd=NODE_DIR, capture_output=True, text=True, timeout=120,
+        cwd=NODE_DIR, capture_output=True, text=True, timeout=120, env={**os.environ, "CN_TEST_TOKEN": token},
     )
     lines = proc.stdout.strip().splitlines()
     assert lines, f"no output from node (exit {proc.returncode}): {proc.stderr[-3000:]}"
@@ -137,6 +139,15 @@ def test_convex_client_reactive(app: cn.Backend, server: Any) -> None:
     assert out["anonymous"] is None
     assert out["signedIn"] == {"subject": "js-user", "name": "Grace"}
     assert out["authChanges"] == [True]
+
+
+def test_convex_client_refuses_a_forged_token(app: cn.Backend, server: Any) -> None:
+    """The issue's forged {"alg":"none"}.{"sub":"admin"} token through the official client's
+    setAuth: AuthError, onAuthChange(false), and the queries run anonymous."""
+    out = run_node("forgedAuth", server)
+    assert out["authChanges"] == [False]
+    assert out["who"] is None
+    assert out["fetches"] >= 1
 
 
 def run_cli(server: Any, *args: str) -> str:

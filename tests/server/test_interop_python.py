@@ -7,10 +7,7 @@ the GIL (PROTOCOL.md §4), which would freeze a server thread in this process.
 
 from __future__ import annotations
 
-import base64
-import json
 import math
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -19,7 +16,7 @@ import pytest
 
 import convex_notebook as cn
 
-from server_helpers import ServerProcess, free_port
+from server_helpers import ServerProcess, free_port, jwt
 
 pytestmark = pytest.mark.interop
 @pytest.fixture
@@ -27,14 +24,6 @@ def served(tmp_path: Path) -> Iterator[ServerProcess]:
     server = ServerProcess(tmp_path / "app.sqlite3", free_port()).start()
     yield server
     server.stop()
-
-
-def jwt(claims: dict) -> str:
-    def part(d: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")
-
-    now = int(time.time())
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'iat': now, 'exp': now + 3600, **claims})}.sig"
 
 
 def stored_values(db: Path) -> list[Any]:
@@ -97,7 +86,8 @@ def test_subscribe_sees_another_clients_mutation(served: ServerProcess) -> None:
 def test_set_auth_identity(served: ServerProcess) -> None:
     client = convex.ConvexClient(served.url)
     assert client.query("auth:whoami") is None
-    client.set_auth(jwt({"sub": "user-1", "name": "Ada", "iss": "https://issuer.example"}))
+    # A token signed by the provider the server trusts (--auth-config, a customJwt provider).
+    client.set_auth(jwt({"sub": "user-1", "name": "Ada"}))
     assert client.query("auth:whoami") == {"subject": "user-1", "name": "Ada"}
     client.clear_auth()
     assert client.query("auth:whoami") is None

@@ -126,9 +126,9 @@ async function reactiveScenario() {
   const stored = await client.mutation(q("values:store"), { value: SENT });
   // setAuth: the token fetcher's JWT becomes the identity (Authenticate → identity Transition).
   const anonymous = await client.query(q("auth:whoami"), {});
-  const part = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
-  const now = Math.floor(Date.now() / 1000);
-  const token = `${part({ alg: "none", typ: "JWT" })}.${part({ sub: "js-user", name: "Grace", iat: now, exp: now + 600 })}.sig`;
+  // A token signed by the provider the server trusts (made by the Python test: CN_TEST_TOKEN).
+  const token = process.env.CN_TEST_TOKEN;
+  if (!token) throw new Error("CN_TEST_TOKEN is not set");
   const authChanges = [];
   client.setAuth(async () => token, (isAuthenticated) => authChanges.push(isAuthenticated));
   const signedIn = await withTimeout(
@@ -159,7 +159,34 @@ async function reactiveScenario() {
   };
 }
 
-const scenarios = { http: httpScenario, reactive: reactiveScenario };
+// A forged token ({"alg":"none"}.{"sub":"admin"}): the server answers AuthError, the client
+// gives up on it (onAuthChange(false)) and stays anonymous.
+async function forgedAuthScenario() {
+  const client = new ConvexClient(url);
+  const part = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  const forged = `${part({ alg: "none", typ: "JWT" })}.${part({ sub: "admin", iat: now, exp: now + 600 })}.`;
+  const authChanges = [];
+  let fetches = 0;
+  const refused = new Promise((resolve) => {
+    client.setAuth(
+      async () => {
+        fetches += 1;
+        return forged;
+      },
+      (isAuthenticated) => {
+        authChanges.push(isAuthenticated);
+        if (!isAuthenticated) resolve();
+      },
+    );
+  });
+  await withTimeout(refused, 20000, "onAuthChange(false) after a forged token");
+  const who = await withTimeout(client.query(q("auth:whoami"), {}), 10000, "whoami after the refusal");
+  await client.close();
+  return { authChanges, who, fetches };
+}
+
+const scenarios = { http: httpScenario, reactive: reactiveScenario, forgedAuth: forgedAuthScenario };
 
 try {
   const result = await scenarios[scenario]();
