@@ -32,6 +32,7 @@ from .engine import (
 )
 from .backend.crons import CronJobs
 from .backend.http_actions import HttpRequest, HttpResponse
+from .backend.limits import LimitError, Limits
 from .engine.subscriptions import Subscription
 from .errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from .io import ImportFileError
@@ -84,6 +85,8 @@ __all__ = [
     "Int64",
     "InvalidCursorError",
     "InvalidValueError",
+    "LimitError",
+    "Limits",
     "LiveQuery",
     "Module",
     "MutationCtx",

@@ -36,6 +36,8 @@ from .registry import FunctionDef, FunctionNotFound, Registry, RegisteredFunctio
 from .http_actions import HttpRequest, HttpResponse, HttpRouter, run_http_action
 from .scheduler import SchedulerRunner
 from .vector_search import VectorSearch
+from .env import Environment
+from .limits import Limits, LimitError, check_size, held, near_limit_warnings, user_code
 from .system import is_system_path, lookup_system
 
 __all__ = ["Backend", "Invocation", "Module", "connect"]
@@ -149,14 +151,18 @@ class Backend(_Definer):
         *,
         schema: SchemaDefinition | None = None,
         clock: Clock | None = None,
-        limits: TransactionLimits | None = None,
+        limits: Any = None,
         echo_logs: bool = True,
         query_cache_size: int = 1024,
+        env: dict[str, str] | None = None,
     ) -> None:
         """``query_cache_size``: how many one-shot query results to keep (0 turns the cache off;
-        live subscriptions always share their results)."""
+        live subscriptions always share their results). ``limits``: a ``cn.Limits`` (time,
+        argument, return and transaction limits; see backend/limits.py), a ``TransactionLimits``
+        or a dict of ``cn.Limits`` fields. ``env``: environment variables to set (``app.env``)."""
         self.path = os.fspath(path) if path is not None else None
-        self._db = Database(self.path, clock=clock, limits=limits)
+        self.limits = Limits.coerce(limits)
+        self._db = Database(self.path, clock=clock, limits=self.limits.transaction)
         self.registry = Registry()
         self.logs = logs.LogBook()
         # Deployment state shown by system queries (latest export, imports): see backend/system.py.
@@ -181,6 +187,10 @@ class Backend(_Definer):
             self.set_schema(schema)
         self._scheduler = SchedulerRunner(self)  # resumes jobs a file holds
         self._vectors = VectorSearch(self)
+        self.served_url: str | None = None  # set by app.serve(): CONVEX_CLOUD_URL / CONVEX_SITE_URL
+        self.env = Environment(self)  # environment variables (backend/env.py)
+        if env:
+            self.env.update(env)
 
     def _backend(self) -> "Backend":
         return self
@@ -445,26 +455,32 @@ class Backend(_Definer):
             )
         try:
             if definition.args is not None:
-                return definition.args.convert(args, path="", id_table=self._db.table_name_for_id)
-            return convex_value(args)
+                converted = definition.args.convert(args, path="", id_table=self._db.table_name_for_id)
+            else:
+                converted = convex_value(args)
         except ValidationError as exc:
             raise ValidationError(f"ArgumentValidationError for {definition.path}: {exc}") from None
         except InvalidValueError as exc:
             raise ValidationError(f"ArgumentValidationError for {definition.path}: {exc}") from None
+        check_size(converted, self.limits.argument_bytes, f"Arguments of {definition.path}", "argument_bytes")
+        return converted
 
     def _convert_result(self, definition: FunctionDef, result: Any) -> Any:
         if result is MISSING:
             result = None
         try:
             if definition.returns is not None:
-                return definition.returns.convert(result, path="", id_table=self._db.table_name_for_id)
-            return canonical_copy(result)  # convex_value(result), faster for documents as read
+                converted = definition.returns.convert(result, path="", id_table=self._db.table_name_for_id)
+            else:
+                converted = canonical_copy(result)  # convex_value(result), faster for documents as read
         except ValidationError as exc:
             raise ValidationError(f"Return value validation failed for {definition.path}: {exc}") from None
         except InvalidValueError as exc:
             raise ConvexFunctionError(
                 f"{definition.kind} {definition.path} returned a value that is not a Convex value: {exc}"
             ) from None
+        check_size(converted, self.limits.return_bytes, f"The return value of {definition.path}", "return_bytes")
+        return converted
 
     def _call(
         self, ref: Any, args: Any, *, kind: str | None, identity: dict | None, admin: bool, top: bool
@@ -542,16 +558,21 @@ class Backend(_Definer):
                 ctx = MutationCtx(self, txn, identity)
                 token = _inside_transaction.set(True)
                 try:
-                    result = definition.call(ctx, args)
+                    with user_code(self.limits.query_seconds, f"mutation {definition.path}", limit_name="query_seconds"):
+                        result = definition.call(ctx, args)
                 finally:
                     _inside_transaction.reset(token)
+                self._warn_near_limits(txn)
                 return self._convert_result(definition, result)
         if kind == "action":
             ctx = ActionCtx(self, identity, is_async=definition.is_async, now_ms=self._db.clock.now_ms())
             if definition.is_async:
-                result = self._run_coroutine(definition.call(ctx, args))
+                result = self._run_coroutine(
+                    definition.call(ctx, args), timeout=self.limits.action_seconds, describe=f"action {definition.path}"
+                )
             else:
-                result = definition.call(ctx, args)
+                with user_code(self.limits.action_seconds, f"action {definition.path}", limit_name="action_seconds"):
+                    result = definition.call(ctx, args)
             return self._convert_result(definition, result)
         return self._query_through_cache(definition, args, identity)
 
@@ -578,9 +599,11 @@ class Backend(_Definer):
                     raise FunctionNotFound(f"Could not find public function for '{path}'")
                 token = _inside_transaction.set(True)
                 try:
-                    result = definition.call(QueryCtx(self, txn, identity), args)
+                    with user_code(self.limits.query_seconds, f"query {path}", limit_name="query_seconds"):
+                        result = definition.call(QueryCtx(self, txn, identity), args)
                 finally:
                     _inside_transaction.reset(token)
+                cap.lines.extend(near_limit_warnings(txn, self.limits))
                 value = self._convert_result(definition, result)
                 frozen = freeze(value)
             except Exception as exc:
@@ -591,6 +614,13 @@ class Backend(_Definer):
                 frozen, error, txn.reads, self._db.last_ts, now_ms=txn.now_ms, journal=txn.journal_out,
                 functions=frozenset(txn.functions), read_time=txn.read_time, log_lines=cap.lines, value=value,
             )
+
+    def _warn_near_limits(self, txn: Transaction) -> None:
+        """Convex's ``[WARN]`` lines, in the call's log, for a transaction near its limits."""
+        warnings = near_limit_warnings(txn, self.limits)
+        buffer = logs.current_buffer()
+        if warnings and buffer is not None:
+            buffer.extend(warnings)
 
     def _log_rerun(self, key: Any, execution: Execution) -> None:
         if execution.log_lines or execution.error is not None:
@@ -708,9 +738,10 @@ class Backend(_Definer):
     def _ensure_action_loop(self) -> asyncio.AbstractEventLoop:
         return self._actions.get()
 
-    def _run_coroutine(self, coro: Any) -> Any:
+    def _run_coroutine(self, coro: Any, *, timeout: float | None = None, describe: str = "action") -> Any:
         """Run an async action on the backend's action loop, keeping the caller's context
-        (so its log capture and identity follow it)."""
+        (so its log capture and identity follow it); past ``timeout`` seconds it is cancelled
+        and fails with a LimitError (Convex's action time limit)."""
         loop = self._ensure_action_loop()
         context = contextvars.copy_context()
         if _running_loop() is loop:
@@ -720,11 +751,23 @@ class Backend(_Definer):
                 return pool.submit(context.run, asyncio.run, coro).result()
         done: concurrent.futures.Future = concurrent.futures.Future()
 
+        timed_out: list[bool] = []
+
         def start() -> None:
             task = loop.create_task(coro, context=context)
+            timer = None
+            if timeout is not None:
+                timer = loop.call_later(timeout, lambda: (timed_out.append(True), task.cancel()))
 
             def finish(t: asyncio.Task) -> None:
-                if t.cancelled():
+                if timer is not None:
+                    timer.cancel()
+                if t.cancelled() and timed_out:
+                    done.set_exception(LimitError(
+                        f"{describe} timed out: it ran more than {timeout:g} s, Convex's limit for actions "
+                        "(action_seconds; raise it with cn.Backend(limits=cn.Limits(action_seconds=...)))"
+                    ))
+                elif t.cancelled():
                     done.set_exception(ConvexFunctionError("The action was cancelled"))
                 elif t.exception() is not None:
                     done.set_exception(t.exception())  # type: ignore[arg-type]

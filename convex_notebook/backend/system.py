@@ -114,6 +114,21 @@ def _logs(ctx: Any, limit: float = 50) -> list[dict]:
     ]
 
 
+def _env_list(ctx: Any) -> list[dict]:
+    """The deployment's environment variables, ``[{"name", "value"}]`` (``npx convex env list``)."""
+    from .env import read_all
+
+    return [{"name": k, "value": val} for k, val in read_all(ctx._txn).items()]
+
+
+def _env_get(ctx: Any, name: str) -> dict | None:
+    """One environment variable, ``{"name", "value"}`` or null (``npx convex env get``)."""
+    from .env import read_variable
+
+    value = read_variable(ctx._txn, name)
+    return None if value is None else {"name": name, "value": value}
+
+
 def _clear_tables(ctx: Any) -> float:
     """Delete every document of every table in one transaction (functions and schema stay)."""
     db = ctx._backend.database
@@ -150,6 +165,8 @@ _SYSTEM: dict[str, FunctionDef] = {
         _define("query", "_system/cli/exports:getLatest", _latest_export),
         _define("query", "_system/cli/queryImport:list", _imports),
         _define("query", "_system/cli/queryImport:default", _import, {"importId": v.string()}),
+        _define("query", "_system/cli/queryEnvironmentVariables:default", _env_list),
+        _define("query", "_system/cli/queryEnvironmentVariables:get", _env_get, {"name": v.string()}),
     )
 }
 

@@ -130,6 +130,7 @@ def serve(
             break
     handle = ServerHandle(server, thread, deployment, host, actual_port)
     backend.site_url = handle.url  # where ctx.storage's URLs point
+    backend.served_url = handle.url  # ctx.env's CONVEX_CLOUD_URL / CONVEX_SITE_URL
     if settings.print_admin_key:
         print(f"convex_notebook: serving {handle.url} (admin key: {handle.admin_key})", flush=True)
     if block:
