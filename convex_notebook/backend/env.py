@@ -18,8 +18,10 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from ..engine.query import Query
+from ..engine.readset import point_range
 from ..engine.transaction import Transaction
 from ..errors import ConvexFunctionError
+from ..values import encode_value
 
 if TYPE_CHECKING:
     from .app import Backend
@@ -34,6 +36,7 @@ __all__ = [
     "MAX_VARIABLES",
     "apply_changes",
     "check_name",
+    "publish_served_url",
 ]
 
 ENV_TABLE = "_environment_variables"
@@ -133,6 +136,25 @@ def _docs(txn: Transaction) -> list[dict]:
     return Query(txn, ENV_TABLE, system=True).collect()
 
 
+# Not a stored table: the (table, index) that reads and changes of the served URLs go to, so a
+# live query that read CONVEX_CLOUD_URL re-runs when the deployment starts or stops serving.
+_SERVED = "_served_urls"
+
+
+def publish_served_url(backend: "Backend", url: str | None) -> None:
+    """Set (or, with None, clear) the served URL behind CONVEX_CLOUD_URL / CONVEX_SITE_URL,
+    as a commit: queries that read them re-run."""
+    with backend.database.write() as txn:
+        backend.served_url = url
+        for name in SYSTEM_VARIABLES:
+            txn.writes.add(_SERVED, "by_id", encode_value(name))
+
+
+def _mark_system_read(txn: Transaction | None, name: str) -> None:
+    if txn is not None and name in SYSTEM_VARIABLES:
+        txn.reads.add(point_range(_SERVED, "by_id", encode_value(name)))
+
+
 def _system_variables(backend: "Backend") -> dict[str, str]:
     url = getattr(backend, "served_url", None)
     if not url:
@@ -163,12 +185,15 @@ class EnvReader(Mapping[str, str]):
             raise KeyError(name)
         value = self._read(lambda txn: read_variable(txn, name)) if _NAME.match(name) else None
         if value is None:
+            _mark_system_read(self._txn, name)
             value = _system_variables(self._backend).get(name)
         if value is None:
             raise KeyError(name)
         return value
 
     def _snapshot(self) -> dict[str, str]:
+        for name in SYSTEM_VARIABLES:
+            _mark_system_read(self._txn, name)
         return {**_system_variables(self._backend), **self._read(read_all)}
 
     def __iter__(self) -> Iterator[str]:

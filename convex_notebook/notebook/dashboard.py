@@ -11,6 +11,8 @@ files in one widget.
 * **Schedules**: scheduled functions, when the backend has a scheduler.
 * **Crons**: the cron jobs, their schedules, next runs and runs so far (embedded backends).
 * **Files**: the newest files of file storage, with size, type and digest (embedded backends).
+* **Environment**: the environment variables by name (values stay hidden: they never reach the
+  page or a saved notebook), with a form to set or remove one (:meth:`set_env`, :meth:`remove_env`).
 
 The dashboard follows the deployment: every commit (from anywhere) posts it to the
 :class:`~convex_notebook.notebook.bridge.KernelBridge`, which repaints it on the kernel's loop,
@@ -90,6 +92,8 @@ class Dashboard(anywidget.AnyWidget):
     _crons = traitlets.List().tag(sync=True)  # [{"name", "schedule", "function", "next", "runs"}]
     _files = traitlets.List().tag(sync=True)  # [{"id", "created", "size", "type", "sha256"}]
     _has_files = traitlets.Bool(False).tag(sync=True)  # crons and files: an embedded backend
+    _env = traitlets.List().tag(sync=True)  # [{"name", "value": "•••• (N chars)"}]: never the value
+    _env_error = traitlets.Unicode("").tag(sync=True)
     _result = traitlets.Dict().tag(sync=True)  # the function runner's last result
     _seq = traitlets.Int(0).tag(sync=True)
 
@@ -225,6 +229,7 @@ class Dashboard(anywidget.AnyWidget):
             files = admin.stored_files(self.app)
             self._has_files = files is not None
             self._files = files or []
+            self._env = self._env_list()
             self._seq += 1
 
     def select_table(self, table: str) -> None:
@@ -327,6 +332,30 @@ class Dashboard(anywidget.AnyWidget):
             "next_cursor": page.continue_cursor,
         }
 
+    def _env_list(self) -> list[dict]:
+        env = getattr(self.app, "env", None)
+        try:
+            variables = env.to_dict() if env is not None else {}
+        except (PermissionError, admin.NotSupported):
+            variables = {}
+        return [{"name": name, "value": f"•••••••• ({len(value)} chars)"} for name, value in variables.items()]
+
+    def set_env(self, name: str, value: str) -> None:
+        """The Environment panel's "set": ``app.env[name] = value`` (an error is shown there)."""
+        self._env_change(lambda env: env.__setitem__(name, value))
+
+    def remove_env(self, name: str) -> None:
+        """The Environment panel's "remove"."""
+        self._env_change(lambda env: env.set(name, None))
+
+    def _env_change(self, change: Any) -> None:
+        try:
+            change(self.app.env)
+            self._env_error = ""
+        except Exception as exc:  # noqa: BLE001 - shown in the panel
+            self._env_error = short_error(exc)
+        self.refresh()
+
     def _log_list(self) -> list[dict]:
         book = admin.log_book(self.app)
         if book is None:
@@ -348,6 +377,10 @@ class Dashboard(anywidget.AnyWidget):
             )()
         elif kind == "run":
             self.run_function(str(content.get("path", "")), form=dict(content.get("form") or {}))
+        elif kind == "env_set":
+            self.set_env(str(content.get("name", "")), str(content.get("value", "")))
+        elif kind == "env_remove":
+            self.remove_env(str(content.get("name", "")))
         elif kind == "refresh":
             self.refresh()
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from ..backend.env import publish_served_url
 from .auth import TokenVerifier
 from .deployment import Deployment, ServerSettings
 
@@ -47,6 +48,11 @@ class ServerHandle:
             self._server.force_exit = True
             self._thread.join(timeout)
         self.deployment.close()
+        if getattr(self.deployment.backend, "served_url", None) == self.url:
+            try:
+                publish_served_url(self.deployment.backend, None)
+            except Exception:  # noqa: BLE001 - the backend was closed first: nothing reads it any more
+                self.deployment.backend.served_url = None
 
     def wait(self) -> None:
         """Block until the server stops (Ctrl-C stops it)."""
@@ -130,7 +136,7 @@ def serve(
             break
     handle = ServerHandle(server, thread, deployment, host, actual_port)
     backend.site_url = handle.url  # where ctx.storage's URLs point
-    backend.served_url = handle.url  # ctx.env's CONVEX_CLOUD_URL / CONVEX_SITE_URL
+    publish_served_url(backend, handle.url)  # ctx.env's CONVEX_CLOUD_URL / CONVEX_SITE_URL
     if settings.print_admin_key:
         print(f"convex_notebook: serving {handle.url} (admin key: {handle.admin_key})", flush=True)
     if block:

@@ -47,6 +47,7 @@ function render({ model, el: host }) {
     Schedules: el("div", "cn-panel cn-panel-schedules"),
     Crons: el("div", "cn-panel cn-panel-crons"),
     Files: el("div", "cn-panel cn-panel-files"),
+    Environment: el("div", "cn-panel cn-panel-env"),
   };
   let current = "Data";
   const tabButtons = {};
@@ -255,6 +256,27 @@ function render({ model, el: host }) {
     drawList(panels.Files, model.get("_files"), ["id", "created", "size", "type", "sha256"], "id", "no stored files");
   }
 
+  // Environment variables: names only (values never reach the page, nor a saved notebook),
+  // with a form to set or remove one.
+  function drawEnv() {
+    const panel = panels.Environment;
+    drawList(panel, model.get("_env"), ["name", "value"], "name", "no environment variables (app.env[NAME] = VALUE)");
+    const form = el("div", "cn-env-form");
+    const name = el("input", "cn-env-name");
+    name.placeholder = "NAME";
+    const value = el("input", "cn-env-value");
+    value.placeholder = "value";
+    value.type = "password";
+    const set = el("button", "cn-env-set", "set");
+    set.addEventListener("click", () => model.send({ type: "env_set", name: name.value, value: value.value }));
+    const remove = el("button", "cn-env-remove", "remove");
+    remove.addEventListener("click", () => model.send({ type: "env_remove", name: name.value }));
+    form.append(name, value, set, remove);
+    const error = model.get("_env_error");
+    panel.append(form);
+    if (error) panel.append(el("div", "cn-error", error));
+  }
+
   function draw() {
     title.textContent = `Convex dashboard · ${model.get("_deployment")}`;
     root.dataset.seq = String(model.get("_seq"));
@@ -265,6 +287,7 @@ function render({ model, el: host }) {
     drawSchedules();
     drawCrons();
     drawFiles();
+    drawEnv();
     show();
   }
 
