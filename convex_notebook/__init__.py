@@ -38,7 +38,9 @@ from .errors import ConvexError, ConvexFunctionError, InvalidValueError, Validat
 from .io import ImportFileError
 from .values import MISSING, Int64
 from .values.schema import SchemaDefinition, TableDefinition, define_schema, define_table
-from .values.validators import Validator, v
+from .values.validators import Validator, pagination_opts_validator, v
+
+paginationOptsValidator = pagination_opts_validator  # Convex's name (convex/server)
 
 __version__ = "0.1.0"
 
@@ -107,6 +109,8 @@ __all__ = [
     "define_table",
     "from_dataframe",
     "infer_schema",
+    "paginationOptsValidator",
+    "pagination_opts_validator",
     "to_dataframe",
     "v",
 ]

@@ -31,7 +31,7 @@ from ..values import MISSING, convex_value
 from ..values._check import canonical_copy
 from ..values.schema import SchemaDefinition
 from . import logs
-from .context import ActionCtx, MutationCtx, QueryCtx
+from .context import ActionCtx, InlineMutationCtx, MutationCtx, QueryCtx
 from .registry import FunctionDef, FunctionNotFound, Registry, RegisteredFunction, make_definition
 from .http_actions import HttpRequest, HttpResponse, HttpRouter, run_http_action
 from .scheduler import SchedulerRunner
@@ -665,7 +665,7 @@ class Backend(_Definer):
             with self._db.write() as txn:
                 token = _inside_transaction.set(True)
                 try:
-                    result = fn(MutationCtx(self, txn, self._identity))
+                    result = fn(InlineMutationCtx(self, txn, self._identity))
                 finally:
                     _inside_transaction.reset(token)
                 if inspect.iscoroutine(result):  # e.g. a lambda calling an async function

@@ -11,7 +11,8 @@ from ..values import decode_id
 from .env import ENV_TABLE, EnvReader
 from .limits import TimedQuery, db_time, held
 from .scheduler import Scheduler
-from .storage import ActionStorage, StorageReader, StorageWriter
+from .storage import ActionStorage, InlineStorage, StorageReader, StorageWriter
+from .awaitable import AsyncFriendly
 
 if TYPE_CHECKING:
     from .app import Backend
@@ -263,6 +264,13 @@ class MutationCtx(QueryCtx):
         return Scheduler(self._backend, self._txn)
 
 
+class InlineMutationCtx(MutationCtx):
+    """The ``ctx`` of ``app.run(lambda ctx: ...)``: a mutation's, whose ``ctx.storage`` can also
+    ``store`` and ``get`` files in its transaction (as convex-test's ``t.run``)."""
+
+    _storage_class = InlineStorage
+
+
 class ActionCtx:
     """The ``ctx`` of an action: no ``db``; each ``run_*`` call is its own transaction.
 
@@ -307,14 +315,17 @@ class ActionCtx:
 
     @property
     def scheduler(self) -> Scheduler:
-        """``run_after / run_at / cancel``; each call commits at once (an action is no transaction)."""
-        return Scheduler(self._backend, None)
+        """``run_after / run_at / cancel``; each call commits at once (an action is no transaction).
+        In an ``async def`` action each call can also be awaited (``await ctx.scheduler.run_after(...)``)."""
+        scheduler = Scheduler(self._backend, None)
+        return AsyncFriendly(scheduler) if self._is_async else scheduler  # type: ignore[return-value]
 
     @property
     def storage(self) -> ActionStorage:
         """File storage: ``store``, ``get``, ``get_url``, ``delete``, ``generate_upload_url``,
-        ``get_metadata`` (each its own transaction)."""
-        return ActionStorage(self._backend)
+        ``get_metadata`` (each its own transaction); awaitable in an ``async def`` action."""
+        storage = ActionStorage(self._backend)
+        return AsyncFriendly(storage) if self._is_async else storage  # type: ignore[return-value]
 
     def vector_search(self, table: str, index: str, query: dict | None = None, **options: Any) -> Any:
         """``[{"_id", "_score"}]``, best first: ``vector_search("foods", "by_embedding",

@@ -254,6 +254,12 @@ class TableDefinition:
             _with_optional_system_fields(document_validator) if self._system_declared else None
         )
 
+    @property
+    def validator(self) -> Validator:
+        """The document validator (Convex's ``schema.tables.t.validator``): the table's fields,
+        without ``_id`` / ``_creationTime``; ``.extend(...)``/``.fields`` build return validators."""
+        return self.document_validator
+
     # -- indexes ------------------------------------------------------------------------
 
     def _index_names(self) -> set[str]:
