@@ -129,6 +129,35 @@ def _env_get(ctx: Any, name: str) -> dict | None:
     return None if value is None else {"name": name, "value": value}
 
 
+_FUNCTION_TYPES = {"query": "Query", "mutation": "Mutation", "action": "Action"}
+
+
+def _api_spec(ctx: Any) -> list[dict]:
+    """The app's functions as Convex's ``_system/cli/modules:apiSpec`` (``npx convex function-spec``):
+    ``functionType``, ``identifier`` (``module.js:fn``), ``visibility``, ``args`` / ``returns``
+    (validator JSON, as strings)."""
+    import json
+
+    out: list[dict] = []
+    for d in ctx._backend.functions():
+        module, _, name = d.path.partition(":")
+        out.append({
+            "functionType": _FUNCTION_TYPES[d.kind],
+            "identifier": f"{module}.js:{name or 'default'}",
+            "visibility": {"kind": d.visibility},
+            "args": json.dumps(d.args.json if d.args is not None else {"type": "any"}),
+            "returns": json.dumps(d.returns.json if d.returns is not None else {"type": "any"}),
+        })
+    for method, route in ctx._backend.http.routes():
+        out.append({"functionType": "HttpAction", "method": method, "path": route})
+    return out
+
+
+def _cloud_url(ctx: Any) -> str:
+    """The deployment's URL (``npx convex function-spec`` prints it)."""
+    return getattr(ctx._backend, "served_url", None) or ctx._backend.site_url
+
+
 def _clear_tables(ctx: Any) -> float:
     """Delete every document of every table in one transaction (functions and schema stay)."""
     db = ctx._backend.database
@@ -165,6 +194,8 @@ _SYSTEM: dict[str, FunctionDef] = {
         _define("query", "_system/cli/exports:getLatest", _latest_export),
         _define("query", "_system/cli/queryImport:list", _imports),
         _define("query", "_system/cli/queryImport:default", _import, {"importId": v.string()}),
+        _define("query", "_system/cli/modules:apiSpec", _api_spec),
+        _define("query", "_system/cli/convexUrl:cloudUrl", _cloud_url),
         _define("query", "_system/cli/queryEnvironmentVariables:default", _env_list),
         _define("query", "_system/cli/queryEnvironmentVariables:get", _env_get, {"name": v.string()}),
     )

@@ -13,6 +13,7 @@ from starlette.routing import Match, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from .env_api import EnvApi
+from .logs_api import LogsApi
 from .data_api import DataApi
 from .snapshot_api import SnapshotApi
 from .storage_api import StorageApi
@@ -49,6 +50,7 @@ def build_app(deployment: "Deployment") -> Any:
     snapshots = SnapshotApi(deployment)
     files = StorageApi(deployment)
     env = EnvApi(deployment)
+    function_logs = LogsApi(deployment)
 
     async def sync(websocket: WebSocket) -> None:
         await SyncSession(deployment, websocket).run()
@@ -104,6 +106,7 @@ def build_app(deployment: "Deployment") -> Any:
         Route("/api/storage/{storage_id}", files.download, methods=["GET"]),
         Route("/api/storage/{storage_id}", files.preflight, methods=["OPTIONS"]),
         Route("/api/update_environment_variables", env.update, methods=["POST"]),
+        Route("/api/stream_function_logs", function_logs.stream, methods=["GET"]),
         Route("/version", version, methods=["GET"]),
         WebSocketRoute("/api/sync", sync),
         WebSocketRoute("/api/{client_version}/sync", sync),
