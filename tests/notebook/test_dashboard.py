@@ -232,3 +232,21 @@ def test_files_panel_lists_stored_files_newest_first(recording_comm: Any, bridge
     assert all(f["sha256"] and f["created"] for f in d._files)
     d.close()
     app.close()
+
+
+def test_environment_panel_names_only_and_its_form(recording_comm: Any, bridge: Any) -> None:
+    app = cn.Backend(echo_logs=False, env={"API_KEY": "top-secret"})
+    d = cn.Dashboard(app)
+    assert d._env == [{"name": "API_KEY", "value": "•••••••• (10 chars)"}]
+    assert "top-secret" not in repr(d.get_state())  # never in the widget's state (nor a saved notebook)
+    browser_message(d, {"type": "env_set", "name": "MODE", "value": "fast"})
+    assert app.env["MODE"] == "fast" and [e["name"] for e in d._env] == ["API_KEY", "MODE"]
+    browser_message(d, {"type": "env_set", "name": "bad name", "value": "x"})
+    assert "letters, digits and underscores" in d._env_error and "bad name" not in app.env
+    browser_message(d, {"type": "env_remove", "name": "MODE"})
+    assert d._env_error == "" and dict(app.env) == {"API_KEY": "top-secret"}
+    app.env["LATER"] = "1"  # a change from elsewhere: the dashboard follows the commit
+    bridge.flush()
+    assert [e["name"] for e in d._env] == ["API_KEY", "LATER"]
+    d.close()
+    app.close()
