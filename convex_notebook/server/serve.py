@@ -14,6 +14,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from ..backend.env import publish_served_url
+from . import pyclient_bridge
 from .auth import TokenVerifier
 from .deployment import Deployment, ServerSettings
 
@@ -48,6 +49,7 @@ class ServerHandle:
             self._server.force_exit = True
             self._thread.join(timeout)
         self.deployment.close()
+        pyclient_bridge.unregister(self.url)
         if getattr(self.deployment.backend, "served_url", None) == self.url:
             try:
                 publish_served_url(self.deployment.backend, None)
@@ -137,6 +139,8 @@ def serve(
     handle = ServerHandle(server, thread, deployment, host, actual_port)
     backend.site_url = handle.url  # where ctx.storage's URLs point
     publish_served_url(backend, handle.url)  # ctx.env's CONVEX_CLOUD_URL / CONVEX_SITE_URL
+    if not block:  # the official PyPI client in this same process must not hang (pyclient_bridge.py)
+        pyclient_bridge.register(handle.url)
     if settings.print_admin_key:
         print(f"convex_notebook: serving {handle.url} (admin key: {handle.admin_key})", flush=True)
     if block:
