@@ -33,6 +33,7 @@ from .engine import (
 from .backend.crons import CronJobs
 from .backend.http_actions import HttpRequest, HttpResponse
 from .backend.limits import LimitError, Limits
+from .backend.components import Component
 from .engine.subscriptions import Subscription
 from .errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from .io import ImportFileError
@@ -76,6 +77,7 @@ __all__ = [
     "Backend",
     "ConvexError",
     "ConvexFunctionError",
+    "Component",
     "CronJobs",
     "Dashboard",
     "DatabaseError",

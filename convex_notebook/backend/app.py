@@ -38,6 +38,7 @@ from .scheduler import SchedulerRunner
 from .vector_search import VectorSearch
 from .env import Environment
 from .limits import Limits, LimitError, check_size, held, near_limit_warnings, user_code
+from .components import Component, ComponentRef, Components, make_ctx
 from .system import is_system_path, lookup_system
 
 __all__ = ["Backend", "Invocation", "Module", "connect"]
@@ -47,6 +48,7 @@ __all__ = ["Backend", "Invocation", "Module", "connect"]
 _inside_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("convex_inside_txn", default=False)
 
 DEFAULT_ISSUER = "https://convex-notebook.local"
+_UNSET: Any = object()
 
 
 @dataclass
@@ -82,7 +84,7 @@ class _Definer:
         self, kind: str, internal: bool, target: Any, args: Any, name: str | None, returns: Any
     ) -> Any:
         backend = self._backend()
-        if isinstance(target, (str, RegisteredFunction)):
+        if isinstance(target, (str, RegisteredFunction, ComponentRef)):
             if internal:
                 raise TypeError(f"internal_{kind} is a decorator; call internal functions with app.run(...)")
             if isinstance(target, str) and self._module and ":" not in target:
@@ -183,6 +185,8 @@ class Backend(_Definer):
         self._db.commit_listeners.append(self._hub.on_commit)
         self.registry.listeners.append(self._hub.function_changed)
         logs.install()
+        self.components = Components(self)  # app.use(component): backend/components.py
+        self._user_schema: Any = _UNSET  # the app's own schema (components' tables are merged in)
         if schema is not None:
             self.set_schema(schema)
         self._scheduler = SchedulerRunner(self)  # resumes jobs a file holds
@@ -223,19 +227,45 @@ class Backend(_Definer):
 
     @property
     def schema(self) -> SchemaDefinition | None:
-        return self._db.schema
+        return self._db.schema if self._user_schema is _UNSET else self._user_schema
 
     def set_schema(self, schema: SchemaDefinition | None) -> None:
         """Apply a schema: existing documents are checked, indexes created and backfilled."""
         if schema is not None and not isinstance(schema, SchemaDefinition):
             raise TypeError(f"set_schema() takes cn.define_schema(...), got {type(schema).__name__}")
-        self._db.set_schema(schema)
+        if schema is not None and any("/" in name for name in schema.tables):
+            raise ValueError("Table names with '/' belong to components: define them in cn.Component(schema=...)")
+        previous, self._user_schema = self._user_schema, schema
+        try:
+            self._apply_schema()
+        except BaseException:
+            self._user_schema = previous
+            raise
+
+    def _apply_schema(self) -> None:
+        """Apply the app's schema merged with its components' (backend/components.py)."""
+        own = self._db.schema if self._user_schema is _UNSET else self._user_schema
+        if own is not None and self._user_schema is _UNSET:  # a file's schema: drop old component tables
+            own = SchemaDefinition({k: t for k, t in own.tables.items() if "/" not in k},
+                                   schema_validation=own.schema_validation)
+        self._db.set_schema(self.components.merged_schema(own))
+
+    def use(self, component: Component, name: str | None = None) -> Any:
+        """Mount a ``cn.Component`` (as ``name``, by default its own): its tables are created
+        (``name/table``), its functions are ``app.components.<name>.<module>.<fn>``."""
+        return self.components.use(component, name)
+
+    def registry_changed(self, path: str) -> None:
+        """Tell the registry's listeners that a function was (re)defined (live queries re-run)."""
+        for listener in list(self.registry.listeners):
+            listener(path)
 
     def module(self, name: str) -> Module:
         return Module(self, name)
 
     def functions(self) -> list[FunctionDef]:
-        return self.registry.all()
+        """The app's functions, then its components' (``mount:module:fn``)."""
+        return self.registry.all() + self.components.functions()
 
     def table_names(self) -> list[str]:
         return self._db.table_names()
@@ -322,7 +352,7 @@ class Backend(_Definer):
     def run(self, target: Any, args: dict | None = None) -> Any:
         """Admin call: any function by path (internal ones too), or an inline mutation
         ``app.run(lambda ctx: ctx.db.insert("t", {}))`` with a full mutation ctx."""
-        if isinstance(target, (str, RegisteredFunction)):
+        if isinstance(target, (str, RegisteredFunction, ComponentRef)):
             return self._call(target, args, kind=None, identity=self._identity, admin=True, top=True)
         if callable(target):
             if args is not None:
@@ -430,6 +460,15 @@ class Backend(_Definer):
 
     # -- execution --------------------------------------------------------------------------
     def _resolve(self, ref: Any, kind: str | None, admin: bool) -> FunctionDef:
+        if self.components.mounts:
+            mounted = self.components.resolve(ref)
+            # Components are never reachable by clients: a reference object (Python code) or admin.
+            if mounted is not None and (admin or not isinstance(ref, str)):
+                if kind is not None and mounted.kind != kind:
+                    raise FunctionNotFound(
+                        f"{mounted.path} is a {mounted.kind}, not a {kind}: call it with app.{mounted.kind}()"
+                    )
+                return mounted
         definition = self.registry.lookup(ref)
         if definition is None and admin:
             definition = lookup_system(ref)  # the deployment's own admin API (_system/...)
@@ -455,7 +494,7 @@ class Backend(_Definer):
             )
         try:
             if definition.args is not None:
-                converted = definition.args.convert(args, path="", id_table=self._db.table_name_for_id)
+                converted = definition.args.convert(args, path="", id_table=self._id_table(definition))
             else:
                 converted = convex_value(args)
         except ValidationError as exc:
@@ -470,7 +509,7 @@ class Backend(_Definer):
             result = None
         try:
             if definition.returns is not None:
-                converted = definition.returns.convert(result, path="", id_table=self._db.table_name_for_id)
+                converted = definition.returns.convert(result, path="", id_table=self._id_table(definition))
             else:
                 converted = canonical_copy(result)  # convex_value(result), faster for documents as read
         except ValidationError as exc:
@@ -481,6 +520,20 @@ class Backend(_Definer):
             ) from None
         check_size(converted, self.limits.return_bytes, f"The return value of {definition.path}", "return_bytes")
         return converted
+
+    def _id_table(self, definition: FunctionDef) -> Callable[[str], str | None]:
+        """How ``v.id(table)`` validators of ``definition`` name an id's table: a component's
+        functions see their own tables by their own names."""
+        mount = getattr(definition, "mount", None)
+        if mount is None:
+            return self._db.table_name_for_id
+        prefix, name_of = mount.prefix, self._db.table_name_for_id
+
+        def own(doc_id: str) -> str | None:
+            name = name_of(doc_id)
+            return name[len(prefix):] if name is not None and name.startswith(prefix) else name
+
+        return own
 
     def _call(
         self, ref: Any, args: Any, *, kind: str | None, identity: dict | None, admin: bool, top: bool
@@ -555,7 +608,7 @@ class Backend(_Definer):
         kind = definition.kind
         if kind == "mutation":
             with self._db.write() as txn:
-                ctx = MutationCtx(self, txn, identity)
+                ctx = make_ctx(self, definition, "mutation", txn, identity)
                 token = _inside_transaction.set(True)
                 try:
                     with user_code(self.limits.query_seconds, f"mutation {definition.path}", limit_name="query_seconds"):
@@ -565,7 +618,8 @@ class Backend(_Definer):
                 self._warn_near_limits(txn)
                 return self._convert_result(definition, result)
         if kind == "action":
-            ctx = ActionCtx(self, identity, is_async=definition.is_async, now_ms=self._db.clock.now_ms())
+            ctx = make_ctx(self, definition, "action", None, identity, is_async=definition.is_async,
+                           now_ms=self._db.clock.now_ms())
             if definition.is_async:
                 result = self._run_coroutine(
                     definition.call(ctx, args), timeout=self.limits.action_seconds, describe=f"action {definition.path}"
@@ -589,6 +643,8 @@ class Backend(_Definer):
     def _execute_live(self, path: str, args: dict, identity: dict | None, journal: str | None) -> Execution:
         """The hub's executor: run one query at the latest snapshot, capturing everything."""
         definition = self.registry.lookup(path) or lookup_system(path)
+        if definition is None and self.components.mounts:
+            definition = self.components.resolve(path)
         value: Any = None
         frozen: bytes | None = None
         error: BaseException | None = None
@@ -600,7 +656,7 @@ class Backend(_Definer):
                 token = _inside_transaction.set(True)
                 try:
                     with user_code(self.limits.query_seconds, f"query {path}", limit_name="query_seconds"):
-                        result = definition.call(QueryCtx(self, txn, identity), args)
+                        result = definition.call(make_ctx(self, definition, "query", txn, identity), args)
                 finally:
                     _inside_transaction.reset(token)
                 cap.lines.extend(near_limit_warnings(txn, self.limits))
@@ -641,11 +697,13 @@ class Backend(_Definer):
             paginated, txn.paginated = txn.paginated, False
             try:
                 if kind == "query":
-                    return self._convert_result(definition, definition.call(QueryCtx(self, txn, identity), converted))
+                    return self._convert_result(
+                        definition, definition.call(make_ctx(self, definition, "query", txn, identity), converted)
+                    )
                 savepoint = txn.savepoint()
                 try:
                     result = self._convert_result(
-                        definition, definition.call(MutationCtx(self, txn, identity), converted)
+                        definition, definition.call(make_ctx(self, definition, "mutation", txn, identity), converted)
                     )
                 except BaseException:
                     txn.rollback_to(savepoint)

@@ -55,6 +55,26 @@ class SystemReader:
         return "<SystemReader>"
 
 
+def _crosses_in(ref: Any) -> bool:
+    """Whether calling ``ref`` enters a component (backend/components.py): the caller's identity
+    stays behind, as in Convex."""
+    return type(ref).__name__ in ("ComponentRef", "MountedFunctionDef") or (isinstance(ref, str) and ref.count(":") == 2)
+
+
+def _app_table(table: Any, op: str) -> Any:
+    """The app's ``ctx.db`` never reaches a component's tables (``mount/table``)."""
+    if isinstance(table, str) and "/" in table:
+        raise DatabaseError(f"db.{op}({table!r}): that table belongs to a component (call its functions instead)")
+    return table
+
+
+def _app_id(txn: Transaction, doc_id: Any, op: str) -> Any:
+    name = txn.db.table_name_for_id(doc_id) if isinstance(doc_id, str) else None
+    if name is not None and "/" in name:
+        raise DatabaseError(f"db.{op}: {doc_id!r} is an id of a component's table ({name})")
+    return doc_id
+
+
 def _check_readable(table: Any) -> None:
     if table == ENV_TABLE:
         raise DatabaseError(f"{ENV_TABLE} is not readable through ctx.db.system: read variables with ctx.env")
@@ -70,8 +90,8 @@ class DatabaseReader:
         """``get(id)`` or ``get(table, id)``: the document, or None if it doesn't exist."""
         with db_time():
             if doc_id is _NO_ARG:
-                return self._txn.get(table_or_id, only="user")
-            return self._txn.get(doc_id, table=_table_arg(table_or_id, "get"), only="user")
+                return self._txn.get(_app_id(self._txn, table_or_id, "get"), only="user")
+            return self._txn.get(doc_id, table=_app_table(_table_arg(table_or_id, "get"), "get"), only="user")
 
     def table(self, name: str) -> "TableReader":
         """A reader scoped to one table (Convex's ``ctx.db.table(name)``): ``get(id)`` and
@@ -87,7 +107,7 @@ class DatabaseReader:
         return SystemReader(self._txn)
 
     def query(self, table: str) -> Query:
-        return TimedQuery(Query(self._txn, table))  # type: ignore[return-value]
+        return TimedQuery(Query(self._txn, _app_table(table, "query")))  # type: ignore[return-value]
 
     def normalize_id(self, table: str, id_string: Any) -> str | None:
         """``id_string`` if it is a valid id of ``table``, else None (existence isn't checked)."""
@@ -108,21 +128,24 @@ class DatabaseWriter(DatabaseReader):
 
     def insert(self, table: str, document: dict) -> str:
         with db_time():
-            return self._txn.insert(table, document)
+            return self._txn.insert(_app_table(table, "insert"), document)
 
     def patch(self, *args: Any) -> None:
         """``patch(id, fields)`` or ``patch(table, id, fields)``: shallow merge; MISSING removes."""
         table, doc_id, value = _split_write_args("patch", args)
+        _app_id(self._txn, doc_id, "patch")
         with db_time():
             self._txn.patch(doc_id, value, table=table, only="user")
 
     def replace(self, *args: Any) -> None:
         """``replace(id, doc)`` or ``replace(table, id, doc)``: swap all user fields."""
         table, doc_id, value = _split_write_args("replace", args)
+        _app_id(self._txn, doc_id, "replace")
         with db_time():
             self._txn.replace(doc_id, value, table=table, only="user")
 
     def delete(self, table_or_id: Any, doc_id: Any = _NO_ARG) -> None:
+        _app_id(self._txn, table_or_id if doc_id is _NO_ARG else doc_id, "delete")
         with db_time():
             if doc_id is _NO_ARG:
                 self._txn.delete(table_or_id, only="user")
@@ -232,7 +255,8 @@ class QueryCtx:
 
     def run_query(self, ref: Any, args: dict | None = None) -> Any:
         """Run a query in this same transaction (with its argument and return validation)."""
-        return self._backend._run_in_transaction(ref, args, self._txn, self._identity, kind="query")
+        identity = None if _crosses_in(ref) else self._identity
+        return self._backend._run_in_transaction(ref, args, self._txn, identity, kind="query")
 
     @property
     def storage(self) -> StorageReader:
@@ -255,7 +279,8 @@ class MutationCtx(QueryCtx):
 
     def run_mutation(self, ref: Any, args: dict | None = None) -> Any:
         """Run a mutation as a sub-transaction: if it raises, only its own writes roll back."""
-        return self._backend._run_in_transaction(ref, args, self._txn, self._identity, kind="mutation")
+        identity = None if _crosses_in(ref) else self._identity
+        return self._backend._run_in_transaction(ref, args, self._txn, identity, kind="mutation")
 
     @property
     def scheduler(self) -> Scheduler:
@@ -294,7 +319,8 @@ class ActionCtx:
         return EnvReader(self._backend, None)
 
     def _run(self, kind: str, ref: Any, args: dict | None) -> Any:
-        call = lambda: self._backend._call(ref, args, kind=kind, identity=self._identity, admin=True, top=False)  # noqa: E731
+        identity = None if _crosses_in(ref) else self._identity
+        call = lambda: self._backend._call(ref, args, kind=kind, identity=identity, admin=True, top=False)  # noqa: E731
         if self._is_async:
             return asyncio.to_thread(call)
         with held():  # the action's clock runs on, but it is never interrupted inside the call

@@ -547,6 +547,8 @@ def _check_table_name(name: Any) -> str:
         raise SchemaDefinitionError(
             f"Invalid table name {name!r}: names starting with `_` are reserved for system tables"
         )
+    if "/" in name and name.count("/") == 1 and all(is_identifier(p) for p in name.split("/")):
+        return name  # a mounted component's table (backend/components.py), "mount/table"
     if not is_identifier(name):
         raise SchemaDefinitionError(
             f"Invalid table name {name!r}: table names must be identifiers "
