@@ -33,6 +33,7 @@ def test_the_tutorials_exist() -> None:
         "04-dataframes.ipynb",
         "05-serving.ipynb",
         "06-background-search-files.ipynb",
+        "07-env-limits-components.ipynb",
     ]
 
 
