@@ -228,5 +228,14 @@ def test_persisted_and_exported(tmp_path: Any) -> None:
     import zipfile
 
     names = zipfile.ZipFile(snapshot).namelist()
-    assert any(n.startswith("likes/counts/") for n in names)
+    assert "_components/likes/counts/documents.jsonl" in names  # Convex's layout
+    assert "_components/likes/_tables/documents.jsonl" in names and "likes/counts/documents.jsonl" not in names
     again.close()
+    restored = cn.Backend(echo_logs=False)
+    with pytest.raises(cn.ImportFileError, match="mount it first"):
+        restored.import_snapshot(snapshot)  # nothing written
+    assert restored.table_names() == []
+    restored.use(make_counter(), name="likes")
+    assert restored.import_snapshot(snapshot) == {"likes/counts": 1, "likes/notes": 0}
+    assert restored.query(restored.components.likes.public.get, {"name": "p"}) == 1
+    restored.close()
