@@ -22,6 +22,7 @@ from ..engine.readset import point_range
 from ..engine.transaction import Transaction
 from ..errors import ConvexFunctionError
 from ..values import encode_value
+from ._compat import run_write
 
 if TYPE_CHECKING:
     from .app import Backend
@@ -114,7 +115,8 @@ def apply_changes(backend: "Backend", changes: Iterable[tuple[str, str | None]])
         checked[name] = None if value is None else _check_value(name, value)
     if not checked:
         return
-    with backend.database.write() as txn:
+
+    def write(txn: Transaction) -> None:
         current = {d["name"]: d for d in _docs(txn)}
         remaining = {n for n in current if checked.get(n, "") is not None} | {n for n, v in checked.items() if v is not None}
         if len(remaining) > MAX_VARIABLES:
@@ -128,6 +130,8 @@ def apply_changes(backend: "Backend", changes: Iterable[tuple[str, str | None]])
                 txn.insert_system(ENV_TABLE, {"name": name, "value": value})
             elif doc["value"] != value:
                 txn.patch(doc["_id"], {"value": value}, table=ENV_TABLE)
+
+    run_write(backend, write)
 
 
 def _docs(txn: Transaction) -> list[dict]:

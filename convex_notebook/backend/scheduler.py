@@ -36,6 +36,7 @@ from ..errors import ConvexFunctionError
 from ..values import convex_value, decode_id, encode_value, from_json, prefix_end, to_json, value_size
 from . import logs
 from .crons import BoundCronJobs, CronJob
+from ._compat import delete_file, get_file, put_file
 from .limits import LimitError, check_size, user_code
 
 if TYPE_CHECKING:
@@ -100,23 +101,27 @@ def schedule(backend: "Backend", txn: Transaction, when_ms: float, ref: Any, arg
         **({"argsStored": True} if stored else {}),
     })
     if stored:  # too large for a document (1 MiB): kept beside it, written in the same transaction
-        backend.database.store.put_file(job_id, _json.dumps(to_json(value), separators=(",", ":")).encode())
+        put_file(backend, txn, job_id, _json.dumps(to_json(value), separators=(",", ":")).encode())
     return job_id
 
 
-def job_args(backend: "Backend", job: dict) -> dict:
+def job_args(backend: "Backend", job: dict, txn: Transaction | None = None) -> dict:
     """A job's arguments (those too large for its document are kept beside it)."""
     if job.get("argsStored"):
-        raw = backend.database.store.get_file(job["_id"])
+        if txn is None:
+            with backend.database.read() as reader:
+                raw = get_file(backend, reader, job["_id"])
+        else:
+            raw = get_file(backend, txn, job["_id"])
         if raw is None:
             raise ConvexFunctionError(f"The arguments of scheduled function {job['_id']} are missing")
         return from_json(_json.loads(raw))
     return job["args"][0]
 
 
-def _forget_args(backend: "Backend", job: dict) -> None:
+def _forget_args(backend: "Backend", txn: Transaction, job: dict) -> None:
     if job.get("argsStored"):
-        backend.database.store.delete_file(job["_id"])
+        delete_file(backend, txn, job["_id"])
 
 
 def cancel(txn: Transaction, job_id: Any) -> None:
@@ -222,7 +227,7 @@ class SchedulerRunner:
             with db.write() as txn:
                 for job in expired:
                     txn.delete(job["_id"])
-                    _forget_args(self._backend, job)
+                    _forget_args(self._backend, txn, job)
         return pending
 
     def _recover(self) -> None:
@@ -397,7 +402,7 @@ class SchedulerRunner:
             try:
                 limit = backend.limits.query_seconds
                 with user_code(limit, f"mutation {job['name']}", limit_name="query_seconds"):
-                    backend._run_in_transaction(job["name"], job_args(backend, job), txn, None, kind="mutation")
+                    backend._run_in_transaction(job["name"], job_args(backend, job, txn), txn, None, kind="mutation")
                 state: dict = {"kind": "success"}
             except Exception as exc:  # noqa: BLE001 - recorded in the job; its writes were rolled back
                 error = str(exc)

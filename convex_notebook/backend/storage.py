@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..engine.transaction import DatabaseError, Transaction
+from ._compat import get_file, put_file
 
 if TYPE_CHECKING:
     from .app import Backend
@@ -86,7 +87,7 @@ def store_file(
 
 def _put(backend: "Backend", txn: Transaction, doc: dict, raw: bytes) -> str:
     storage_id = txn.insert_system(STORAGE_TABLE, doc)
-    backend.database.store.put_file(storage_id, raw)
+    put_file(backend, txn, storage_id, raw)
     return storage_id
 
 
@@ -147,7 +148,7 @@ class InlineStorage(StorageWriter):
         _check_id(self._txn, storage_id, "get")
         if self._txn.get(storage_id) is None:
             return None
-        return self._backend.database.store.get_file(storage_id)
+        return get_file(self._backend, self._txn, storage_id)
 
     def get_metadata(self, storage_id: Any) -> dict | None:  # type: ignore[override]
         _check_id(self._txn, storage_id, "get_metadata")
