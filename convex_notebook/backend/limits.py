@@ -87,7 +87,7 @@ class FunctionTimeout(BaseException):
 class _Budget:
     """One call's time budget: ``limit`` seconds, minus the time paused in database calls."""
 
-    __slots__ = ("thread_id", "limit", "start", "paused", "paused_since", "holds", "fired", "done", "exc")
+    __slots__ = ("thread_id", "limit", "start", "paused", "paused_since", "holds", "fired", "done")
 
     def __init__(self, limit: float) -> None:
         self.thread_id = threading.get_ident()
@@ -96,9 +96,8 @@ class _Budget:
         self.paused = 0.0
         self.paused_since: float | None = None
         self.holds = 0  # > 0: in a database call or a nested function call; never interrupt there
-        self.fired = False
+        self.fired = False  # this budget's timeout was raised (a nested budget tells its own by this)
         self.done = False
-        self.exc = type("FunctionTimeout", (FunctionTimeout,), {})  # its own type: nested budgets tell theirs
 
     def used(self, now: float) -> float:
         since = self.paused_since
@@ -158,7 +157,7 @@ class _Watchdog:
                     heapq.heappush(self._heap, (max(budget.deadline(), now + 0.05), self._seq, budget))
                     continue
                 budget.fired = True
-                _async_raise(budget.thread_id, budget.exc)
+                _async_raise(budget.thread_id, FunctionTimeout)
 
 
 def _async_raise(thread_id: int, exc: type[BaseException] | None) -> None:
@@ -182,8 +181,8 @@ def user_code(limit: float | None, describe: str, *, limit_name: str) -> Iterato
     timed_out = False
     try:
         yield
-    except FunctionTimeout as exc:
-        if not isinstance(exc, budget.exc):
+    except FunctionTimeout:
+        if not budget.fired:
             raise  # an outer budget's (an action's, around a nested call)
         timed_out = True
     finally:
@@ -230,7 +229,8 @@ def held() -> Iterator[None]:
     finally:
         budget.holds -= 1
     if budget.used(time.monotonic()) > budget.limit and not budget.done:
-        raise budget.exc()
+        budget.fired = True
+        raise FunctionTimeout()
 
 
 class TimedQuery:

@@ -215,3 +215,22 @@ def test_near_limit_warnings_in_the_call_s_log_lines() -> None:
     assert any(line.startswith("[WARN] Many documents read in a single function execution (actual: 10, limit: 10)")
                for line in app.logs.tail(1)[0].lines)
     app.close()
+
+
+def test_an_action_timing_out_between_nested_calls() -> None:
+    """The action's clock runs through its nested calls; it stops the action, not a call."""
+    app = cn.Backend(echo_logs=False, limits=cn.Limits(action_seconds=0.3))
+
+    @app.query
+    def tick(ctx):
+        return 1
+
+    @app.action
+    def busy(ctx):
+        while True:
+            ctx.run_query("tick")
+
+    with pytest.raises(cn.LimitError, match="action busy timed out"):
+        app.action("busy")
+    assert app.query("tick") == 1  # the backend is fine afterwards
+    app.close()
