@@ -140,14 +140,18 @@ def _api_spec(ctx: Any) -> list[dict]:
 
     out: list[dict] = []
     for d in ctx._backend.functions():
-        module, _, name = d.path.partition(":")
-        out.append({
+        mount = getattr(d, "mount", None)  # a component's function: its own path, and the mount
+        module, _, name = (d.local_path if mount is not None else d.path).partition(":")
+        spec = {
             "functionType": _FUNCTION_TYPES[d.kind],
             "identifier": f"{module}.js:{name or 'default'}",
             "visibility": {"kind": d.visibility},
             "args": json.dumps(d.args.json if d.args is not None else {"type": "any"}),
             "returns": json.dumps(d.returns.json if d.returns is not None else {"type": "any"}),
-        })
+        }
+        if mount is not None:
+            spec["componentPath"] = mount.name
+        out.append(spec)
     for method, route in ctx._backend.http.routes():
         out.append({"functionType": "HttpAction", "method": method, "path": route})
     return out

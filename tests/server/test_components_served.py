@@ -64,3 +64,9 @@ def test_npx_convex_run_component(app: cn.Backend, server: Any) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert app.count("likes/counts") == 1
+
+
+def test_function_spec_names_component_functions_by_mount(app: cn.Backend) -> None:
+    spec = app.run("_system/cli/modules:apiSpec")
+    bump = next(f for f in spec if f.get("componentPath") == "likes")
+    assert bump["identifier"] == "public.js:bump" and bump["functionType"] == "Mutation"
