@@ -32,6 +32,8 @@ from .engine import (
 )
 from .backend.crons import CronJobs
 from .backend.http_actions import HttpRequest, HttpResponse, HttpRouter
+from .backend.limits import LimitError, Limits
+from .backend.components import Component
 from .backend.project import action, internal_action, internal_mutation, internal_query, mutation, query
 from .engine.subscriptions import Subscription
 from .errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
@@ -39,6 +41,8 @@ from .io import ImportFileError
 from .values import MISSING, Int64
 from .values.schema import SchemaDefinition, TableDefinition, define_schema, define_table
 from .values.validators import Validator, pagination_opts_validator, v
+
+paginationOptsValidator = pagination_opts_validator  # Convex's name (convex/server)
 
 __version__ = "0.1.0"
 
@@ -78,6 +82,7 @@ __all__ = [
     "Backend",
     "ConvexError",
     "ConvexFunctionError",
+    "Component",
     "CronJobs",
     "Dashboard",
     "DatabaseError",
@@ -90,6 +95,8 @@ __all__ = [
     "Int64",
     "InvalidCursorError",
     "InvalidValueError",
+    "LimitError",
+    "Limits",
     "LiveQuery",
     "Module",
     "MutationCtx",
@@ -115,6 +122,7 @@ __all__ = [
     "internal_mutation",
     "internal_query",
     "mutation",
+    "paginationOptsValidator",
     "pagination_opts_validator",
     "query",
     "show_full_tracebacks",

@@ -33,13 +33,16 @@ from ..values import MISSING, convex_value
 from ..values._check import canonical_copy
 from ..values.schema import SchemaDefinition
 from . import logs
-from .context import ActionCtx, MutationCtx, QueryCtx
+from .context import ActionCtx, InlineMutationCtx, MutationCtx, QueryCtx
 from .occ import OccError, run_optimistic
 from .timestamps import to_timestamp
 from .registry import FunctionDef, FunctionNotFound, Registry, RegisteredFunction, make_definition
 from .http_actions import HttpRequest, HttpResponse, HttpRouter, run_http_action
 from .scheduler import SchedulerRunner
 from .vector_search import VectorSearch
+from .env import Environment
+from .limits import Limits, LimitError, check_size, held, near_limit_warnings, user_code
+from .components import Component, ComponentRef, Components, make_ctx
 from .system import is_system_path, lookup_system
 
 __all__ = ["Backend", "Invocation", "Module", "connect"]
@@ -87,6 +90,7 @@ def _history_ns(history: Any) -> int:
 
 
 DEFAULT_ISSUER = "https://convex-notebook.local"
+_UNSET: Any = object()
 
 
 @dataclass
@@ -122,7 +126,7 @@ class _Definer:
         self, kind: str, internal: bool, target: Any, args: Any, name: str | None, returns: Any
     ) -> Any:
         backend = self._backend()
-        if isinstance(target, (str, RegisteredFunction)):
+        if isinstance(target, (str, RegisteredFunction, ComponentRef)):
             if internal:
                 raise TypeError(f"internal_{kind} is a decorator; call internal functions with app.run(...)")
             if isinstance(target, str) and self._module and ":" not in target:
@@ -191,23 +195,30 @@ class Backend(_Definer):
         *,
         schema: SchemaDefinition | None = None,
         clock: Clock | None = None,
-        limits: TransactionLimits | None = None,
+        limits: Any = None,
         echo_logs: bool = True,
         query_cache_size: int = 1024,
         history: Any = None,
         auth: Any = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         """``query_cache_size``: how many one-shot query results to keep (0 turns the cache off;
-        live subscriptions always share their results). ``history``: how long past versions
-        are kept for reads at an earlier time (a ``timedelta``, or seconds; an hour by default).
-        ``auth``: the auth providers of a served deployment (see :meth:`set_auth`)."""
+        live subscriptions always share their results). ``limits``: a ``cn.Limits`` (time,
+        argument, return and transaction limits; see backend/limits.py), a ``TransactionLimits``
+        or a dict of ``cn.Limits`` fields. ``history``: how long past versions are kept for
+        reads at an earlier time (a ``timedelta``, or seconds; an hour by default). ``auth``:
+        the auth providers of a served deployment (see :meth:`set_auth`). ``env``: environment
+        variables to set (``app.env``)."""
         self.path = os.fspath(path) if path is not None else None
         if self.path is not None:
             _create_private(self.path)
         self.auth_providers: Any = None  # server.auth_providers.AuthProviders, set by set_auth
         if auth is not None:
             self.set_auth(auth)
-        self._db = Database(self.path, clock=clock, limits=limits, history_ns=_history_ns(history))
+        self.limits = Limits.coerce(limits)
+        self._db = Database(
+            self.path, clock=clock, limits=self.limits.transaction, history_ns=_history_ns(history)
+        )
         self.registry = Registry()
         self.logs = logs.LogBook()
         # Deployment state shown by system queries (latest export, imports): see backend/system.py.
@@ -228,10 +239,16 @@ class Backend(_Definer):
         self._db.commit_listeners.append(self._hub.on_commit)
         self.registry.listeners.append(self._hub.function_changed)
         logs.install()
+        self.components = Components(self)  # app.use(component): backend/components.py
+        self._user_schema: Any = _UNSET  # the app's own schema (components' tables are merged in)
         if schema is not None:
             self.set_schema(schema)
         self._scheduler = SchedulerRunner(self)  # resumes jobs a file holds
         self._vectors = VectorSearch(self)
+        self.served_url: str | None = None  # set by app.serve(): CONVEX_CLOUD_URL / CONVEX_SITE_URL
+        self.env = Environment(self)  # environment variables (backend/env.py)
+        if env:
+            self.env.update(env)
 
     def _backend(self) -> "Backend":
         return self
@@ -277,13 +294,38 @@ class Backend(_Definer):
 
     @property
     def schema(self) -> SchemaDefinition | None:
-        return self._db.schema
+        return self._db.schema if self._user_schema is _UNSET else self._user_schema
 
     def set_schema(self, schema: SchemaDefinition | None) -> None:
         """Apply a schema: existing documents are checked, indexes created and backfilled."""
         if schema is not None and not isinstance(schema, SchemaDefinition):
             raise TypeError(f"set_schema() takes cn.define_schema(...), got {type(schema).__name__}")
-        self._db.set_schema(schema)
+        if schema is not None and any("/" in name for name in schema.tables):
+            raise ValueError("Table names with '/' belong to components: define them in cn.Component(schema=...)")
+        previous, self._user_schema = self._user_schema, schema
+        try:
+            self._apply_schema()
+        except BaseException:
+            self._user_schema = previous
+            raise
+
+    def _apply_schema(self) -> None:
+        """Apply the app's schema merged with its components' (backend/components.py)."""
+        own = self._db.schema if self._user_schema is _UNSET else self._user_schema
+        if own is not None and self._user_schema is _UNSET:  # a file's schema: drop old component tables
+            own = SchemaDefinition({k: t for k, t in own.tables.items() if "/" not in k},
+                                   schema_validation=own.schema_validation)
+        self._db.set_schema(self.components.merged_schema(own))
+
+    def use(self, component: Component, name: str | None = None) -> Any:
+        """Mount a ``cn.Component`` (as ``name``, by default its own): its tables are created
+        (``name/table``), its functions are ``app.components.<name>.<module>.<fn>``."""
+        return self.components.use(component, name)
+
+    def registry_changed(self, path: str) -> None:
+        """Tell the registry's listeners that a function was (re)defined (live queries re-run)."""
+        for listener in list(self.registry.listeners):
+            listener(path)
 
     def set_auth(self, config: Any) -> None:
         """The auth providers user tokens are verified against when served, as Convex's
@@ -298,7 +340,8 @@ class Backend(_Definer):
         return Module(self, name)
 
     def functions(self) -> list[FunctionDef]:
-        return self.registry.all()
+        """The app's functions, then its components' (``mount:module:fn``)."""
+        return self.registry.all() + self.components.functions()
 
     def table_names(self) -> list[str]:
         return self._db.table_names()
@@ -395,7 +438,7 @@ class Backend(_Definer):
     def run(self, target: Any, args: dict | None = None) -> Any:
         """Admin call: any function by path (internal ones too), or an inline mutation
         ``app.run(lambda ctx: ctx.db.insert("t", {}))`` with a full mutation ctx."""
-        if isinstance(target, (str, RegisteredFunction)):
+        if isinstance(target, (str, RegisteredFunction, ComponentRef)):
             return self._call(target, args, kind=None, identity=self._identity, admin=True, top=True)
         if callable(target):
             if args is not None:
@@ -513,6 +556,15 @@ class Backend(_Definer):
 
     # -- execution --------------------------------------------------------------------------
     def _resolve(self, ref: Any, kind: str | None, admin: bool) -> FunctionDef:
+        if self.components.mounts:
+            mounted = self.components.resolve(ref)
+            # Components are never reachable by clients: a reference object (Python code) or admin.
+            if mounted is not None and (admin or not isinstance(ref, str)):
+                if kind is not None and mounted.kind != kind:
+                    raise FunctionNotFound(
+                        f"{mounted.path} is a {mounted.kind}, not a {kind}: call it with app.{mounted.kind}()"
+                    )
+                return mounted
         definition = self.registry.lookup(ref)
         if definition is None and admin:
             definition = lookup_system(ref)  # the deployment's own admin API (_system/...)
@@ -538,26 +590,46 @@ class Backend(_Definer):
             )
         try:
             if definition.args is not None:
-                return definition.args.convert(args, path="", id_table=self._db.table_name_for_id)
-            return convex_value(args)
+                converted = definition.args.convert(args, path="", id_table=self._id_table(definition))
+            else:
+                converted = convex_value(args)
         except ValidationError as exc:
             raise ValidationError(f"ArgumentValidationError for {definition.path}: {exc}") from None
         except InvalidValueError as exc:
             raise ValidationError(f"ArgumentValidationError for {definition.path}: {exc}") from None
+        check_size(converted, self.limits.argument_bytes, f"Arguments of {definition.path}", "argument_bytes")
+        return converted
 
     def _convert_result(self, definition: FunctionDef, result: Any) -> Any:
         if result is MISSING:
             result = None
         try:
             if definition.returns is not None:
-                return definition.returns.convert(result, path="", id_table=self._db.table_name_for_id)
-            return canonical_copy(result)  # convex_value(result), faster for documents as read
+                converted = definition.returns.convert(result, path="", id_table=self._id_table(definition))
+            else:
+                converted = canonical_copy(result)  # convex_value(result), faster for documents as read
         except ValidationError as exc:
             raise ValidationError(f"Return value validation failed for {definition.path}: {exc}") from None
         except InvalidValueError as exc:
             raise ConvexFunctionError(
                 f"{definition.kind} {definition.path} returned a value that is not a Convex value: {exc}"
             ) from None
+        check_size(converted, self.limits.return_bytes, f"The return value of {definition.path}", "return_bytes")
+        return converted
+
+    def _id_table(self, definition: FunctionDef) -> Callable[[str], str | None]:
+        """How ``v.id(table)`` validators of ``definition`` name an id's table: a component's
+        functions see their own tables by their own names."""
+        mount = getattr(definition, "mount", None)
+        if mount is None:
+            return self._db.table_name_for_id
+        prefix, name_of = mount.prefix, self._db.table_name_for_id
+
+        def own(doc_id: str) -> str | None:
+            name = name_of(doc_id)
+            return name[len(prefix):] if name is not None and name.startswith(prefix) else name
+
+        return own
 
     def _call(
         self, ref: Any, args: Any, *, kind: str | None, identity: dict | None, admin: bool, top: bool
@@ -642,12 +714,14 @@ class Backend(_Definer):
             mark = len(buffer) if buffer is not None else 0
 
             def body(txn: Transaction) -> Any:
-                ctx = MutationCtx(self, txn, identity)
+                ctx = make_ctx(self, definition, "mutation", txn, identity)
                 token = _inside_transaction.set(True)
                 try:
-                    result = definition.call(ctx, args)
+                    with user_code(self.limits.query_seconds, f"mutation {definition.path}", limit_name="query_seconds"):
+                        result = definition.call(ctx, args)
                 finally:
                     _inside_transaction.reset(token)
+                self._warn_near_limits(txn)
                 return self._convert_result(definition, result)
 
             def forget_attempt(_retry: int) -> None:  # a re-run's log lines replace the failed attempt's
@@ -662,11 +736,15 @@ class Backend(_Definer):
             _report(txn.usage, retries, txn.commit_ts)
             return value
         if kind == "action":
-            ctx = ActionCtx(self, identity, is_async=definition.is_async, now_ms=self._db.clock.now_ms())
+            ctx = make_ctx(self, definition, "action", None, identity, is_async=definition.is_async,
+                           now_ms=self._db.clock.now_ms())
             if definition.is_async:
-                result = self._run_coroutine(definition.call(ctx, args))
+                result = self._run_coroutine(
+                    definition.call(ctx, args), timeout=self.limits.action_seconds, describe=f"action {definition.path}"
+                )
             else:
-                result = definition.call(ctx, args)
+                with user_code(self.limits.action_seconds, f"action {definition.path}", limit_name="action_seconds"):
+                    result = definition.call(ctx, args)
             return self._convert_result(definition, result)
         return self._query_through_cache(definition, args, identity)
 
@@ -687,9 +765,8 @@ class Backend(_Definer):
     def _execute_live(self, path: str, args: dict, identity: dict | None, journal: str | None) -> Execution:
         """The hub's executor: run one query at the latest snapshot, capturing everything."""
         definition = self.registry.lookup(path) or lookup_system(path)
-        value: Any = None
-        frozen: bytes | None = None
-        error: BaseException | None = None
+        if definition is None and self.components.mounts:
+            definition = self.components.resolve(path)
         with logs.isolated() as cap, self._db.read() as txn:
             return self._run_query(definition, path, args, identity, journal, txn, cap)
 
@@ -713,27 +790,35 @@ class Backend(_Definer):
         value: Any = None
         frozen: bytes | None = None
         error: BaseException | None = None
-        if True:
-            txn.journal = journal
+        txn.journal = journal
+        try:
+            if definition is None or definition.kind != "query":
+                raise FunctionNotFound(f"Could not find public function for '{path}'")
+            token = _inside_transaction.set(True)
             try:
-                if definition is None or definition.kind != "query":
-                    raise FunctionNotFound(f"Could not find public function for '{path}'")
-                token = _inside_transaction.set(True)
-                try:
-                    result = definition.call(QueryCtx(self, txn, identity), args)
-                finally:
-                    _inside_transaction.reset(token)
-                value = self._convert_result(definition, result)
-                frozen = freeze(value)
-            except Exception as exc:
-                error = _function_error(definition, exc) if definition is not None else exc
-                value = None
-            txn.functions.add(path)
-            return Execution(
-                frozen, error, txn.reads, txn.snapshot_ts, now_ms=txn.now_ms, journal=txn.journal_out,
-                functions=frozenset(txn.functions), read_time=txn.read_time, log_lines=cap.lines, value=value,
-                usage=txn.usage,
-            )
+                with user_code(self.limits.query_seconds, f"query {path}", limit_name="query_seconds"):
+                    result = definition.call(make_ctx(self, definition, "query", txn, identity), args)
+            finally:
+                _inside_transaction.reset(token)
+            cap.lines.extend(near_limit_warnings(txn, self.limits))
+            value = self._convert_result(definition, result)
+            frozen = freeze(value)
+        except Exception as exc:
+            error = _function_error(definition, exc) if definition is not None else exc
+            value = None
+        txn.functions.add(path)
+        return Execution(
+            frozen, error, txn.reads, txn.snapshot_ts, now_ms=txn.now_ms, journal=txn.journal_out,
+            functions=frozenset(txn.functions), read_time=txn.read_time, log_lines=cap.lines, value=value,
+            usage=txn.usage,
+        )
+
+    def _warn_near_limits(self, txn: Transaction) -> None:
+        """Convex's ``[WARN]`` lines, in the call's log, for a transaction near its limits."""
+        warnings = near_limit_warnings(txn, self.limits)
+        buffer = logs.current_buffer()
+        if warnings and buffer is not None:
+            buffer.extend(warnings)
 
     def _log_rerun(self, key: Any, execution: Execution) -> None:
         if execution.log_lines or execution.error is not None:
@@ -754,11 +839,13 @@ class Backend(_Definer):
             paginated, txn.paginated = txn.paginated, False
             try:
                 if kind == "query":
-                    return self._convert_result(definition, definition.call(QueryCtx(self, txn, identity), converted))
+                    return self._convert_result(
+                        definition, definition.call(make_ctx(self, definition, "query", txn, identity), converted)
+                    )
                 savepoint = txn.savepoint()
                 try:
                     result = self._convert_result(
-                        definition, definition.call(MutationCtx(self, txn, identity), converted)
+                        definition, definition.call(make_ctx(self, definition, "mutation", txn, identity), converted)
                     )
                 except BaseException:
                     txn.rollback_to(savepoint)
@@ -777,7 +864,7 @@ class Backend(_Definer):
         def body(txn: Transaction) -> Any:
             token = _inside_transaction.set(True)
             try:
-                result = fn(MutationCtx(self, txn, self._identity))
+                result = fn(InlineMutationCtx(self, txn, self._identity))
             finally:
                 _inside_transaction.reset(token)
             if inspect.iscoroutine(result):  # e.g. a lambda calling an async function
@@ -856,9 +943,10 @@ class Backend(_Definer):
     def _ensure_action_loop(self) -> asyncio.AbstractEventLoop:
         return self._actions.get()
 
-    def _run_coroutine(self, coro: Any) -> Any:
+    def _run_coroutine(self, coro: Any, *, timeout: float | None = None, describe: str = "action") -> Any:
         """Run an async action on the backend's action loop, keeping the caller's context
-        (so its log capture and identity follow it)."""
+        (so its log capture and identity follow it); past ``timeout`` seconds it is cancelled
+        and fails with a LimitError (Convex's action time limit)."""
         loop = self._ensure_action_loop()
         context = contextvars.copy_context()
         if _running_loop() is loop:
@@ -868,11 +956,23 @@ class Backend(_Definer):
                 return pool.submit(context.run, asyncio.run, coro).result()
         done: concurrent.futures.Future = concurrent.futures.Future()
 
+        timed_out: list[bool] = []
+
         def start() -> None:
             task = loop.create_task(coro, context=context)
+            timer = None
+            if timeout is not None:
+                timer = loop.call_later(timeout, lambda: (timed_out.append(True), task.cancel()))
 
             def finish(t: asyncio.Task) -> None:
-                if t.cancelled():
+                if timer is not None:
+                    timer.cancel()
+                if t.cancelled() and timed_out:
+                    done.set_exception(LimitError(
+                        f"{describe} timed out: it ran more than {timeout:g} s, Convex's limit for actions "
+                        "(action_seconds; raise it with cn.Backend(limits=cn.Limits(action_seconds=...)))"
+                    ))
+                elif t.cancelled():
                     done.set_exception(ConvexFunctionError("The action was cancelled"))
                 elif t.exception() is not None:
                     done.set_exception(t.exception())  # type: ignore[arg-type]

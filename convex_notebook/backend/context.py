@@ -8,13 +8,19 @@ from typing import TYPE_CHECKING, Any
 from ..engine.query import Query
 from ..engine.transaction import DatabaseError, Transaction
 from ..values import decode_id
+from .env import ENV_TABLE, EnvReader
+from .limits import TimedQuery, db_time, held
 from .scheduler import Scheduler
-from .storage import ActionStorage, StorageReader, StorageWriter
+from .storage import ActionStorage, InlineStorage, StorageReader, StorageWriter
+from .awaitable import AsyncFriendly
 
 if TYPE_CHECKING:
     from .app import Backend
 
-__all__ = ["ActionCtx", "Auth", "DatabaseReader", "DatabaseWriter", "MutationCtx", "QueryCtx", "SystemReader"]
+__all__ = [
+    "ActionCtx", "Auth", "DatabaseReader", "DatabaseWriter", "MutationCtx", "QueryCtx", "SystemReader", "TableReader",
+    "TableWriter",
+]
 
 _NO_ARG = object()
 
@@ -31,27 +37,69 @@ class SystemReader:
             table = _table_arg(table_or_id, "system.get")
             if not table.startswith("_"):
                 raise DatabaseError(f"db.system.get({table!r}, ...): not a system table (use ctx.db.get)")
-            return self._txn.get(doc_id, table=table, only="system")
-        return self._txn.get(table_or_id, only="system")
+            _check_readable(table)
+            with db_time():
+                found = self._txn.get(doc_id, table=table, only="system")
+        else:
+            with db_time():
+                found = self._txn.get(table_or_id, only="system")
+        if found is not None and self._txn.db.table_name_for_id(found["_id"]) == ENV_TABLE:
+            return None  # environment variables: ctx.env only
+        return found
 
     def query(self, table: str) -> Query:
-        return Query(self._txn, table, system=True)
+        _check_readable(table)
+        return TimedQuery(Query(self._txn, table, system=True))  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         return "<SystemReader>"
 
 
+def _crosses_in(ref: Any) -> bool:
+    """Whether calling ``ref`` enters a component (backend/components.py): the caller's identity
+    stays behind, as in Convex."""
+    return type(ref).__name__ in ("ComponentRef", "MountedFunctionDef") or (isinstance(ref, str) and ref.count(":") == 2)
+
+
+def _app_table(table: Any, op: str) -> Any:
+    """The app's ``ctx.db`` never reaches a component's tables (``mount/table``)."""
+    if isinstance(table, str) and "/" in table:
+        raise DatabaseError(f"db.{op}({table!r}): that table belongs to a component (call its functions instead)")
+    return table
+
+
+def _app_id(txn: Transaction, doc_id: Any, op: str) -> Any:
+    name = txn.db.table_name_for_id(doc_id) if isinstance(doc_id, str) else None
+    if name is not None and "/" in name:
+        raise DatabaseError(f"db.{op}: {doc_id!r} is an id of a component's table ({name})")
+    return doc_id
+
+
+def _check_readable(table: Any) -> None:
+    if table == ENV_TABLE:
+        raise DatabaseError(f"{ENV_TABLE} is not readable through ctx.db.system: read variables with ctx.env")
+
+
 class DatabaseReader:
-    """``ctx.db`` in queries: ``get``, ``query``, ``normalize_id``, ``system``."""
+    """``ctx.db`` in queries: ``get``, ``query``, ``normalize_id``, ``system``, ``table``."""
 
     def __init__(self, txn: Transaction) -> None:
         self._txn = txn
 
     def get(self, table_or_id: Any, doc_id: Any = _NO_ARG) -> dict | None:
         """``get(id)`` or ``get(table, id)``: the document, or None if it doesn't exist."""
-        if doc_id is _NO_ARG:
-            return self._txn.get(table_or_id, only="user")
-        return self._txn.get(doc_id, table=_table_arg(table_or_id, "get"), only="user")
+        with db_time():
+            if doc_id is _NO_ARG:
+                return self._txn.get(_app_id(self._txn, table_or_id, "get"), only="user")
+            return self._txn.get(doc_id, table=_app_table(_table_arg(table_or_id, "get"), "get"), only="user")
+
+    def table(self, name: str) -> "TableReader":
+        """A reader scoped to one table (Convex's ``ctx.db.table(name)``): ``get(id)`` and
+        ``query()``; in mutations also ``insert``, ``patch``, ``replace``, ``delete``. An id of
+        another table is refused."""
+        if not isinstance(name, str) or not name or name.startswith("_"):
+            raise DatabaseError(f"db.table() takes a user table name, got {name!r}")
+        return (TableWriter if isinstance(self, DatabaseWriter) else TableReader)(self, name)
 
     @property
     def system(self) -> SystemReader:
@@ -59,7 +107,7 @@ class DatabaseReader:
         return SystemReader(self._txn)
 
     def query(self, table: str) -> Query:
-        return Query(self._txn, table)
+        return TimedQuery(Query(self._txn, _app_table(table, "query")))  # type: ignore[return-value]
 
     def normalize_id(self, table: str, id_string: Any) -> str | None:
         """``id_string`` if it is a valid id of ``table``, else None (existence isn't checked)."""
@@ -79,23 +127,68 @@ class DatabaseWriter(DatabaseReader):
     """``ctx.db`` in mutations: adds ``insert``, ``patch``, ``replace``, ``delete``."""
 
     def insert(self, table: str, document: dict) -> str:
-        return self._txn.insert(table, document)
+        with db_time():
+            return self._txn.insert(_app_table(table, "insert"), document)
 
     def patch(self, *args: Any) -> None:
         """``patch(id, fields)`` or ``patch(table, id, fields)``: shallow merge; MISSING removes."""
         table, doc_id, value = _split_write_args("patch", args)
-        self._txn.patch(doc_id, value, table=table, only="user")
+        _app_id(self._txn, doc_id, "patch")
+        with db_time():
+            self._txn.patch(doc_id, value, table=table, only="user")
 
     def replace(self, *args: Any) -> None:
         """``replace(id, doc)`` or ``replace(table, id, doc)``: swap all user fields."""
         table, doc_id, value = _split_write_args("replace", args)
-        self._txn.replace(doc_id, value, table=table, only="user")
+        _app_id(self._txn, doc_id, "replace")
+        with db_time():
+            self._txn.replace(doc_id, value, table=table, only="user")
 
     def delete(self, table_or_id: Any, doc_id: Any = _NO_ARG) -> None:
-        if doc_id is _NO_ARG:
-            self._txn.delete(table_or_id, only="user")
-        else:
-            self._txn.delete(doc_id, table=_table_arg(table_or_id, "delete"), only="user")
+        _app_id(self._txn, table_or_id if doc_id is _NO_ARG else doc_id, "delete")
+        with db_time():
+            if doc_id is _NO_ARG:
+                self._txn.delete(table_or_id, only="user")
+            else:
+                self._txn.delete(doc_id, table=_table_arg(table_or_id, "delete"), only="user")
+
+
+class TableReader:
+    """``ctx.db.table("tasks")``: ``get(id)``, ``query()`` on one table."""
+
+    def __init__(self, db: DatabaseReader, name: str) -> None:
+        self._db = db
+        self.name = name
+
+    def get(self, doc_id: Any) -> dict | None:
+        return self._db.get(self.name, doc_id)
+
+    def query(self) -> Query:
+        return self._db.query(self.name)
+
+    def normalize_id(self, id_string: Any) -> str | None:
+        return self._db.normalize_id(self.name, id_string)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+class TableWriter(TableReader):
+    """``ctx.db.table("tasks")`` in mutations: adds ``insert``, ``patch``, ``replace``, ``delete``."""
+
+    _db: DatabaseWriter
+
+    def insert(self, document: dict) -> str:
+        return self._db.insert(self.name, document)
+
+    def patch(self, doc_id: Any, fields: dict) -> None:
+        self._db.patch(self.name, doc_id, fields)
+
+    def replace(self, doc_id: Any, document: dict) -> None:
+        self._db.replace(self.name, doc_id, document)
+
+    def delete(self, doc_id: Any) -> None:
+        self._db.delete(self.name, doc_id)
 
 
 def _table_arg(table: Any, op: str) -> str:
@@ -149,6 +242,12 @@ class QueryCtx:
     def _mark_identity_read(self) -> None:
         self._txn.reads.read_identity = True
 
+    @property
+    def env(self) -> EnvReader:
+        """The deployment's environment variables, read-only (Convex's ``process.env``): a read
+        is part of this transaction, so a live query re-runs when a variable it read changes."""
+        return EnvReader(self._backend, self._txn)
+
     def now(self) -> float:
         """The transaction's frozen time in ms since the epoch (Convex's ``Date.now()``)."""
         self._txn.read_time = True  # a cached result that read the clock expires eventually
@@ -156,7 +255,8 @@ class QueryCtx:
 
     def run_query(self, ref: Any, args: dict | None = None) -> Any:
         """Run a query in this same transaction (with its argument and return validation)."""
-        return self._backend._run_in_transaction(ref, args, self._txn, self._identity, kind="query")
+        identity = None if _crosses_in(ref) else self._identity
+        return self._backend._run_in_transaction(ref, args, self._txn, identity, kind="query")
 
     @property
     def storage(self) -> StorageReader:
@@ -179,13 +279,21 @@ class MutationCtx(QueryCtx):
 
     def run_mutation(self, ref: Any, args: dict | None = None) -> Any:
         """Run a mutation as a sub-transaction: if it raises, only its own writes roll back."""
-        return self._backend._run_in_transaction(ref, args, self._txn, self._identity, kind="mutation")
+        identity = None if _crosses_in(ref) else self._identity
+        return self._backend._run_in_transaction(ref, args, self._txn, identity, kind="mutation")
 
     @property
     def scheduler(self) -> Scheduler:
         """``run_after(ms, ref, args)``, ``run_at(when, ref, args)``, ``cancel(id)``: part of
         this mutation's transaction (nothing is scheduled if it fails)."""
         return Scheduler(self._backend, self._txn)
+
+
+class InlineMutationCtx(MutationCtx):
+    """The ``ctx`` of ``app.run(lambda ctx: ...)``: a mutation's, whose ``ctx.storage`` can also
+    ``store`` and ``get`` files in its transaction (as convex-test's ``t.run``)."""
+
+    _storage_class = InlineStorage
 
 
 class ActionCtx:
@@ -205,11 +313,18 @@ class ActionCtx:
     def now(self) -> float:
         return self._now
 
+    @property
+    def env(self) -> EnvReader:
+        """The deployment's environment variables, read-only (each read: the latest values)."""
+        return EnvReader(self._backend, None)
+
     def _run(self, kind: str, ref: Any, args: dict | None) -> Any:
-        call = lambda: self._backend._call(ref, args, kind=kind, identity=self._identity, admin=True, top=False)  # noqa: E731
+        identity = None if _crosses_in(ref) else self._identity
+        call = lambda: self._backend._call(ref, args, kind=kind, identity=identity, admin=True, top=False)  # noqa: E731
         if self._is_async:
             return asyncio.to_thread(call)
-        return call()
+        with held():  # the action's clock runs on, but it is never interrupted inside the call
+            return call()
 
     def run_query(self, ref: Any, args: dict | None = None) -> Any:
         return self._run("query", ref, args)
@@ -226,14 +341,17 @@ class ActionCtx:
 
     @property
     def scheduler(self) -> Scheduler:
-        """``run_after / run_at / cancel``; each call commits at once (an action is no transaction)."""
-        return Scheduler(self._backend, None)
+        """``run_after / run_at / cancel``; each call commits at once (an action is no transaction).
+        In an ``async def`` action each call can also be awaited (``await ctx.scheduler.run_after(...)``)."""
+        scheduler = Scheduler(self._backend, None)
+        return AsyncFriendly(scheduler) if self._is_async else scheduler  # type: ignore[return-value]
 
     @property
     def storage(self) -> ActionStorage:
         """File storage: ``store``, ``get``, ``get_url``, ``delete``, ``generate_upload_url``,
-        ``get_metadata`` (each its own transaction)."""
-        return ActionStorage(self._backend)
+        ``get_metadata`` (each its own transaction); awaitable in an ``async def`` action."""
+        storage = ActionStorage(self._backend)
+        return AsyncFriendly(storage) if self._is_async else storage  # type: ignore[return-value]
 
     def vector_search(self, table: str, index: str, query: dict | None = None, **options: Any) -> Any:
         """``[{"_id", "_score"}]``, best first: ``vector_search("foods", "by_embedding",

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
+from .limits import LimitError, user_code
 from . import logs
 
 if TYPE_CHECKING:
@@ -156,10 +157,21 @@ def run_http_action(backend: "Backend", request: HttpRequest, identity: dict | N
     with logs.capture() as cap:
         try:
             ctx = ActionCtx(backend, identity, is_async=is_async, now_ms=backend.database.clock.now_ms())
-            result = route.handler(ctx, request)
+            limits = backend.limits
             if is_async:
-                result = backend._run_coroutine(result)
+                result = backend._run_coroutine(
+                    route.handler(ctx, request), timeout=limits.action_seconds, describe=f"HTTP action {shown}"
+                )
+            else:
+                with user_code(limits.action_seconds, f"HTTP action {shown}", limit_name="action_seconds"):
+                    result = route.handler(ctx, request)
             response = _as_response(result)
+            size = len(response.content)
+            if limits.http_response_bytes is not None and size > limits.http_response_bytes:
+                raise LimitError(
+                    f"HTTP action {shown}: the response is too large ({size} bytes; the limit is "
+                    f"{limits.http_response_bytes} bytes: cn.Limits(http_response_bytes=...))"
+                )
         except Exception as exc:  # noqa: BLE001 - the client gets a 500 with the error
             error = f"{type(exc).__name__}: {exc}"
             response = HttpResponse(_json.dumps({"code": "HttpActionFailed", "message": error}), 500,

@@ -155,11 +155,19 @@ class LogBook:
 
     capacity: int = 1000
     entries: deque[LogEntry] = field(default_factory=deque)
+    added: int = 0  # entries ever added: a cursor for streaming (npx convex logs)
 
     def add(self, entry: LogEntry) -> None:
         self.entries.append(entry)
+        self.added += 1
         while len(self.entries) > self.capacity:
             self.entries.popleft()
+
+    def since(self, cursor: int) -> tuple[list[LogEntry], int]:
+        """The entries added after ``cursor`` (those still kept) and the new cursor."""
+        entries, added = list(self.entries), self.added
+        new = max(0, min(added - cursor, len(entries)))
+        return (entries[len(entries) - new:] if new else []), added
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(list(self.entries))

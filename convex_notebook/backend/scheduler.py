@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as _dt
+import json as _json
 import math
 import threading
 import time
@@ -32,10 +33,11 @@ from ..engine import bulk
 from ..engine.clock import VirtualClock
 from ..engine.transaction import DatabaseError, Transaction
 from ..errors import ConvexFunctionError
-from ..values import convex_value, decode_id, encode_value, prefix_end
+from ..values import convex_value, decode_id, encode_value, from_json, prefix_end, to_json, value_size
 from . import logs
 from .occ import run_optimistic
 from .crons import BoundCronJobs, CronJob
+from .limits import LimitError, check_size, user_code
 
 if TYPE_CHECKING:
     from .app import Backend
@@ -45,6 +47,7 @@ __all__ = ["SCHEDULED_TABLE", "Scheduler", "SchedulerRunner"]
 SCHEDULED_TABLE = "_scheduled_functions"
 MAX_JOBS_PER_FINISH = 10_000  # finish_scheduled_functions() stops a runaway chain here
 MAX_SCHEDULED_PER_CALL = 1000  # Convex's limit per calling function
+INLINE_ARGS_BYTES = 512 * 1024  # larger arguments live beside the job's document (1 MiB at most)
 RETENTION_MS = 7 * 24 * 3600 * 1000  # finished jobs are kept this long, then deleted (as Convex)
 # The job whose function is running in this context: what it schedules is canceled with it.
 _running_job: contextvars.ContextVar[str | None] = contextvars.ContextVar("convex_running_job", default=None)
@@ -79,12 +82,46 @@ def schedule(backend: "Backend", txn: Transaction, when_ms: float, ref: Any, arg
         parent_job = txn.get(parent)
         if parent_job is not None and parent_job["state"]["kind"] == "canceled":
             state = {"kind": "canceled"}
-    return txn.insert_system(SCHEDULED_TABLE, {
+    value = convex_value(args)
+    size = value_size(value)
+    check_size(value, backend.limits.argument_bytes, f"Arguments of the scheduled {definition.path}", "argument_bytes")
+    total = getattr(txn, "scheduled_bytes", 0) + size
+    if backend.limits.argument_bytes is not None and total > backend.limits.argument_bytes:
+        raise LimitError(
+            f"The arguments of the functions scheduled by one call total {total} bytes; the limit is "
+            f"{backend.limits.argument_bytes} bytes (argument_bytes)"
+        )
+    txn.scheduled_bytes = total  # type: ignore[attr-defined]
+    stored = size > INLINE_ARGS_BYTES
+    job_id = txn.insert_system(SCHEDULED_TABLE, {
         "name": definition.path,
-        "args": [convex_value(args)],
+        "args": [] if stored else [value],
         "scheduledTime": when_ms,
         "state": state,
+        **({"argsStored": True} if stored else {}),
     })
+    if stored:  # too large for a document (1 MiB): kept beside it, written in the same transaction
+        txn.put_file(job_id, _json.dumps(to_json(value), separators=(",", ":")).encode())
+    return job_id
+
+
+def job_args(backend: "Backend", job: dict, txn: Transaction | None = None) -> dict:
+    """A job's arguments (those too large for its document are kept beside it)."""
+    if job.get("argsStored"):
+        if txn is None:
+            with backend.database.read() as reader:
+                raw = reader.get_file(job["_id"])
+        else:
+            raw = txn.get_file(job["_id"])
+        if raw is None:
+            raise ConvexFunctionError(f"The arguments of scheduled function {job['_id']} are missing")
+        return from_json(_json.loads(raw))
+    return job["args"][0]
+
+
+def _forget_args(backend: "Backend", txn: Transaction, job: dict) -> None:
+    if job.get("argsStored"):
+        txn.delete_file(job["_id"])
 
 
 def cancel(txn: Transaction, job_id: Any) -> None:
@@ -117,8 +154,12 @@ class Scheduler:
         """Run ``ref`` (a mutation or action) ``delay_ms`` from now; returns the job's id."""
         if isinstance(delay_ms, bool) or not isinstance(delay_ms, (int, float)) or delay_ms != delay_ms:
             raise ValueError(f"run_after() takes a delay in ms, got {delay_ms!r}")
+        if delay_ms < 0:
+            raise ValueError(f"`delayMs` must be non-negative (run_after() got {delay_ms!r})")
+        if delay_ms == float("inf"):
+            raise ValueError("`delayMs` must be finite (run_after() got inf)")
         now = self._txn.now_ms if self._txn is not None else self._backend.database.clock.now_ms()
-        return self._write(lambda txn: schedule(self._backend, txn, now + max(0.0, float(delay_ms)), ref, args))
+        return self._write(lambda txn: schedule(self._backend, txn, now + float(delay_ms), ref, args))
 
     def run_at(self, when: Any, ref: Any, args: dict | None = None) -> str:
         """Run ``ref`` at ``when`` (ms since the epoch, or an aware datetime); returns the job's id."""
@@ -186,6 +227,7 @@ class SchedulerRunner:
                 for job in expired:
                     if txn.get(job["_id"]) is not None:
                         txn.delete(job["_id"])
+                        _forget_args(self._backend, txn, job)
 
             run_optimistic(db, forget)
         return pending
@@ -364,7 +406,9 @@ class SchedulerRunner:
                 error: str | None = None
                 token = _running_job.set(job_id)
                 try:
-                    backend._run_in_transaction(job["name"], job["args"][0], txn, None, kind="mutation")
+                    limit = backend.limits.query_seconds
+                    with user_code(limit, f"mutation {job['name']}", limit_name="query_seconds"):
+                        backend._run_in_transaction(job["name"], job_args(backend, job, txn), txn, None, kind="mutation")
                     state: dict = {"kind": "success"}
                 except Exception as exc:  # noqa: BLE001 - recorded in the job; its writes were rolled back
                     error = str(exc)
@@ -402,7 +446,7 @@ class SchedulerRunner:
         token = _running_job.set(job_id)
         with logs.capture() as cap:
             try:
-                backend._call(job["name"], job["args"][0], kind="action", identity=None, admin=True, top=False)
+                backend._call(job["name"], job_args(backend, job), kind="action", identity=None, admin=True, top=False)
                 state: dict = {"kind": "success"}
             except Exception as exc:  # noqa: BLE001 - recorded in the job
                 error = str(exc)

@@ -27,7 +27,7 @@ from ..engine.transaction import DatabaseError, Transaction
 if TYPE_CHECKING:
     from .app import Backend
 
-__all__ = ["ActionStorage", "STORAGE_TABLE", "StorageReader", "StorageWriter", "store_file"]
+__all__ = ["ActionStorage", "InlineStorage", "STORAGE_TABLE", "StorageReader", "StorageWriter", "store_file"]
 
 STORAGE_TABLE = "_storage"
 UPLOAD_URL_TTL_S = 3600
@@ -64,8 +64,11 @@ def _matches(expected: str, digest: bytes) -> bool:
         return False
 
 
-def store_file(backend: "Backend", data: Any, content_type: str | None = None, sha256: str | None = None) -> str:
-    """Store bytes as a new file; returns its ``_storage`` id."""
+def store_file(
+    backend: "Backend", data: Any, content_type: str | None = None, sha256: str | None = None,
+    txn: Transaction | None = None,
+) -> str:
+    """Store bytes as a new file (in ``txn``, or its own transaction); returns its ``_storage`` id."""
     raw = _bytes_of(data)
     digest = hashlib.sha256(raw).digest()
     if sha256 is not None and not _matches(str(sha256), digest):
@@ -75,9 +78,15 @@ def store_file(backend: "Backend", data: Any, content_type: str | None = None, s
     doc: dict[str, Any] = {"sha256": digest.hex(), "size": float(len(raw))}
     if content_type:
         doc["contentType"] = content_type
+    if txn is not None:
+        return _put(backend, txn, doc, raw)
     with backend.database.write() as txn:
-        storage_id = txn.insert_system(STORAGE_TABLE, doc)
-        txn.put_file(storage_id, raw)
+        return _put(backend, txn, doc, raw)
+
+
+def _put(backend: "Backend", txn: Transaction, doc: dict, raw: bytes) -> str:
+    storage_id = txn.insert_system(STORAGE_TABLE, doc)
+    txn.put_file(storage_id, raw)
     return storage_id
 
 
@@ -124,6 +133,29 @@ class StorageWriter(StorageReader):
             raise DatabaseError(f"storage.delete(): no file {storage_id!r}")
         self._txn.delete(storage_id)
         self._txn.delete_file(storage_id)
+
+
+class InlineStorage(StorageWriter):
+    """``ctx.storage`` in ``app.run(lambda ctx: ...)``: a mutation's, plus ``store``, ``get`` and
+    ``get_metadata`` inside the same transaction (convex-test's ``t.run`` can use file storage;
+    Convex's own mutations cannot store or read bytes)."""
+
+    def store(self, data: Any, content_type: str | None = None, sha256: str | None = None) -> str:  # type: ignore[override]
+        return store_file(self._backend, data, content_type, sha256, txn=self._txn)
+
+    def get(self, storage_id: Any) -> bytes | None:  # type: ignore[override]
+        _check_id(self._txn, storage_id, "get")
+        if self._txn.get(storage_id) is None:
+            return None
+        return self._txn.get_file(storage_id)
+
+    def get_metadata(self, storage_id: Any) -> dict | None:  # type: ignore[override]
+        _check_id(self._txn, storage_id, "get_metadata")
+        doc = self._txn.get(storage_id)
+        if doc is None:
+            return None
+        return {"storageId": storage_id, "sha256": doc["sha256"], "size": doc["size"],
+                "contentType": doc.get("contentType")}
 
 
 class ActionStorage:

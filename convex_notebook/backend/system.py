@@ -115,6 +115,54 @@ def _logs(ctx: Any, limit: float = 50) -> list[dict]:
     ]
 
 
+def _env_list(ctx: Any) -> list[dict]:
+    """The deployment's environment variables, ``[{"name", "value"}]`` (``npx convex env list``)."""
+    from .env import read_all
+
+    return [{"name": k, "value": val} for k, val in read_all(ctx._txn).items()]
+
+
+def _env_get(ctx: Any, name: str) -> dict | None:
+    """One environment variable, ``{"name", "value"}`` or null (``npx convex env get``)."""
+    from .env import read_variable
+
+    value = read_variable(ctx._txn, name)
+    return None if value is None else {"name": name, "value": value}
+
+
+_FUNCTION_TYPES = {"query": "Query", "mutation": "Mutation", "action": "Action"}
+
+
+def _api_spec(ctx: Any) -> list[dict]:
+    """The app's functions as Convex's ``_system/cli/modules:apiSpec`` (``npx convex function-spec``):
+    ``functionType``, ``identifier`` (``module.js:fn``), ``visibility``, ``args`` / ``returns``
+    (validator JSON, as strings)."""
+    import json
+
+    out: list[dict] = []
+    for d in ctx._backend.functions():
+        mount = getattr(d, "mount", None)  # a component's function: its own path, and the mount
+        module, _, name = (d.local_path if mount is not None else d.path).partition(":")
+        spec = {
+            "functionType": _FUNCTION_TYPES[d.kind],
+            "identifier": f"{module}.js:{name or 'default'}",
+            "visibility": {"kind": d.visibility},
+            "args": json.dumps(d.args.json if d.args is not None else {"type": "any"}),
+            "returns": json.dumps(d.returns.json if d.returns is not None else {"type": "any"}),
+        }
+        if mount is not None:
+            spec["componentPath"] = mount.name
+        out.append(spec)
+    for method, route in ctx._backend.http.routes():
+        out.append({"functionType": "HttpAction", "method": method, "path": route})
+    return out
+
+
+def _cloud_url(ctx: Any) -> str:
+    """The deployment's URL (``npx convex function-spec`` prints it)."""
+    return getattr(ctx._backend, "served_url", None) or ctx._backend.site_url
+
+
 def _clear_tables(ctx: Any) -> float:
     """Delete every document of every table in one transaction (functions and schema stay)."""
     db = ctx._backend.database
@@ -151,6 +199,10 @@ _SYSTEM: dict[str, FunctionDef] = {
         _define("query", "_system/cli/exports:getLatest", _latest_export),
         _define("query", "_system/cli/queryImport:list", _imports),
         _define("query", "_system/cli/queryImport:default", _import, {"importId": v.string()}),
+        _define("query", "_system/cli/modules:apiSpec", _api_spec),
+        _define("query", "_system/cli/convexUrl:cloudUrl", _cloud_url),
+        _define("query", "_system/cli/queryEnvironmentVariables:default", _env_list),
+        _define("query", "_system/cli/queryEnvironmentVariables:get", _env_get, {"name": v.string()}),
     )
 }
 

@@ -50,11 +50,12 @@ _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 SYSTEM_INDEXES = ("by_id", "by_creation_time")
 # System tables and their table numbers (below the user tables' 10001, as in Convex). Only the
 # backend writes them; functions read them through ``ctx.db.system``.
-SYSTEM_TABLES = {"_storage": 1, "_scheduled_functions": 2}
+SYSTEM_TABLES = {"_storage": 1, "_scheduled_functions": 2, "_environment_variables": 3}
 # The backend's own indexes on system tables (made with the table, or when a file lacks them):
 # the scheduler finds pending jobs and expired ones without reading every job it keeps.
 SYSTEM_TABLE_INDEXES: dict[str, dict[str, tuple[str, ...]]] = {
     "_scheduled_functions": {"by_state": ("state.kind", "scheduledTime"), "by_completed_time": ("completedTime",)},
+    "_environment_variables": {"by_name": ("name",)},  # backend/env.py
 }
 
 

@@ -11,8 +11,10 @@ each table keeps its table number, which ids encode. Reading, ``generated_schema
 plain JSON (numbers are Float64, ``$``-wrappers decoded). Legacy inferred-shape schemas of
 old Convex exports are refused with a clear error. File storage comes with
 ``include_file_storage``: ``_storage/documents.jsonl`` and the files at ``_storage/<id>``,
-imported with their ids. ``_components/`` entries are not supported and are refused rather
-than silently dropped.
+imported with their ids. A mounted component's tables (``likes/counts`` in the database) are
+under ``_components/likes/`` as in Convex (``_components/likes/counts/documents.jsonl`` and
+``_components/likes/_tables/documents.jsonl``); importing them needs the component mounted
+under that name (``app.use(component, name="likes")``). Nested components are refused.
 """
 
 from __future__ import annotations
@@ -85,15 +87,22 @@ def export_snapshot(
                 when = to_timestamp(at, db)
             with db.read(at=when) as txn:
                 tables = sorted((db.table(name).number, name) for name in db.table_names())  # type: ignore[union-attr]
-                zf.writestr(
-                    "_tables/documents.jsonl",
-                    "".join(_encode({"name": name, "id": number}) + "\n" for number, name in tables),
-                )
+                by_prefix: dict[str, list[str]] = {}
+                for number, name in tables:
+                    mount, _, table = name.rpartition("/")
+                    by_prefix.setdefault(f"_components/{mount}/" if mount else "", []).append(
+                        _encode({"name": table, "id": number}) + "\n"
+                    )
+                by_prefix.setdefault("", [])
+                for prefix, lines in by_prefix.items():
+                    zf.writestr(f"{prefix}_tables/documents.jsonl", "".join(lines))
                 if include_file_storage:
                     _write_storage(db, txn, zf)
                 for number, name in tables:
-                    zf.writestr(f"{name}/generated_schema.jsonl", '"uniform"\n')
-                    with zf.open(f"{name}/documents.jsonl", "w") as out:
+                    mount, _, table = name.rpartition("/")
+                    base = f"_components/{mount}/{table}" if mount else name
+                    zf.writestr(f"{base}/generated_schema.jsonl", '"uniform"\n')
+                    with zf.open(f"{base}/documents.jsonl", "w") as out:
                         for rows in txn.iter_documents_ordered(number):
                             lines = [_encode(to_export_json(doc)) for doc in load_rows(rows)]
                             out.write(("\n".join(lines) + "\n").encode("utf-8"))
@@ -227,7 +236,10 @@ def _import_zip(app: "Backend", zf: zipfile.ZipFile, name: str, mode: str, clear
                     continue
                 prefix, table = m.group(1) or "", m.group(2)
                 if "_components/" in prefix:
-                    raise ImportFileError(entry, None, "snapshots of components are not supported")
+                    parts = prefix.split("/")
+                    if len(parts) != 3 or parts[0] != "_components":
+                        raise ImportFileError(entry, None, "nested components are not supported")
+                    table = f"{parts[1]}/{table}"  # a mounted component's table
                 if kind == "documents":
                     documents[table] = entry
                 else:
@@ -237,21 +249,29 @@ def _import_zip(app: "Backend", zf: zipfile.ZipFile, name: str, mode: str, clear
                 name, None, "not a Convex snapshot: it has no <table>/documents.jsonl entries"
             )
         storage = _read_storage(zf, documents[STORAGE_TABLE]) if STORAGE_TABLE in documents else None
-        if "_tables" in documents:
-            entry = documents["_tables"]
+        for listing in [t for t in documents if t.rpartition("/")[2] == "_tables"]:
+            entry = documents[listing]
+            mount = listing.rpartition("/")[0]
             for line, raw in enumerate(_read(zf, entry).decode("utf-8", "replace").split("\n"), 1):
                 if not raw.strip():
                     continue
                 try:
                     row = json.loads(raw)
-                    numbers[row["name"]] = int(row["id"])
+                    numbers[f"{mount}/{row['name']}" if mount else row["name"]] = int(row["id"])
                 except (ValueError, KeyError, TypeError) as exc:
                     raise ImportFileError(entry, line, f'expected {{"name": ..., "id": ...}}: {exc}') from None
         loads = []
         for table in sorted(documents):
-            if table.startswith("_"):
+            if table.rpartition("/")[2].startswith("_"):
                 continue  # other system tables: not imported (as Convex)
             entry = documents[table]
+            if "/" in table and app.database.table(table) is None:
+                mount = table.partition("/")[0]
+                raise ImportFileError(
+                    entry, None,
+                    f"component {mount!r} has no table {table.partition('/')[2]!r} here: mount it first "
+                    f"(app.use(component, name={mount!r}))",
+                )
             schema_line = None
             if table in schemas:
                 first = _read(zf, schemas[table]).split(b"\n", 1)[0]

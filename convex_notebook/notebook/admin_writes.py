@@ -8,7 +8,6 @@ backend; a remote deployment answers :class:`~convex_notebook.notebook.admin.Not
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -94,7 +93,6 @@ def cancel_scheduled(app: Any, job_id: str) -> None:
 
 
 # Convex's rule for environment variable names (``npx convex env set``).
-_ENV_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
 
 
 def env_mapping(app: Any) -> MutableMapping | None:
@@ -112,9 +110,7 @@ def set_env(app: Any, name: str, value: str) -> None:
     env = env_mapping(app)
     if env is None:
         raise NotSupported("this deployment has no environment variables here (app.env)")
-    if not _ENV_NAME.match(name or ""):
-        raise ValueError(f"{name!r} is not a valid variable name: a letter, then letters, digits or _ (at most 40)")
-    env[name] = value
+    env[name] = value  # (the deployment checks the name and value, as Convex does)
 
 
 def remove_env(app: Any, name: str) -> None:

@@ -11,7 +11,8 @@ files in one widget.
 * **Schedules**: scheduled functions, when the backend has a scheduler.
 * **Crons**: the cron jobs, their schedules, next runs and runs so far (embedded backends).
 * **Files**: the newest files of file storage, with size, type and digest (embedded backends).
-* **Env**: environment variables, set and removed here, where the deployment has ``app.env``.
+* **Environment**: the environment variables by name (values stay hidden: they never reach the
+  page or a saved notebook), with a form to set or remove one (:meth:`set_env`, :meth:`remove_env`).
 
 Actions (embedded backends), each one validated transaction that writes nothing when refused:
 edit a document (Convex JSON), delete one, clear a table (two clicks), cancel a pending
@@ -97,11 +98,12 @@ class Dashboard(anywidget.AnyWidget):
     _crons = traitlets.List().tag(sync=True)  # [{"name", "schedule", "function", "next", "runs"}]
     _files = traitlets.List().tag(sync=True)  # [{"id", "created", "size", "type", "sha256"}]
     _has_files = traitlets.Bool(False).tag(sync=True)  # crons and files: an embedded backend
+    _env = traitlets.List().tag(sync=True)  # [{"name", "value": "•••• (N chars)"}]: never the value
+    _env_error = traitlets.Unicode("").tag(sync=True)
     _result = traitlets.Dict().tag(sync=True)  # the function runner's last result
     _notice = traitlets.Dict().tag(sync=True)  # the last admin action: {"ok", "text", "seq"}
     _can_write = traitlets.Bool(False).tag(sync=True)  # edit/delete/clear/cancel: embedded backends
     _env = traitlets.List().tag(sync=True)  # [{"name", "value"}]: the deployment's environment variables
-    _has_env = traitlets.Bool(False).tag(sync=True)  # the deployment has app.env (API.md §9)
     _seq = traitlets.Int(0).tag(sync=True)
 
     def __init__(
@@ -264,9 +266,7 @@ class Dashboard(anywidget.AnyWidget):
             files = admin.stored_files(self.app)
             self._has_files = files is not None
             self._files = files or []
-            env = admin_writes.env_mapping(self.app)
-            self._has_env = env is not None
-            self._env = [{"name": k, "value": str(env[k])} for k in sorted(env)] if env is not None else []
+            self._env = self._env_list()
             self._seq += 1
 
     def select_table(self, table: str) -> None:
@@ -359,13 +359,19 @@ class Dashboard(anywidget.AnyWidget):
         def act() -> str:
             admin_writes.set_env(self.app, name, value)
             return f"set {name}"
-        return self._act(act)
+        return self._env_act(act)
 
     def remove_env(self, name: str) -> dict:
         def act() -> str:
             admin_writes.remove_env(self.app, name)
             return f"removed {name}"
-        return self._act(act)
+        return self._env_act(act)
+
+    def _env_act(self, act: Any) -> dict:
+        """An Environment panel action: its outcome in the header, its error in the panel too."""
+        notice = self._act(act)
+        self._env_error = "" if notice["ok"] else notice["text"]
+        return notice
 
     def _act(self, action: Any) -> dict:
         notice: dict[str, Any] = {"ok": False, "text": ""}
@@ -427,6 +433,14 @@ class Dashboard(anywidget.AnyWidget):
             "next_cursor": page.continue_cursor,
         }
 
+    def _env_list(self) -> list[dict]:
+        env = getattr(self.app, "env", None)
+        try:
+            variables = env.to_dict() if env is not None else {}
+        except (PermissionError, admin.NotSupported):
+            variables = {}
+        return [{"name": name, "value": f"•••••••• ({len(value)} chars)"} for name, value in variables.items()]
+
     def _log_list(self) -> list[dict]:
         book = admin.log_book(self.app)
         if book is None:
@@ -449,6 +463,10 @@ class Dashboard(anywidget.AnyWidget):
         elif kind == "run":
             self.run_function(str(content.get("path", "")), form=dict(content.get("form") or {}),
                               identity=content.get("identity") or None)
+        elif kind == "env_set":
+            self.set_env(str(content.get("name", "")), str(content.get("value", "")))
+        elif kind == "env_remove":
+            self.remove_env(str(content.get("name", "")))
         elif kind == "refresh":
             self.refresh()
         elif kind == "edit":

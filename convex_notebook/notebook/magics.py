@@ -48,7 +48,7 @@ from .display import QueryResult, plural
 
 __all__ = ["ConvexMagics", "load_ipython_extension", "unload_ipython_extension"]
 
-SUBCOMMANDS = ("connect", "status", "tables", "functions", "run", "live", "data", "import", "export", "logs", "reset",
+SUBCOMMANDS = ("connect", "status", "tables", "functions", "run", "live", "data", "import", "export", "logs", "env", "reset",
                "deploy", "debug")
 SHORT_ERROR_TYPES = (ConvexError, ConvexFunctionError, InvalidValueError, admin.NotSupported, PermissionError)
 
@@ -199,7 +199,7 @@ class ConvexMagics(Magics, Configurable):
     @line_magic("convex")
     def convex(self, line: str = "", local_ns: dict | None = None) -> Any:
         """%convex SUBCOMMAND ...: connect, status, tables, functions, run, live, data,
-        import, export, logs, reset. `%convex SUBCOMMAND --help` for each."""
+        import, export, logs, env, reset. `%convex SUBCOMMAND --help` for each."""
         local_ns = local_ns if local_ns is not None else self.shell.user_ns
         stripped = line.strip()
         if not stripped or stripped in ("-h", "--help", "help"):
@@ -309,6 +309,12 @@ class ConvexMagics(Magics, Configurable):
         db = p["debug"] = _parser("%convex debug", "full tracebacks for convex_notebook's errors (on), or short ones (off)",
                                   "cn.show_full_tracebacks(True|False)")
         db.add_argument("state", nargs="?", choices=("on", "off"), help="default: show the current setting")
+        ev = p["env"] = _parser("%convex env", "environment variables: list, get NAME, set NAME VALUE, remove NAME",
+                                "app.env (ctx.env in functions)")
+        ev.add_argument("action", nargs="?", choices=("list", "get", "set", "remove"), default="list")
+        ev.add_argument("rest", nargs="*", metavar="NAME [VALUE]")
+        ev.add_argument("--values", action="store_true", help="list: show the values (hidden by default)")
+        ev.add_argument("-o", "--out", metavar="VAR", help="list: store {name: value} in VAR; get: the value")
         rs = p["reset"] = _parser("%convex reset", "delete every document and close live tables (functions and schema stay)")
         rs.add_argument("--yes", action="store_true", help="confirm (needed for a persisted database)")
         return p
@@ -630,6 +636,39 @@ class ConvexMagics(Magics, Configurable):
             show_full_tracebacks(ns.state == "on")
         state = "on: errors show full tracebacks" if full_tracebacks() else "off: errors show your own frames only"
         print(f"%convex debug {state}")
+
+    def _cmd_env(self, rest: str, local_ns: dict) -> Any:
+        ns, _ = self._parse("env", rest)
+        env = getattr(self.current_app(), "env", None)
+        if env is None:
+            raise admin.NotSupported("this deployment has no environment variables here")
+        args = list(ns.rest)
+        if ns.action == "set" and len(args) == 1 and "=" in args[0]:
+            args = args[0].split("=", 1)
+        wanted = {"list": 0, "get": 1, "set": 2, "remove": 1}[ns.action]
+        if len(args) != wanted:
+            raise UsageError("usage: %convex env [list] | get NAME | set NAME VALUE | remove NAME")
+        if ns.action == "list":
+            variables = env.to_dict()
+            if self._store(local_ns, ns.out, variables):
+                return None
+            if not variables:
+                print("No environment variables set")
+            for name, value in variables.items():
+                print(f"{name}={value}" if ns.values else f"{name}=********")
+            return None
+        if ns.action == "get":
+            try:
+                value = env[args[0]]
+            except KeyError:
+                raise UsageError(f"Environment variable {args[0]!r} not found") from None
+            return None if self._store(local_ns, ns.out, value) else value
+        if ns.action == "set":
+            env[args[0]] = args[1]
+            print(f"Set {args[0]}")
+        else:
+            env.set(args[0], None)
+            print(f"Removed {args[0]}")
         return None
 
     def _cmd_reset(self, rest: str, local_ns: dict) -> Any:

@@ -13,6 +13,8 @@ from starlette.responses import Response
 from starlette.routing import Match, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from .env_api import EnvApi
+from .logs_api import LogsApi
 from .data_api import DataApi
 from .snapshot_api import SnapshotApi
 from .storage_api import StorageApi
@@ -69,6 +71,8 @@ def build_app(deployment: "Deployment") -> Any:
     data = DataApi(deployment)
     snapshots = SnapshotApi(deployment)
     files = StorageApi(deployment)
+    env = EnvApi(deployment)
+    function_logs = LogsApi(deployment)
 
     async def sync(websocket: WebSocket) -> None:
         await SyncSession(deployment, websocket).run()
@@ -127,6 +131,8 @@ def build_app(deployment: "Deployment") -> Any:
         Route("/api/storage/upload", files.preflight, methods=["OPTIONS"]),
         Route("/api/storage/{storage_id}", files.download, methods=["GET"]),
         Route("/api/storage/{storage_id}", files.preflight, methods=["OPTIONS"]),
+        Route("/api/update_environment_variables", env.update, methods=["POST"]),
+        Route("/api/stream_function_logs", function_logs.stream, methods=["GET"]),
         Route("/version", version, methods=["GET"]),
         WebSocketRoute("/api/sync", sync),
         WebSocketRoute("/api/{client_version}/sync", sync),

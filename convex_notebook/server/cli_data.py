@@ -1,10 +1,11 @@
-"""``convex-notebook run / data / import / export``: ``npx convex run / data / import / export``
+"""``convex-notebook run / data / import / export / env``: ``npx convex run / data / import / export / env``
 against a deployment, served (``--url``, with its admin key) or a SQLite file (``--db``).
 
     convex-notebook run tasks:add '{"text": "hi"}' --url http://127.0.0.1:3210 --admin-key KEY
     convex-notebook data tasks --limit 10 --db data/app.sqlite3
     convex-notebook import --table tasks tasks.jsonl --append --url ...
     convex-notebook export --path backups/ --db data/app.sqlite3
+    convex-notebook env set OPENAI_API_KEY sk-... --db data/app.sqlite3
 
 Both kinds of deployment are driven through the same methods (``run``, the ``_system/cli``
 functions, ``import_table``, ``import_snapshot``, ``export_snapshot``), so the commands behave
@@ -216,8 +217,39 @@ def _export(app: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- env ------------------------------------------------------------------------------------------
+def _env(app: Any, args: argparse.Namespace) -> int:
+    """``env list | get NAME | set NAME VALUE | remove NAME``, as ``npx convex env``."""
+    env = app.env
+    action, rest = args.action, list(args.rest)
+    wanted = {"list": 0, "get": 1, "set": 2, "remove": 1}[action]
+    if action == "set" and len(rest) == 1 and "=" in rest[0]:
+        rest = rest[0].split("=", 1)  # NAME=value, as npx convex env set accepts
+    if len(rest) != wanted:
+        usage = {"list": "env list", "get": "env get NAME", "set": "env set NAME VALUE", "remove": "env remove NAME"}
+        raise CommandError(f"usage: convex-notebook {usage[action]}")
+    if action == "list":
+        variables = env.to_dict()
+        if not variables:
+            print("No environment variables set", file=sys.stderr)
+        for name, value in variables.items():
+            print(f"{name}={value}")
+    elif action == "get":
+        try:
+            print(env[rest[0]])
+        except KeyError:
+            raise CommandError(f'Environment variable "{rest[0]}" not found') from None
+    elif action == "set":
+        env[rest[0]] = rest[1]
+        print(f"Successfully set {rest[0]}", file=sys.stderr)  # never the value
+    else:
+        env.set(rest[0], None)
+        print(f"Successfully unset {rest[0]}", file=sys.stderr)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Any, argparse.Namespace], int]] = {
-    "run": _run, "data": _data, "import": _import, "export": _export,
+    "run": _run, "data": _data, "import": _import, "export": _export, "env": _env,
 }
 
 
@@ -246,6 +278,11 @@ def add_commands(commands: Any) -> None:
     exp.add_argument("--path", required=True, help="the ZIP to write, or a directory for snapshot_<ts>.zip")
     exp.add_argument("--include-file-storage", action="store_true", help="add the stored files (_storage)")
     _target_options(exp)
+    env = commands.add_parser("env", help="list, get, set or remove environment variables (as npx convex env)",
+                              description="The deployment's environment variables (ctx.env in functions).")
+    env.add_argument("action", choices=("list", "get", "set", "remove"))
+    env.add_argument("rest", nargs="*", metavar="NAME [VALUE]", help="get/remove: NAME; set: NAME VALUE (or NAME=VALUE)")
+    _target_options(env)
 
 
 def run_command(args: argparse.Namespace) -> int:

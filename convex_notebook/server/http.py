@@ -139,9 +139,10 @@ class HttpApi:
         path = body.get("path")
         if not isinstance(path, str) or not path:
             raise RequestError(400, "BadJsonBody", "Request body needs 'path', a function path such as 'messages:list'")
-        if body.get("componentPath"):
-            raise RequestError(400, "NotSupported", "Components are not supported (componentPath)")
-        return path
+        try:
+            return P.with_component(body.get("componentPath"), path)
+        except P.ProtocolError as exc:
+            raise RequestError(400, "BadJsonBody", str(exc)) from None
 
     @staticmethod
     def _args(raw: Any) -> dict:

@@ -8,6 +8,8 @@ No I/O here (the sync session and the HTTP handlers do that). Everything follows
 
 from __future__ import annotations
 
+import re
+
 import base64
 import binascii
 import json
@@ -280,7 +282,22 @@ def _udf_path(msg: dict) -> str:
     assert path is not None
     if not path or len(path) > 1024:
         raise ProtocolError("udfPath must be a non-empty string of at most 1024 characters")
-    return path
+    return with_component(msg.get("componentPath"), path)
+
+
+def with_component(component: Any, path: str) -> str:
+    """A function of a mounted component (``componentPath``): its path ``mount:module:fn``,
+    which only admins reach (backend/components.py)."""
+    if not component:
+        return path
+    if not isinstance(component, str) or not _COMPONENT.match(component):
+        raise ProtocolError(f"componentPath must be a mounted component's name, got {component!r}")
+    module, sep, fn = path.partition(":")
+    module = module[:-3] if module.endswith(".js") else module
+    return f"{component}:{module}:{fn or 'default'}"
+
+
+_COMPONENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 def parse_client_message(text: str | bytes) -> ClientMessage:
@@ -320,8 +337,6 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
                 journal = m.get("journal")
                 if journal is not None and not isinstance(journal, str):
                     raise ProtocolError("Add.journal must be a string or null")
-                if m.get("componentPath"):
-                    raise ProtocolError("Components are not supported (componentPath)", code="NotSupported")
                 mods.append(QueryAdd(qid, _udf_path(m), m.get("args"), journal))
             elif mtype == "Remove":
                 mods.append(QueryRemove(qid))
@@ -331,8 +346,6 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     if kind in ("Mutation", "Action"):
         rid = _int(msg, "requestId")
         assert rid is not None
-        if msg.get("componentPath"):
-            raise ProtocolError("Components are not supported (componentPath)", code="NotSupported")
         cls = MutationRequest if kind == "Mutation" else ActionRequest
         return cls(rid, _udf_path(msg), msg.get("args"))
     if kind == "Authenticate":

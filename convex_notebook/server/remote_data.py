@@ -114,6 +114,13 @@ class RemoteDataMixin:
         answer, _ = self._http("POST", "/api/query_ts", body=b"{}")
         return decode_ts(answer["ts"], "ts")
 
+    @property
+    def env(self) -> Any:
+        """The deployment's environment variables, a mapping like ``app.env`` (admin key)."""
+        from .remote_env import RemoteEnvironment
+
+        return RemoteEnvironment(self)
+
     # -- tables -------------------------------------------------------------------------------
     def table_names(self) -> list[str]:
         self._require_admin("table_names()")

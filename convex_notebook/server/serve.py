@@ -14,6 +14,8 @@ import time
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from ..backend.env import publish_served_url
+from . import pyclient_bridge
 from .auth import TokenVerifier
 from .deployment import Deployment, ServerSettings
 
@@ -48,6 +50,12 @@ class ServerHandle:
             self._server.force_exit = True
             self._thread.join(timeout)
         self.deployment.close()
+        pyclient_bridge.unregister(self.url)
+        if getattr(self.deployment.backend, "served_url", None) == self.url:
+            try:
+                publish_served_url(self.deployment.backend, None)
+            except Exception:  # noqa: BLE001 - the backend was closed first: nothing reads it any more
+                self.deployment.backend.served_url = None
 
     def wait(self) -> None:
         """Block until the server stops (Ctrl-C stops it)."""
@@ -146,6 +154,9 @@ def serve(
             break
     handle = ServerHandle(server, thread, deployment, host, actual_port)
     backend.site_url = handle.url  # where ctx.storage's URLs point
+    publish_served_url(backend, handle.url)  # ctx.env's CONVEX_CLOUD_URL / CONVEX_SITE_URL
+    if not block:  # the official PyPI client in this same process must not hang (pyclient_bridge.py)
+        pyclient_bridge.register(handle.url)
     if settings.print_admin_key:
         print(f"convex_notebook: serving {handle.url} ({_key_note(deployment, admin_key)})", flush=True)
     if settings.dev_tokens:

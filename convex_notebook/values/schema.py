@@ -254,6 +254,12 @@ class TableDefinition:
             _with_optional_system_fields(document_validator) if self._system_declared else None
         )
 
+    @property
+    def validator(self) -> Validator:
+        """The document validator (Convex's ``schema.tables.t.validator``): the table's fields,
+        without ``_id`` / ``_creationTime``; ``.extend(...)``/``.fields`` build return validators."""
+        return self.document_validator
+
     # -- indexes ------------------------------------------------------------------------
 
     def _index_names(self) -> set[str]:
@@ -541,6 +547,8 @@ def _check_table_name(name: Any) -> str:
         raise SchemaDefinitionError(
             f"Invalid table name {name!r}: names starting with `_` are reserved for system tables"
         )
+    if "/" in name and name.count("/") == 1 and all(is_identifier(p) for p in name.split("/")):
+        return name  # a mounted component's table (backend/components.py), "mount/table"
     if not is_identifier(name):
         raise SchemaDefinitionError(
             f"Invalid table name {name!r}: table names must be identifiers "

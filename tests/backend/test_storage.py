@@ -107,10 +107,14 @@ def test_bad_calls_are_clear_errors_and_store_nothing(app: cn.Backend, body: Any
 
 def test_what_each_context_offers(app: cn.Backend) -> None:
     sid = app.action("save", {"text": "x"})
-    # Mutations (here an inline one) cannot store or read bytes: that is for actions.
-    for body in (lambda ctx: ctx.storage.store(b"x"), lambda ctx: ctx.storage.get(sid)):
+    # Mutations cannot store or read bytes: that is for actions (and for app.run, below).
+    for op in ("store", "get"):
+        @app.mutation(name=f"bytes_{op}")
+        def in_mutation(ctx: Any, op: str = op) -> Any:
+            return ctx.storage.store(b"x") if op == "store" else ctx.storage.get(sid)
+
         with pytest.raises(cn.ConvexFunctionError, match="in actions only"):
-            app.run(body)
+            app.mutation(f"bytes_{op}")
     assert app.run(lambda ctx: ctx.storage.generate_upload_url()).startswith(f"{app.site_url}/api/storage/upload?token=")
     with pytest.raises(cn.ConvexFunctionError, match="storage id"):
         app.run(lambda ctx: ctx.storage.delete("x"))

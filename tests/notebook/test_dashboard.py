@@ -319,35 +319,37 @@ def test_the_runner_acts_as_a_user(recording_comm: Any, bridge: Any) -> None:
     app.close()
 
 
-def test_env_panel(recording_comm: Any, bridge: Any) -> None:
-    """Environment variables (API.md §9 ``app.env``, a mutable mapping) listed, set, removed."""
-    from collections.abc import MutableMapping
-
-    plain = cn.Backend(echo_logs=False)
-    if isinstance(getattr(plain, "env", None), MutableMapping):
-        app = plain  # the deployment's own app.env
-    else:  # a backend without app.env yet: the panel says so, and works on any mapping given
-        d = cn.Dashboard(plain)
-        assert not d._has_env and d._env == []
-        assert not d.set_env("KEY", "v")["ok"]
-        d.close()
-        plain.close()
-
-        class WithEnv(cn.Backend):
-            env: Any = None
-
-        app = WithEnv(echo_logs=False)
-        app.env = {}
+def test_env_panel_actions_report_in_the_header(recording_comm: Any, bridge: Any) -> None:
+    """Setting and removing variables are dashboard actions: each outcome in the header."""
+    app = cn.Backend(echo_logs=False)
     d = cn.Dashboard(app)
-    assert d._has_env and d._env == []
+    assert d._env == []
     browser_message(d, {"type": "env_set", "name": "OPENAI_API_KEY", "value": "sk-test"})
-    assert d._notice["ok"] and d._env == [{"name": "OPENAI_API_KEY", "value": "sk-test"}]
-    assert app.env["OPENAI_API_KEY"] == "sk-test"
+    assert d._notice["ok"] and [e["name"] for e in d._env] == ["OPENAI_API_KEY"]
+    assert app.env["OPENAI_API_KEY"] == "sk-test" and "sk-test" not in repr(d.get_state())
     browser_message(d, {"type": "env_set", "name": "1BAD", "value": "x"})
-    assert not d._notice["ok"] and "'1BAD' is not a valid variable name" in d._notice["text"]
+    assert not d._notice["ok"] and "1BAD" in d._notice["text"] and d._env_error == d._notice["text"]
     browser_message(d, {"type": "env_remove", "name": "NOPE"})
     assert not d._notice["ok"] and "no environment variable named 'NOPE'" in d._notice["text"]
     browser_message(d, {"type": "env_remove", "name": "OPENAI_API_KEY"})
-    assert d._notice["ok"] and d._env == [] and "OPENAI_API_KEY" not in app.env
+    assert d._notice["ok"] and d._env == [] and "OPENAI_API_KEY" not in app.env and d._env_error == ""
+    d.close()
+    app.close()
+
+
+def test_environment_panel_names_only_and_its_form(recording_comm: Any, bridge: Any) -> None:
+    app = cn.Backend(echo_logs=False, env={"API_KEY": "top-secret"})
+    d = cn.Dashboard(app)
+    assert d._env == [{"name": "API_KEY", "value": "•••••••• (10 chars)"}]
+    assert "top-secret" not in repr(d.get_state())  # never in the widget's state (nor a saved notebook)
+    browser_message(d, {"type": "env_set", "name": "MODE", "value": "fast"})
+    assert app.env["MODE"] == "fast" and [e["name"] for e in d._env] == ["API_KEY", "MODE"]
+    browser_message(d, {"type": "env_set", "name": "bad name", "value": "x"})
+    assert "letters, digits and underscores" in d._env_error and "bad name" not in app.env
+    browser_message(d, {"type": "env_remove", "name": "MODE"})
+    assert d._env_error == "" and dict(app.env) == {"API_KEY": "top-secret"}
+    app.env["LATER"] = "1"  # a change from elsewhere: the dashboard follows the commit
+    bridge.flush()
+    assert [e["name"] for e in d._env] == ["API_KEY", "LATER"]
     d.close()
     app.close()

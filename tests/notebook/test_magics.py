@@ -66,7 +66,7 @@ def test_load_ext_registers_the_magics(shell: Any) -> None:
 
 def test_overview_and_every_subcommand_has_help(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
     text = out(shell, capsys, "%convex")
-    for sub in ("connect", "status", "tables", "functions", "run", "live", "data", "import", "export", "logs", "reset"):
+    for sub in ("connect", "status", "tables", "functions", "run", "live", "data", "import", "export", "logs", "env", "reset"):
         assert f"  {sub} " in text
         helptext = out(shell, capsys, f"%convex {sub} --help")
         assert helptext.startswith(f"usage: %convex {sub}")
@@ -535,3 +535,24 @@ def test_connect_mistakes_are_one_line(shell: Any, tmp_path: Any) -> None:
         run(shell, f"%convex connect sqlite:///{not_a_db}")
     with pytest.raises(UsageError, match=r"Could not find public function for 'nosuch:fn'"):
         run(shell, "%convex live nosuch:fn")
+
+
+def test_env_subcommand(shell: Any, tasks: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert out(shell, capsys, "%convex env") == "No environment variables set\n"
+    assert out(shell, capsys, "%convex env set API_KEY sk-123") == "Set API_KEY\n"
+    run(shell, "%convex env set MODE=fast")
+    assert tasks.env.to_dict() == {"API_KEY": "sk-123", "MODE": "fast"}
+    assert out(shell, capsys, "%convex env list") == "API_KEY=********\nMODE=********\n"  # hidden by default
+    assert out(shell, capsys, "%convex env list --values") == "API_KEY=sk-123\nMODE=fast\n"
+    assert run(shell, "%convex env get MODE") == "fast"
+    run(shell, "%convex env list -o variables")
+    assert shell.user_ns["variables"] == {"API_KEY": "sk-123", "MODE": "fast"}
+    run(shell, "%convex env remove MODE")
+    assert "MODE" not in tasks.env
+    with pytest.raises(Exception, match="not found"):
+        run(shell, "%convex env get MODE")
+    with pytest.raises(Exception, match="usage"):
+        run(shell, "%convex env set ONLY")
+    with pytest.raises(Exception, match="must start with a letter"):
+        run(shell, "%convex env set 1X y")
+    assert tasks.env.to_dict() == {"API_KEY": "sk-123"}

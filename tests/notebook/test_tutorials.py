@@ -34,6 +34,7 @@ def test_the_tutorials_exist() -> None:
         "05-serving.ipynb",
         "06-background-search-files.ipynb",
         "07-auth-and-actions.ipynb",
+        "08-env-limits-components.ipynb",
     ]
 
 

@@ -55,7 +55,7 @@ function render({ model, el: host }) {
     Schedules: el("div", "cn-panel cn-panel-schedules"),
     Crons: el("div", "cn-panel cn-panel-crons"),
     Files: el("div", "cn-panel cn-panel-files"),
-    Env: el("div", "cn-panel cn-panel-env"),
+    Environment: el("div", "cn-panel cn-panel-env"),
   };
   let current = "Data";
   const tabButtons = {};
@@ -326,35 +326,25 @@ function render({ model, el: host }) {
     notice.dataset.seq = String(n.seq || 0);
   }
 
-  // Environment variables: a table with "remove" buttons, and a line to set one.
-  const envName = el("input", "cn-env-name");
-  envName.placeholder = "NAME";
-  const envValue = el("input", "cn-env-value");
-  envValue.placeholder = "value";
-  const envSet = el("button", "cn-env-set", "set");
-  envSet.addEventListener("click", () => {
-    model.send({ type: "env_set", name: envName.value.trim(), value: envValue.value });
-    envName.value = "";
-    envValue.value = "";
-  });
+  // Environment variables: names only (values never reach the page, nor a saved notebook),
+  // with a form to set or remove one.
   function drawEnv() {
-    const panel = panels.Env;
-    if (!model.get("_has_env")) {
-      drawList(panel, [], [], "name", "this deployment has no environment variables here (app.env)");
-      return;
-    }
-    const rows = model.get("_env");
-    drawList(panel, rows, ["name", "value"], "name", "no environment variables yet");
-    if (rows.length) {
-      panel.replaceChildren(table(["name", "value"], rows.map((r) => ({ key: r.name, cells: [r.name, r.value] })), (row) => {
-        const remove = el("button", "cn-env-remove", "remove");
-        remove.addEventListener("click", () => model.send({ type: "env_remove", name: row.key }));
-        return [remove];
-      }));
-    }
-    const line = el("div", "cn-env-form");
-    line.append(envName, envValue, envSet);
-    panel.append(line);
+    const panel = panels.Environment;
+    drawList(panel, model.get("_env"), ["name", "value"], "name", "no environment variables (app.env[NAME] = VALUE)");
+    const form = el("div", "cn-env-form");
+    const name = el("input", "cn-env-name");
+    name.placeholder = "NAME";
+    const value = el("input", "cn-env-value");
+    value.placeholder = "value";
+    value.type = "password";
+    const set = el("button", "cn-env-set", "set");
+    set.addEventListener("click", () => model.send({ type: "env_set", name: name.value, value: value.value }));
+    const remove = el("button", "cn-env-remove", "remove");
+    remove.addEventListener("click", () => model.send({ type: "env_remove", name: name.value }));
+    form.append(name, value, set, remove);
+    const error = model.get("_env_error");
+    panel.append(form);
+    if (error) panel.append(el("div", "cn-error", error));
   }
 
   function draw() {

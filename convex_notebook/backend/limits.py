@@ -1,0 +1,313 @@
+"""Convex's function limits: time of user code, argument, return and HTTP response sizes,
+and warnings near the transaction limits.
+
+    app = cn.Backend(limits=cn.Limits(query_seconds=5))     # a notebook that needs more
+
+Time limits: a query or mutation may run ``query_seconds`` (1 s) of *user code* (time spent in
+``ctx.db`` operations does not count, as in Convex); an action ``action_seconds`` (10 min) of
+wall time. A watchdog thread raises :class:`FunctionTimeout` in the running thread when the
+budget is spent (Python code is interrupted between bytecodes; a blocking C call such as
+``time.sleep`` is interrupted when it returns), and the call fails with :class:`LimitError`
+naming the limit. A timed-out mutation rolls back: it writes nothing. Async actions are
+cancelled on their event loop instead.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ctypes
+import dataclasses
+import heapq
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from ..engine.query import Query
+from ..engine.transaction import Transaction, TransactionLimits
+from ..errors import ConvexFunctionError
+from ..values._size import value_size
+
+__all__ = ["FunctionTimeout", "LimitError", "Limits", "TimedQuery", "check_size", "db_time", "near_limit_warnings",
+           "user_code"]
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A deployment's limits (Convex's defaults). ``None`` turns a time or size limit off."""
+
+    query_seconds: float | None = 1.0  # user code of a query or mutation
+    action_seconds: float | None = 600.0  # an action (and an HTTP action), wall time
+    argument_bytes: int | None = 16 * MiB  # a function's arguments (also a scheduled one's)
+    return_bytes: int | None = 16 * MiB  # a function's return value
+    http_response_bytes: int | None = 20 * MiB  # an HTTP action's response body
+    transaction: TransactionLimits = field(default_factory=TransactionLimits)
+    warn_fraction: float = 0.8  # log a warning past this fraction of a transaction limit
+
+    @classmethod
+    def coerce(cls, value: Any) -> "Limits":
+        """``cn.Backend(limits=...)``: a ``Limits``, a ``TransactionLimits`` or a dict of fields."""
+        if value is None:
+            return cls()
+        if isinstance(value, Limits):
+            return value
+        if isinstance(value, TransactionLimits):
+            return cls(transaction=value)
+        if isinstance(value, dict):
+            known = {f.name for f in dataclasses.fields(cls)}
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise TypeError(f"Unknown limits {unknown}; known: {', '.join(sorted(known))}")
+            return cls(**value)
+        raise TypeError(f"limits= takes cn.Limits(...), cn.TransactionLimits(...) or a dict, got {type(value).__name__}")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "transaction":
+                if not isinstance(value, TransactionLimits):
+                    raise TypeError(f"Limits.transaction is a cn.TransactionLimits, got {type(value).__name__}")
+            elif value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+                raise ValueError(f"Limits.{f.name} must be a positive number or None, got {value!r}")
+
+
+class LimitError(ConvexFunctionError):
+    """A function went past one of Convex's limits (the message names it)."""
+
+
+class FunctionTimeout(BaseException):
+    """Raised inside a function's thread when its time budget is spent (a BaseException, so
+    that a handler's ``except Exception`` does not swallow it); the caller sees LimitError."""
+
+
+# -- time budgets -----------------------------------------------------------------------------
+class _Budget:
+    """One call's time budget: ``limit`` seconds, minus the time paused in database calls."""
+
+    __slots__ = ("thread_id", "limit", "start", "paused", "paused_since", "holds", "fired", "done")
+
+    def __init__(self, limit: float) -> None:
+        self.thread_id = threading.get_ident()
+        self.limit = limit
+        self.start = time.monotonic()
+        self.paused = 0.0
+        self.paused_since: float | None = None
+        self.holds = 0  # > 0: in a database call or a nested function call; never interrupt there
+        self.fired = False  # this budget's timeout was raised (a nested budget tells its own by this)
+        self.done = False
+
+    def used(self, now: float) -> float:
+        since = self.paused_since
+        return now - self.start - self.paused - (now - since if since is not None else 0.0)
+
+    def deadline(self) -> float:
+        return self.start + self.paused + self.limit
+
+    def __lt__(self, other: "_Budget") -> bool:
+        return self.deadline() < other.deadline()
+
+
+class _Watchdog:
+    """One daemon thread that interrupts calls past their budget."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Budget]] = []
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+
+    def add(self, budget: _Budget) -> None:
+        with self._cond:
+            self._seq += 1
+            heapq.heappush(self._heap, (budget.deadline(), self._seq, budget))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="convex-limits", daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is budget:
+                self._cond.notify()
+
+    def finish(self, budget: _Budget) -> bool:
+        """Stop watching ``budget``; True if it fired (a pending interrupt is withdrawn)."""
+        with self._cond:
+            budget.done = True
+            if budget.fired:
+                _async_raise(budget.thread_id, None)  # not delivered yet: clear it
+            return budget.fired
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                deadline, _, budget = self._heap[0]
+                now = time.monotonic()
+                if now < deadline:
+                    self._cond.wait(deadline - now)
+                    continue
+                heapq.heappop(self._heap)
+                if budget.holds or budget.paused_since is not None or budget.deadline() > now:
+                    # In a database call (the clock is paused) or deferred: look again later.
+                    self._seq += 1
+                    heapq.heappush(self._heap, (max(budget.deadline(), now + 0.05), self._seq, budget))
+                    continue
+                budget.fired = True
+                _async_raise(budget.thread_id, FunctionTimeout)
+
+
+def _async_raise(thread_id: int, exc: type[BaseException] | None) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc else None)
+
+
+_WATCHDOG = _Watchdog()
+_current: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("convex_budget", default=None)
+
+
+@contextmanager
+def user_code(limit: float | None, describe: str, *, limit_name: str) -> Iterator[None]:
+    """Run the block under a time budget of ``limit`` seconds (None: no limit). Past it, the
+    block is interrupted and :class:`LimitError` raised (``describe``: "query tasks:list")."""
+    if limit is None:
+        yield
+        return
+    budget = _Budget(limit)
+    token = _current.set(budget)
+    _WATCHDOG.add(budget)
+    timed_out = False
+    try:
+        yield
+    except FunctionTimeout:
+        if not budget.fired:
+            raise  # an outer budget's (an action's, around a nested call)
+        timed_out = True
+    finally:
+        fired = _WATCHDOG.finish(budget)
+        _current.reset(token)
+    if timed_out or fired or budget.used(time.monotonic()) > limit:
+        raise LimitError(
+            f"{describe} timed out: it ran more than {_seconds(limit)} of user code, Convex's limit "
+            f"({limit_name}; raise it with cn.Backend(limits=cn.Limits({limit_name}=...)))"
+        )
+
+
+def _seconds(limit: float) -> str:
+    return f"{limit:g} s" if limit < 60 else f"{limit / 60:g} minutes"
+
+
+@contextmanager
+def db_time() -> Iterator[None]:
+    """A database call inside a function: its time does not count (Convex's "user code" only)."""
+    budget = _current.get()
+    if budget is None or budget.paused_since is not None:
+        yield
+        return
+    budget.paused_since = time.monotonic()
+    try:
+        yield
+    finally:
+        now = time.monotonic()
+        budget.paused += now - budget.paused_since
+        budget.paused_since = None
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """A nested call from an action: the action's clock runs, but it is never interrupted
+    inside the nested call (that could land in a commit); the deadline is checked after."""
+    budget = _current.get()
+    if budget is None:
+        yield
+        return
+    budget.holds += 1
+    try:
+        yield
+    finally:
+        budget.holds -= 1
+    if budget.used(time.monotonic()) > budget.limit and not budget.done:
+        budget.fired = True
+        raise FunctionTimeout()
+
+
+class TimedQuery:
+    """``ctx.db.query(...)`` seen through the time budget: building and reading the query is a
+    database operation (its time is not user code). Behaves as the ``Query`` it wraps."""
+
+    __slots__ = ("_query",)
+
+    def __init__(self, query: Query) -> None:
+        self._query = query
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._query, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with db_time():
+                result = attr(*args, **kwargs)
+            return TimedQuery(result) if isinstance(result, Query) else result
+
+        return call
+
+    def __iter__(self) -> Iterator[dict]:
+        with db_time():
+            it = iter(self._query)
+        while True:
+            with db_time():
+                try:
+                    doc = next(it)
+                except StopIteration:
+                    return
+            yield doc
+
+    def __repr__(self) -> str:
+        return repr(self._query)
+
+
+# -- sizes ------------------------------------------------------------------------------------
+def check_size(value: Any, limit: int | None, what: str, limit_name: str) -> None:
+    """Refuse ``value`` when its Convex size passes ``limit`` (``what``: "Arguments of m:f")."""
+    if limit is None:
+        return
+    size = value_size(value)
+    if size > limit:
+        raise LimitError(
+            f"{what} are too large ({size} bytes; the limit is {_bytes(limit)}: "
+            f"cn.Limits({limit_name}=...))"
+        )
+
+
+def _bytes(n: int) -> str:
+    return f"{n / MiB:g} MiB" if n % (MiB // 4) == 0 else f"{n} bytes"
+
+
+# -- warnings near the transaction limits ------------------------------------------------------
+def near_limit_warnings(txn: Transaction, limits: Limits) -> list[str]:
+    """Convex's ``[WARN]`` log lines for a transaction close to its limits."""
+    tl = limits.transaction
+    frac = limits.warn_fraction
+    out = []
+    checks = (
+        (txn.documents_read, tl.documents_read, "Many documents read in a single function execution",
+         "Consider using smaller limits in your queries, paginating your queries, or using indexed "
+         "queries with a selective index range expressions."),
+        (txn.bytes_read, tl.bytes_read, "Many bytes read in a single function execution",
+         "Consider using smaller limits in your queries, paginating your queries, or using indexed "
+         "queries with a selective index range expressions."),
+        (txn.index_ranges, tl.index_ranges, "Many reads in a single function execution",
+         "Consider using fewer db.get and db.query calls."),
+        (txn.documents_written, tl.documents_written, "Many writes in a single function execution",
+         "Consider splitting the work across several mutations (for example with the scheduler)."),
+        (txn.bytes_written, tl.bytes_written, "Many bytes written in a single function execution",
+         "Consider splitting the work across several mutations (for example with the scheduler)."),
+    )
+    for actual, limit, what, advice in checks:
+        if limit and actual >= frac * limit:
+            unit = " bytes" if "bytes" in what else ""
+            out.append(f"[WARN] {what} (actual: {actual}{unit}, limit: {limit}{unit}). {advice}")
+    return out
