@@ -109,7 +109,7 @@ def _logs(ctx: Any, limit: float = 50) -> list[dict]:
             "lines": list(e.lines),
             "durationMs": float(e.duration_ms),
             "error": e.error,
-            "usage": dict(e.usage),
+            "usage": {k: float(n) for k, n in e.usage.items()},
         }
         for e in entries
     ]

@@ -120,8 +120,32 @@ def read_page(app: Any, table: str, *, cursor: str | None = None, num_items: int
     return Page(result["page"], cursor, result["continueCursor"], bool(result["isDone"]))
 
 
-def read_documents(app: Any, table: str, *, limit: int | None = 50, order: str = "desc") -> list[dict]:
-    """Up to ``limit`` documents of ``table`` (all of them with ``limit=None``)."""
+def read_documents(
+    app: Any, table: str, *, limit: int | None = 50, order: str = "desc", at: Any = None
+) -> list[dict]:
+    """Up to ``limit`` documents of ``table`` (all of them with ``limit=None``); ``at``: as
+    the table was then (a timestamp, a ``datetime`` or a ``timedelta`` ago)."""
+    if at is not None:
+        if is_embedded(app):
+            from ..backend.timestamps import to_timestamp
+
+            when: Any = to_timestamp(at, app.database)
+        else:
+            when = at
+        if not is_embedded(app):
+            if not hasattr(app, "documents"):
+                raise NotSupported("reading the past needs an embedded backend or a remote deployment client")
+            with _admin_call():
+                docs = app.documents(table, at=when)
+            docs = docs[::-1] if order == "desc" else docs
+            return docs if limit is None else docs[:limit]
+        from ..backend.context import QueryCtx
+
+        with app.database.read(at=when) as txn:
+            if txn.table(table) is None:
+                return []
+            query = QueryCtx(app, txn, None).db.query(table).order(order)
+            return query.collect() if limit is None else query.take(limit)
     if not is_embedded(app):
         if limit is None and hasattr(app, "documents"):
             with _admin_call():

@@ -322,6 +322,31 @@ class ErrorReport:
         )
 
 
+def usage_text(usage: dict[str, int]) -> str:
+    """A call's usage in a few words: "read 12 docs (3.1 KB, 2 ranges), wrote 1 (90 B), 2 retries"."""
+    if not usage:
+        return ""
+    parts = []
+    read = usage.get("documents_read", 0)
+    ranges = usage.get("index_ranges", 0)
+    if read or ranges:
+        parts.append(f"read {read} doc{'' if read == 1 else 's'} ({_bytes(usage.get('bytes_read', 0))}, "
+                     f"{ranges} range{'' if ranges == 1 else 's'})")
+    written = usage.get("documents_written", 0)
+    if written:
+        parts.append(f"wrote {written} ({_bytes(usage.get('bytes_written', 0))})")
+    retries = usage.get("occ_retries", 0)
+    if retries:
+        parts.append(f"{retries} OCC retr{'y' if retries == 1 else 'ies'}")
+    return ", ".join(parts)
+
+
+def _bytes(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    return f"{n / 1024:.1f} KB" if n < 1024 * 1024 else f"{n / (1024 * 1024):.1f} MB"
+
+
 def log_rows(entries: Iterable[Any], *, with_time: bool = True) -> list[dict[str, Any]]:
     """Log entries (``app.logs``) as table rows: time, function, kind, outcome, lines."""
     rows = []
@@ -333,6 +358,7 @@ def log_rows(entries: Iterable[Any], *, with_time: bool = True) -> list[dict[str
         row["kind"] = entry.kind
         row["outcome"] = "ok" if entry.error is None else f"error: {entry.error.splitlines()[0] if entry.error else ''}"
         row["duration"] = f"{entry.duration_ms:.1f} ms"
+        row["usage"] = usage_text(getattr(entry, "usage", None) or {})
         row["lines"] = "\n".join(entry.lines)
         rows.append(row)
     return rows

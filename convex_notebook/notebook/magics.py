@@ -32,6 +32,7 @@ import ast
 import difflib
 import hashlib
 import json
+import re
 import shlex
 import types
 from typing import Any, Callable
@@ -52,6 +53,28 @@ SUBCOMMANDS = ("connect", "status", "tables", "functions", "run", "live", "data"
                "deploy", "debug")
 SHORT_ERROR_TYPES = (ConvexError, ConvexFunctionError, InvalidValueError, admin.NotSupported, PermissionError)
 
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)(?:\s+ago)?$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def _when(text: str) -> Any:
+    """``--at``: "5m" / "90s ago" / "2h" (a timedelta ago), an ISO time, or a timestamp."""
+    import datetime as _dt
+
+    text = text.strip()
+    match = _DURATION.match(text)
+    if match:
+        return _dt.timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    if text.isdigit():
+        return int(text)
+    try:
+        return _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a time ago (5m, 90s, 2h), an ISO time (2026-12-06T10:00) or a timestamp"
+        ) from None
 
 class _HelpShown(Exception):
     """--help was printed: the magic returns nothing."""
@@ -279,6 +302,8 @@ class ConvexMagics(Magics, Configurable):
         d.add_argument("--limit", type=int, metavar="N", help="documents to show (default: ConvexMagics.max_rows)")
         d.add_argument("--order", choices=("asc", "desc"), default="desc")
         d.add_argument("--df", action="store_true", help="a pandas DataFrame (app.df) instead of a list")
+        d.add_argument("--at", metavar="WHEN", type=_when,
+                       help="the table as it was then: 5m / 90s / 2h ago, an ISO time, or a timestamp (app.latest_ts())")
         d.add_argument("-o", "--out", metavar="VAR", help="store the documents in VAR")
         i = p["import"] = _parser("%convex import", "import documents into a table",
                                   "app.import_dataframe(TABLE, df, mode=...) / app.import_table(TABLE, PATH) / app.import_snapshot(PATH)")
@@ -468,6 +493,8 @@ class ConvexMagics(Magics, Configurable):
             return self._cmd_tables("", local_ns) if not ns.out else self._cmd_tables(f"-o {ns.out}", local_ns)
         limit = ns.limit if ns.limit is not None else (self.max_rows or None)
         self._require_table(app, ns.table)
+        if ns.at is not None:
+            return self._data_at(app, ns, limit, local_ns)
         if ns.df:
             frame = self._dataframe(app, ns.table, limit=limit, order=ns.order)
             if self._store(local_ns, ns.out, frame):
@@ -484,6 +511,26 @@ class ConvexMagics(Magics, Configurable):
         total = app.count(ns.table) if hasattr(app, "count") else len(docs)
         if total > len(docs):
             print(f"{ns.table}: the {len(docs)} {'newest' if ns.order == 'desc' else 'oldest'} of {total:,} documents")
+        return result
+
+    def _data_at(self, app: Any, ns: Any, limit: int | None, local_ns: dict) -> Any:
+        """``%convex data T --at WHEN``: the table as it was then."""
+        try:
+            if ns.df:
+                frame = app.df(ns.table, at=ns.at)
+                if limit is not None:
+                    frame = frame.iloc[::-1].head(limit) if ns.order == "desc" else frame.head(limit)
+                return None if self._store(local_ns, ns.out, frame) else frame
+            docs = admin.read_documents(app, ns.table, limit=limit, order=ns.order, at=ns.at)
+        except ValueError as exc:  # (a HistoryError: outside the history kept)
+            raise UsageError(f"%convex data --at: {str(exc).splitlines()[0]}") from None
+        if self._store(local_ns, ns.out, docs):
+            return None
+        if not docs:
+            print(f"{ns.table}: no documents then")
+            return None
+        result = self._result(docs, name=ns.table)
+        result.max_rows = 0
         return result
 
     @staticmethod

@@ -614,7 +614,11 @@ class DeploymentClient(RemoteDataMixin):
         await future
 
     # -- the Backend API -----------------------------------------------------------------------
-    def query(self, target: Any, args: dict | None = None) -> Any:
+    def query(self, target: Any, args: dict | None = None, *, at: Any = None) -> Any:
+        """Run a query; ``at`` reads the deployment as it was then (a timestamp from
+        ``latest_ts()``, a ``datetime`` or a ``timedelta`` ago; needs the admin key)."""
+        if at is not None:
+            return self.query_at(target, args, at)  # type: ignore[attr-defined]
         path = _path_of(target)
         return from_json(self._call_sync(self._query(path, _encode_args(path, args))))
 

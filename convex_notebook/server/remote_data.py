@@ -106,6 +106,36 @@ class RemoteDataMixin:
         if not self.admin_key:
             raise PermissionError(f"{what} on a remote deployment needs its admin key: cn.connect(url, admin_key=...)")
 
+    def timestamp(self, at: Any) -> int:
+        """A commit timestamp from ``at``: an ``int``, a ``datetime`` (naive: UTC) or a
+        ``timedelta`` ago (counted back from this machine's clock)."""
+        import datetime as _dt
+        import time as _time
+
+        if isinstance(at, bool) or not isinstance(at, (int, _dt.datetime, _dt.timedelta)):
+            raise TypeError(f"at= takes a timestamp (int), a datetime or a timedelta, got {at!r}")
+        if isinstance(at, int):
+            return at
+        if isinstance(at, _dt.timedelta):
+            return _time.time_ns() - int(at.total_seconds() * 1e9)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=_dt.timezone.utc)
+        return int(at.timestamp() * 1e9)
+
+    def query_at(self, target: Any, args: dict | None, at: Any) -> Any:
+        """A query read at an earlier time (``/api/query_at_ts``)."""
+        from .protocol import encode_ts
+
+        path = target if isinstance(target, str) else getattr(target, "path", str(target))
+        body = json.dumps({
+            "path": path, "args": to_json(dict(args or {})), "format": "convex_encoded_json",
+            "ts": encode_ts(self.timestamp(at)),
+        }).encode()
+        answer, _ = self._http("POST", "/api/query_at_ts", body=body)
+        if answer.get("status") != "success":
+            raise ConvexFunctionError(answer.get("errorMessage") or str(answer))
+        return from_json(answer["value"])
+
     def latest_ts(self) -> int:
         """The deployment's latest commit timestamp (``/api/query_ts``): it moves on every
         commit, so a dashboard polls it to know when to re-read."""
@@ -145,11 +175,13 @@ class RemoteDataMixin:
         self._require_admin("clear_tables()")
         return int(self.run("_system/cli/clearTables"))
 
-    def documents(self, table: str) -> list[dict]:
-        """Every document of ``table`` in ``_creationTime`` order, read at one snapshot."""
+    def documents(self, table: str, *, at: Any = None) -> list[dict]:
+        """Every document of ``table`` in ``_creationTime`` order, read at one snapshot (``at``:
+        the one at that time, as ``query(..., at=)`` takes it)."""
         self._require_admin("documents()")
+        when = self.timestamp(at) if at is not None else None
         for _ in range(SNAPSHOT_ATTEMPTS):
-            docs = self._read_snapshot(table)
+            docs = self._read_snapshot(table, when)
             if docs is not None:
                 return docs
         raise SnapshotChanged(
@@ -157,15 +189,17 @@ class RemoteDataMixin:
             "pause the writers, or read it with a query"
         )
 
-    def _read_snapshot(self, table: str) -> list[dict] | None:
+    def _read_snapshot(self, table: str, at: int | None = None) -> list[dict] | None:
         docs: list[dict] = []
         params: dict[str, Any] = {"tableName": table, "format": "convex_encoded_json", "numItems": PAGE_SIZE}
+        if at is not None:
+            params["snapshot"] = at
         while True:
             try:
                 page, _ = self._http("GET", "/api/list_snapshot", params=params)
             except HttpError as exc:
-                if exc.code == "SnapshotUnavailable":
-                    return None  # written since the first page: start again
+                if exc.code == "SnapshotUnavailable" and at is None:
+                    return None  # past the history since the first page: start again
                 raise
             for value in page["values"]:
                 value.pop("_table", None)
@@ -176,8 +210,9 @@ class RemoteDataMixin:
             params["snapshot"], params["cursor"] = page["snapshot"], page["cursor"]
 
     # -- DataFrames -----------------------------------------------------------------------------
-    def df(self, source: Any, args: dict | None = None, *, index: str | None = None) -> Any:
-        """As ``Backend.df``: a table name, a query's path (with ``args``), or documents."""
+    def df(self, source: Any, args: dict | None = None, *, index: str | None = None, at: Any = None) -> Any:
+        """As ``Backend.df``: a table name, a query's path (with ``args``), or documents; ``at``
+        reads a table or a query as it was then."""
         from ..notebook.dataframes import to_dataframe
 
         if isinstance(source, str):
@@ -185,9 +220,12 @@ class RemoteDataMixin:
             if tables is not None and source in tables:
                 if args is not None:
                     raise TypeError(f"df({source!r}, args): {source!r} is a table, not a query function")
-                return self._table_frame(self.documents(source), index)
+                return self._table_frame(self.documents(source, at=at), index)
             try:
-                result = self.query(source, dict(args or {}))  # type: ignore[attr-defined]
+                if at is not None:
+                    result = self.query_at(source, dict(args or {}), at)
+                else:
+                    result = self.query(source, dict(args or {}))  # type: ignore[attr-defined]
             except FunctionNotFound:
                 if args is not None or tables is None:
                     raise
@@ -329,5 +367,8 @@ class RemoteDataMixin:
         self._require_admin("logs")
         book = logbook.LogBook()
         for e in self._system("_system/cli/logs", {"limit": book.capacity}):
-            book.add(logbook.LogEntry(e["time"] / 1000, e["path"], e["kind"], list(e["lines"]), e["durationMs"], e["error"]))
+            usage = {k: int(n) for k, n in (e.get("usage") or {}).items()}
+            book.add(logbook.LogEntry(
+                e["time"] / 1000, e["path"], e["kind"], list(e["lines"]), e["durationMs"], e["error"], usage,
+            ))
         return book

@@ -299,6 +299,26 @@ def test_logs(shell: Any, tasks: Any, capsys: pytest.CaptureFixture[str]) -> Non
     assert out(shell, capsys, "%convex logs --function tasks:list") == "No log entries\n"
     run(shell, "%convex logs -o entries")
     assert shell.user_ns["entries"][0].lines == ["[LOG] adding x"]
+    # Each call's usage: what it read and wrote (API.md §7).
+    assert logs.value[0]["usage"].startswith("wrote 1 (") and logs.value[1]["usage"] == ""
+    assert shell.user_ns["entries"][0].usage["documents_written"] == 1
+
+
+def test_data_at_an_earlier_time(shell: Any, tasks: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from IPython.core.error import UsageError
+
+    tasks.mutation("tasks:add", {"text": "kept"})
+    before = tasks.latest_ts()
+    tasks.mutation("tasks:add", {"text": "later"})
+    shown = run(shell, f"%convex data tasks --at {before}")
+    assert [d["text"] for d in shown.value] == ["kept"]
+    run(shell, f"%convex data tasks --at {before} --df -o frame")
+    assert list(shell.user_ns["frame"]["text"]) == ["kept"]
+    assert [d["text"] for d in run(shell, "%convex data tasks --at 0s").value] == ["later", "kept"]
+    with pytest.raises(UsageError, match="older than the history kept"):
+        run(shell, "%convex data tasks --at 3d")
+    with pytest.raises(UsageError, match="give a time ago"):
+        run(shell, "%convex data tasks --at yesterday")
 
 
 def test_reset(shell: Any, tasks: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:

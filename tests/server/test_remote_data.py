@@ -163,3 +163,22 @@ def test_connect_reads_the_admin_key_from_the_environment(server: Any, monkeypat
     monkeypatch.setenv("CONVEX_NOTEBOOK_ADMIN_KEY", server.admin_key)
     with cn.connect(server.url) as remote:
         assert remote.admin_key == server.admin_key and remote.table_names() == []
+
+
+def test_time_travel_over_the_wire(app: cn.Backend, remote: DeploymentClient) -> None:
+    """``query(..., at=)``, ``df(table, at=)`` and ``documents(table, at=)`` read the history."""
+    @app.query
+    def texts(ctx: Any) -> list[str]:
+        return [d["t"] for d in ctx.db.query("notes").collect()]
+
+    app.run(lambda ctx: ctx.db.insert("notes", {"t": "first"}))
+    before = remote.latest_ts()
+    doc = app.run(lambda ctx: ctx.db.query("notes").first())
+    app.run(lambda ctx: ctx.db.patch(doc["_id"], {"t": "edited"}))
+    app.run(lambda ctx: ctx.db.insert("notes", {"t": "second"}))
+    assert remote.query("texts", {}) == ["edited", "second"]
+    assert remote.query("texts", {}, at=before) == ["first"]
+    assert remote.df("notes", at=before)["t"].tolist() == ["first"]
+    assert [d["t"] for d in remote.documents("notes", at=before)] == ["first"]
+    with pytest.raises(cn.ConvexFunctionError, match="older than the history"):
+        remote.query("texts", {}, at=1)
