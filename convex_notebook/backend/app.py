@@ -263,7 +263,9 @@ class Backend(_Definer):
         if at is not None:
             if not isinstance(target, (str, RegisteredFunction)):
                 raise TypeError("app.query(..., at=) calls a query: pass its path ('module:fn') or reference")
-            token = _read_at.set(to_timestamp(at, self._db))
+            when = to_timestamp(at, self._db)
+            self._db.history.check_readable(when, self._db.latest_ts())  # (a clear error before any call)
+            token = _read_at.set(when)
             try:
                 return self._define_or_call("query", False, target, args, name, returns)
             finally:

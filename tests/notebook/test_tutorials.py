@@ -35,6 +35,7 @@ def test_the_tutorials_exist() -> None:
         "06-background-search-files.ipynb",
         "07-auth-and-actions.ipynb",
         "08-env-limits-components.ipynb",
+        "09-concurrency-and-time-travel.ipynb",
     ]
 
 
