@@ -355,6 +355,11 @@ class Query:
             result["pageStatus"] = "SplitRequired"
             split_at = keys[len(keys) // 2 - 1] if len(keys) >= 2 else last_key
             result["splitCursor"] = self._cursor(fingerprint, split_at)
+        elif pinned and want > 0 and len(page) > 2 * want:
+            # A live page that grew to more than twice its size: Convex recommends splitting
+            # it in two at its middle (usePaginatedQuery does, by re-subscribing both halves).
+            result["pageStatus"] = "SplitRecommended"
+            result["splitCursor"] = self._cursor(fingerprint, keys[len(keys) // 2 - 1])
         txn.journal_out = result["continueCursor"]
         return result
 

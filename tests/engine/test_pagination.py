@@ -274,3 +274,19 @@ def test_zero_items_then_the_rest_on_an_index_with_missing_fields(app, order):
     expected = ["missing", None, 1.0]
     assert [d.get("a", "missing") for d in rest["page"]] == (expected if order == "asc" else expected[::-1])
     assert rest["isDone"] is True and empty["isDone"] is False
+
+
+def test_a_pinned_page_that_grew_past_twice_its_size_recommends_a_split(app):
+    insert(app, 1, 2, 3)
+    first = page(app, {"numItems": 2, "cursor": None}, order="desc")
+    assert nums(first) == [3, 2] and "pageStatus" not in first
+    insert(app, 4, 5)
+    grown = page(app, {"numItems": 2, "cursor": None, "endCursor": first["continueCursor"]}, order="desc")
+    assert nums(grown) == [5, 4, 3, 2] and "pageStatus" not in grown  # twice its size: not yet
+    insert(app, 6)
+    grown = page(app, {"numItems": 2, "cursor": None, "endCursor": first["continueCursor"]}, order="desc")
+    assert nums(grown) == [6, 5, 4, 3, 2] and grown["pageStatus"] == "SplitRecommended"
+    # The split cursor ends the first half: both halves together are the page.
+    head = page(app, {"numItems": 2, "cursor": None, "endCursor": grown["splitCursor"]}, order="desc")
+    tail = page(app, {"numItems": 2, "cursor": grown["splitCursor"], "endCursor": first["continueCursor"]}, order="desc")
+    assert nums(head) + nums(tail) == [6, 5, 4, 3, 2] and nums(head) == [6, 5]
