@@ -53,6 +53,12 @@ class ServerSettings:
     dev_tokens: bool = False
     # Accept the admin key as ?adminKey= in URLs (off: URLs end up in logs and histories).
     allow_admin_key_in_url: bool = False
+    # Fair sharing: what one connection may hold at once. Queries past the first N of a
+    # query set fail (QueryFailed) rather than take memory and CPU from everyone; actions past
+    # N wait for a slot of their own connection; /api/query_batch takes at most N queries.
+    max_queries_per_session: int = 10_000
+    max_actions_in_flight: int = 16
+    max_batch_queries: int = 1_000
 
 
 @dataclass

@@ -268,6 +268,11 @@ class HttpApi:
             queries = body.get("queries")
             if not isinstance(queries, list):
                 raise RequestError(400, "BadJsonBody", "Request body needs 'queries', an array")
+            limit = self.dep.settings.max_batch_queries
+            if len(queries) > limit:
+                raise RequestError(
+                    400, "TooManyQueries", f"A query batch holds at most {limit} queries; this one has {len(queries)}"
+                )
             plan = []
             for q in queries:
                 if not isinstance(q, dict):

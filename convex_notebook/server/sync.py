@@ -94,6 +94,7 @@ class SyncSession:
         self.last_send = self.loop.time()
         self.closed = False
         self.actions: set[asyncio.Task] = set()
+        self.action_slots: asyncio.Semaphore | None = None  # made on the loop, at the first action
 
     # == the connection ======================================================================
     async def run(self) -> None:
@@ -181,7 +182,7 @@ class SyncSession:
         elif isinstance(msg, P.MutationRequest):
             await self.dep.run_blocking(self._mutation, msg)
         elif isinstance(msg, P.ActionRequest):
-            task = asyncio.create_task(self._action(msg))
+            task = asyncio.create_task(self._action_in_turn(msg))
             self.actions.add(task)
             task.add_done_callback(self.actions.discard)
         elif isinstance(msg, P.Authenticate):
@@ -197,9 +198,22 @@ class SyncSession:
         # commits) from their first run; the client sees them all at once, below.
         added: dict[int, _Query] = {}
         failures: dict[int, tuple] = {}
+        with self.dep.lock:  # (live ones count: a failed query holds nothing)
+            live = {qid for qid, entry in self.queries.items() if entry.sub is not None}
+        room = self.dep.settings.max_queries_per_session - len(live) + sum(
+            1 for mod in msg.modifications if not isinstance(mod, P.QueryAdd) and mod.query_id in live
+        )
         for mod in msg.modifications:
             if isinstance(mod, P.QueryAdd):
                 entry = added[mod.query_id] = _Query(mod.query_id, mod.udf_path, mod.args, mod.journal)
+                if room <= 0:  # past the connection's share: fails without running
+                    entry.error = TooManyQueries(
+                        f"Too many queries subscribed on one connection (limit: "
+                        f"{self.dep.settings.max_queries_per_session}); remove some before adding more"
+                    )
+                    failures[mod.query_id] = ("failed", mod.query_id, entry.error, [], entry.journal)
+                    continue
+                room -= 1
                 failure = self._subscribe(entry, report=True)
                 if failure is not None:
                     failures[mod.query_id] = failure
@@ -347,6 +361,14 @@ class SyncSession:
             # Then a Transition at or past the commit: clients wait for it (read your writes).
             snapshot = self.capture_locked(force=True)
             self.dep.post(self.enqueue_mutation_result, msg.request_id, stored, snapshot)
+
+    async def _action_in_turn(self, msg: P.ActionRequest) -> None:
+        """An action, once one of this connection's slots is free: one socket's actions never
+        hold more than its share of the server's threads."""
+        if self.action_slots is None:
+            self.action_slots = asyncio.Semaphore(self.dep.settings.max_actions_in_flight)
+        async with self.action_slots:
+            await self._action(msg)
 
     async def _action(self, msg: P.ActionRequest) -> None:
         view, admin = self.view, self.admin
@@ -504,6 +526,10 @@ class _AuthRefused(Exception):
 
 class ReplayMismatch(Exception):
     """A mutation reused the (sessionId, requestId) of another call."""
+
+
+class TooManyQueries(Exception):
+    """A connection asked for more live queries than its share (``max_queries_per_session``)."""
 
 
 class _Outbox:
