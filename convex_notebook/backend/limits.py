@@ -20,6 +20,7 @@ import dataclasses
 import heapq
 import threading
 import time
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -111,43 +112,65 @@ class _Budget:
 
 
 class _Watchdog:
-    """One daemon thread that interrupts calls past their budget."""
+    """One daemon thread that interrupts calls past their budget.
+
+    It sleeps until the earliest deadline it knows and is woken only when a budget with an
+    earlier one arrives (or it was idle): a call that starts and ends well within its budget
+    costs a heap push, not a thread switch.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, _Budget]] = []
         self._seq = 0
         self._thread: threading.Thread | None = None
+        self._waiting_until: float | None = None  # None: idle (no budget to watch)
+        # New budgets, appended without the lock (deque appends are atomic); the thread moves
+        # them into its heap whenever it wakes.
+        self._arrived: deque[_Budget] = deque()
 
     def add(self, budget: _Budget) -> None:
-        with self._cond:
-            self._seq += 1
-            heapq.heappush(self._heap, (budget.deadline(), self._seq, budget))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="convex-limits", daemon=True)
-                self._thread.start()
-            elif self._heap[0][2] is budget:
+        self._arrived.append(budget)
+        waiting_until = self._waiting_until  # (read after the append: see _run)
+        if self._thread is None or waiting_until is None or budget.deadline() < waiting_until:
+            with self._cond:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="convex-limits", daemon=True)
+                    self._thread.start()
                 self._cond.notify()
 
     def finish(self, budget: _Budget) -> bool:
         """Stop watching ``budget``; True if it fired (a pending interrupt is withdrawn)."""
-        with self._cond:
-            budget.done = True
-            if budget.fired:
-                _async_raise(budget.thread_id, None)  # not delivered yet: clear it
-            return budget.fired
+        budget.done = True
+        if not budget.fired:
+            return False
+        with self._cond:  # (the thread raises under the lock: no interrupt lands after this)
+            _async_raise(budget.thread_id, None)  # not delivered yet: clear it
+            return True
 
     def _run(self) -> None:
+        arrived = self._arrived
         with self._cond:
             while True:
+                while arrived:
+                    budget = arrived.popleft()
+                    if not budget.done:
+                        self._seq += 1
+                        heapq.heappush(self._heap, (budget.deadline(), self._seq, budget))
                 while self._heap and self._heap[0][2].done:
                     heapq.heappop(self._heap)
                 if not self._heap:
+                    self._waiting_until = None
+                    if arrived:  # (one came after the drain: add() may have seen the old target)
+                        continue
                     self._cond.wait()
                     continue
                 deadline, _, budget = self._heap[0]
                 now = time.monotonic()
                 if now < deadline:
+                    self._waiting_until = deadline
+                    if arrived:
+                        continue
                     self._cond.wait(deadline - now)
                     continue
                 heapq.heappop(self._heap)
@@ -155,6 +178,8 @@ class _Watchdog:
                     # In a database call (the clock is paused) or deferred: look again later.
                     self._seq += 1
                     heapq.heappush(self._heap, (max(budget.deadline(), now + 0.05), self._seq, budget))
+                    continue
+                if budget.done:
                     continue
                 budget.fired = True
                 _async_raise(budget.thread_id, FunctionTimeout)
@@ -168,51 +193,69 @@ _WATCHDOG = _Watchdog()
 _current: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("convex_budget", default=None)
 
 
-@contextmanager
-def user_code(limit: float | None, describe: str, *, limit_name: str) -> Iterator[None]:
-    """Run the block under a time budget of ``limit`` seconds (None: no limit). Past it, the
-    block is interrupted and :class:`LimitError` raised (``describe``: "query tasks:list")."""
-    if limit is None:
-        yield
-        return
-    budget = _Budget(limit)
-    token = _current.set(budget)
-    _WATCHDOG.add(budget)
-    timed_out = False
-    try:
-        yield
-    except FunctionTimeout:
-        if not budget.fired:
-            raise  # an outer budget's (an action's, around a nested call)
-        timed_out = True
-    finally:
+class user_code:
+    """``with user_code(limit, "query tasks:list", limit_name=...)``: run the block under a time
+    budget of ``limit`` seconds (None: no limit). Past it, the block is interrupted and
+    :class:`LimitError` raised. (A class, not a generator: it wraps every function call.)"""
+
+    __slots__ = ("limit", "describe", "limit_name", "budget", "token")
+
+    def __init__(self, limit: float | None, describe: str, *, limit_name: str) -> None:
+        self.limit = limit
+        self.describe = describe
+        self.limit_name = limit_name
+
+    def __enter__(self) -> None:
+        if self.limit is None:
+            return
+        self.budget = budget = _Budget(self.limit)
+        self.token = _current.set(budget)
+        _WATCHDOG.add(budget)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        limit = self.limit
+        if limit is None:
+            return False
+        budget = self.budget
         fired = _WATCHDOG.finish(budget)
-        _current.reset(token)
-    if timed_out or fired or budget.used(time.monotonic()) > limit:
-        raise LimitError(
-            f"{describe} timed out: it ran more than {_seconds(limit)} of user code, Convex's limit "
-            f"({limit_name}; raise it with cn.Backend(limits=cn.Limits({limit_name}=...)))"
-        )
+        _current.reset(self.token)
+        if exc_type is FunctionTimeout and not budget.fired:
+            return False  # an outer budget's (an action's, around a nested call)
+        if exc_type is FunctionTimeout or fired or budget.used(time.monotonic()) > limit:
+            raise LimitError(
+                f"{self.describe} timed out: it ran more than {_seconds(limit)} of user code, Convex's limit "
+                f"({self.limit_name}; raise it with cn.Backend(limits=cn.Limits({self.limit_name}=...)))"
+            ) from None
+        return False
 
 
 def _seconds(limit: float) -> str:
     return f"{limit:g} s" if limit < 60 else f"{limit / 60:g} minutes"
 
 
-@contextmanager
-def db_time() -> Iterator[None]:
+class _DbTime:
     """A database call inside a function: its time does not count (Convex's "user code" only)."""
-    budget = _current.get()
-    if budget is None or budget.paused_since is not None:
-        yield
-        return
-    budget.paused_since = time.monotonic()
-    try:
-        yield
-    finally:
-        now = time.monotonic()
-        budget.paused += now - budget.paused_since
-        budget.paused_since = None
+
+    __slots__ = ("budget",)
+
+    def __enter__(self) -> None:
+        budget = _current.get()
+        if budget is None or budget.paused_since is not None:
+            self.budget = None
+            return
+        self.budget = budget
+        budget.paused_since = time.monotonic()
+
+    def __exit__(self, *exc: Any) -> None:
+        budget = self.budget
+        if budget is not None:
+            budget.paused += time.monotonic() - budget.paused_since  # type: ignore[operator]
+            budget.paused_since = None
+
+
+def db_time() -> _DbTime:
+    """``with db_time():`` around a database call inside a function (see :class:`_DbTime`)."""
+    return _DbTime()
 
 
 @contextmanager
@@ -291,6 +334,12 @@ def near_limit_warnings(txn: Transaction, limits: Limits) -> list[str]:
     """Convex's ``[WARN]`` log lines for a transaction close to its limits."""
     tl = limits.transaction
     frac = limits.warn_fraction
+    if (  # the usual case, checked without building anything
+        txn.documents_read < frac * tl.documents_read and txn.bytes_read < frac * tl.bytes_read
+        and txn.index_ranges < frac * tl.index_ranges and txn.documents_written < frac * tl.documents_written
+        and txn.bytes_written < frac * tl.bytes_written
+    ):
+        return []
     out = []
     checks = (
         (txn.documents_read, tl.documents_read, "Many documents read in a single function execution",

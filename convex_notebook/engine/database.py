@@ -456,20 +456,23 @@ class Database:
         """Validate and apply a mutation's buffered writes (see module docstring)."""
         if not txn.has_writes():
             return txn.snapshot_ts
+        new_tables = txn.new_tables
         with self.commit_lock:
             conflict = None
-            if txn.reads.ranges and txn.snapshot_started:
+            if txn.snapshot_started and txn.reads.ranges:
                 conflict = self.write_log.conflict(txn.snapshot_ts, txn.reads)
-            for name, info in txn.new_tables.items():
-                if conflict is None and (name in self._tables or info.number in self._by_number):
-                    conflict = Conflict(None, name)
+            if new_tables:
+                for name, info in new_tables.items():
+                    if conflict is None and (name in self._tables or info.number in self._by_number):
+                        conflict = Conflict(None, name)
             if conflict is not None:
+                self._unreserve(txn)
                 raise OccConflict(conflict)
             ts = self._next_ts()
             store = self.store
             store.begin()
             try:
-                created = [self._create_pending(info) for info in txn.new_tables.values()]
+                created = [self._create_pending(info) for info in new_tables.values()] if new_tables else []
                 txn.apply(ts, {info.number: info for info in created})
                 self._housekeeping(ts, txn.documents_written)
                 with self._publish:
@@ -480,12 +483,18 @@ class Database:
                     self.last_ts = ts
             except BaseException:
                 store.rollback()
+                self._unreserve(txn)
                 raise
-            finally:
-                with self._ids:
-                    self._reserved_numbers.difference_update(i.number for i in txn.new_tables.values())
+            if new_tables:
+                self._unreserve(txn)
             self._published(txn.writes, ts)
             return ts
+
+    def _unreserve(self, txn: Transaction) -> None:
+        """The table numbers a transaction reserved are the catalog's now, or free again."""
+        if txn.new_tables:
+            with self._ids:
+                self._reserved_numbers.difference_update(i.number for i in txn.new_tables.values())
 
     def _create_pending(self, pending: TableInfo) -> TableInfo:
         """Create a mutation's new table in the store (inside its commit): the real index ids."""
@@ -504,13 +513,16 @@ class Database:
         if self._commits_since_save >= 256:
             self.store.set_meta("ts", str(ts))
             self._commits_since_save = 0
-        self.history.compact(ts, written)
+        history = self.history
+        if history.due(ts, written):
+            history.compact(ts, written)
 
     def _published(self, writes: WriteSet, ts: int) -> None:
         """After a commit became visible (under the commit lock): logs, caches, listeners."""
         self.write_log.append(ts, writes)
+        table_written = self.table_written
         for table in writes.tables:
-            self.table_written[table] = ts
+            table_written[table] = ts
         if self.table_caches:
             for key in [k for k in self.table_caches if writes.everything or k[0] in writes.tables]:
                 self.table_caches.pop(key, None)

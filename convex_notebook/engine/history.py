@@ -19,6 +19,8 @@ a file reopened after a restart reads back exactly as far.
 from __future__ import annotations
 
 import datetime as _dt
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .overlay import TableOverlay
@@ -59,6 +61,26 @@ class History:
         else:
             self.started = int(saved)
         self._oldest = store.oldest_revision_ts()
+        self._overlays: OrderedDict[tuple[int, int, int], TableOverlay] = OrderedDict()
+        self._overlays_lock = threading.Lock()
+
+    def versions_at(self, source: "StoreReads", ts: int, table_number: int, snapshot_ts: int) -> TableOverlay:
+        """``versions_at`` of one table, shared by the reads of the same past time from the
+        same snapshot (a notebook asks the past the same question again and again). The
+        overlays are read-only: time travel never writes."""
+        key = (table_number, ts, snapshot_ts)
+        cache = self._overlays
+        with self._overlays_lock:
+            overlay = cache.get(key)
+            if overlay is not None:
+                cache.move_to_end(key)
+                return overlay
+        overlay = versions_at(source, ts, table_number)
+        with self._overlays_lock:
+            cache[key] = overlay
+            while len(cache) > 16:
+                cache.popitem(last=False)
+        return overlay
 
     def oldest_readable(self) -> int:
         """The oldest timestamp a read may ask for."""
@@ -84,6 +106,15 @@ class History:
                 f"readable from {oldest} ({format_ts(oldest)}) to {latest} ({format_ts(latest)})"
             )
         return None if ts >= latest else ts
+
+    def due(self, ts: int, written: int) -> bool:
+        """Whether a commit at ``ts`` has history to forget (cheap: most commits do not)."""
+        oldest = self._oldest
+        if oldest is None:
+            if written:
+                self._oldest = ts
+            return False
+        return oldest < ts - self.window_ns and oldest < self.db.clock_ns() - self.window_ns
 
     def compact(self, ts: int, written: int) -> None:
         """Inside a commit at ``ts``: forget up to about twice as many expired write-log rows

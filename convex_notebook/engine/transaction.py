@@ -203,9 +203,9 @@ class Transaction:
         """The versions laid over the store's for one table, if any."""
         overlay = self.overlays.get(number)
         if overlay is None and self.read_ts is not None:
-            from .history import versions_at
-
-            overlay = self.overlays[number] = versions_at(self._src(), self.read_ts, number)
+            overlay = self.overlays[number] = self.db.history.versions_at(
+                self._src(), self.read_ts, number, self.snapshot_ts
+            )
         return overlay
 
     def on_commit(self, action: Callable[[], None]) -> None:

@@ -43,8 +43,9 @@ class WriteLog:
         with self._lock:
             entries = self._entries
             entries.append((ts, writes))
-            while entries and (len(entries) > self.max_entries or entries[0][0] < ts - self.max_age_ns):
-                self.horizon = entries.popleft()[0]
+            if len(entries) > self.max_entries or entries[0][0] < ts - self.max_age_ns:
+                while entries and (len(entries) > self.max_entries or entries[0][0] < ts - self.max_age_ns):
+                    self.horizon = entries.popleft()[0]
 
     def after(self, ts: int) -> Iterator[tuple[int, WriteSet]]:
         """The commits after ``ts``, oldest first."""
