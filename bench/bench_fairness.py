@@ -459,8 +459,10 @@ async def _load(url: str, sizes: Sizes, seconds: float, server: Server, hostile:
             raise
     sampler = RssSampler(server).start()
     t0 = time.perf_counter()
-    hard_end = t0 + seconds + sizes.attack_timeout_s + sizes.settle_s + 60
-    deadline = [t0 + seconds]
+    hard_end = t0 + seconds + sizes.lead_s + sizes.attack_timeout_s + sizes.settle_s + 60
+    # With an attacker, the clients go on until the attack window has ended (the attacker then
+    # sets the deadline to max(run length, window end)); hard_end bounds it all.
+    deadline = [hard_end if hostile is not None else t0 + seconds]
 
     async def work(c: Any, own: str) -> None:
         while time.perf_counter() < min(deadline[0], hard_end):
@@ -479,15 +481,17 @@ async def _load(url: str, sizes: Sizes, seconds: float, server: Server, hostile:
 
     async def attacker() -> None:
         assert hostile is not None
-        await asyncio.sleep(sizes.lead_s)
-        out.rss_before = server.rss()
-        start = time.perf_counter()
-        out.hostile = await hostile.attack()
-        await asyncio.sleep(sizes.settle_s)
-        end = time.perf_counter()
-        out.rss_after = server.rss()
-        out.window = (start, end)
-        deadline[0] = max(deadline[0], end)
+        try:
+            await asyncio.sleep(sizes.lead_s)
+            out.rss_before = server.rss()
+            start = time.perf_counter()
+            out.hostile = await hostile.attack()
+            await asyncio.sleep(sizes.settle_s)
+            end = time.perf_counter()
+            out.rss_after = server.rss()
+            out.window = (start, end)
+        finally:
+            deadline[0] = max(t0 + seconds, time.perf_counter())
 
     tasks = [work(c, own) for c, own in zip(conns, ids)]
     if hostile is not None:
