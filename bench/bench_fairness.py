@@ -582,6 +582,11 @@ def _attack_rows(letter: str, label: str, run_: RunResult, base: dict[str, Any],
                    f"baseline {base['rate']:,.0f}/s), {during['failed']} failed")
     if during["errors"]:
         window_note += f" (e.g. {during['errors'][0]})"
+    overlapping = run_.in_range(w0, w1)
+    if overlapping:
+        worst_op = max(overlapping, key=lambda op: op.end - op.start)
+        window_note += (f"; the worst operation ran from +{worst_op.start - w0:.1f} s to +{worst_op.end - w0:.1f} s "
+                        f"into the window")
     if not run_.server_alive:
         window_note += f"; THE SERVER DIED: {run_.server_tail[-300:]}"
     name = f"{letter}. {label}"
