@@ -585,7 +585,7 @@ def _attack_rows(letter: str, label: str, run_: RunResult, base: dict[str, Any],
     overlapping = run_.in_range(w0, w1)
     if overlapping:
         worst_op = max(overlapping, key=lambda op: op.end - op.start)
-        window_note += (f"; the worst operation ran from +{worst_op.start - w0:.1f} s to +{worst_op.end - w0:.1f} s "
+        window_note += (f"; the worst operation ran from {worst_op.start - w0:+.1f} s to {worst_op.end - w0:+.1f} s "
                         f"into the window")
     if not run_.server_alive:
         window_note += f"; THE SERVER DIED: {run_.server_tail[-300:]}"
