@@ -411,6 +411,7 @@ class _Client:
         self.sync = _Sync(url)
         self.max_ts = 0
         self.pending: dict[int, list[Any]] = {}  # requestId -> [needed ts or None, future]
+        self.results: dict[int, Any] = {}  # requestId -> the mutation's result (JSON), until returned
         self.seen_queries: dict[int, asyncio.Event] = {}
         self.failures: list[str] = []
 
@@ -442,6 +443,7 @@ class _Client:
                     if entry is None:
                         continue
                     if msg.get("success"):
+                        self.results[msg["requestId"]] = msg.get("result")
                         entry[0] = _decode_ts(msg["ts"])
                         self._settle()
                     else:
@@ -460,13 +462,18 @@ class _Client:
         s.qs += 1
         await asyncio.wait_for(self.seen_queries[qid].wait(), 60)
 
-    async def mutation(self, path: str, args: dict) -> None:
+    async def mutation(self, path: str, args: dict) -> Any:
+        """Send a mutation and wait for its confirmation; returns its result (JSON as sent)."""
         s = self.sync
         rid = s.rid
         fut = asyncio.get_running_loop().create_future()
         self.pending[rid] = [None, fut]
-        await s.send_mutation(path, args)
-        await asyncio.wait_for(fut, 120)
+        try:
+            await s.send_mutation(path, args)
+            await asyncio.wait_for(fut, 120)
+        finally:
+            self.pending.pop(rid, None)
+        return self.results.pop(rid, None)
 
     async def close(self) -> None:
         await self.sync.close()

@@ -100,3 +100,34 @@ def test_bench_quick_concurrency_writes_report(tmp_path):
         assert _positive(r["ratio"]), r
         assert r["met"] in (True, False, None)
     assert "concurrency" in out.read_text()
+
+
+def test_bench_quick_fairness_writes_report(tmp_path):
+    """Issue 14's bench (bench/bench_fairness.py) at tiny sizes: 10 clients for ~1 s per run,
+    a hostile client sending 2,000 QueryAdds, a 2,000-query batch, 20 short actions. The server
+    may refuse an attack (the note says how); the bench must still report every row."""
+    out = tmp_path / "RESULTS.md"
+    env = dict(os.environ, CN_BENCH_FAIR_SECONDS="1")
+    proc = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--only", "fairness", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert data["errors"] == {}
+    results = data["results"]["fairness"]
+    names = [r["name"] for r in results]
+    assert any(n.startswith("baseline:") for n in names), names
+    for prefix in ("a.", "b.", "c."):
+        rows = [r for r in results if r["name"].startswith(prefix)]
+        assert len(rows) == 4, names  # worst, p99, RSS during, RSS after
+        worst = rows[0]
+        assert worst["name"].endswith("worst latency") and worst["goal"] == "≤ 3x"
+        assert "hostile:" in worst["note"], worst
+    for r in results:
+        assert not r["note"].startswith("error:"), r
+        assert _positive(r["value"]), r
+        assert _positive(r["baseline_value"]), r
+        assert _positive(r["ratio"]), r
+        assert r["met"] in (True, False, None)
+    assert "fairness" in out.read_text()
