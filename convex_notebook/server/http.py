@@ -80,7 +80,10 @@ class HttpApi:
         if not raw.strip():
             return {}
         try:
-            body = P.loads(raw, "Request body")
+            if len(raw) > 256 * 1024:  # a big body: parsed off the event loop
+                body = await self.dep.run_blocking(P.loads, raw, "Request body")
+            else:
+                body = P.loads(raw, "Request body")
         except P.ProtocolError as exc:
             raise RequestError(400, "BadJsonBody", str(exc)) from None
         if not isinstance(body, dict):

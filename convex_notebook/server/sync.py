@@ -116,7 +116,11 @@ class SyncSession:
                     except UnicodeDecodeError:
                         raise P.ProtocolError("Binary frame is not UTF-8 text") from None
                 try:
-                    await self._handle(P.parse_client_message(text))
+                    if len(text) > _PARSE_ON_LOOP_CHARS:  # a big frame: parsed off the event loop
+                        parsed = await self.dep.run_blocking(P.parse_client_message, text)
+                    else:
+                        parsed = P.parse_client_message(text)
+                    await self._handle(parsed)
                 except P.ProtocolError as exc:
                     await self._close(CLOSE_POLICY, exc.reason)
                     break
@@ -198,22 +202,9 @@ class SyncSession:
         # commits) from their first run; the client sees them all at once, below.
         added: dict[int, _Query] = {}
         failures: dict[int, tuple] = {}
-        with self.dep.lock:  # (live ones count: a failed query holds nothing)
-            live = {qid for qid, entry in self.queries.items() if entry.sub is not None}
-        room = self.dep.settings.max_queries_per_session - len(live) + sum(
-            1 for mod in msg.modifications if not isinstance(mod, P.QueryAdd) and mod.query_id in live
-        )
         for mod in msg.modifications:
             if isinstance(mod, P.QueryAdd):
                 entry = added[mod.query_id] = _Query(mod.query_id, mod.udf_path, mod.args, mod.journal)
-                if room <= 0:  # past the connection's share: fails without running
-                    entry.error = TooManyQueries(
-                        f"Too many queries subscribed on one connection (limit: "
-                        f"{self.dep.settings.max_queries_per_session}); remove some before adding more"
-                    )
-                    failures[mod.query_id] = ("failed", mod.query_id, entry.error, [], entry.journal)
-                    continue
-                room -= 1
                 failure = self._subscribe(entry, report=True)
                 if failure is not None:
                     failures[mod.query_id] = failure
@@ -239,7 +230,8 @@ class SyncSession:
             entry.sub = None
 
     def _check_modification_locked(self, msg: P.ModifyQuerySet) -> None:
-        """Refuse a modification that does not fit the query set (before changing anything)."""
+        """Refuse a modification that does not fit the query set, or that would take the
+        connection past its share of live queries (before changing anything)."""
         if True:
             if msg.base_version != self.qs_version:
                 raise P.ProtocolError(
@@ -261,6 +253,12 @@ class SyncSession:
                     if mod.query_id not in ids:
                         raise P.ProtocolError(f"Remove of unknown query id {mod.query_id}")
                     ids.discard(mod.query_id)
+            limit = self.dep.settings.max_queries_per_session
+            if len(ids) > limit:
+                raise P.ProtocolError(
+                    f"The query set would hold {len(ids)} queries; one connection holds at most {limit} "
+                    "(ServerSettings.max_queries_per_session)", code="TooManyQueries",
+                )
 
     def _subscribe(self, entry: _Query, *, report: bool, view: Any = None, admin: bool | None = None) -> tuple | None:
         """Subscribe ``entry``; its failure is returned as the QueryFailed to report (to be
@@ -520,16 +518,17 @@ class SyncSession:
                 self.outbox.put_nowait(("msg", P.ping()))
 
 
+# Frames longer than this are parsed on the thread pool: a 10 MB query set must not hold up
+# every other connection's frames while it is parsed.
+_PARSE_ON_LOOP_CHARS = 256 * 1024
+
+
 class _AuthRefused(Exception):
     pass
 
 
 class ReplayMismatch(Exception):
     """A mutation reused the (sessionId, requestId) of another call."""
-
-
-class TooManyQueries(Exception):
-    """A connection asked for more live queries than its share (``max_queries_per_session``)."""
 
 
 class _Outbox:

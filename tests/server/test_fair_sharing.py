@@ -16,24 +16,28 @@ import convex_notebook as cn
 from server_helpers import RawSync, make_app, mods_by_id
 
 
-def test_a_query_set_past_its_share_fails_the_extra_queries_only() -> None:
+def test_a_query_set_past_its_share_is_refused_whole() -> None:
     app = make_app()
     handle = app.serve(port=0, block=False, print_admin_key=False, max_queries_per_session=3)
     try:
         async def main() -> None:
-            greedy = await RawSync(handle.url).open()
-            t = await greedy.modify(*[greedy.add(i, "values:sample") for i in range(5)])
-            mods = mods_by_id(t)
-            assert [mods[i]["type"] for i in range(5)] == ["QueryUpdated"] * 3 + ["QueryFailed"] * 2
-            assert "Too many queries subscribed on one connection (limit: 3)" in mods[4]["errorMessage"]
-            # Its share frees up as it removes queries; another connection has its own.
-            t = await greedy.modify({"type": "Remove", "queryId": 0}, {"type": "Remove", "queryId": 3},
-                                    greedy.add(5, "messages:list"))
+            fits = await RawSync(handle.url).open()
+            t = await fits.modify(*[fits.add(i, "values:sample") for i in range(3)])
+            assert all(m["type"] == "QueryUpdated" for m in t["modifications"])
+            # Its share frees up as it removes queries.
+            t = await fits.modify({"type": "Remove", "queryId": 0}, fits.add(5, "messages:list"))
             assert mods_by_id(t)[5]["type"] == "QueryUpdated"
+            # One more is past the share: the connection is closed, nothing was run for it.
+            executions = app.reactivity.executions
+            await fits.send({"type": "ModifyQuerySet", "baseVersion": 2, "newVersion": 3,
+                             "modifications": [fits.add(9, "messages:list", {"n": 1.0})]})
+            frame = await fits.closed()
+            assert frame.code == 1008 and frame.reason.startswith("TooManyQueries: The query set would hold 4 queries")
+            assert app.reactivity.executions == executions
+            # Another connection has its own share.
             other = await RawSync(handle.url).open()
             t = await other.modify(*[other.add(i, "messages:list") for i in range(3)])
             assert all(m["type"] == "QueryUpdated" for m in t["modifications"])
-            await greedy.close()
             await other.close()
 
         asyncio.run(main())
