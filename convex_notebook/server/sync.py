@@ -117,6 +117,7 @@ class SyncSession:
                         raise P.ProtocolError("Binary frame is not UTF-8 text") from None
                 try:
                     if len(text) > _PARSE_ON_LOOP_CHARS:  # a big frame: parsed off the event loop
+                        self._refuse_oversized_query_set(text)
                         parsed = await self.dep.run_blocking(P.parse_client_message, text)
                     else:
                         parsed = P.parse_client_message(text)
@@ -228,6 +229,19 @@ class SyncSession:
         if entry.sub is not None:
             entry.sub.unsubscribe()
             entry.sub = None
+
+    def _refuse_oversized_query_set(self, text: str) -> None:
+        """A big frame adding far more queries than a connection may hold is refused before
+        it is parsed: counting its Adds is a C-speed scan, while parsing 100,000 of them would
+        hold the interpreter from every other connection for a while. (The count has a factor
+        of two to spare, for arguments that happen to spell "Add"; between the limit and
+        twice it, the frame is parsed and then refused.)"""
+        limit = self.dep.settings.max_queries_per_session
+        if '"ModifyQuerySet"' in text and text.count('"Add"') > 2 * limit:
+            raise P.ProtocolError(
+                f"The query set would hold more than {limit} queries; one connection holds at most "
+                f"{limit} (ServerSettings.max_queries_per_session)", code="TooManyQueries",
+            )
 
     def _check_modification_locked(self, msg: P.ModifyQuerySet) -> None:
         """Refuse a modification that does not fit the query set, or that would take the

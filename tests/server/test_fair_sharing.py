@@ -46,6 +46,26 @@ def test_a_query_set_past_its_share_is_refused_whole() -> None:
         app.close()
 
 
+def test_a_huge_query_set_frame_is_refused_before_it_is_parsed() -> None:
+    app = make_app()
+    handle = app.serve(port=0, block=False, print_admin_key=False, max_queries_per_session=100)
+    try:
+        async def main() -> None:
+            c = await RawSync(handle.url).open()
+            pad = "x" * 200  # (the frame must be big enough to be checked off the event loop)
+            adds = [c.add(i, "messages:list", {"pad": pad}) for i in range(2000)]
+            await c.send({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": adds})
+            frame = await c.closed()
+            assert frame.code == 1008 and frame.reason.startswith("TooManyQueries: The query set would hold more than 100")
+
+        executions = app.reactivity.executions
+        asyncio.run(main())
+        assert app.reactivity.executions == executions
+    finally:
+        handle.stop()
+        app.close()
+
+
 def test_one_connections_actions_run_at_most_its_share_at_once() -> None:
     app = cn.Backend(echo_logs=False)
     running, started, most = [0], [0], [0]
@@ -99,6 +119,9 @@ def test_a_query_batch_past_its_limit_is_refused_whole() -> None:
         assert r.status_code == 400 and r.json()["code"] == "TooManyQueries" and "at most 2" in r.json()["message"]
         r = httpx.post(handle.url + "/api/query_batch", json={"queries": queries[:2]})
         assert r.status_code == 200 and len(r.json()["results"]) == 2
+        huge = [{"path": "messages:list", "args": {"pad": "x" * 200}}] * 2000  # refused unparsed
+        r = httpx.post(handle.url + "/api/query_batch", json={"queries": huge})
+        assert r.status_code == 400 and r.json()["code"] == "TooManyQueries"
     finally:
         handle.stop()
         app.close()
