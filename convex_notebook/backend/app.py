@@ -25,15 +25,14 @@ from typing import Any, Callable
 
 from ..engine.clock import Clock, VirtualClock
 from ..engine.database import DEFAULT_HISTORY_NS, Database
-from ..engine.history import HistoryError
 from ..engine.subscriptions import Execution, HubStats, Subscription, SubscriptionHub, freeze
-from ..engine.transaction import Transaction, TransactionLimits
+from ..engine.transaction import Transaction
 from ..errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from ..values import MISSING, convex_value
 from ..values._check import canonical_copy
 from ..values.schema import SchemaDefinition
 from . import logs
-from .context import ActionCtx, InlineMutationCtx, MutationCtx, QueryCtx
+from .context import InlineMutationCtx
 from .occ import OccError, run_optimistic
 from .timestamps import to_timestamp
 from .registry import FunctionDef, FunctionNotFound, Registry, RegisteredFunction, make_definition
@@ -41,7 +40,7 @@ from .http_actions import HttpRequest, HttpResponse, HttpRouter, run_http_action
 from .scheduler import SchedulerRunner
 from .vector_search import VectorSearch
 from .env import Environment
-from .limits import Limits, LimitError, check_size, held, near_limit_warnings, user_code
+from .limits import Limits, LimitError, check_size, near_limit_warnings, user_code
 from .components import Component, ComponentRef, Components, make_ctx
 from .system import is_system_path, lookup_system
 
@@ -263,7 +262,7 @@ class Backend(_Definer):
         if at is not None:
             if not isinstance(target, (str, RegisteredFunction)):
                 raise TypeError("app.query(..., at=) calls a query: pass its path ('module:fn') or reference")
-            when = to_timestamp(at, self._db)
+            when = to_timestamp(at, self._db.clock_ns())
             self._db.history.check_readable(when, self._db.latest_ts())  # (a clear error before any call)
             token = _read_at.set(when)
             try:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import datetime as _dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..engine.history import HistoryError
-
-if TYPE_CHECKING:
-    from ..engine.database import Database
 
 __all__ = ["to_timestamp"]
 
 
-def to_timestamp(at: Any, db: "Database") -> int:
+def to_timestamp(at: Any, now_ns: int) -> int:
     """A commit timestamp (ns since the epoch) from an ``int`` timestamp, a ``datetime``
-    (naive: UTC) or a ``timedelta`` meaning that long before the database's clock now."""
+    (naive: UTC) or a ``timedelta`` meaning that long before ``now_ns`` (the deployment's
+    clock: ``Database.clock_ns()`` embedded, this machine's clock for a remote one)."""
     if isinstance(at, bool):
         raise HistoryError(f"at= takes a timestamp, a datetime or a timedelta, got {at!r}")
     if isinstance(at, int):
@@ -23,7 +21,7 @@ def to_timestamp(at: Any, db: "Database") -> int:
     if isinstance(at, _dt.timedelta):
         if at < _dt.timedelta(0):
             raise HistoryError(f"at= takes a timedelta into the past (non-negative), got {at!r}")
-        return db.clock_ns() - int(at.total_seconds() * 1e9)
+        return now_ns - int(at.total_seconds() * 1e9)
     if isinstance(at, _dt.datetime):
         if at.tzinfo is None:
             at = at.replace(tzinfo=_dt.timezone.utc)

@@ -153,40 +153,34 @@ class VectorSearch:
         return allowed
 
     def _matrix(self, table: str, definition: Any) -> _Matrix:
+        db = self._backend.database
+        with self._lock, db.read() as txn:  # (Database.cached: rebuilt after a write to the table)
+            return db.cached(txn, (table, f"vector:{definition.name}"), lambda: self._build(txn, table, definition))
+
+    @staticmethod
+    def _build(txn: Any, table: str, definition: Any) -> _Matrix:
+        """The unit vectors of ``table`` as ``txn`` sees it (an index build: no read limits)."""
         import numpy as np
 
-        cache = self._backend.database.table_caches  # dropped by commits to the table
-        key = (table, f"vector:{definition.name}")
-        with self._lock:
-            cached = cache.get(key)
-            if cached is not None:
-                return cached
-            get_vector = field_getter(definition.vector_field)
-            getters = {f: field_getter(f) for f in definition.filter_fields}
-            ids: list[str] = []
-            vectors: list[list[float]] = []
-            filter_keys: dict[str, list[bytes | None]] = {f: [] for f in definition.filter_fields}
-            db = self._backend.database
-            with db.read() as txn:  # an index build: no read limits
-                docs = bulk.table_documents(txn, table)
-                read_at = txn.snapshot_ts
-            for doc in docs:
-                vector = get_vector(doc)
-                if type(vector) is not list or len(vector) != definition.dimensions or not all(type(x) is float for x in vector):
-                    continue  # not indexed, as in Convex
-                ids.append(doc["_id"])
-                vectors.append(vector)
-                for field, getter in getters.items():
-                    value = getter(doc)
-                    filter_keys[field].append(None if value is MISSING else encode_value(value))
-            unit = np.asarray(vectors, dtype=np.float64).reshape(len(vectors), definition.dimensions)
-            norms = np.linalg.norm(unit, axis=1, keepdims=True)
-            np.divide(unit, norms, out=unit, where=norms > 0)
-            matrix = _Matrix(ids, unit, filter_keys)
-            # Cached only if no commit wrote the table since the read (it would be stale).
-            if db.table_written.get(table, 0) <= read_at:
-                cache[key] = matrix
-            return matrix
+        get_vector = field_getter(definition.vector_field)
+        getters = {f: field_getter(f) for f in definition.filter_fields}
+        ids: list[str] = []
+        vectors: list[list[float]] = []
+        filter_keys: dict[str, list[bytes | None]] = {f: [] for f in definition.filter_fields}
+        docs = bulk.table_documents(txn, table)
+        for doc in docs:
+            vector = get_vector(doc)
+            if type(vector) is not list or len(vector) != definition.dimensions or not all(type(x) is float for x in vector):
+                continue  # not indexed, as in Convex
+            ids.append(doc["_id"])
+            vectors.append(vector)
+            for field, getter in getters.items():
+                value = getter(doc)
+                filter_keys[field].append(None if value is MISSING else encode_value(value))
+        unit = np.asarray(vectors, dtype=np.float64).reshape(len(vectors), definition.dimensions)
+        norms = np.linalg.norm(unit, axis=1, keepdims=True)
+        np.divide(unit, norms, out=unit, where=norms > 0)
+        return _Matrix(ids, unit, filter_keys)
 
 
 def _describe(x: Any) -> str:

@@ -95,12 +95,7 @@ def _require(txn: Transaction) -> int:
 
 def table_count(txn: Transaction, table: str) -> int:
     info = txn.table(table)
-    if info is None:
-        return 0
-    overlay = txn._overlay(info.number) if (txn.overlays or txn.read_ts is not None) else None
-    if overlay:
-        return len(txn.table_rows(info))
-    return txn._src().count_documents(info.number, txn.read_ts)
+    return txn.count_documents(info) if info is not None else 0
 
 
 def ensure_table(txn: Transaction, table: str, number: int | None = None) -> "TableInfo":
@@ -486,12 +481,7 @@ def iter_table(txn: Transaction, table: str, batch: int = 65536) -> Iterable[lis
     For exports and DataFrames: reads are not counted against the transaction's limits.
     """
     info = txn.table(table)
-    if info is None:
-        return iter(())
-    if txn.overlays or txn.read_ts is not None:
-        rows = txn.table_rows(info)
-        return iter([rows[i : i + batch] for i in range(0, len(rows), batch)])
-    return txn._src().iter_documents_ordered(info.number, batch)
+    return txn.iter_documents_ordered(info.number, batch) if info is not None else iter(())
 
 
 

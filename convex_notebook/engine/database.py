@@ -19,11 +19,11 @@ import json
 import math
 import re
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..store import SqliteStore, StoredIndex
+from ..store.sqlite import FIRST_TABLE_NUMBER
 from ..values import (
     encode_id,
     encode_value,
@@ -202,7 +202,7 @@ class Database:
         # the clock and is saved every few commits (not on every one: that write costs 15%
         # of a commit); creation times are recovered from the documents' keys (their latest).
         saved_ts = int(self.store.get_meta("ts") or 0)
-        self.last_ts = max(saved_ts, self.clock_ns(), self._latest_revision())
+        self.last_ts = max(saved_ts, self.clock_ns(), self.store.latest_revision_ts() or 0)
         self.last_creation_time = self._recover_creation_time()
         self._commits_since_save = 0
         self.history = History(self, history_ns)
@@ -214,10 +214,6 @@ class Database:
     def clock_ns(self) -> int:
         """The clock, in nanoseconds (commit timestamps follow it)."""
         return int(self.clock.now_ms() * 1_000_000)
-
-    def _latest_revision(self) -> int:
-        row = self.store.conn.execute("SELECT MAX(ts) FROM revisions").fetchone()
-        return int(row[0] or 0)
 
     def _next_ts(self) -> int:
         """The timestamp of the next commit (under the commit lock)."""
@@ -329,8 +325,6 @@ class Database:
 
     def reserve_table_number(self) -> int:
         """A user table number nobody has (a mutation's new table gets it at commit)."""
-        from ..store.sqlite import FIRST_TABLE_NUMBER
-
         with self._ids:
             used = set(self._by_number) | self._reserved_numbers
             number = max([FIRST_TABLE_NUMBER - 1, *(n for n in used if n >= FIRST_TABLE_NUMBER)]) + 1

@@ -117,16 +117,9 @@ class History:
         return oldest < ts - self.window_ns and oldest < self.db.clock_ns() - self.window_ns
 
     def compact(self, ts: int, written: int) -> None:
-        """Inside a commit at ``ts``: forget up to about twice as many expired write-log rows
-        as the commit writes (so history costs a bounded amount per write)."""
-        oldest = self._oldest
-        if oldest is None:
-            if written:
-                self._oldest = ts
-            return
+        """Inside a commit at ``ts`` for which ``due`` said so: forget up to about twice as
+        many expired write-log rows as the commit writes (a bounded cost per write)."""
         cutoff = min(self.db.clock_ns() - self.window_ns, ts)
-        if oldest >= cutoff:
-            return
         store = self.db.store
         store.compact_revisions(cutoff, 2 * written + 64)
         self._oldest = store.oldest_revision_ts() or (ts if written else None)

@@ -302,6 +302,12 @@ class SubscriptionHub:
                 self._store(sub.key.path, live.args, live.identity, execution)
 
     # -- invalidation -----------------------------------------------------------------------
+    def reflects(self, ts: int) -> None:
+        """Live results hold at ``ts`` too: no commit came between theirs and it (a client's
+        observed timestamp the database moved its clock past)."""
+        with self._lock:
+            self.ts = max(self.ts, ts)
+
     @property
     def lock(self) -> threading.RLock:
         """Held while live results change: under it they are all at ``self.ts``."""

@@ -479,6 +479,13 @@ class Transaction:
             rows.sort()
         return rows
 
+    def count_documents(self, info: "TableInfo") -> int:
+        """How many documents a table holds as this transaction sees it."""
+        overlay = self._overlay(info.number) if (self.overlays or self.read_ts is not None) else None
+        if overlay:
+            return len(self.table_rows(info))
+        return self._src().count_documents(info.number, self.read_ts)
+
     def iter_documents_ordered(self, table_number: int, batch: int = 65536) -> Iterator[list[tuple[bytes, str, int]]]:
         """Batches of ``(storage key, text, plain)`` of a table as this transaction sees it, in
         key order (no reads recorded, no limits: exports)."""

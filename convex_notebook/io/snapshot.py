@@ -84,7 +84,7 @@ def export_snapshot(
             if at is not None:
                 from ..backend.timestamps import to_timestamp
 
-                when = to_timestamp(at, db)
+                when = to_timestamp(at, db.clock_ns())
             with db.read(at=when) as txn:
                 tables = sorted((db.table(name).number, name) for name in db.table_names())  # type: ignore[union-attr]
                 by_prefix: dict[str, list[str]] = {}

@@ -125,39 +125,21 @@ def read_documents(
 ) -> list[dict]:
     """Up to ``limit`` documents of ``table`` (all of them with ``limit=None``); ``at``: as
     the table was then (a timestamp, a ``datetime`` or a ``timedelta`` ago)."""
-    if at is not None:
-        if is_embedded(app):
-            from ..backend.timestamps import to_timestamp
-
-            when: Any = to_timestamp(at, app.database)
-        else:
-            when = at
-        if not is_embedded(app):
-            if not hasattr(app, "documents"):
-                raise NotSupported("reading the past needs an embedded backend or a remote deployment client")
+    if not is_embedded(app):
+        if (limit is None or at is not None) and hasattr(app, "documents"):
             with _admin_call():
-                docs = app.documents(table, at=when)
+                docs = app.documents(table, at=at) if at is not None else app.documents(table)
             docs = docs[::-1] if order == "desc" else docs
             return docs if limit is None else docs[:limit]
-        from ..backend.context import QueryCtx
-
-        with app.database.read(at=when) as txn:
-            if txn.table(table) is None:
-                return []
-            query = QueryCtx(app, txn, None).db.query(table).order(order)
-            return query.collect() if limit is None else query.take(limit)
-    if not is_embedded(app):
-        if limit is None and hasattr(app, "documents"):
-            with _admin_call():
-                docs = app.documents(table)
-            return docs[::-1] if order == "desc" else docs
-        if not hasattr(app, "table_page"):
+        if at is not None or not hasattr(app, "table_page"):
             raise NotSupported("reading documents needs an embedded backend or a remote deployment client")
         return read_page(app, table, num_items=limit, order=order).documents
     from ..backend.context import QueryCtx
+    from ..backend.timestamps import to_timestamp
 
-    with app.database.read() as txn:
-        if app.database.table(table) is None:
+    when = to_timestamp(at, app.database.clock_ns()) if at is not None else None
+    with app.database.read(at=when) as txn:
+        if txn.table(table) is None:
             return []
         query = QueryCtx(app, txn, None).db.query(table).order(order)
         return query.collect() if limit is None else query.take(limit)

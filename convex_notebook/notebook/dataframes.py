@@ -275,7 +275,7 @@ def table_dataframe(app: "Backend", table: str, *, index: str | None = None, at:
     if at is not None:
         from ..backend.timestamps import to_timestamp
 
-        when = to_timestamp(at, db)
+        when = to_timestamp(at, db.clock_ns())
     with db.read(at=when) as txn:
         info = txn.table(table)
         if info is not None and txn.read_ts is not None:  # the past: documents one by one

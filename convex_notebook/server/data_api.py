@@ -100,46 +100,50 @@ class DataApi(HttpApi):
     def _snapshot_page(
         self, only: str | None, snapshot: int | None, position: tuple[str, str | None] | None, size: int, encode: Any
     ) -> dict:
-        backend = self.dep.backend
-        db = backend.database
+        db = self.dep.backend.database
         try:
-            scope = db.read(at=snapshot)
-            txn = scope.__enter__()
+            # Every page reads the history at the first page's timestamp: one snapshot.
+            with db.read(at=snapshot) as txn:
+                return self._page_at(txn, only, snapshot, position, size, encode)
         except HistoryError as exc:
             raise RequestError(
                 400, "SnapshotUnavailable", f"Cannot continue snapshot {snapshot}: {exc}. Start again without 'snapshot'."
             ) from None
-        try:  # every page reads the history at the first page's timestamp: one snapshot
-            if snapshot is None:
-                snapshot = txn.snapshot_ts
-            tables = [only] if only is not None else sorted(db.table_names())
-            if position is not None:
-                if position[0] not in tables:
-                    raise RequestError(400, "InvalidCursor", f"The cursor is for table {position[0]!r}, not listed here")
-                tables = tables[tables.index(position[0]):]
-            values: list[Any] = []
-            table, cursor = (tables[0] if tables else "", None) if position is None else position
-            has_more = False
-            while table:
-                page, cursor, done = self._table_page(txn, table, cursor, size - len(values))
-                for doc in page:
-                    out = encode(doc)
-                    out["_table"] = table
-                    out["_ts"] = snapshot
-                    values.append(out)
-                if not done:
-                    has_more = True
-                    break
-                following = tables.index(table) + 1
-                if following == len(tables):
-                    break  # the end of the snapshot
-                table, cursor = tables[following], None
-                if len(values) >= size:
-                    has_more = True
-                    break
-            return {"values": values, "hasMore": has_more, "snapshot": snapshot, "cursor": _encode_cursor(table, cursor)}
-        finally:
-            scope.__exit__(None, None, None)
+
+    def _page_at(
+        self, txn: Any, only: str | None, snapshot: int | None, position: tuple[str, str | None] | None, size: int,
+        encode: Any,
+    ) -> dict:
+        """One ``list_snapshot`` page, read in ``txn``."""
+        db = self.dep.backend.database
+        if snapshot is None:
+            snapshot = txn.snapshot_ts
+        tables = [only] if only is not None else sorted(db.table_names())
+        if position is not None:
+            if position[0] not in tables:
+                raise RequestError(400, "InvalidCursor", f"The cursor is for table {position[0]!r}, not listed here")
+            tables = tables[tables.index(position[0]):]
+        values: list[Any] = []
+        table, cursor = (tables[0] if tables else "", None) if position is None else position
+        has_more = False
+        while table:
+            page, cursor, done = self._table_page(txn, table, cursor, size - len(values))
+            for doc in page:
+                out = encode(doc)
+                out["_table"] = table
+                out["_ts"] = snapshot
+                values.append(out)
+            if not done:
+                has_more = True
+                break
+            following = tables.index(table) + 1
+            if following == len(tables):
+                break  # the end of the snapshot
+            table, cursor = tables[following], None
+            if len(values) >= size:
+                has_more = True
+                break
+        return {"values": values, "hasMore": has_more, "snapshot": snapshot, "cursor": _encode_cursor(table, cursor)}
 
     def _table_page(self, txn: Any, table: str, cursor: str | None, size: int) -> tuple[list[dict], str | None, bool]:
         """Up to ``size`` documents of ``table`` after ``cursor``: (documents, next cursor, done)."""

@@ -171,9 +171,7 @@ class Deployment:
             return False
         ts = min(ts, now)
         db.advance_ts(ts)  # the next commit gets a later timestamp
-        hub = self.backend.subscription_hub
-        with hub.lock:  # the live results hold at ts too: no commit between theirs and it
-            hub.ts = max(hub.ts, ts)
+        self.backend.subscription_hub.reflects(ts)
         return True
 
     # -- mutation dedup ---------------------------------------------------------------------

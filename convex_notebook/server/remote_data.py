@@ -109,18 +109,11 @@ class RemoteDataMixin:
     def timestamp(self, at: Any) -> int:
         """A commit timestamp from ``at``: an ``int``, a ``datetime`` (naive: UTC) or a
         ``timedelta`` ago (counted back from this machine's clock)."""
-        import datetime as _dt
         import time as _time
 
-        if isinstance(at, bool) or not isinstance(at, (int, _dt.datetime, _dt.timedelta)):
-            raise TypeError(f"at= takes a timestamp (int), a datetime or a timedelta, got {at!r}")
-        if isinstance(at, int):
-            return at
-        if isinstance(at, _dt.timedelta):
-            return _time.time_ns() - int(at.total_seconds() * 1e9)
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=_dt.timezone.utc)
-        return int(at.timestamp() * 1e9)
+        from ..backend.timestamps import to_timestamp
+
+        return to_timestamp(at, _time.time_ns())
 
     def query_at(self, target: Any, args: dict | None, at: Any) -> Any:
         """A query read at an earlier time (``/api/query_at_ts``)."""

@@ -246,33 +246,32 @@ class SyncSession:
     def _check_modification_locked(self, msg: P.ModifyQuerySet) -> None:
         """Refuse a modification that does not fit the query set, or that would take the
         connection past its share of live queries (before changing anything)."""
-        if True:
-            if msg.base_version != self.qs_version:
-                raise P.ProtocolError(
-                    f"ModifyQuerySet baseVersion {msg.base_version} does not match the query set "
-                    f"version {self.qs_version}", code="InvalidQuerySetVersion",
-                )
-            if msg.new_version <= msg.base_version:
-                raise P.ProtocolError(
-                    f"ModifyQuerySet newVersion {msg.new_version} must be greater than baseVersion "
-                    f"{msg.base_version}", code="InvalidQuerySetVersion",
-                )
-            ids = set(self.queries)
-            for mod in msg.modifications:  # check everything before changing anything
-                if isinstance(mod, P.QueryAdd):
-                    if mod.query_id in ids:
-                        raise P.ProtocolError(f"Duplicate query id {mod.query_id} in Add")
-                    ids.add(mod.query_id)
-                else:
-                    if mod.query_id not in ids:
-                        raise P.ProtocolError(f"Remove of unknown query id {mod.query_id}")
-                    ids.discard(mod.query_id)
-            limit = self.dep.settings.max_queries_per_session
-            if len(ids) > limit:
-                raise P.ProtocolError(
-                    f"The query set would hold {len(ids)} queries; one connection holds at most {limit} "
-                    "(ServerSettings.max_queries_per_session)", code="TooManyQueries",
-                )
+        if msg.base_version != self.qs_version:
+            raise P.ProtocolError(
+                f"ModifyQuerySet baseVersion {msg.base_version} does not match the query set "
+                f"version {self.qs_version}", code="InvalidQuerySetVersion",
+            )
+        if msg.new_version <= msg.base_version:
+            raise P.ProtocolError(
+                f"ModifyQuerySet newVersion {msg.new_version} must be greater than baseVersion "
+                f"{msg.base_version}", code="InvalidQuerySetVersion",
+            )
+        ids = set(self.queries)
+        for mod in msg.modifications:  # check everything before changing anything
+            if isinstance(mod, P.QueryAdd):
+                if mod.query_id in ids:
+                    raise P.ProtocolError(f"Duplicate query id {mod.query_id} in Add")
+                ids.add(mod.query_id)
+            else:
+                if mod.query_id not in ids:
+                    raise P.ProtocolError(f"Remove of unknown query id {mod.query_id}")
+                ids.discard(mod.query_id)
+        limit = self.dep.settings.max_queries_per_session
+        if len(ids) > limit:
+            raise P.ProtocolError(
+                f"The query set would hold {len(ids)} queries; one connection holds at most {limit} "
+                "(ServerSettings.max_queries_per_session)", code="TooManyQueries",
+            )
 
     def _subscribe(self, entry: _Query, *, report: bool, view: Any = None, admin: bool | None = None) -> tuple | None:
         """Subscribe ``entry``; its failure is returned as the QueryFailed to report (to be

@@ -468,6 +468,10 @@ class StoreReads:
         row = self._exec("SELECT MIN(ts) FROM revisions").fetchone()
         return row[0] if row else None
 
+    def latest_revision_ts(self) -> int | None:
+        row = self._exec("SELECT MAX(ts) FROM revisions").fetchone()
+        return row[0] if row else None
+
 
 class SnapshotReader(StoreReads):
     """A reader connection: ``begin()`` opens a read transaction, whose view (SQLite's WAL
