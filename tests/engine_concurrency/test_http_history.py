@@ -198,3 +198,20 @@ def test_document_deltas_stream_inserts_updates_and_deletes_after_a_cursor(app: 
     # Admin only.
     url = str(http.base_url).rstrip("/") + "/api/document_deltas"
     assert httpx.get(url, params={"cursor": snapshot}).status_code in (401, 403)
+
+
+def test_document_deltas_refuse_a_cursor_outside_the_history(app: cn.Backend, http: httpx.Client) -> None:
+    r = http.get("/api/document_deltas", params={"cursor": 1, "format": "json"})
+    assert r.status_code == 400 and r.json()["code"] == "InvalidCursor"
+    assert "older than the history kept" in r.json()["message"]
+    r = http.get("/api/document_deltas", params={"cursor": app.latest_ts() + 10**12, "format": "json"})
+    assert r.status_code == 400 and "in the future" in r.json()["message"]
+    r = http.get("/api/document_deltas", params={"format": "json"})
+    assert r.status_code == 400 and r.json()["code"] == "BadQueryParameter"
+
+
+def test_a_bad_history_setting_is_refused() -> None:
+    with pytest.raises(ValueError, match="must not be negative"):
+        cn.Backend(history=-1)
+    with pytest.raises(TypeError, match="history= takes a timedelta"):
+        cn.Backend(history="an hour")
