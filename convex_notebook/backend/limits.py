@@ -140,13 +140,15 @@ class _Watchdog:
                 self._cond.notify()
 
     def finish(self, budget: _Budget) -> bool:
-        """Stop watching ``budget``; True if it fired (a pending interrupt is withdrawn)."""
-        budget.done = True
-        if not budget.fired:
-            return False
-        with self._cond:  # (the thread raises under the lock: no interrupt lands after this)
-            _async_raise(budget.thread_id, None)  # not delivered yet: clear it
-            return True
+        """Stop watching ``budget``; True if it fired (a pending interrupt is withdrawn).
+
+        Under the lock: the thread decides to fire under it too, so a budget is either fired
+        before this (and its interrupt withdrawn here) or never."""
+        with self._cond:
+            budget.done = True
+            if budget.fired:
+                _async_raise(budget.thread_id, None)  # not delivered yet: clear it
+            return budget.fired
 
     def _run(self) -> None:
         arrived = self._arrived
