@@ -17,10 +17,8 @@ from __future__ import annotations
 import contextvars
 import ctypes
 import dataclasses
-import heapq
 import threading
 import time
-from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -29,6 +27,11 @@ from ..engine.query import Query
 from ..engine.transaction import Transaction, TransactionLimits
 from ..errors import ConvexFunctionError
 from ..values._size import value_size
+
+try:
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _orjson_dumps = None  # type: ignore[assignment]
 
 __all__ = ["FunctionTimeout", "LimitError", "Limits", "TimedQuery", "check_size", "db_time", "near_limit_warnings",
            "user_code"]
@@ -107,84 +110,80 @@ class _Budget:
     def deadline(self) -> float:
         return self.start + self.paused + self.limit
 
-    def __lt__(self, other: "_Budget") -> bool:
-        return self.deadline() < other.deadline()
-
 
 class _Watchdog:
     """One daemon thread that interrupts calls past their budget.
 
-    It sleeps until the earliest deadline it knows and is woken only when a budget with an
-    earlier one arrives (or it was idle): a call that starts and ends well within its budget
-    costs a heap push, not a thread switch.
+    Calls only register their budget (a dict insert: no lock, no thread switch); the thread
+    polls the registered budgets every ``TICK_S`` while any call runs, and sleeps until woken
+    once calls stop coming for ``IDLE_S``. A budget therefore fires at most ``TICK_S`` late,
+    and a call that ends well within its budget never wakes the thread: waking it on every
+    call cost a thread switch (and the GIL) per function call.
     """
 
+    TICK_S = 0.01
+    IDLE_S = 1.0
+
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, _Budget]] = []
-        self._seq = 0
+        self._lock = threading.Lock()  # firing a budget and finishing it exclude each other
+        self._active: dict[_Budget, None] = {}
+        self._arrivals = 0  # bumped per call: the thread stays awake while calls keep coming
+        self._sleeping = True  # the thread is (or is about to be) parked on _wake
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._waiting_until: float | None = None  # None: idle (no budget to watch)
-        # New budgets, appended without the lock (deque appends are atomic); the thread moves
-        # them into its heap whenever it wakes.
-        self._arrived: deque[_Budget] = deque()
 
     def add(self, budget: _Budget) -> None:
-        self._arrived.append(budget)
-        waiting_until = self._waiting_until  # (read after the append: see _run)
-        if self._thread is None or waiting_until is None or budget.deadline() < waiting_until:
-            with self._cond:
+        self._active[budget] = None
+        self._arrivals += 1
+        if self._sleeping:
+            with self._lock:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name="convex-limits", daemon=True)
                     self._thread.start()
-                self._cond.notify()
+                self._sleeping = False
+                self._wake.set()
 
     def finish(self, budget: _Budget) -> bool:
         """Stop watching ``budget``; True if it fired (a pending interrupt is withdrawn).
 
-        Under the lock: the thread decides to fire under it too, so a budget is either fired
-        before this (and its interrupt withdrawn here) or never."""
-        with self._cond:
+        Under the lock: the thread fires under it too, so a budget is either fired before
+        this (and its interrupt withdrawn here) or never."""
+        with self._lock:
             budget.done = True
+            self._active.pop(budget, None)
             if budget.fired:
                 _async_raise(budget.thread_id, None)  # not delivered yet: clear it
             return budget.fired
 
     def _run(self) -> None:
-        arrived = self._arrived
-        with self._cond:
-            while True:
-                while arrived:
-                    budget = arrived.popleft()
-                    if not budget.done:
-                        self._seq += 1
-                        heapq.heappush(self._heap, (budget.deadline(), self._seq, budget))
-                while self._heap and self._heap[0][2].done:
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._waiting_until = None
-                    if arrived:  # (one came after the drain: add() may have seen the old target)
-                        continue
-                    self._cond.wait()
-                    continue
-                deadline, _, budget = self._heap[0]
-                now = time.monotonic()
-                if now < deadline:
-                    self._waiting_until = deadline
-                    if arrived:
-                        continue
-                    self._cond.wait(deadline - now)
-                    continue
-                heapq.heappop(self._heap)
-                if budget.holds or budget.paused_since is not None or budget.deadline() > now:
-                    # In a database call (the clock is paused) or deferred: look again later.
-                    self._seq += 1
-                    heapq.heappush(self._heap, (max(budget.deadline(), now + 0.05), self._seq, budget))
-                    continue
-                if budget.done:
-                    continue
-                budget.fired = True
-                _async_raise(budget.thread_id, FunctionTimeout)
+        quiet_since = time.monotonic()
+        seen = self._arrivals
+        while True:
+            self._wake.wait()
+            time.sleep(self.TICK_S)
+            now = time.monotonic()
+            for budget in list(self._active):
+                if now >= budget.deadline():
+                    self._fire(budget, now)
+            if self._active or self._arrivals != seen:
+                seen, quiet_since = self._arrivals, now
+            elif now - quiet_since >= self.IDLE_S:
+                with self._lock:  # park; an add() after this wakes us again
+                    self._sleeping = True
+                    self._wake.clear()
+                if self._active:  # one arrived before _sleeping was seen set: stay up
+                    with self._lock:
+                        self._sleeping = False
+                        self._wake.set()
+
+    def _fire(self, budget: _Budget, now: float) -> None:
+        with self._lock:
+            # In a database call (the clock is paused) or a nested call: look again next tick.
+            if budget.done or budget.holds or budget.paused_since is not None or budget.deadline() > now:
+                return
+            budget.fired = True
+            self._active.pop(budget, None)
+            _async_raise(budget.thread_id, FunctionTimeout)
 
 
 def _async_raise(thread_id: int, exc: type[BaseException] | None) -> None:
@@ -319,6 +318,15 @@ def check_size(value: Any, limit: int | None, what: str, limit_name: str) -> Non
     """Refuse ``value`` when its Convex size passes ``limit`` (``what``: "Arguments of m:f")."""
     if limit is None:
         return
+    if _orjson_dumps is not None:
+        # A quick bound: a Convex size is at most 9 bytes per character of the value's JSON
+        # (a number is 9 bytes and at least one character; nothing else is larger than its
+        # text). orjson refuses bytes and Int64: those are measured.
+        try:
+            if 9 * len(_orjson_dumps(value)) <= limit:
+                return
+        except TypeError:
+            pass
     size = value_size(value)
     if size > limit:
         raise LimitError(

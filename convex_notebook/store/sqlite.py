@@ -154,7 +154,8 @@ class _Checkpointer:
         self._thread.start()
 
     def poke(self) -> None:
-        self._wake.set()
+        if not self._wake.is_set():  # (set() takes the Event's lock: most commits find it set)
+            self._wake.set()
 
     def _run(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
