@@ -446,6 +446,7 @@ class Backend(_Definer):
                 raise TypeError("app.run(fn) runs fn(ctx); pass arguments through a closure")
             if inspect.iscoroutinefunction(target):
                 raise TypeError(_ASYNC_INLINE)
+            logs.bind_print(target)  # its print writes the call's log lines
             return self._run_inline(target)
         raise TypeError(f"app.run() takes a function path or a callable, got {type(target).__name__}")
 

@@ -125,6 +125,7 @@ class HttpRouter:
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             if not callable(fn):
                 raise TypeError(f"route(): the handler must be a function of (ctx, request), got {type(fn).__name__}")
+            logs.bind_print(fn)  # its print writes the call's log lines
             self._routes[(method, where, path_prefix is not None)] = _Route(method, where, path_prefix is not None, fn)
             return fn
 

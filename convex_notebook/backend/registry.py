@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from ..errors import ConvexFunctionError
 from ..values.validators import AnyValidator, Validator, args_validator, returns_validator
+from . import logs
 
 __all__ = [
     "FunctionDef",
@@ -112,6 +113,7 @@ def make_definition(
 ) -> FunctionDef:
     if not callable(handler):
         raise TypeError(f"@{kind} decorates a function, got {type(handler).__name__}")
+    logs.bind_print(handler)  # its print writes the call's log lines (see backend/logs.py)
     fn_name = getattr(handler, "__name__", None)
     if name is None:
         if not fn_name or fn_name == "<lambda>":
