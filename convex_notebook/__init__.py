@@ -60,32 +60,43 @@ def unload_ipython_extension(ipython: object) -> None:
     unload(ipython)
 
 
+# Attributes that load a heavier layer on first use (IPython, anywidget, pandas): not in
+# ``__all__``, so ``from convex_notebook import *`` stays light. name -> module defining it.
+_LAZY = {
+    "Dashboard": ".notebook.dashboard",
+    "LiveQuery": ".notebook.widgets",
+    "show_full_tracebacks": ".notebook.tracebacks",  # a display setting (no IPython import)
+    "from_dataframe": ".notebook.dataframes",
+    "infer_schema": ".notebook.dataframes",
+    "to_dataframe": ".notebook.dataframes",
+}
+
+
 def __getattr__(name: str) -> object:
-    # The notebook layer (IPython, anywidget) loads only when used.
-    if name in ("Dashboard", "LiveQuery"):
-        from . import notebook
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-        return getattr(notebook, name)
-    if name == "show_full_tracebacks":  # notebook display setting (no IPython import)
-        from .notebook.tracebacks import show_full_tracebacks
+    return getattr(import_module(module, __name__), name)
 
-        return show_full_tracebacks
-    if name in ("from_dataframe", "infer_schema", "to_dataframe"):  # pandas loads only when used
-        from .notebook import dataframes
 
-        return getattr(dataframes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
-    "MISSING",
+    "action",
     "ActionCtx",
     "Backend",
+    "Component",
+    "connect",
     "ConvexError",
     "ConvexFunctionError",
-    "Component",
     "CronJobs",
-    "Dashboard",
     "DatabaseError",
+    "define_schema",
+    "define_table",
     "FunctionNotFound",
     "HttpRequest",
     "HttpResponse",
@@ -93,13 +104,20 @@ __all__ = [
     "ImportFileError",
     "IndexRangeError",
     "Int64",
+    "internal_action",
+    "internal_mutation",
+    "internal_query",
     "InvalidCursorError",
     "InvalidValueError",
     "LimitError",
     "Limits",
-    "LiveQuery",
+    "MISSING",
     "Module",
+    "mutation",
     "MutationCtx",
+    "pagination_opts_validator",
+    "paginationOptsValidator",
+    "query",
     "QueryCtx",
     "QueryError",
     "RegisteredFunction",
@@ -109,23 +127,8 @@ __all__ = [
     "SystemClock",
     "TableDefinition",
     "TransactionLimits",
+    "v",
     "ValidationError",
     "Validator",
     "VirtualClock",
-    "action",
-    "connect",
-    "define_schema",
-    "define_table",
-    "from_dataframe",
-    "infer_schema",
-    "internal_action",
-    "internal_mutation",
-    "internal_query",
-    "mutation",
-    "paginationOptsValidator",
-    "pagination_opts_validator",
-    "query",
-    "show_full_tracebacks",
-    "to_dataframe",
-    "v",
 ]
