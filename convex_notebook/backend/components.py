@@ -35,7 +35,7 @@ import copy
 import re
 import types
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..engine.query import Query
 from ..engine.transaction import DatabaseError, Transaction
@@ -501,11 +501,3 @@ def make_ctx(backend: "Backend", definition: FunctionDef, kind: str, txn: Transa
     cls = ComponentMutationCtx if kind == "mutation" else ComponentQueryCtx
     return cls(backend, txn, identity, mount)
 
-
-def crosses_in(ref: Any) -> bool:
-    """Whether calling ``ref`` from app code enters a component (the identity stays behind)."""
-    return isinstance(ref, (ComponentRef, MountedFunctionDef)) or (isinstance(ref, str) and ref.count(":") == 2)
-
-
-def component_tables(names: Iterator[str]) -> list[str]:
-    return [n for n in names if "/" in n]

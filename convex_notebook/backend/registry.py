@@ -21,7 +21,6 @@ __all__ = [
     "canonical_path",
 ]
 
-KINDS = ("query", "mutation", "action")
 _PATH = re.compile(r"^[A-Za-z0-9_./-]+(:[A-Za-z0-9_]+)?$")
 
 

@@ -155,10 +155,6 @@ class Deployment:
         with self.lock:
             self.sessions.add(session)
 
-    def remove_session(self, session: "SyncSession") -> None:
-        with self.lock:
-            self.sessions.discard(session)
-
     def observe_client_ts(self, ts: int) -> bool:
         """A client has seen ``ts`` (``maxObservedTimestamp``). Make sure our timestamps are
         past it, but never past our own clock (a client cannot push them into the future);

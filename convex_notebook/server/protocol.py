@@ -51,7 +51,6 @@ __all__ = [
     "transition",
 ]
 
-MAX_TS = 2**63 - 1  # the Rust client rejects timestamps above i64::MAX
 _MAX_SAFE_INT = 2**53
 _pack_u64 = struct.Struct("<Q").pack
 _unpack_u64 = struct.Struct("<Q").unpack

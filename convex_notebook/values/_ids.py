@@ -70,10 +70,6 @@ def _make_base32(nbytes: int):  # type: ignore[no-untyped-def]
 _BASE32 = {n: _make_base32(n) for n in range(19, 24)}
 
 
-def _base32(buf: bytes) -> str:
-    return _BASE32[len(buf)](buf)
-
-
 def _prefix(table_number: int) -> bytes:
     prefix = _VINT_CACHE.get(table_number)
     if prefix is None:
