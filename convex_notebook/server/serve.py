@@ -109,7 +109,7 @@ def serve(
     """
     import uvicorn
 
-    from .app import build_app
+    from .asgi import build_app
 
     settings = settings or ServerSettings()
     known = {f.name for f in fields(ServerSettings)}
