@@ -20,6 +20,18 @@ from .backend import (
     RegisteredFunction,
     connect,
 )
+from .backend.components import Component
+from .backend.crons import CronJobs
+from .backend.http_actions import HttpRequest, HttpResponse, HttpRouter
+from .backend.limits import LimitError, Limits
+from .backend.project import (
+    action,
+    internal_action,
+    internal_mutation,
+    internal_query,
+    mutation,
+    query,
+)
 from .engine import (
     DatabaseError,
     IndexRangeError,
@@ -30,16 +42,16 @@ from .engine import (
     TransactionLimits,
     VirtualClock,
 )
-from .backend.crons import CronJobs
-from .backend.http_actions import HttpRequest, HttpResponse, HttpRouter
-from .backend.limits import LimitError, Limits
-from .backend.components import Component
-from .backend.project import action, internal_action, internal_mutation, internal_query, mutation, query
 from .engine.subscriptions import Subscription
 from .errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from .io import ImportFileError
 from .values import MISSING, Int64
-from .values.schema import SchemaDefinition, TableDefinition, define_schema, define_table
+from .values.schema import (
+    SchemaDefinition,
+    TableDefinition,
+    define_schema,
+    define_table,
+)
 from .values.validators import Validator, pagination_opts_validator, v
 
 paginationOptsValidator = pagination_opts_validator  # Convex's name (convex/server)
@@ -86,17 +98,14 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "action",
+    "MISSING",
     "ActionCtx",
     "Backend",
     "Component",
-    "connect",
     "ConvexError",
     "ConvexFunctionError",
     "CronJobs",
     "DatabaseError",
-    "define_schema",
-    "define_table",
     "FunctionNotFound",
     "HttpRequest",
     "HttpResponse",
@@ -104,20 +113,12 @@ __all__ = [
     "ImportFileError",
     "IndexRangeError",
     "Int64",
-    "internal_action",
-    "internal_mutation",
-    "internal_query",
     "InvalidCursorError",
     "InvalidValueError",
     "LimitError",
     "Limits",
-    "MISSING",
     "Module",
-    "mutation",
     "MutationCtx",
-    "pagination_opts_validator",
-    "paginationOptsValidator",
-    "query",
     "QueryCtx",
     "QueryError",
     "RegisteredFunction",
@@ -127,8 +128,19 @@ __all__ = [
     "SystemClock",
     "TableDefinition",
     "TransactionLimits",
-    "v",
     "ValidationError",
     "Validator",
     "VirtualClock",
+    "action",
+    "connect",
+    "define_schema",
+    "define_table",
+    "internal_action",
+    "internal_mutation",
+    "internal_query",
+    "mutation",
+    "paginationOptsValidator",
+    "pagination_opts_validator",
+    "query",
+    "v",
 ]

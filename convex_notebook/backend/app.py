@@ -20,29 +20,47 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..engine.clock import Clock, VirtualClock
 from ..engine.database import DEFAULT_HISTORY_NS, Database
-from ..engine.subscriptions import Execution, HubStats, Subscription, SubscriptionHub, freeze
+from ..engine.subscriptions import (
+    Execution,
+    HubStats,
+    Subscription,
+    SubscriptionHub,
+    freeze,
+)
 from ..engine.transaction import Transaction
-from ..errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
+from ..errors import (
+    ConvexError,
+    ConvexFunctionError,
+    InvalidValueError,
+    ValidationError,
+)
 from ..values import MISSING, convex_value
 from ..values._check import canonical_copy
 from ..values.schema import SchemaDefinition
 from . import logs
-from .context import InlineMutationCtx
-from .occ import OccError, run_optimistic
-from .timestamps import to_timestamp
-from .registry import FunctionDef, FunctionNotFound, Registry, RegisteredFunction, make_definition
-from .http_actions import HttpRequest, HttpResponse, HttpRouter, run_http_action
-from .scheduler import SchedulerRunner
-from .vector_search import VectorSearch
-from .env import Environment
-from .limits import Limits, LimitError, check_size, near_limit_warnings, user_code
 from .components import Component, ComponentRef, Components, make_ctx
+from .context import InlineMutationCtx
+from .env import Environment
+from .http_actions import HttpRequest, HttpResponse, HttpRouter, run_http_action
+from .limits import LimitError, Limits, check_size, near_limit_warnings, user_code
+from .occ import OccError, run_optimistic
+from .registry import (
+    FunctionDef,
+    FunctionNotFound,
+    RegisteredFunction,
+    Registry,
+    make_definition,
+)
+from .scheduler import SchedulerRunner
 from .system import is_system_path, lookup_system
+from .timestamps import to_timestamp
+from .vector_search import VectorSearch
 
 __all__ = ["Backend", "Invocation", "Module", "connect"]
 
@@ -118,7 +136,7 @@ class _Definer:
 
     _module: str | None = None
 
-    def _backend(self) -> "Backend":
+    def _backend(self) -> Backend:
         raise NotImplementedError
 
     def _define_or_call(
@@ -172,13 +190,13 @@ class _Definer:
 class Module(_Definer):
     """``app.module("tasks")``: functions decorated here are named ``tasks:<function>``."""
 
-    def __init__(self, backend: "Backend", name: str) -> None:
+    def __init__(self, backend: Backend, name: str) -> None:
         if not isinstance(name, str) or not name or ":" in name:
             raise ValueError(f"A module name is a path like 'tasks' or 'chat/messages', got {name!r}")
         self._owner = backend
-        self._module = name[:-3] if name.endswith(".js") else name
+        self._module = name.removesuffix(".js")
 
-    def _backend(self) -> "Backend":
+    def _backend(self) -> Backend:
         return self._owner
 
     def __repr__(self) -> str:
@@ -249,7 +267,7 @@ class Backend(_Definer):
         if env:
             self.env.update(env)
 
-    def _backend(self) -> "Backend":
+    def _backend(self) -> Backend:
         return self
 
     # Calling by path is the hot path: skip the decorator logic of _Definer (same behaviour).
@@ -363,7 +381,7 @@ class Backend(_Definer):
         latest = self._db.latest_ts()
         return min(self._db.history.oldest_readable(), latest), latest
 
-    def with_identity(self, identity: dict | None) -> "Backend":
+    def with_identity(self, identity: dict | None) -> Backend:
         """A view of this backend whose calls act as the given signed-in user."""
         view = copy.copy(self)
         view._identity = _normalize_identity(identity)
@@ -429,10 +447,10 @@ class Backend(_Definer):
         self._db.close()
         self._actions.stop()
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Backend:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- calling ----------------------------------------------------------------------------
@@ -1074,7 +1092,7 @@ def connect(url: str = "memory://", *, admin_key: str | None = None, **options: 
         return Backend(**options)
     if url.startswith("sqlite://"):
         rest = url[len("sqlite://"):]
-        path = rest[1:] if rest.startswith("/") else rest
+        path = rest.removeprefix("/")
         if not path or path.endswith("/"):
             raise ValueError(
                 f"Deployment URL {url!r} has no database file: use sqlite:///data/app.sqlite3 "

@@ -21,9 +21,10 @@ import heapq
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from ..engine.query import Query
 from ..engine.transaction import Transaction, TransactionLimits
@@ -49,7 +50,7 @@ class Limits:
     warn_fraction: float = 0.8  # log a warning past this fraction of a transaction limit
 
     @classmethod
-    def coerce(cls, value: Any) -> "Limits":
+    def coerce(cls, value: Any) -> Limits:
         """``cn.Backend(limits=...)``: a ``Limits``, a ``TransactionLimits`` or a dict of fields."""
         if value is None:
             return cls()
@@ -88,7 +89,7 @@ class FunctionTimeout(BaseException):
 class _Budget:
     """One call's time budget: ``limit`` seconds, minus the time paused in database calls."""
 
-    __slots__ = ("thread_id", "limit", "start", "paused", "paused_since", "holds", "fired", "done")
+    __slots__ = ("done", "fired", "holds", "limit", "paused", "paused_since", "start", "thread_id")
 
     def __init__(self, limit: float) -> None:
         self.thread_id = threading.get_ident()
@@ -107,7 +108,7 @@ class _Budget:
     def deadline(self) -> float:
         return self.start + self.paused + self.limit
 
-    def __lt__(self, other: "_Budget") -> bool:
+    def __lt__(self, other: _Budget) -> bool:
         return self.deadline() < other.deadline()
 
 
@@ -200,7 +201,7 @@ class user_code:
     budget of ``limit`` seconds (None: no limit). Past it, the block is interrupted and
     :class:`LimitError` raised. (A class, not a generator: it wraps every function call.)"""
 
-    __slots__ = ("limit", "describe", "limit_name", "budget", "token")
+    __slots__ = ("budget", "describe", "limit", "limit_name", "token")
 
     def __init__(self, limit: float | None, describe: str, *, limit_name: str) -> None:
         self.limit = limit
@@ -248,7 +249,7 @@ class _DbTime:
         self.budget = budget
         budget.paused_since = time.monotonic()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         budget = self.budget
         if budget is not None:
             budget.paused += time.monotonic() - budget.paused_since  # type: ignore[operator]

@@ -21,12 +21,21 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 __all__ = [
-    "LogEntry", "LogBook", "begin", "bind_print", "capture", "captured_print", "current_buffer", "end",
-    "install", "isolated",
+    "LogBook",
+    "LogEntry",
+    "begin",
+    "bind_print",
+    "capture",
+    "captured_print",
+    "current_buffer",
+    "end",
+    "install",
+    "isolated",
 ]
 
 MAX_LINE = 4096  # Convex truncates log lines at 4 KiB
@@ -108,7 +117,7 @@ class capture:
         self.lines: list[str] = []
         self._token: contextvars.Token | None = None
 
-    def __enter__(self) -> "capture":
+    def __enter__(self) -> capture:
         outer = _buffer.get()
         if outer is not None:
             self.lines = outer
@@ -116,7 +125,7 @@ class capture:
             self._token = _buffer.set(self.lines)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._token is not None:
             _buffer.reset(self._token)
 
@@ -143,7 +152,7 @@ class isolated(capture):
     Used for query re-runs triggered by another call's commit: their lines are their own.
     """
 
-    def __enter__(self) -> "isolated":
+    def __enter__(self) -> isolated:
         self._token = _buffer.set(self.lines)
         return self
 

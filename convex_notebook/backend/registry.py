@@ -6,18 +6,24 @@ import functools
 import inspect
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ConvexFunctionError
-from ..values.validators import AnyValidator, Validator, args_validator, returns_validator
+from ..values.validators import (
+    AnyValidator,
+    Validator,
+    args_validator,
+    returns_validator,
+)
 from . import logs
 
 __all__ = [
     "FunctionDef",
     "FunctionNotFound",
-    "Registry",
     "RegisteredFunction",
+    "Registry",
     "canonical_path",
 ]
 
@@ -36,8 +42,7 @@ def canonical_path(name: str) -> str:
     module, sep, fn = name.rpartition(":")
     if not sep:
         module, fn = name, ""
-    if module.endswith(".js"):
-        module = module[:-3]
+    module = module.removesuffix(".js")
     return f"{module}:{fn}" if fn else module
 
 

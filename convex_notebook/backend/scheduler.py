@@ -33,11 +33,19 @@ from ..engine import bulk
 from ..engine.clock import VirtualClock
 from ..engine.transaction import DatabaseError, Transaction
 from ..errors import ConvexFunctionError
-from ..values import convex_value, decode_id, encode_value, from_json, prefix_end, to_json, value_size
+from ..values import (
+    convex_value,
+    decode_id,
+    encode_value,
+    from_json,
+    prefix_end,
+    to_json,
+    value_size,
+)
 from . import logs
-from .occ import run_optimistic
 from .crons import BoundCronJobs, CronJob
 from .limits import LimitError, check_size, user_code
+from .occ import run_optimistic
 
 if TYPE_CHECKING:
     from .app import Backend
@@ -63,7 +71,7 @@ def _when_ms(when: Any) -> float:
     return float(when)
 
 
-def schedule(backend: "Backend", txn: Transaction, when_ms: float, ref: Any, args: Any) -> str:
+def schedule(backend: Backend, txn: Transaction, when_ms: float, ref: Any, args: Any) -> str:
     """Write a pending job in ``txn``; returns its id. The function must be a mutation or action."""
     definition = backend._resolve(ref, None, admin=True)
     if definition.kind == "query":
@@ -105,7 +113,7 @@ def schedule(backend: "Backend", txn: Transaction, when_ms: float, ref: Any, arg
     return job_id
 
 
-def job_args(backend: "Backend", job: dict, txn: Transaction | None = None) -> dict:
+def job_args(backend: Backend, job: dict, txn: Transaction | None = None) -> dict:
     """A job's arguments (those too large for its document are kept beside it)."""
     if job.get("argsStored"):
         if txn is None:
@@ -119,7 +127,7 @@ def job_args(backend: "Backend", job: dict, txn: Transaction | None = None) -> d
     return job["args"][0]
 
 
-def _forget_args(backend: "Backend", txn: Transaction, job: dict) -> None:
+def _forget_args(backend: Backend, txn: Transaction, job: dict) -> None:
     if job.get("argsStored"):
         txn.delete_file(job["_id"])
 
@@ -141,7 +149,7 @@ class Scheduler:
     """``ctx.scheduler``. In a mutation, scheduling is part of its transaction; in an action
     (``in_transaction`` None) each call commits on its own."""
 
-    def __init__(self, backend: "Backend", txn: Transaction | None) -> None:
+    def __init__(self, backend: Backend, txn: Transaction | None) -> None:
         self._backend = backend
         self._txn = txn
 
@@ -173,7 +181,7 @@ class Scheduler:
 class SchedulerRunner:
     """Runs due jobs: on a thread with the system clock, on request with a virtual one."""
 
-    def __init__(self, backend: "Backend") -> None:
+    def __init__(self, backend: Backend) -> None:
         self._backend = backend
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None

@@ -14,8 +14,9 @@ numpy is imported on the first search (importing the backend loads no numerical 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..engine import bulk
 from ..engine.filters import field_getter
@@ -81,7 +82,7 @@ class _Matrix:
 class VectorSearch:
     """The vector indexes of one backend (matrices cached in ``Database.table_caches``)."""
 
-    def __init__(self, backend: "Backend") -> None:
+    def __init__(self, backend: Backend) -> None:
         self._backend = backend
         self._lock = threading.Lock()  # one build of a matrix at a time
 

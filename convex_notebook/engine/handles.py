@@ -14,7 +14,8 @@ import sys
 import threading
 import traceback
 from collections import deque
-from typing import Any, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 __all__ = ["Dispatcher", "LiveHandle"]
 
@@ -31,7 +32,7 @@ class Dispatcher:
         self._running = 0  # callbacks in progress
         self._stopped = False
 
-    def schedule(self, handle: "LiveHandle") -> None:
+    def schedule(self, handle: LiveHandle) -> None:
         with self._cond:
             if handle._callback_pending or self._stopped:
                 return  # already queued
@@ -271,8 +272,8 @@ class LiveHandle:
         self._wake(waiters, forget_closed=False)
         self.on_update = self.on_error = None
 
-    def __enter__(self) -> "LiveHandle":
+    def __enter__(self) -> LiveHandle:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.unsubscribe()

@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .filters import FilterBuilder, compile_filter
 from .ranges import IndexRangeBuilder, resolve_range
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from .database import IndexInfo
     from .transaction import Transaction
 
-__all__ = ["Query", "QueryError", "InvalidCursorError"]
+__all__ = ["InvalidCursorError", "Query", "QueryError"]
 
 
 class QueryError(DatabaseError):
@@ -39,7 +40,7 @@ _FULL = (b"", b"\xff")
 class Query:
     """A lazy query over one table (see module docstring)."""
 
-    def __init__(self, txn: "Transaction", table: str, *, system: bool = False) -> None:
+    def __init__(self, txn: Transaction, table: str, *, system: bool = False) -> None:
         if not isinstance(table, str):
             raise QueryError(f"db.query() takes a table name, got {type(table).__name__}")
         if system:
@@ -73,7 +74,7 @@ class Query:
             raise QueryError(f"{what} must come before .filter() and .order()")
         self._source_set = True
 
-    def with_index(self, name: str, range_fn: Callable[[IndexRangeBuilder], Any] | None = None) -> "Query":
+    def with_index(self, name: str, range_fn: Callable[[IndexRangeBuilder], Any] | None = None) -> Query:
         self._set_source(f"with_index({name!r})")
         index = self._index(name)
         fields = index.range_fields if index else (("_id",) if name == "by_id" else ("_creationTime",))
@@ -87,7 +88,7 @@ class Query:
             self._lo, self._hi, self._range_text = resolved.lo, resolved.hi, resolved.text
         return self
 
-    def with_search_index(self, name: str, search_fn: Callable[[Any], Any]) -> "Query":
+    def with_search_index(self, name: str, search_fn: Callable[[Any], Any]) -> Query:
         """Full-text search: ``lambda q: q.search(field, text).eq(filter_field, value)``; the
         results come by relevance (see ``engine/search.py``)."""
         self._set_source(f"with_search_index({name!r})")
@@ -112,11 +113,11 @@ class Query:
                 return index
         raise QueryError(f"Search index {self._table}.{name} not found (search indexes are declared in the schema).")
 
-    def full_table_scan(self) -> "Query":
+    def full_table_scan(self) -> Query:
         self._set_source("full_table_scan()")
         return self
 
-    def filter(self, predicate: Callable[[FilterBuilder], Any]) -> "Query":
+    def filter(self, predicate: Callable[[FilterBuilder], Any]) -> Query:
         if not callable(predicate):
             raise QueryError("filter() takes a function of q, e.g. lambda q: q.eq(q.field('done'), False)")
         evaluate, text = compile_filter(predicate(FilterBuilder()))
@@ -124,7 +125,7 @@ class Query:
         self._filter_texts.append(text)
         return self
 
-    def order(self, order: str) -> "Query":
+    def order(self, order: str) -> Query:
         if self._search is not None:
             raise QueryError("Search queries come by relevance: order() cannot be combined with with_search_index")
         if self._descending is not None:
@@ -134,7 +135,7 @@ class Query:
         self._descending = order == "desc"
         return self
 
-    def _index(self, name: str) -> "IndexInfo | None":
+    def _index(self, name: str) -> IndexInfo | None:
         """The index, or None when the table doesn't exist (a built-in index on it reads empty)."""
         info = self._txn.table(self._table)
         index = info.indexes.get(name) if info else None

@@ -31,7 +31,7 @@ class IndexRangeBuilder:
     def __init__(self) -> None:
         self.ops: list[tuple[str, str, Any]] = []
 
-    def _push(self, op: str, field: str, value: Any) -> "IndexRangeBuilder":
+    def _push(self, op: str, field: str, value: Any) -> IndexRangeBuilder:
         if not isinstance(field, str):
             raise IndexRangeError(f"q.{op}() takes a field name first, got {type(field).__name__}")
         if value is not MISSING:
@@ -39,19 +39,19 @@ class IndexRangeBuilder:
         self.ops.append((op, field, value))
         return self
 
-    def eq(self, field: str, value: Any) -> "IndexRangeBuilder":
+    def eq(self, field: str, value: Any) -> IndexRangeBuilder:
         return self._push("eq", field, value)
 
-    def gt(self, field: str, value: Any) -> "IndexRangeBuilder":
+    def gt(self, field: str, value: Any) -> IndexRangeBuilder:
         return self._push("gt", field, value)
 
-    def gte(self, field: str, value: Any) -> "IndexRangeBuilder":
+    def gte(self, field: str, value: Any) -> IndexRangeBuilder:
         return self._push("gte", field, value)
 
-    def lt(self, field: str, value: Any) -> "IndexRangeBuilder":
+    def lt(self, field: str, value: Any) -> IndexRangeBuilder:
         return self._push("lt", field, value)
 
-    def lte(self, field: str, value: Any) -> "IndexRangeBuilder":
+    def lte(self, field: str, value: Any) -> IndexRangeBuilder:
         return self._push("lte", field, value)
 
 

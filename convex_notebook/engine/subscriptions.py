@@ -30,8 +30,9 @@ import sys
 import threading
 import traceback
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, NamedTuple
+from typing import Any, NamedTuple
 
 from .handles import Dispatcher, LiveHandle
 from .rangeindex import RangeIndex
@@ -62,7 +63,7 @@ class QueryKey(NamedTuple):
     identity: bytes | None
 
     @classmethod
-    def make(cls, path: str, args: dict, identity: dict | None) -> "QueryKey":
+    def make(cls, path: str, args: dict, identity: dict | None) -> QueryKey:
         return cls(path, freeze(args), freeze(identity) if identity is not None else None)
 
 
@@ -116,7 +117,7 @@ class _Cached:
 class _LiveQuery:
     """One live result, shared by every subscription to the same key."""
 
-    __slots__ = ("key", "args", "identity", "execution", "subscribers")
+    __slots__ = ("args", "execution", "identity", "key", "subscribers")
 
     def __init__(self, key: QueryKey, args: dict, identity: dict | None, execution: Execution) -> None:
         self.key = key
@@ -137,7 +138,7 @@ class SubscriptionHub:
         now_ms: Callable[[], float],
         last_ts: Callable[[], int],
         cache_size: int = 1024,
-        write_log: "WriteLog | None" = None,
+        write_log: WriteLog | None = None,
     ) -> None:
         self._lock = lock
         self._write_log = write_log
@@ -244,7 +245,7 @@ class SubscriptionHub:
         on_update: Callable[[Any], Any] | None = None,
         on_error: Callable[[BaseException], Any] | None = None,
         journal: str | None = None,
-    ) -> "Subscription":
+    ) -> Subscription:
         """A live subscription; its first value is computed (or found) before this returns."""
         key = QueryKey.make(path, args, identity)
         if journal is not None:
@@ -271,9 +272,9 @@ class SubscriptionHub:
             execution = None
 
     def _join(
-        self, key: QueryKey, args: dict, identity: dict | None, path: str, live: "_LiveQuery | None",
+        self, key: QueryKey, args: dict, identity: dict | None, path: str, live: _LiveQuery | None,
         execution: Execution | None, on_update: Callable[[Any], Any] | None, on_error: Callable[[BaseException], Any] | None,
-    ) -> "Subscription":
+    ) -> Subscription:
         """Under the lock: a subscription to the live query ``key`` (made live from
         ``execution`` if nobody watches it yet)."""
         if live is None:
@@ -286,7 +287,7 @@ class SubscriptionHub:
         sub._publish(live.execution, initial=True)
         return sub
 
-    def _unsubscribe(self, sub: "Subscription") -> None:
+    def _unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
             live = self._live.get(sub.key)
             if live is None:

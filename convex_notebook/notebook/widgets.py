@@ -23,8 +23,9 @@ import html
 import threading
 import time
 import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import anywidget
 import traitlets
@@ -67,8 +68,8 @@ def to_frame(value: Any) -> Any:
 
 _by_cell: dict[str, list[tuple[int, weakref.ReferenceType[Any]]]] = {}
 _current: dict[str, Any] = {"cell": None, "count": None}
-_hooked_shells: "weakref.WeakSet[Any]" = weakref.WeakSet()
-_all_live: "weakref.WeakSet[LiveQuery]" = weakref.WeakSet()
+_hooked_shells: weakref.WeakSet[Any] = weakref.WeakSet()
+_all_live: weakref.WeakSet[LiveQuery] = weakref.WeakSet()
 
 
 def _shell() -> Any:

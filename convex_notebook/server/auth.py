@@ -16,7 +16,8 @@ import hmac
 import json
 import secrets
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..values import convex_value
 

@@ -39,10 +39,17 @@ def redeploy(project: FunctionsFolder) -> DeployReport | None:
 
 def run_dev(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     """Deploy ``args.dir``, serve it and redeploy on every save until Ctrl-C (or ``stop``)."""
-    import convex_notebook as cn
     import watchfiles
 
-    from .cli import load_auth_config, open_database, print_auth, print_functions, stop_on_sigterm
+    import convex_notebook as cn
+
+    from .cli import (
+        load_auth_config,
+        open_database,
+        print_auth,
+        print_functions,
+        stop_on_sigterm,
+    )
 
     app = open_database(args.db) if args.db else cn.Backend()
     try:

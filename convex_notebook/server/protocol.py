@@ -8,11 +8,10 @@ No I/O here (the sync session and the HTTP handlers do that). Everything follows
 
 from __future__ import annotations
 
-import re
-
 import base64
 import binascii
 import json
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -292,7 +291,7 @@ def with_component(component: Any, path: str) -> str:
     if not isinstance(component, str) or not _COMPONENT.match(component):
         raise ProtocolError(f"componentPath must be a mounted component's name, got {component!r}")
     module, sep, fn = path.partition(":")
-    module = module[:-3] if module.endswith(".js") else module
+    module = module.removesuffix(".js")
     return f"{component}:{module}:{fn or 'default'}"
 
 

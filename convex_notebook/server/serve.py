@@ -65,10 +65,10 @@ class ServerHandle:
         except KeyboardInterrupt:
             self.stop()
 
-    def __enter__(self) -> "ServerHandle":
+    def __enter__(self) -> ServerHandle:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def __repr__(self) -> str:
@@ -89,7 +89,7 @@ def _key_note(deployment: Deployment, given: str | None) -> str:
 
 
 def serve(
-    backend: "Backend",
+    backend: Backend,
     host: str = "127.0.0.1",
     port: int = 3210,
     *,

@@ -46,7 +46,7 @@ def _ms() -> float:
 class SnapshotApi(HttpApi):
     """The export and upload-import endpoints of one deployment."""
 
-    def __init__(self, deployment: "Deployment") -> None:
+    def __init__(self, deployment: Deployment) -> None:
         super().__init__(deployment)
         self._dir = tempfile.mkdtemp(prefix="convex-notebook-exports-")
         self._exports: dict[int, str] = {}  # start_ts → file (the latest only)

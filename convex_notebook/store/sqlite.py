@@ -30,11 +30,12 @@ import sqlite3
 import tempfile
 import threading
 import weakref
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
-__all__ = ["SqliteStore", "StoredIndex", "FIRST_TABLE_NUMBER", "FORMAT", "submit_started"]
+__all__ = ["FIRST_TABLE_NUMBER", "FORMAT", "SqliteStore", "StoredIndex", "submit_started"]
 
 # Convex numbers user tables from 10001; keeping that makes our ids look like theirs.
 FIRST_TABLE_NUMBER = 10001
@@ -198,7 +199,7 @@ def _remove_files(path: str) -> None:
             pass
 
 
-def _release(checkpointer: "_Checkpointer | None", readers: list, temporary: str | None) -> None:
+def _release(checkpointer: _Checkpointer | None, readers: list, temporary: str | None) -> None:
     """What a store dropped without ``close()`` lets go of."""
     if checkpointer is not None:
         checkpointer.release()

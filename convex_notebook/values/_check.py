@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from convex_notebook.errors import InvalidValueError
 

@@ -12,8 +12,16 @@ from typing import Any
 
 from convex_notebook.errors import InvalidValueError
 
-from ._check import _GOOD_KEYS, MAX_ARRAY_LENGTH, MAX_OBJECT_FIELDS, MAX_VALUE_NESTING, _at
-from ._check import _Bad, _check_key, convex_value
+from ._check import (
+    _GOOD_KEYS,
+    MAX_ARRAY_LENGTH,
+    MAX_OBJECT_FIELDS,
+    MAX_VALUE_NESTING,
+    _at,
+    _Bad,
+    _check_key,
+    convex_value,
+)
 from ._model import MISSING, Int64
 
 __all__ = [
@@ -48,7 +56,7 @@ try:  # JSONEncoder.encode builds a C encoder on every call: build it once (a th
         )
         _join = "".join
 
-        def _encode(o: Any) -> str:  # noqa: F811
+        def _encode(o: Any) -> str:
             return _join(_C_ENCODER(o, 0))
 except ImportError:  # pragma: no cover - pure-Python json
     pass

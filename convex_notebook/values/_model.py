@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from convex_notebook.errors import InvalidValueError
 
-__all__ = ["INT64_MAX", "INT64_MIN", "Int64", "MAX_SAFE_INT", "MISSING", "type_name"]
+__all__ = ["INT64_MAX", "INT64_MIN", "MAX_SAFE_INT", "MISSING", "Int64", "type_name"]
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from convex_notebook.errors import InvalidValueError
 from convex_notebook.values._check import convex_value
 
-from .messages import _IDENT_RE, _Mismatch, _at, _raise_validation, _received
+from .messages import _IDENT_RE, _at, _Mismatch, _raise_validation, _received
 
 IdTable = Callable[[str], "str | None"]
 
@@ -53,7 +54,7 @@ class Validator:
     ``"union"``) and ``is_optional`` (bool).
     """
 
-    __slots__ = ("is_optional", "_hash")
+    __slots__ = ("_hash", "is_optional")
     kind: str = "?"
     # Python types this validator may accept without normalisation (None: don't prefilter).
     _types: frozenset | None = None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .base import Validator, _ensure_validator
 from .containers import ArrayValidator, ObjectValidator, RecordValidator, UnionValidator
@@ -17,7 +18,6 @@ from .scalars import (
     NullValidator,
     StringValidator,
 )
-
 
 _STRING = StringValidator()
 _FLOAT64 = Float64Validator()

@@ -16,9 +16,14 @@ is wrong). ASCII-only strings keep it simple: other strings take the general pat
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Callable, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
-from convex_notebook.values._check import MAX_ARRAY_LENGTH, MAX_DOCUMENT_NESTING, _check_value
+from convex_notebook.values._check import (
+    MAX_ARRAY_LENGTH,
+    MAX_DOCUMENT_NESTING,
+    _check_value,
+)
 from convex_notebook.values._codec import _plain
 from convex_notebook.values._model import MAX_SAFE_INT, MISSING
 from convex_notebook.values._size import MAX_DOCUMENT_SIZE, SYSTEM_FIELDS_SIZE

@@ -3,15 +3,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from convex_notebook.values._check import MAX_OBJECT_FIELDS, _top_field_problem
 from convex_notebook.values._model import MISSING, Int64
 
-from .base import _NOPE, IdTable, SchemaDefinitionError, Validator, _ensure_validator, is_identifier
+from .base import (
+    _NOPE,
+    IdTable,
+    SchemaDefinitionError,
+    Validator,
+    _ensure_validator,
+    is_identifier,
+)
 from .compiled import _compile_object_fast_path
-from .messages import _at, _key_segment, _message, _Mismatch, _path_line, _received, _short, _trunc
+from .messages import (
+    _at,
+    _key_segment,
+    _message,
+    _Mismatch,
+    _path_line,
+    _received,
+    _short,
+    _trunc,
+)
 from .scalars import IdValidator, LiteralValidator, StringValidator, _raw_literal_keys
 
 _UNCOMPILED = object()
@@ -82,7 +99,7 @@ class ObjectValidator(Validator):
     Values equal to ``MISSING`` count as missing.  Extra fields are rejected.
     """
 
-    __slots__ = ("fields", "_items", "_segs", "_fast", "_document_fast")
+    __slots__ = ("_document_fast", "_fast", "_items", "_segs", "fields")
     kind = "object"
     _types = frozenset({dict})
 
@@ -345,7 +362,7 @@ class RecordValidator(Validator):
 class UnionValidator(Validator):
     """``v.union(*members)``: the first member that accepts the value wins."""
 
-    __slots__ = ("members", "_lit_map", "_prefilter")
+    __slots__ = ("_lit_map", "_prefilter", "members")
     kind = "union"
 
     def __init__(self, *members: Validator) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .base import SchemaDefinitionError, Validator
 from .builder import _ANY, _BOOLEAN, _BYTES, _FLOAT64, _INT64, _NULL, _STRING
 from .containers import ArrayValidator, ObjectValidator, RecordValidator, UnionValidator
 from .scalars import IdValidator, LiteralValidator, _decode_scalar
-
 
 _SIMPLE = {
     "string": _STRING,

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from .base import SchemaDefinitionError, Validator
 from .builder import _FLOAT64, _NULL, _STRING
 from .containers import ObjectValidator, UnionValidator
-
 
 #: Convex's ``paginationOptsValidator``: the ``paginate`` options an args dict can declare.
 pagination_opts_validator = ObjectValidator(

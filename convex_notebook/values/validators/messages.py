@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from convex_notebook.errors import ValidationError
 from convex_notebook.values._model import MAX_SAFE_INT, MISSING, Int64

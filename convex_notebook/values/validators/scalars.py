@@ -312,7 +312,7 @@ class LiteralValidator(Validator):
     Python int matches an Int64 literal of the same value (as ``v.int64()`` coerces ints).
     """
 
-    __slots__ = ("value", "_lkey")
+    __slots__ = ("_lkey", "value")
     kind = "literal"
 
     def __init__(self, value: Any) -> None:
