@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from ..engine.clock import Clock, VirtualClock
 from ..engine.database import DEFAULT_HISTORY_NS, Database
@@ -447,7 +447,7 @@ class Backend(_Definer):
         self._db.close()
         self._actions.stop()
 
-    def __enter__(self) -> Backend:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -526,7 +526,7 @@ class Backend(_Definer):
                         if at_token is not None:
                             _read_at.reset(at_token)
                     inv.ts = observed if observed is not None else self._db.last_ts
-            except Exception as exc:  # reported, not raised
+            except Exception as exc:  # noqa: BLE001 - reported, not raised
                 inv.error = exc
                 inv.ts = self._db.last_ts
             inv.log_lines = list(cap.lines)
@@ -823,7 +823,7 @@ class Backend(_Definer):
             cap.lines.extend(near_limit_warnings(txn, self.limits))
             value = self._convert_result(definition, result)
             frozen = freeze(value)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of the query is its result
             error = _function_error(definition, exc) if definition is not None else exc
             value = None
         txn.functions.add(path)

@@ -75,7 +75,9 @@ class CronJobs:
         if job.args is None:
             job.args = {}
         if not isinstance(job.args, dict):
-            raise ValueError(f"Arguments of cron {job.name!r} must be a dict, got {type(job.args).__name__}")
+            raise ValueError(  # noqa: TRY004 - a cron definition error, as for its name
+                f"Arguments of cron {job.name!r} must be a dict, got {type(job.args).__name__}"
+            )
         self.jobs[job.name] = job
         return job
 

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 from ..engine.query import Query
@@ -215,7 +216,7 @@ class user_code:
         self.token = _current.set(budget)
         _WATCHDOG.add(budget)
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
         limit = self.limit
         if limit is None:
             return False
@@ -346,11 +347,11 @@ def near_limit_warnings(txn: Transaction, limits: Limits) -> list[str]:
     out = []
     checks = (
         (txn.documents_read, tl.documents_read, "Many documents read in a single function execution",
-         "Consider using smaller limits in your queries, paginating your queries, or using indexed "
-         "queries with a selective index range expressions."),
+         ("Consider using smaller limits in your queries, paginating your queries, or using indexed "
+          "queries with a selective index range expressions.")),
         (txn.bytes_read, tl.bytes_read, "Many bytes read in a single function execution",
-         "Consider using smaller limits in your queries, paginating your queries, or using indexed "
-         "queries with a selective index range expressions."),
+         ("Consider using smaller limits in your queries, paginating your queries, or using indexed "
+          "queries with a selective index range expressions.")),
         (txn.index_ranges, tl.index_ranges, "Many reads in a single function execution",
          "Consider using fewer db.get and db.query calls."),
         (txn.documents_written, tl.documents_written, "Many writes in a single function execution",

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "LogBook",
@@ -117,7 +117,7 @@ class capture:
         self.lines: list[str] = []
         self._token: contextvars.Token | None = None
 
-    def __enter__(self) -> capture:
+    def __enter__(self) -> Self:
         outer = _buffer.get()
         if outer is not None:
             self.lines = outer
@@ -152,7 +152,7 @@ class isolated(capture):
     Used for query re-runs triggered by another call's commit: their lines are their own.
     """
 
-    def __enter__(self) -> isolated:
+    def __enter__(self) -> Self:
         self._token = _buffer.set(self.lines)
         return self
 

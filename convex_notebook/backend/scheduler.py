@@ -66,7 +66,7 @@ def _when_ms(when: Any) -> float:
         if when.tzinfo is None:
             raise ValueError("run_at(datetime): give a timezone-aware datetime (e.g. tzinfo=timezone.utc)")
         return when.timestamp() * 1000
-    if isinstance(when, bool) or not isinstance(when, (int, float)) or when != when:
+    if isinstance(when, bool) or not isinstance(when, (int, float)) or math.isnan(when):
         raise ValueError(f"run_at() takes a time in ms since the epoch or a datetime, got {when!r}")
     return float(when)
 
@@ -160,7 +160,7 @@ class Scheduler:
 
     def run_after(self, delay_ms: float, ref: Any, args: dict | None = None) -> str:
         """Run ``ref`` (a mutation or action) ``delay_ms`` from now; returns the job's id."""
-        if isinstance(delay_ms, bool) or not isinstance(delay_ms, (int, float)) or delay_ms != delay_ms:
+        if isinstance(delay_ms, bool) or not isinstance(delay_ms, (int, float)) or math.isnan(delay_ms):
             raise ValueError(f"run_after() takes a delay in ms, got {delay_ms!r}")
         if delay_ms < 0:
             raise ValueError(f"`delayMs` must be non-negative (run_after() got {delay_ms!r})")

@@ -80,8 +80,8 @@ def store_file(
         doc["contentType"] = content_type
     if txn is not None:
         return _put(backend, txn, doc, raw)
-    with backend.database.write() as txn:
-        return _put(backend, txn, doc, raw)
+    with backend.database.write() as write:
+        return _put(backend, write, doc, raw)
 
 
 def _put(backend: Backend, txn: Transaction, doc: dict, raw: bytes) -> str:

@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as concurrent_wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 try:  # the json module's C string encoder: what the document encoder itself uses
     from json.encoder import c_encode_basestring as _json_str
@@ -267,10 +267,10 @@ class _StoreQueue:
         if pending is not None:
             pending.result()  # re-raises the call's error here, in the caller's thread
 
-    def __enter__(self) -> _StoreQueue:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: Any, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         try:
             if exc_type is None:
                 self._wait()

@@ -21,6 +21,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 from ..store import SqliteStore, StoredIndex
@@ -639,7 +640,7 @@ class _WriteScope:
         self.txn = Transaction(db, writable=True, now_ms=db.clock.now_ms())
         return self.txn
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         txn = self.txn
         # The snapshot is done with before the commit: the commit's listeners (live queries
         # re-run at the new state) read on this thread.
@@ -667,7 +668,7 @@ class _ExclusiveScope:
             raise
         return txn
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         db, txn = self.db, self.txn
         store = db.store
         try:

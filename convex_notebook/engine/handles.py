@@ -15,7 +15,7 @@ import threading
 import traceback
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 __all__ = ["Dispatcher", "LiveHandle"]
 
@@ -204,7 +204,7 @@ class LiveHandle:
                     self.on_error(result.error)
             elif self.on_update is not None:
                 self.on_update(self.value)
-        except Exception:  # a failing callback must not kill the dispatcher
+        except Exception:  # noqa: BLE001 - a failing callback must not kill the dispatcher
             print(f"Exception in a subscription callback for {self.path}:", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)
 
@@ -225,7 +225,7 @@ class LiveHandle:
         seen = -1
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._version > seen or self.closed)
+                self._cond.wait_for(lambda seen=seen: self._version > seen or self.closed)
                 if self._version <= seen:
                     return  # closed
             seen, value = self._current()
@@ -272,7 +272,7 @@ class LiveHandle:
         self._wake(waiters, forget_closed=False)
         self.on_update = self.on_error = None
 
-    def __enter__(self) -> LiveHandle:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

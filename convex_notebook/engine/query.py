@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -251,7 +252,7 @@ class Query:
         try:
             fp, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
             position = bytes.fromhex(key) if key is not None else None
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever fails to decode is not one of our cursors
             raise InvalidCursorError(f"InvalidCursor: {what} {cursor!r} is not a cursor made by paginate()") from None
         if fp != fingerprint:
             raise InvalidCursorError(
@@ -272,7 +273,7 @@ class Query:
         if cursor is not None:
             opts["cursor"] = cursor
         n = opts.get("numItems")
-        if isinstance(n, bool) or not isinstance(n, (int, float)) or n != n or n < 0:
+        if isinstance(n, bool) or not isinstance(n, (int, float)) or math.isnan(n) or n < 0:
             raise QueryError(f"paginate() needs numItems, a non-negative number; got {n!r}")
         txn = self._txn
         if txn.paginated:

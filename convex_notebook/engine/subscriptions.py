@@ -201,10 +201,12 @@ class SubscriptionHub:
         keys = [shared] if identity is None else [shared, shared._replace(identity=freeze(identity))]
         for key in keys:
             live = self._live.get(key)
-            if live is not None and live.execution.error is None and live.execution.journal is None:
-                # An anonymous live result that read the identity is not another user's answer.
-                if not (key.identity is None and identity is not None and live.execution.reads.read_identity):
-                    return live.execution
+            # An anonymous live result that read the identity is not another user's answer.
+            if (
+                live is not None and live.execution.error is None and live.execution.journal is None
+                and not (key.identity is None and identity is not None and live.execution.reads.read_identity)
+            ):
+                return live.execution
             cached = self._cache.get(key)
             if cached is not None:
                 execution = cached.execution
@@ -352,7 +354,7 @@ class SubscriptionHub:
         before = live.execution
         try:
             execution = self._run_live(path, live.args, live.identity, before.journal)
-        except Exception as exc:  # an executor bug must not break the commit that triggered us
+        except Exception as exc:  # noqa: BLE001 - an executor bug must not break the commit that triggered us
             traceback.print_exc(file=sys.stderr)
             execution = Execution(None, exc, before.reads, self._last_ts(), journal=before.journal)
         self.stats.reruns += 1

@@ -169,7 +169,7 @@ def error_fields(exc: BaseException, encode: Any = to_json) -> tuple[str, Any, b
         try:
             encoded = encode(data)
             shown = data if isinstance(data, str) else dumps(to_json(data))
-        except Exception:  # data that is not a Convex value: report it as text
+        except Exception:  # noqa: BLE001 - data that is not a Convex value: report it as text
             encoded = shown = repr(data)
         return f"Uncaught ConvexError: {shown}", encoded, True
     return str(exc) or type(exc).__name__, None, False
@@ -290,7 +290,7 @@ def with_component(component: Any, path: str) -> str:
         return path
     if not isinstance(component, str) or not _COMPONENT.match(component):
         raise ProtocolError(f"componentPath must be a mounted component's name, got {component!r}")
-    module, sep, fn = path.partition(":")
+    module, _, fn = path.partition(":")
     module = module.removesuffix(".js")
     return f"{component}:{module}:{fn or 'default'}"
 

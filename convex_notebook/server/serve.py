@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from ..backend.env import publish_served_url
 from . import pyclient_bridge
@@ -65,7 +65,7 @@ class ServerHandle:
         except KeyboardInterrupt:
             self.stop()
 
-    def __enter__(self) -> ServerHandle:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

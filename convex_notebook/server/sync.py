@@ -145,7 +145,7 @@ class SyncSession:
                 self.outbox.put_nowait(("stop",))
                 try:
                     await asyncio.wait_for(writer, 5)
-                except (TimeoutError, asyncio.CancelledError, Exception):
+                except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
                     writer.cancel()
             for task in list(self.actions):
                 task.cancel()
@@ -178,11 +178,12 @@ class SyncSession:
         if isinstance(msg, P.Connect):
             if self.session_id is not None:
                 raise P.ProtocolError("Connect was sent twice on one connection")
-            if msg.max_observed_ts is not None:
-                if not await self.dep.run_blocking(self.dep.observe_client_ts, msg.max_observed_ts):
-                    raise P.ProtocolError(
-                        "maxObservedTimestamp is ahead of this deployment's clock", code="InvalidMaxObservedTimestamp"
-                    )
+            if msg.max_observed_ts is not None and not await self.dep.run_blocking(
+                self.dep.observe_client_ts, msg.max_observed_ts
+            ):
+                raise P.ProtocolError(
+                    "maxObservedTimestamp is ahead of this deployment's clock", code="InvalidMaxObservedTimestamp"
+                )
             self.session_id = msg.session_id
             return
         if self.session_id is None:
@@ -289,7 +290,7 @@ class SyncSession:
             entry.sub = view.subscribe(entry.udf_path, args, journal=entry.journal, admin=admin)
             entry.error = None
             entry.sent_version = -1
-        except Exception as exc:  # reported to the client as QueryFailed
+        except Exception as exc:  # noqa: BLE001 - reported to the client as QueryFailed
             entry.sub = None
             changed = entry.error is None or str(entry.error) != str(exc)
             entry.error = exc

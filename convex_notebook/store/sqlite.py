@@ -206,7 +206,7 @@ def _release(checkpointer: _Checkpointer | None, readers: list, temporary: str |
     for reader in list(readers):
         try:
             reader.close()
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - closing: one reader's failure must not keep the others open
             pass
     if temporary is not None:
         _remove_files(temporary)

@@ -219,7 +219,7 @@ def _walk_list(x: list[Any] | tuple[Any, ...], depth: int, limit: int) -> tuple[
             if e is MISSING:
                 i = len(out)
                 raise _Bad(
-                    lambda p: f"undefined is not a valid Convex value (present at path {p}[{i}])"
+                    lambda p, i=i: f"undefined is not a valid Convex value (present at path {p}[{i}])"
                 )
             try:
                 e, s = _walk(e, depth, limit)
@@ -469,11 +469,10 @@ def normalize_document(raw: Any, *, table: str = "") -> tuple[dict[str, Any], in
     Top-level names must be identifiers of at most 64 characters not starting with ``_``;
     nesting at most 16 (the document is level 1); size at most 1 MiB.
     """
-    if type(raw) is not dict:
-        if not isinstance(raw, dict):
-            raise InvalidValueError(
-                f"Value must be an Object, got {type(raw).__name__}{_in_table(table)}"
-            )
+    if type(raw) is not dict and not isinstance(raw, dict):
+        raise InvalidValueError(
+            f"Value must be an Object, got {type(raw).__name__}{_in_table(table)}"
+        )
     out: dict[str, Any] = {}
     size = 2 + SYSTEM_FIELDS_SIZE
     good = _GOOD_TOP_FIELDS
@@ -559,7 +558,7 @@ def _check_list(x: list[Any], depth: int, limit: int) -> int:
         else:
             if e is MISSING:
                 raise _Bad(
-                    lambda p: f"undefined is not a valid Convex value (present at path {p}[{i}])"
+                    lambda p, i=i: f"undefined is not a valid Convex value (present at path {p}[{i}])"
                 )
             try:
                 size += _check_value(e, depth, limit)

@@ -114,7 +114,7 @@ def to_clean_json(v: Any) -> Any:
     if t is float:
         if v - v == 0.0:
             return v
-        if v != v:
+        if math.isnan(v):
             return "NaN"
         return "Infinity" if v > 0 else "-Infinity"
     if t is dict:
@@ -178,7 +178,7 @@ def _from(x: Any, depth: int) -> Any:
                         return _special(k, x[k])
                     except InvalidValueError as e:
                         msg = str(e)
-                        raise _Bad(lambda p: msg + _at(p)) from None
+                        raise _Bad(lambda p, msg=msg: msg + _at(p)) from None
         depth += 1
         if depth > MAX_VALUE_NESTING:
             raise _Bad(

@@ -63,7 +63,7 @@ def _make_base32(nbytes: int):  # type: ignore[no-untyped-def]
         f"    return ''.join(({lookups})){cut}\n"
     )
     namespace = {"_PAIRS": _PAIRS}
-    exec(source, namespace)
+    exec(source, namespace)  # noqa: S102 - generated above from integers only
     return namespace["encode"]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import operator
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from convex_notebook.errors import InvalidValueError
 
@@ -45,7 +45,7 @@ class Int64(int):
 
     __slots__ = ()
 
-    def __new__(cls, value: Any = 0) -> Int64:
+    def __new__(cls, value: Any = 0) -> Self:
         n = _int64_arg(value)
         if n < INT64_MIN or n > INT64_MAX:
             raise InvalidValueError(f"Int64 out of range [-2^63, 2^63-1]: {n}")
@@ -132,7 +132,7 @@ class _Missing:
     __slots__ = ()
     _instance: _Missing | None = None
 
-    def __new__(cls) -> _Missing:
+    def __new__(cls) -> Self:
         if _Missing._instance is None:
             _Missing._instance = object.__new__(cls)
         return _Missing._instance

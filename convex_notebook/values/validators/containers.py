@@ -343,13 +343,13 @@ class RecordValidator(Validator):
             bad = _bad_record_key(k)
             if bad is not None:
                 key_repr = _short(k)
-                raise _Mismatch(lambda path, b=bad: f"Invalid record key {key_repr}{_at(path)}: {b}")
+                raise _Mismatch(lambda path, b=bad, k=key_repr: f"Invalid record key {k}{_at(path)}: {b}")
             try:
                 k2 = kconv(k, id_table)
             except _Mismatch as e:
                 inner = e
                 raise _Mismatch(
-                    lambda path: f"Invalid record key{_at(path)}: " + inner.fmt("")
+                    lambda path, inner=inner: f"Invalid record key{_at(path)}: " + inner.fmt("")
                 ) from None
             try:
                 out[k2] = vconv(val, id_table)

@@ -298,7 +298,7 @@ def _decode_scalar(x: Any) -> Any:
                 raise SchemaDefinitionError(f"Bad $float literal {x!r}")
             return struct.unpack("<d", raw)[0]
         raise SchemaDefinitionError(f"Bad literal value {x!r}")
-    if isinstance(x, bool) or isinstance(x, str):
+    if isinstance(x, (bool, str)):
         return x
     if isinstance(x, (int, float)):
         return float(x)
