@@ -982,7 +982,11 @@ class Backend(_Definer):
             task = loop.create_task(coro, context=context)
             timer = None
             if timeout is not None:
-                timer = loop.call_later(timeout, lambda: (timed_out.append(True), task.cancel()))
+                def time_out() -> None:
+                    timed_out.append(True)
+                    task.cancel()
+
+                timer = loop.call_later(timeout, time_out)
 
             def finish(t: asyncio.Task) -> None:
                 if timer is not None:

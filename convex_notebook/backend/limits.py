@@ -216,21 +216,20 @@ class user_code:
         self.token = _current.set(budget)
         _WATCHDOG.add(budget)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         limit = self.limit
         if limit is None:
-            return False
+            return
         budget = self.budget
         fired = _WATCHDOG.finish(budget)
         _current.reset(self.token)
         if exc_type is FunctionTimeout and not budget.fired:
-            return False  # an outer budget's (an action's, around a nested call)
+            return  # an outer budget's (an action's, around a nested call)
         if exc_type is FunctionTimeout or fired or budget.used(time.monotonic()) > limit:
             raise LimitError(
                 f"{self.describe} timed out: it ran more than {_seconds(limit)} of user code, Convex's limit "
                 f"({self.limit_name}; raise it with cn.Backend(limits=cn.Limits({self.limit_name}=...)))"
             ) from None
-        return False
 
 
 def _seconds(limit: float) -> str:

@@ -115,7 +115,7 @@ class VectorSearch:
         scores = matrix.unit @ (query_vector / norm) if norm else np.zeros(len(matrix.ids))
         rows = np.arange(len(matrix.ids))
         if allowed is not None:
-            rows = np.array([i for i in rows if allowed(matrix, i)], dtype=np.int64)
+            rows = np.array([i for i in range(len(matrix.ids)) if allowed(matrix, i)], dtype=np.int64)
         ranked = sorted(rows.tolist(), key=lambda i: (-scores[i], matrix.ids[i]))[: int(limit)]
         return [{"_id": matrix.ids[i], "_score": float(scores[i])} for i in ranked]
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
 try:  # the json module's C string encoder: what the document encoder itself uses
-    from json.encoder import c_encode_basestring as _json_str
+    from json.encoder import c_encode_basestring as _json_str  # type: ignore[attr-defined]  # C, not in typeshed
 except ImportError:  # pragma: no cover - pure-Python json
     _json_str = None
 if _json_str is None:  # pragma: no cover
@@ -385,7 +385,9 @@ def insert_documents(
                     raise ImportRowError(i, f"a document with _id {ids[i]} already exists in {table!r}")
         foreigns = [0] * n
         for i in given:
-            foreigns[i] = 0 if is_native(decode_id(ids[i])[1], cts[i]) else 1
+            decoded = decode_id(ids[i])
+            assert decoded is not None  # checked when the rows were read
+            foreigns[i] = 0 if is_native(decoded[1], cts[i]) else 1
     missing_ids = [i for i in range(n) if ids[i] is MISSING] if keep_system_fields else range(n)
     for i, doc_id in zip(missing_ids, _native_ids(number, _ct_order_bytes([cts[i] for i in missing_ids]))):
         ids[i] = doc_id
@@ -776,5 +778,6 @@ def _column_entries(
         tops = {f.split(".", 1)[0] for f in index.user_fields}
         picked = [(k, col) for k, col in zip(names, columns) if k in tops]
         docs = rows_from_columns([k for k, _ in picked], [col for _, col in picked], len(keys))
+        assert index.prefix is not None  # entry indexes have one
         out.append((index, list(map(bytes.__add__, map(index.prefix, docs), keys))))
     return out

@@ -10,6 +10,7 @@ closing, and callbacks delivered by a :class:`Dispatcher` thread, in order and c
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import threading
 import traceback
@@ -221,11 +222,14 @@ class LiveHandle:
         with self._cond:
             return self._cond.wait_for(lambda: self._version > after_version or self.closed, timeout)
 
+    def _newer_than(self, version: int) -> bool:
+        return self._version > version or self.closed
+
     def __iter__(self) -> Iterator[Any]:
         seen = -1
         while True:
             with self._cond:
-                self._cond.wait_for(lambda seen=seen: self._version > seen or self.closed)
+                self._cond.wait_for(functools.partial(self._newer_than, seen))
                 if self._version <= seen:
                     return  # closed
             seen, value = self._current()

@@ -177,7 +177,7 @@ def _version_after(source: StoreReads, number: int, key: bytes, ts: int) -> dict
     nxt = source.next_revision(number, key, ts)
     if nxt is not None:
         _next_ts, text, plain = nxt
-        return load_row(key, text, plain) if text is not None else None
+        return load_row(key, text, plain or 0) if text is not None else None
     row = source.get_document(number, key)
     return load_row(key, *row) if row is not None else None
 

@@ -375,7 +375,7 @@ class Query:
         page = found[start : start + n]
         end = start + len(page)
         done = end >= len(found)
-        result = {"page": page, "isDone": done,
+        result: dict[str, Any] = {"page": page, "isDone": done,
                   "continueCursor": self._cursor(fingerprint, None if done else end.to_bytes(4, "big"))}
         self._txn.journal_out = result["continueCursor"]
         return result

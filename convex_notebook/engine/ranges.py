@@ -114,7 +114,8 @@ def resolve_range(
             f"Index range on {where} didn't use the index fields in order: equalities must cover "
             f"{', '.join(fields[:k]) or '(none)'} first, got {', '.join(eqs)}"
         )
-    bound_field = (lower or upper)[1] if (lower or upper) else None
+    either = lower or upper
+    bound_field = either[1] if either else None
     if bound_field is not None and (k >= len(fields) or fields[k] != bound_field):
         expected = fields[k] if k < len(fields) else "(no more fields)"
         raise IndexRangeError(

@@ -14,10 +14,11 @@ table drops. A search reads the whole table, so any write to it re-runs a live s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..values import MISSING, encode_value
@@ -48,7 +49,7 @@ class SearchPlan:
     index: str
     field: str
     terms: list[str]
-    filters: list[tuple[str, Any]] = field(default_factory=list)
+    filters: list[tuple[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def text(self) -> str:

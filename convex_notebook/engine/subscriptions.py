@@ -30,9 +30,9 @@ import sys
 import threading
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from .handles import Dispatcher, LiveHandle
 from .rangeindex import RangeIndex
@@ -323,7 +323,7 @@ class SubscriptionHub:
             if getattr(writes, "everything", False):
                 owners = {("live", k) for k in self._live} | {("cache", k) for k in self._cache}
             else:
-                owners = self._ranges.affected(writes)
+                owners = cast("set[tuple[str, QueryKey]]", self._ranges.affected(writes))  # our owners
             if owners:
                 self._invalidate(owners)
 
@@ -336,9 +336,9 @@ class SubscriptionHub:
             if owners:
                 self._invalidate(owners)
 
-    def _invalidate(self, owners: set[Hashable]) -> None:
+    def _invalidate(self, owners: set[tuple[str, QueryKey]]) -> None:
         stale: list[_LiveQuery] = []
-        for kind, key in owners:  # type: ignore[misc]
+        for kind, key in owners:
             if kind == "cache":
                 self.stats.invalidations += 1
                 self._drop_cached(key)
@@ -446,6 +446,7 @@ class Subscription(LiveHandle):
         self.key = key
 
     def _decode(self, result: Execution) -> Any:
+        assert result.frozen is not None  # only good results are decoded
         return thaw(result.frozen)
 
     def _is_good(self, result: Execution) -> bool:

@@ -77,7 +77,11 @@ class RandomPool:
 
 _POOLS: weakref.WeakSet[RandomPool] = weakref.WeakSet()
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=lambda: [pool._reset() for pool in list(_POOLS)])
+    def _reset_pools() -> None:
+        for pool in list(_POOLS):
+            pool._reset()
+
+    os.register_at_fork(after_in_child=_reset_pools)
 
 
 def _new_id(table_number: int, creation_time: float, randomness: bytes) -> str:

@@ -171,7 +171,7 @@ class LiveQuery(anywidget.AnyWidget):
     # Display state (a private protocol with static/live_table.js; read it through properties).
     _title = traitlets.Unicode("").tag(sync=True)
     _columns = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    _rows = traitlets.List().tag(sync=True)  # [{"key": str, "cells": [str | None, ...]}]
+    _rows: traitlets.List[Any] = traitlets.List().tag(sync=True)  # [{"key": str, "cells": [str | None, ...]}]
     _changed = traitlets.List(traitlets.Unicode()).tag(sync=True)  # keys of new/changed rows
     _total = traitlets.Int(0).tag(sync=True)
     _scalar = traitlets.Unicode("").tag(sync=True)  # a non-table result, as text
@@ -231,10 +231,10 @@ class LiveQuery(anywidget.AnyWidget):
         """The widget view, plus a static HTML snapshot of the table for every place where no
         widget front end runs (GitHub, nbviewer, nbconvert, a notebook opened before it runs)."""
         bundle = super()._repr_mimebundle_(**kwargs)
+        data: Any = bundle
+        metadata: Any = None
         if isinstance(bundle, tuple):
             data, metadata = bundle
-        else:
-            data, metadata = bundle, None
         if isinstance(data, dict):
             data = {**data, "text/html": self.snapshot_html()}
         return (data, metadata) if metadata is not None else data

@@ -346,6 +346,7 @@ class AuthProviders:
         key = keyset.key_for(kid, self.min_refresh_seconds)
         self._check_algorithm(alg, keyset)  # discovery may have narrowed the list
         application_id = provider.application_id
+        assert isinstance(alg, str)  # _check_algorithm accepted it
         try:
             return jwt.decode(
                 token, key, algorithms=[alg], audience=application_id,

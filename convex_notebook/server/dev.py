@@ -70,6 +70,7 @@ def run_dev(args: argparse.Namespace, stop: threading.Event | None = None) -> in
                            allow_admin_key_in_url=args.allow_admin_key_in_url)
         print(f"convex-notebook dev: watching {args.dir} for changes (Ctrl-C to stop)", flush=True)
         try:
+            assert project.root is not None  # FunctionsFolder(app, args.dir) has one
             for _changes in watchfiles.watch(project.root, stop_event=stop, watch_filter=_python_files,
                                              raise_interrupt=False):
                 redeploy(project)

@@ -77,7 +77,7 @@ def _patch() -> None:
             original(self, deployment_url)
 
     __init__.__doc__ = original.__doc__
-    convex.ConvexClient.__init__ = __init__
+    convex.ConvexClient.__init__ = __init__  # type: ignore[method-assign]  # the redirect (module doc)
     _patched = True
 
 

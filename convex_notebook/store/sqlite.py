@@ -639,7 +639,8 @@ class SqliteStore(StoreReads):
             "INSERT INTO indexes (table_number, name, fields, staged) VALUES (?, ?, ?, ?)",
             (table_number, name, json.dumps(list(fields)), int(staged)),
         )
-        return int(cur.lastrowid)
+        assert cur.lastrowid is not None  # an INSERT sets it
+        return cur.lastrowid
 
     def drop_index(self, index_id: int) -> None:
         self.conn.execute("DELETE FROM index_entries WHERE index_id = ?", (index_id,))
@@ -647,7 +648,7 @@ class SqliteStore(StoreReads):
 
     # -- documents ---------------------------------------------------------------------------
     def put_document(
-        self, table_number: int, key: bytes, text: str, plain: bool, foreign: bool = False, ts: int = 0
+        self, table_number: int, key: bytes, text: str, plain: int, foreign: bool = False, ts: int = 0
     ) -> None:
         """Write a document, replacing the one with that key if any (no history: fixtures)."""
         self._exec(
@@ -655,7 +656,7 @@ class SqliteStore(StoreReads):
             (table_number, key, text, plain, foreign, ts),
         )
 
-    def update_document(self, table_number: int, key: bytes, text: str, plain: bool, ts: int = 0) -> None:
+    def update_document(self, table_number: int, key: bytes, text: str, plain: int, ts: int = 0) -> None:
         """Rewrite an existing document's text at commit ``ts`` (its key and id flag stay),
         logging the version it replaces."""
         self._exec(_LOG_PREVIOUS, (ts, 0, table_number, key))
@@ -665,7 +666,7 @@ class SqliteStore(StoreReads):
         )
 
     def insert_document(
-        self, table_number: int, key: bytes, text: str, plain: bool, foreign: bool = False, ts: int = 0
+        self, table_number: int, key: bytes, text: str, plain: int, foreign: bool = False, ts: int = 0
     ) -> None:
         """Add a new document at commit ``ts``, logged; an existing key is an error
         (sqlite3.IntegrityError)."""

@@ -50,6 +50,11 @@ _CACHE_LIMIT = 50_000
 _DEEP = 1  # _Bad.kind of a nesting failure (documents report it their own way)
 
 
+def _undefined_at(i: int) -> Callable[[str], str]:
+    """The message of a MISSING element ``i`` of the array at path ``p``."""
+    return lambda p: f"undefined is not a valid Convex value (present at path {p}[{i}])"
+
+
 class _Bad(Exception):
     """A problem found inside a value; each container frame adds its path segment on the way out."""
 
@@ -218,9 +223,7 @@ def _walk_list(x: list[Any] | tuple[Any, ...], depth: int, limit: int) -> tuple[
         else:
             if e is MISSING:
                 i = len(out)
-                raise _Bad(
-                    lambda p, i=i: f"undefined is not a valid Convex value (present at path {p}[{i}])"
-                )
+                raise _Bad(_undefined_at(i))
             try:
                 e, s = _walk(e, depth, limit)
             except _Bad as bad:
@@ -557,9 +560,7 @@ def _check_list(x: list[Any], depth: int, limit: int) -> int:
             size += 9
         else:
             if e is MISSING:
-                raise _Bad(
-                    lambda p, i=i: f"undefined is not a valid Convex value (present at path {p}[{i}])"
-                )
+                raise _Bad(_undefined_at(i))
             try:
                 size += _check_value(e, depth, limit)
             except _Bad as bad:

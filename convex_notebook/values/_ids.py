@@ -176,7 +176,7 @@ def _char_tables() -> list[tuple[int, bytes, int, bytes | None]]:
     maps its first byte to its share of those bits, the second (None when one byte holds all
     five bits) maps the following byte to the rest.
     """
-    out = []
+    out: list[tuple[int, bytes, int, bytes | None]] = []
     for k in range(8):
         first, offset = divmod(5 * k, 8)
         if offset <= 3:  # all five bits in one byte

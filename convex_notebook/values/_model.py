@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import operator
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any, Self, final
 
 from convex_notebook.errors import InvalidValueError
 
@@ -84,6 +84,14 @@ class Int64(int):
             return _checked(r) if type(r) is int else r
         return NotImplemented
 
+    def __divmod__(self, other: Any) -> Any:
+        r = int.__divmod__(self, other)
+        return (_checked(r[0]), _checked(r[1])) if type(r) is tuple and type(r[0]) is int else r
+
+    def __rdivmod__(self, other: Any) -> Any:
+        r = int.__rdivmod__(self, other)
+        return (_checked(r[0]), _checked(r[1])) if type(r) is tuple and type(r[0]) is int else r
+
 
 def _checked(n: int) -> Int64:
     """Wrap an int result as Int64, failing on overflow (Convex's int64 has no wrapping)."""
@@ -112,27 +120,14 @@ for _name in (
 del _name, _fmt, _dunder
 
 
-def _divmod(self: Int64, other: Any) -> Any:
-    r = int.__divmod__(self, other)
-    return (_checked(r[0]), _checked(r[1])) if type(r) is tuple and type(r[0]) is int else r
-
-
-def _rdivmod(self: Int64, other: Any) -> Any:
-    r = int.__rdivmod__(self, other)
-    return (_checked(r[0]), _checked(r[1])) if type(r) is tuple and type(r[0]) is int else r
-
-
-Int64.__divmod__ = _divmod  # type: ignore[method-assign]
-Int64.__rdivmod__ = _rdivmod  # type: ignore[method-assign]
-
-
+@final
 class _Missing:
     """The type of ``MISSING``: JS ``undefined`` (a missing field), never a stored value."""
 
     __slots__ = ()
     _instance: _Missing | None = None
 
-    def __new__(cls) -> Self:
+    def __new__(cls) -> _Missing:
         if _Missing._instance is None:
             _Missing._instance = object.__new__(cls)
         return _Missing._instance

@@ -143,7 +143,7 @@ class ObjectValidator(Validator):
 
     validate = convert
 
-    def document_fast_path(self) -> Callable[[dict, Any], tuple[dict, int] | None] | None:
+    def document_fast_path(self) -> Callable[[dict, Any], tuple[dict, int, bool] | None] | None:
         """For a table's document validator: ``fast(doc, id_table)`` validating ``doc`` and
         making ``normalize_document``'s checks in one pass, returning ``(document, size,
         plain)`` (plain: ``dumps_document`` would find it plain JSON) or None when the general
@@ -372,13 +372,13 @@ class UnionValidator(Validator):
             m._require_not_optional("as a union member")
         self.members: tuple[Validator, ...] = tuple(members)
         # All-literal unions (enums) resolve with one dict lookup.
-        if members and all(isinstance(m, LiteralValidator) for m in members):
+        literals = [m for m in members if isinstance(m, LiteralValidator)]
+        self._lit_map: dict | None = None
+        if members and len(literals) == len(members):
             lit_map: dict = {}
-            for i, m in enumerate(members):
-                lit_map.setdefault(m._lkey, (i, m.value))
+            for i, lit in enumerate(literals):
+                lit_map.setdefault(lit._lkey, (i, lit.value))
             self._lit_map = lit_map
-        else:
-            self._lit_map = None
         self._prefilter = tuple(m._types for m in members)
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from .base import SchemaDefinitionError, Validator
 from .builder import _ANY, _BOOLEAN, _BYTES, _FLOAT64, _INT64, _NULL, _STRING
@@ -39,7 +39,7 @@ def validator_from_json(obj: Any) -> Validator:
     if simple is not None:
         return simple
     if t == "id":
-        return IdValidator(obj.get("tableName"))
+        return IdValidator(cast(str, obj.get("tableName")))  # IdValidator refuses a non-string
     if t == "literal":
         if "value" not in obj:
             raise SchemaDefinitionError(f"Literal ValidatorJSON without a value: {obj!r}")
