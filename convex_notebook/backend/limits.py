@@ -19,9 +19,11 @@ import ctypes
 import dataclasses
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from types import TracebackType
+from typing import Any
 
 from ..engine.query import Query
 from ..engine.transaction import Transaction, TransactionLimits
@@ -52,7 +54,7 @@ class Limits:
     warn_fraction: float = 0.8  # log a warning past this fraction of a transaction limit
 
     @classmethod
-    def coerce(cls, value: Any) -> "Limits":
+    def coerce(cls, value: Any) -> Limits:
         """``cn.Backend(limits=...)``: a ``Limits``, a ``TransactionLimits`` or a dict of fields."""
         if value is None:
             return cls()
@@ -91,7 +93,7 @@ class FunctionTimeout(BaseException):
 class _Budget:
     """One call's time budget: ``limit`` seconds, minus the time paused in database calls."""
 
-    __slots__ = ("thread_id", "limit", "start", "paused", "paused_since", "holds", "fired", "done")
+    __slots__ = ("done", "fired", "holds", "limit", "paused", "paused_since", "start", "thread_id")
 
     def __init__(self, limit: float) -> None:
         self.thread_id = threading.get_ident()
@@ -199,7 +201,7 @@ class user_code:
     budget of ``limit`` seconds (None: no limit). Past it, the block is interrupted and
     :class:`LimitError` raised. (A class, not a generator: it wraps every function call.)"""
 
-    __slots__ = ("limit", "describe", "limit_name", "budget", "token")
+    __slots__ = ("budget", "describe", "limit", "limit_name", "token")
 
     def __init__(self, limit: float | None, describe: str, *, limit_name: str) -> None:
         self.limit = limit
@@ -213,21 +215,20 @@ class user_code:
         self.token = _current.set(budget)
         _WATCHDOG.add(budget)
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         limit = self.limit
         if limit is None:
-            return False
+            return
         budget = self.budget
         fired = _WATCHDOG.finish(budget)
         _current.reset(self.token)
         if exc_type is FunctionTimeout and not budget.fired:
-            return False  # an outer budget's (an action's, around a nested call)
+            return  # an outer budget's (an action's, around a nested call)
         if exc_type is FunctionTimeout or fired or budget.used(time.monotonic()) > limit:
             raise LimitError(
                 f"{self.describe} timed out: it ran more than {_seconds(limit)} of user code, Convex's limit "
                 f"({self.limit_name}; raise it with cn.Backend(limits=cn.Limits({self.limit_name}=...)))"
             ) from None
-        return False
 
 
 def _seconds(limit: float) -> str:
@@ -247,7 +248,7 @@ class _DbTime:
         self.budget = budget
         budget.paused_since = time.monotonic()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         budget = self.budget
         if budget is not None:
             budget.paused += time.monotonic() - budget.paused_since  # type: ignore[operator]
@@ -353,11 +354,11 @@ def near_limit_warnings(txn: Transaction, limits: Limits) -> list[str]:
     out = []
     checks = (
         (txn.documents_read, tl.documents_read, "Many documents read in a single function execution",
-         "Consider using smaller limits in your queries, paginating your queries, or using indexed "
-         "queries with a selective index range expressions."),
+         ("Consider using smaller limits in your queries, paginating your queries, or using indexed "
+          "queries with a selective index range expressions.")),
         (txn.bytes_read, tl.bytes_read, "Many bytes read in a single function execution",
-         "Consider using smaller limits in your queries, paginating your queries, or using indexed "
-         "queries with a selective index range expressions."),
+         ("Consider using smaller limits in your queries, paginating your queries, or using indexed "
+          "queries with a selective index range expressions.")),
         (txn.index_ranges, tl.index_ranges, "Many reads in a single function execution",
          "Consider using fewer db.get and db.query calls."),
         (txn.documents_written, tl.documents_written, "Many writes in a single function execution",

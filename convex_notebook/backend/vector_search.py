@@ -14,8 +14,9 @@ numpy is imported on the first search (importing the backend loads no numerical 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..engine import bulk
 from ..engine.filters import field_getter
@@ -81,7 +82,7 @@ class _Matrix:
 class VectorSearch:
     """The vector indexes of one backend (matrices cached in ``Database.table_caches``)."""
 
-    def __init__(self, backend: "Backend") -> None:
+    def __init__(self, backend: Backend) -> None:
         self._backend = backend
         self._lock = threading.Lock()  # one build of a matrix at a time
 
@@ -114,7 +115,7 @@ class VectorSearch:
         scores = matrix.unit @ (query_vector / norm) if norm else np.zeros(len(matrix.ids))
         rows = np.arange(len(matrix.ids))
         if allowed is not None:
-            rows = np.array([i for i in rows if allowed(matrix, i)], dtype=np.int64)
+            rows = np.array([i for i in range(len(matrix.ids)) if allowed(matrix, i)], dtype=np.int64)
         ranked = sorted(rows.tolist(), key=lambda i: (-scores[i], matrix.ids[i]))[: int(limit)]
         return [{"_id": matrix.ids[i], "_score": float(scores[i])} for i in ranked]
 

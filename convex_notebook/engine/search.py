@@ -14,16 +14,17 @@ table drops. A search reads the whole table, so any write to it re-runs a live s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..values import MISSING, encode_value
-from .stored import load_row
 from .filters import field_getter
 from .readset import table_range
+from .stored import load_row
 from .transaction import DatabaseError
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class SearchPlan:
     index: str
     field: str
     terms: list[str]
-    filters: list[tuple[str, Any]] = field(default_factory=list)
+    filters: list[tuple[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -64,7 +65,7 @@ class SearchFilterBuilder:
         self._table = table
         self.plan: SearchPlan | None = None
 
-    def search(self, field_name: str, text: str) -> "SearchFilterBuilder":
+    def search(self, field_name: str, text: str) -> SearchFilterBuilder:
         if self.plan is not None:
             raise DatabaseError("A search filter has exactly one q.search(...), first")
         if field_name != self._index.search_field:
@@ -80,7 +81,7 @@ class SearchFilterBuilder:
         self.plan = SearchPlan(self._index.name, field_name, terms)
         return self
 
-    def eq(self, field_name: str, value: Any) -> "SearchFilterBuilder":
+    def eq(self, field_name: str, value: Any) -> SearchFilterBuilder:
         if self.plan is None:
             raise DatabaseError("A search filter starts with q.search(field, text), then q.eq(...)")
         if field_name not in self._index.filter_fields:
@@ -104,7 +105,7 @@ class _Entry:
     length: int
 
 
-def _entries(txn: "Transaction", table: str, search_field: str) -> list[_Entry]:
+def _entries(txn: Transaction, table: str, search_field: str) -> list[_Entry]:
     """Every document of ``table`` as ``txn`` sees it, with its search field's tokens (kept in
     ``Database.table_caches`` between writes to the table: ``Database.cached``)."""
     info = txn.table(table)
@@ -124,7 +125,7 @@ def _entries(txn: "Transaction", table: str, search_field: str) -> list[_Entry]:
     return txn.db.cached(txn, (table, f"search:{search_field}"), build)
 
 
-def run_search(txn: "Transaction", table: str, plan: SearchPlan) -> list[dict]:
+def run_search(txn: Transaction, table: str, plan: SearchPlan) -> list[dict]:
     """The documents matching ``plan``, best first (at most 1025: one more than can be used)."""
     txn.reads.add(table_range(table))  # coarse but correct: any write to the table re-runs it
     if not plan.terms:
