@@ -83,8 +83,11 @@ def _report(usage: dict[str, int], retries: int, ts: int | None) -> None:
     """Record a transaction's usage for the top-level call's log entry, and its timestamp."""
     total = _call_usage.get()
     if total is not None:
-        for key, n in usage.items():
-            total[key] = total.get(key, 0) + n
+        if not total:
+            total.update(usage)  # (the usual case: a call's only transaction)
+        else:
+            for key, n in usage.items():
+                total[key] = total.get(key, 0) + n
         if retries:
             total["occ_retries"] = total.get("occ_retries", 0) + retries
     if ts is not None:
@@ -718,9 +721,7 @@ class Backend(_Definer):
             if is_system_path(path):
                 return  # admin reads by dashboards and remote notebooks are not the app's activity
             duration = (time.perf_counter() - started) * 1000
-            full = dict(_NO_USAGE)
-            if usage:
-                full.update(usage)
+            full = _NO_USAGE | usage if usage else dict(_NO_USAGE)
             self.logs.add(logs.LogEntry(time.time(), path, kind, lines[start:], duration, error, full))
             if self.echo_logs and token is not None and lines:
                 logs.echo(lines)
@@ -737,7 +738,7 @@ class Backend(_Definer):
                 ctx = make_ctx(self, definition, "mutation", txn, identity)
                 token = _inside_transaction.set(True)
                 try:
-                    with user_code(self.limits.query_seconds, f"mutation {definition.path}", limit_name="query_seconds"):
+                    with user_code(self.limits.query_seconds, "mutation", definition.path, limit_name="query_seconds"):
                         result = definition.call(ctx, args)
                 finally:
                     _inside_transaction.reset(token)
@@ -763,7 +764,7 @@ class Backend(_Definer):
                     definition.call(ctx, args), timeout=self.limits.action_seconds, describe=f"action {definition.path}"
                 )
             else:
-                with user_code(self.limits.action_seconds, f"action {definition.path}", limit_name="action_seconds"):
+                with user_code(self.limits.action_seconds, "action", definition.path, limit_name="action_seconds"):
                     result = definition.call(ctx, args)
             return self._convert_result(definition, result)
         return self._query_through_cache(definition, args, identity)
@@ -816,7 +817,7 @@ class Backend(_Definer):
                 raise FunctionNotFound(f"Could not find public function for '{path}'")
             token = _inside_transaction.set(True)
             try:
-                with user_code(self.limits.query_seconds, f"query {path}", limit_name="query_seconds"):
+                with user_code(self.limits.query_seconds, "query", path, limit_name="query_seconds"):
                     result = definition.call(make_ctx(self, definition, "query", txn, identity), args)
             finally:
                 _inside_transaction.reset(token)

@@ -165,7 +165,7 @@ def run_http_action(backend: Backend, request: HttpRequest, identity: dict | Non
                     route.handler(ctx, request), timeout=limits.action_seconds, describe=f"HTTP action {shown}"
                 )
             else:
-                with user_code(limits.action_seconds, f"HTTP action {shown}", limit_name="action_seconds"):
+                with user_code(limits.action_seconds, "HTTP action", shown, limit_name="action_seconds"):
                     result = route.handler(ctx, request)
             response = _as_response(result)
             size = len(response.content)

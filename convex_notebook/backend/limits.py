@@ -197,15 +197,17 @@ _current: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("conve
 
 
 class user_code:
-    """``with user_code(limit, "query tasks:list", limit_name=...)``: run the block under a time
-    budget of ``limit`` seconds (None: no limit). Past it, the block is interrupted and
-    :class:`LimitError` raised. (A class, not a generator: it wraps every function call.)"""
+    """``with user_code(limit, "query", "tasks:list", limit_name=...)``: run the block under a
+    time budget of ``limit`` seconds (None: no limit). Past it, the block is interrupted and
+    :class:`LimitError` raised, naming ``what`` (and ``name``: joined only then, not on every
+    call). (A class, not a generator: it wraps every function call.)"""
 
-    __slots__ = ("budget", "describe", "limit", "limit_name", "token")
+    __slots__ = ("budget", "limit", "limit_name", "name", "token", "what")
 
-    def __init__(self, limit: float | None, describe: str, *, limit_name: str) -> None:
+    def __init__(self, limit: float | None, what: str, name: str = "", *, limit_name: str) -> None:
         self.limit = limit
-        self.describe = describe
+        self.what = what
+        self.name = name
         self.limit_name = limit_name
 
     def __enter__(self) -> None:
@@ -226,7 +228,7 @@ class user_code:
             return  # an outer budget's (an action's, around a nested call)
         if exc_type is FunctionTimeout or fired or budget.used(time.monotonic()) > limit:
             raise LimitError(
-                f"{self.describe} timed out: it ran more than {_seconds(limit)} of user code, Convex's limit "
+                f"{self.what}{' ' if self.name else ''}{self.name} timed out: it ran more than {_seconds(limit)} of user code, Convex's limit "
                 f"({self.limit_name}; raise it with cn.Backend(limits=cn.Limits({self.limit_name}=...)))"
             ) from None
 

@@ -415,7 +415,7 @@ class SchedulerRunner:
                 token = _running_job.set(job_id)
                 try:
                     limit = backend.limits.query_seconds
-                    with user_code(limit, f"mutation {job['name']}", limit_name="query_seconds"):
+                    with user_code(limit, "mutation", job["name"], limit_name="query_seconds"):
                         backend._run_in_transaction(job["name"], job_args(backend, job, txn), txn, None, kind="mutation")
                     state: dict = {"kind": "success"}
                 except Exception as exc:  # noqa: BLE001 - recorded in the job; its writes were rolled back

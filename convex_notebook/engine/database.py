@@ -384,6 +384,16 @@ class Database:
         with self._ids:
             return self.random.take(n)
 
+    def new_document_stamp(self) -> tuple[float, bytes]:
+        """A new document's creation time and its id's 8 random bytes (both at once: one
+        lock for an insert, not two)."""
+        with self._ids:
+            now = self.clock.now_ms()
+            last = self.last_creation_time
+            ct = now if now > last else math.nextafter(last, math.inf)
+            self.last_creation_time = ct
+            return ct, self.random.take(8)
+
     def _recover_creation_time(self) -> float:
         latest = 0.0
         for info in self._tables.values():
@@ -468,7 +478,7 @@ class Database:
             store.begin()
             try:
                 created = [self._create_pending(info) for info in new_tables.values()] if new_tables else []
-                txn.apply(ts, {info.number: info for info in created})
+                txn.apply(ts, {info.number: info for info in created} if created else {})
                 self._housekeeping(ts, txn.documents_written)
                 with self._publish:
                     store.commit()

@@ -32,7 +32,7 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from .handles import Dispatcher, LiveHandle
 from .rangeindex import RangeIndex
@@ -320,10 +320,11 @@ class SubscriptionHub:
         """Commit listener (called by the committer right after a commit, in commit order)."""
         with self._lock:
             self.ts = ts
-            if getattr(writes, "everything", False):
+            owners: set[tuple[str, QueryKey]]
+            if writes.everything:
                 owners = {("live", k) for k in self._live} | {("cache", k) for k in self._cache}
             else:
-                owners = cast("set[tuple[str, QueryKey]]", self._ranges.affected(writes))  # our owners
+                owners = self._ranges.affected(writes)  # type: ignore[assignment]  # (our owners)
             if owners:
                 self._invalidate(owners)
 

@@ -146,6 +146,11 @@ class Transaction:
         # Per table number: the buffered writes (optimistic) or the past versions (time travel).
         self.overlays: dict[int, TableOverlay] = {}
         self._base: dict[bytes, dict | None] = {}  # buffered keys -> their snapshot version
+        # Buffered inserts -> (the table's entry_indexes list then, their entry keys in its
+        # order), computed once; dropped when the document is written again. The commit uses
+        # them only if the table's indexes are still that very list (an index change makes a
+        # new one), else it recomputes.
+        self._entry_keys: dict[bytes, tuple[list[Any], list[bytes]]] = {}
         self._foreign: set[bytes] = set()  # buffered inserts with foreign ids
         self.new_tables: dict[str, TableInfo] = {}  # tables an optimistic transaction creates
         self._files: list[tuple[str, bytes | None]] = []  # buffered file writes: (storage id, bytes or None)
@@ -637,8 +642,8 @@ class Transaction:
         if info is None:
             info = self._create_table(table)
             self.writes.add_table_created(table)
-        ct = db.next_creation_time()
-        doc_id = _new_id(info.number, ct, db.new_randomness(8))
+        ct, randomness = db.new_document_stamp()
+        doc_id = encode_id(info.number, native_internal(ct, randomness))
         self._write_new(info, doc_id, ct, doc, size, plain)
         return doc_id
 
@@ -737,8 +742,10 @@ class Transaction:
         key = encode_value(creation_time) + id_key
         add(table, "by_creation_time", key)
         entry_indexes = info.entry_indexes
-        for index in entry_indexes:  # (index fields are user fields: ``user`` has them)
-            add(table, index.name, index.prefix(user) + key)  # type: ignore[misc]
+        # (index fields are user fields: ``user`` has them)
+        entry_keys = [index.prefix(user) + key for index in entry_indexes]  # type: ignore[misc]
+        for index, entry_key in zip(entry_indexes, entry_keys):
+            add(table, index.name, entry_key)
         text, plain = dumps_user(user, plain)
         if self._buffered:
             overlay = self.overlays.get(info.number)
@@ -748,6 +755,7 @@ class Transaction:
             doc.update(user)
             overlay.set(key, doc, text, plain)
             self._base.setdefault(key, None)
+            self._entry_keys[key] = (entry_indexes, entry_keys)
             if foreign:
                 self._foreign.add(key)
             return
@@ -756,7 +764,7 @@ class Transaction:
         if foreign:
             info.foreign_ids = True
         if entry_indexes:
-            store.insert_entries([(index.index_id, index.prefix(user) + key) for index in entry_indexes])  # type: ignore[misc]
+            store.insert_entries([(index.index_id, k) for index, k in zip(entry_indexes, entry_keys)])
 
     def _write(
         self, info: TableInfo, doc_id: str, old: dict, new: dict | None, size: int,
@@ -798,6 +806,7 @@ class Transaction:
                 overlay = self.overlays[info.number] = TableOverlay(info.number)
             if suffix not in self._base:
                 self._base[suffix] = old
+            self._entry_keys.pop(suffix, None)
             if new is None:
                 overlay.set(suffix, None)
             else:
@@ -826,10 +835,12 @@ class Transaction:
         foreign = self._foreign
         removed: list[tuple[int, bytes]] = []
         added: list[tuple[int, bytes]] = []
+        entry_keys_of = self._entry_keys
         for number, overlay in self.overlays.items():
             info = tables.get(number) or self.db.table_by_number(number)
             assert info is not None
             indexes = info.entry_indexes
+            index_ids = [index.index_id for index in indexes]
             for key, version in overlay.versions.items():
                 old = base.get(key)
                 new = version.doc
@@ -840,8 +851,12 @@ class Transaction:
                     store.insert_document(number, key, version.text, version.plain, is_foreign, ts)
                     if is_foreign:
                         info.foreign_ids = True
-                    for index in indexes:
-                        added.append((index.index_id, index.prefix(new) + key))  # type: ignore[misc]
+                    cached = entry_keys_of.get(key)
+                    if cached is not None and cached[0] is indexes:
+                        added.extend(zip(index_ids, cached[1]))
+                    else:  # (written again since its insert, new indexes, or a new table)
+                        for index in indexes:
+                            added.append((index.index_id, index.prefix(new) + key))  # type: ignore[misc]
                     continue
                 for index in indexes:
                     prefix = index.prefix
