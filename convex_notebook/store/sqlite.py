@@ -516,11 +516,6 @@ class SqliteStore(StoreReads):
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a commit is exactly one
             # SQLite transaction and savepoints nest predictably.
             self.conn = sqlite3.connect(self.file, isolation_level=None, check_same_thread=False)
-            if self.in_memory:
-                # Nothing is read from a disk: small pages make the WAL frames every commit
-                # copies and checksums a quarter of the size (a sixth less work per insert),
-                # for a percent more on a 100-document index read.
-                self.conn.execute("PRAGMA page_size=1024")
             self.conn.execute("PRAGMA journal_mode=WAL")
             # In memory nothing is to survive the process: no need to wait for the disk.
             self.conn.execute("PRAGMA synchronous=OFF" if self.in_memory else "PRAGMA synchronous=NORMAL")
