@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from .filters import FilterBuilder, compile_filter
 from .ranges import IndexRangeBuilder, resolve_range
 from .search import MAX_RESULTS as MAX_SEARCH_RESULTS
-from .search import SearchFilterBuilder, SearchPlan, run_search
+from .search import SearchFilterBuilder, SearchPlan, load_results, run_search
 from .transaction import DatabaseError
 
 if TYPE_CHECKING:
@@ -162,17 +162,30 @@ class Query:
                 return False
         return True
 
-    def _search_results(self) -> tuple[list[dict], bool]:
-        """The best 1024 matches, post-filtered, and whether the index had more matches."""
+    def _search_keys(self) -> tuple[list[bytes], bool]:
+        """The storage keys of the best 1024 matches, and whether the index had more."""
         assert self._search is not None
         found = run_search(self._txn, self._table, self._search)
-        overflow = len(found) > MAX_SEARCH_RESULTS
-        found = found[:MAX_SEARCH_RESULTS]
-        return ([doc for doc in found if self._matches(doc)] if self._filters else found), overflow
+        return found[:MAX_SEARCH_RESULTS], len(found) > MAX_SEARCH_RESULTS
+
+    def _search_docs(self, keys: list[bytes]) -> Iterator[dict]:
+        """The documents of ``keys``, post-filtered, read a few at a time (take(n) reads n)."""
+        lo, step = 0, 8
+        while lo < len(keys):
+            for doc in load_results(self._txn, self._table, keys[lo : lo + step]):
+                if not self._filters or self._matches(doc):
+                    yield doc
+            lo += step
+            step = min(step * 2, 256)
+
+    def _search_results(self) -> tuple[list[dict], bool]:
+        """The best 1024 matches, post-filtered, and whether the index had more matches."""
+        keys, overflow = self._search_keys()
+        return list(self._search_docs(keys)), overflow
 
     def _docs(self, batch: int = 64) -> Iterator[dict]:
         if self._search is not None:
-            return iter(self._search_results()[0])
+            return self._search_docs(self._search_keys()[0])
         rows = self._rows(self._lo, self._hi, batch)
         if not self._filters:
             return (doc for _key, doc, _size in rows)
@@ -369,10 +382,16 @@ class Query:
         if cursor is not None:
             pos = self._parse_cursor(cursor, fingerprint, "cursor")
             start = int.from_bytes(pos, "big") if pos is not None else MAX_SEARCH_RESULTS
-        found = self._search_results()[0]
-        page = found[start : start + n]
+        if self._filters:
+            found = self._search_results()[0]
+            page = found[start : start + n]
+            total = len(found)
+        else:  # (only the page's documents are read)
+            keys = self._search_keys()[0]
+            page = list(self._search_docs(keys[start : start + n]))
+            total = len(keys)
         end = start + len(page)
-        done = end >= len(found)
+        done = end >= total
         result = {"page": page, "isDone": done,
                   "continueCursor": self._cursor(fingerprint, None if done else end.to_bytes(4, "big"))}
         self._txn.journal_out = result["continueCursor"]
