@@ -192,10 +192,6 @@ class Database:
         self.random = RandomPool()  # randomness of new ids (used under self._ids)
         self.commit_listeners: list[Callable[[WriteSet, int], None]] = []
         self.write_log = WriteLog()
-        # Data derived from a table (search tokens, vector matrices), keyed (table, what), each
-        # with the timestamp of the table's last write when it was built (``cached``).
-        self.table_caches: dict[tuple[str, str], tuple[int, Any]] = {}
-        self.table_written: dict[str, int] = {}  # table -> timestamp of its last write (this process)
         self.closed = False
         self._tables: dict[str, TableInfo] = {}
         self._by_number: dict[int, TableInfo] = {}
@@ -266,21 +262,6 @@ class Database:
             stored.index_id, table, stored.table_number, stored.name, stored.fields, stored.staged,
             _make_key_function(stored.name, prefix), prefix, doc_key_length(stored.table_number),
         )
-
-    def cached(self, txn: Transaction, key: tuple[str, str], build: Callable[[], Any]) -> Any:
-        """Data derived from a table as ``txn`` sees it: from ``table_caches`` when it was
-        built from the same state of the table, else ``build()`` (kept when ``txn`` sees the
-        table's latest state)."""
-        table = key[0]
-        written = self.table_written.get(table, 0)
-        latest = txn.sees_latest(table) and txn.snapshot_ts >= written
-        entry = self.table_caches.get(key)
-        if latest and entry is not None and entry[0] == written:
-            return entry[1]
-        value = build()
-        if latest and self.table_written.get(table, 0) == written:
-            self.table_caches[key] = (written, value)
-        return value
 
     def table(self, name: str) -> TableInfo | None:
         return self._tables.get(name)
@@ -545,12 +526,6 @@ class Database:
     def _published(self, writes: WriteSet, ts: int) -> None:
         """After a commit became visible (under the commit lock): logs, caches, listeners."""
         self.write_log.append(ts, writes)
-        table_written = self.table_written
-        for table in writes.tables:
-            table_written[table] = ts
-        if self.table_caches:
-            for key in [k for k in self.table_caches if writes.everything or k[0] in writes.tables]:
-                self.table_caches.pop(key, None)
         if writes:
             for listener in list(self.commit_listeners):
                 listener(writes, ts)

@@ -191,14 +191,6 @@ class Transaction:
         if ts is not None and ts < self.snapshot_ts:
             self.read_ts = ts
 
-    def sees_latest(self, table: str) -> bool:
-        """Whether this transaction sees the committed state of ``table`` (no time travel, no
-        buffered writes to it): what caches of derived data are built from."""
-        if self.read_ts is not None:
-            return False
-        info = self.table(table)
-        return info is None or info.number not in self.overlays
-
     def _overlay(self, number: int) -> TableOverlay | None:
         """The versions laid over the store's for one table, if any."""
         overlay = self.overlays.get(number)
