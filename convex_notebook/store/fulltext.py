@@ -26,22 +26,22 @@ __all__ = ["StoredTextIndex", "TextIndexStore", "TEXT_INDEX_DDL"]
 
 # In the store's DDL (``store.sqlite``): the catalog of search indexes and the rows that could
 # not have their natural rowid.
-TEXT_INDEX_DDL = """
-CREATE TABLE IF NOT EXISTS search_indexes (
-    index_id INTEGER PRIMARY KEY,
-    table_number INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    search_field TEXT NOT NULL,
-    filter_fields TEXT NOT NULL,
-    UNIQUE (table_number, name)
-);
-CREATE TABLE IF NOT EXISTS search_shifted (
-    index_id INTEGER NOT NULL,
-    key BLOB NOT NULL,
-    row INTEGER NOT NULL,
-    PRIMARY KEY (index_id, key)
-) WITHOUT ROWID;
-"""
+TEXT_INDEX_DDL = (
+    """CREATE TABLE IF NOT EXISTS search_indexes (
+        index_id INTEGER PRIMARY KEY,
+        table_number INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        search_field TEXT NOT NULL,
+        filter_fields TEXT NOT NULL,
+        UNIQUE (table_number, name)
+    )""",
+    """CREATE TABLE IF NOT EXISTS search_shifted (
+        index_id INTEGER NOT NULL,
+        key BLOB NOT NULL,
+        row INTEGER NOT NULL,
+        PRIMARY KEY (index_id, key)
+    ) WITHOUT ROWID""",
+)
 
 
 @dataclass(frozen=True)

@@ -527,7 +527,7 @@ class SqliteStore(StoreReads):
             # 64 MiB of page cache (the default is 2 MiB): index scans over big tables stay in memory.
             self.conn.execute("PRAGMA cache_size=-65536")
             self.format = self._open_format()
-            self.conn.executescript(_DDL + TEXT_INDEX_DDL)
+            self.conn.executescript(_DDL)
             if self.format == FORMAT:  # (a file to migrate gets these in its transaction)
                 self.add_foreign_ids_index()
                 self.conn.execute(_HISTORY_DDL)
@@ -571,7 +571,8 @@ class SqliteStore(StoreReads):
         return FORMAT if found else 3
 
     def add_foreign_ids_index(self) -> None:
-        """The documents' foreign_id and ts columns (older files lack them) and the id index."""
+        """The documents' foreign_id and ts columns (older files lack them), the id index, the
+        write log and the catalog of search indexes."""
         columns = [r[1] for r in self.conn.execute("PRAGMA table_info(documents)")]
         if "foreign_id" not in columns:
             self.conn.execute("ALTER TABLE documents ADD COLUMN foreign_id INTEGER NOT NULL DEFAULT 0")
@@ -579,6 +580,8 @@ class SqliteStore(StoreReads):
             self.conn.execute("ALTER TABLE documents ADD COLUMN ts INTEGER NOT NULL DEFAULT 0")
         self.conn.execute(_FOREIGN_IDS)
         self.conn.execute(_HISTORY_DDL)
+        for statement in TEXT_INDEX_DDL:
+            self.conn.execute(statement)
 
     # -- transactions -----------------------------------------------------------------------
     def begin(self) -> None:
