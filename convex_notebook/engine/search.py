@@ -90,10 +90,10 @@ class SearchFilterBuilder:
         return self
 
 
-def _match(terms: list[str], filters: list[str]) -> str:
-    """The FTS5 query: any term in the text column (the last also as a prefix), and every
-    filter token in the filter column."""
-    phrases = [f'"{t}"' for t in terms[:-1]] + [f'"{terms[-1]}" *']
+def _match(terms: list[str], filters: list[str], prefix: bool = True) -> str:
+    """The FTS5 query: any term in the text column (the last also as a prefix, unless
+    ``prefix`` is False), and every filter token in the filter column."""
+    phrases = [f'"{t}"' for t in terms[:-1]] + [f'"{terms[-1]}" *' if prefix else f'"{terms[-1]}"']
     query = "t : (" + " OR ".join(phrases) + ")"
     return query + "".join(f' AND f : "{f}"' for f in filters)
 
@@ -118,7 +118,9 @@ def run_search(txn: "Transaction", table: str, plan: SearchPlan) -> list[bytes]:
     if txn.sees_index(info):
         fts = TextIndexStore(txn._src().conn)
         try:
-            return fts.keys(index.stored, fts.ranked(index.stored, _match(plan.terms, wanted), limit))
+            # (a last term that only extends itself is the same search as a plain term, faster)
+            prefix = not fts.only_term(index.stored, plan.terms[-1])
+            return fts.keys(index.stored, fts.ranked(index.stored, _match(plan.terms, wanted, prefix), limit))
         except sqlite3.OperationalError:  # an index this snapshot predates: scan the table
             pass
     return _search_in_python(txn, info, index, plan.terms, wanted, limit)

@@ -98,9 +98,13 @@ class TextIndexStore:
         stored = StoredTextIndex(int(cur.lastrowid), table_number, name, search_field, tuple(filter_fields))
         # detail=full: BM25 needs each term's frequency in a row.
         self.conn.execute(f"CREATE VIRTUAL TABLE {stored.fts} USING fts5(t, f, k UNINDEXED, tokenize='ascii')")
+        # Its terms, per column (``only_term``): a prefix that no longer term extends is
+        # searched as a plain term, which FTS5 answers without merging doclists.
+        self.conn.execute(f"CREATE VIRTUAL TABLE {stored.fts}_terms USING fts5vocab({stored.fts}, 'col')")
         return stored
 
     def drop(self, stored: StoredTextIndex) -> None:
+        self.conn.execute(f"DROP TABLE IF EXISTS {stored.fts}_terms")
         self.conn.execute(f"DROP TABLE IF EXISTS {stored.fts}")
         self.conn.execute("DELETE FROM search_shifted WHERE index_id = ?", (stored.index_id,))
         self.conn.execute("DELETE FROM search_indexes WHERE index_id = ?", (stored.index_id,))
@@ -159,6 +163,14 @@ class TextIndexStore:
             f"ORDER BY bm25({stored.fts}, 1.0, 0.0) , rowid DESC LIMIT ?",
             (match, limit),
         )]
+
+    def only_term(self, stored: StoredTextIndex, prefix: str) -> bool:
+        """Whether ``prefix`` is a term of the text column that no other term there extends."""
+        found = self.conn.execute(
+            f"SELECT term FROM {stored.fts}_terms WHERE term >= ? AND term < ? AND col = 't' LIMIT 2",
+            (prefix, prefix + "\U0010ffff"),
+        ).fetchall()
+        return len(found) == 1 and found[0][0] == prefix
 
     def keys(self, stored: StoredTextIndex, rowids: list[int]) -> list[bytes]:
         """The storage keys of these rows, in the same order."""
