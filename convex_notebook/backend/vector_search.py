@@ -335,11 +335,10 @@ class VectorSearch:
         for (table, _name), index in indexes:
             if table not in changes:
                 info = info_of(table)
-                keys = list(dict.fromkeys(writes.keys.get((table, "by_creation_time"), ())))
-                found = []
-                for key in keys:
-                    row = store.get_document(info.number, key) if info is not None else None
-                    found.append((key, load_row(key, row[0], row[1]) if row is not None else None))
+                found: list[tuple[bytes, dict | None]] = []
+                for doc_key in dict.fromkeys(writes.keys.get((table, "by_creation_time"), ())):
+                    row = store.get_document(info.number, doc_key) if info is not None else None
+                    found.append((doc_key, load_row(doc_key, row[0], row[1]) if row is not None else None))
                 changes[table] = found
             index.apply(ts, changes[table])
 

@@ -115,6 +115,7 @@ def run_search(txn: "Transaction", table: str, plan: SearchPlan) -> list[bytes]:
         txn.reads.add(r)
     wanted = [filter_token(*f) for f in filters]
     limit = MAX_RESULTS + 1
+    assert info is not None
     if txn.sees_index(info):
         fts = TextIndexStore(txn._src().conn)
         try:

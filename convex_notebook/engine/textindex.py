@@ -26,8 +26,9 @@ import hashlib
 import math
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from ..store.fulltext import StoredTextIndex, TextIndexStore
 from ..values import MISSING, encode_value
@@ -85,7 +86,7 @@ class TextIndex:
     get_filters: tuple[Callable[[dict], Any], ...] = field(repr=False)
 
     @classmethod
-    def of(cls, stored: StoredTextIndex, table: str) -> "TextIndex":
+    def of(cls, stored: StoredTextIndex, table: str) -> TextIndex:
         return cls(stored, table, field_getter(stored.search_field), tuple(field_getter(f) for f in stored.filter_fields))
 
     @property
@@ -127,7 +128,7 @@ def search_ranges(index: TextIndex, terms: list[str], filters: list[tuple[int, A
 
 
 # -- maintenance ------------------------------------------------------------------------------
-def sync_commit(db: "Database", writes: WriteSet) -> None:
+def sync_commit(db: Database, writes: WriteSet) -> None:
     """Bring the search indexes of the tables ``writes`` wrote up to date with their documents
     (inside the commit's SQLite transaction, on the writer connection), and add the written
     search keys to ``writes``."""
@@ -193,7 +194,7 @@ def build_rows(index: TextIndex, rows: Iterable[tuple[bytes, str, int]]) -> list
     return out
 
 
-def _backfill(db: "Database", info: "TableInfo", index: TextIndex) -> None:
+def _backfill(db: Database, info: TableInfo, index: TextIndex) -> None:
     fts = TextIndexStore(db.store.conn)
     lo, hi = b"", b"\xff"
     while True:
@@ -204,7 +205,7 @@ def _backfill(db: "Database", info: "TableInfo", index: TextIndex) -> None:
         lo = rows[-1][0] + b"\x00"
 
 
-def apply_declared(db: "Database", info: "TableInfo", declared: Iterable[Any]) -> bool:
+def apply_declared(db: Database, info: TableInfo, declared: Iterable[Any]) -> bool:
     """Make ``info``'s search indexes the ``declared`` ones (inside an exclusive transaction):
     drop the others and those whose fields changed, create and fill the new ones. True when
     something changed."""

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
-__all__ = ["StoredTextIndex", "TextIndexStore", "TEXT_INDEX_DDL"]
+__all__ = ["TEXT_INDEX_DDL", "StoredTextIndex", "TextIndexStore"]
 
 # In the store's DDL (``store.sqlite``): the catalog of search indexes and the rows that could
 # not have their natural rowid.
@@ -95,7 +95,8 @@ class TextIndexStore:
             "INSERT INTO search_indexes (table_number, name, search_field, filter_fields) VALUES (?, ?, ?, ?)",
             (table_number, name, search_field, json.dumps(list(filter_fields))),
         )
-        stored = StoredTextIndex(int(cur.lastrowid), table_number, name, search_field, tuple(filter_fields))
+        assert cur.lastrowid is not None
+        stored = StoredTextIndex(cur.lastrowid, table_number, name, search_field, tuple(filter_fields))
         # detail=full: BM25 needs each term's frequency in a row.
         self.conn.execute(f"CREATE VIRTUAL TABLE {stored.fts} USING fts5(t, f, k UNINDEXED, tokenize='ascii')")
         # Its terms, per column (``only_term``): a prefix that no longer term extends is

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from .fulltext import TEXT_INDEX_DDL
+
 __all__ = ["SqliteStore", "StoredIndex", "FIRST_TABLE_NUMBER", "FORMAT", "submit_started"]
 
 # Convex numbers user tables from 10001; keeping that makes our ids look like theirs.

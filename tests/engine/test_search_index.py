@@ -101,10 +101,9 @@ def test_every_kind_of_write_keeps_the_index(app: cn.Backend) -> None:
 def test_a_failed_exclusive_transaction_leaves_the_index_as_it_was(app: cn.Backend) -> None:
     app.run(lambda ctx: ctx.db.insert("messages", {"body": "kept"}))
     before = index_rows(app)
-    with pytest.raises(RuntimeError):
-        with app.database.write(exclusive=True) as txn:
-            bulk.insert_documents(txn, "messages", [{"body": "rolled back"}])
-            raise RuntimeError("abort")
+    with pytest.raises(RuntimeError), app.database.write(exclusive=True) as txn:
+        bulk.insert_documents(txn, "messages", [{"body": "rolled back"}])
+        raise RuntimeError("abort")
     assert index_rows(app) == before and app.query("search", {"text": "rolled"}) == []
 
 
@@ -160,9 +159,10 @@ def test_python_ranking_equals_fts5s(app: cn.Backend) -> None:
         return [m["body"] for m in ctx.db.query("messages").with_search_index("search_body", plan).collect()]
 
     for text, channel in (("apple", None), ("banana apple", None), ("appl", None), ("apple ban", "c"), ("pie a", "d")):
-        from_fts = app.run(lambda ctx: ranked(ctx, text, channel))
+        from_fts = app.run(lambda ctx, text=text, channel=channel: ranked(ctx, text, channel))
         # a buffered write to the table: the same search ranked in Python
-        in_python = app.run(lambda ctx: (ctx.db.patch(other, {"n": 1}), ranked(ctx, text, channel))[1])
+        in_python = app.run(lambda ctx, text=text, channel=channel: (ctx.db.patch(other, {"n": 1}),
+                                                                    ranked(ctx, text, channel))[1])
         assert in_python == from_fts and from_fts, text
 
 
