@@ -139,9 +139,14 @@ def sync_commit(db: Database, writes: WriteSet) -> None:
         if info is None or not info.text_indexes or not keys:
             continue
         keys = list(dict.fromkeys(keys))
-        docs = _current_documents(store.conn, info.number, keys)
         keyed = len(keys) <= MAX_KEYED_DOCUMENTS
         fts = TextIndexStore(store.conn)
+        if not keyed and not store.count_documents(info.number):  # a table cleared: at once
+            for index in info.text_indexes.values():
+                fts.clear(index.stored)
+                writes.add(table, index_name(index.name), _EVERY_SEARCH)
+            continue
+        docs = _current_documents(store.conn, info.number, keys)
         for index in info.text_indexes.values():
             written: list[bytes] = []
             for key in keys:

@@ -98,6 +98,16 @@ def test_every_kind_of_write_keeps_the_index(app: cn.Backend) -> None:
     assert index_rows(app) == set() and app.query("search", {"text": "imported"}) == []
 
 
+def test_large_writes_keep_the_index(app: cn.Backend) -> None:
+    with app.database.write(exclusive=True) as txn:  # more documents than a commit lists terms for
+        bulk.insert_documents(txn, "messages", [{"body": f"bulk {i}", "channel": "b"} for i in range(1_200)])
+    assert agrees(app) and len(app.query("search", {"text": "bulk", "channel": "b", "n": 2000})) == 1024  # the cap
+    app.run(lambda ctx: ctx.db.insert("messages", {"body": "survivor"}))
+    with app.database.write(exclusive=True) as txn:
+        bulk.clear_table(txn, "messages")
+    assert index_rows(app) == set() == expected_rows(app)
+
+
 def test_a_failed_exclusive_transaction_leaves_the_index_as_it_was(app: cn.Backend) -> None:
     app.run(lambda ctx: ctx.db.insert("messages", {"body": "kept"}))
     before = index_rows(app)
