@@ -31,7 +31,7 @@ from .transaction import DatabaseError
 if TYPE_CHECKING:
     from .transaction import Transaction
 
-__all__ = ["MAX_TERM_LENGTH", "SearchFilterBuilder", "SearchPlan", "load_results", "run_search", "tokenize"]
+__all__ = ["MAX_TERM_LENGTH", "Matches", "SearchFilterBuilder", "SearchPlan", "load_results", "run_search", "tokenize"]
 
 MAX_TERMS, MAX_FILTERS, MAX_RESULTS = 16, 8, 1024
 
@@ -98,11 +98,36 @@ def _match(terms: list[str], filters: list[str], prefix: bool = True) -> str:
     return query + "".join(f' AND f : "{f}"' for f in filters)
 
 
-def run_search(txn: "Transaction", table: str, plan: SearchPlan) -> list[bytes]:
-    """The storage keys of the documents matching ``plan``, best first (at most 1025: one
-    more than can be used); ``load_results`` reads them."""
+class Matches:
+    """A search's matches, best first: how many, and their storage keys a slice at a time (an
+    FTS5 row's key is read only when asked for: ``take(10)`` reads ten)."""
+
+    def __init__(self, keys: list[bytes] | None = None, rows: list[int] | None = None,
+                 fts: TextIndexStore | None = None, index: TextIndex | None = None) -> None:
+        self._keys = keys
+        self._rows = rows if rows is not None else []
+        self._fts, self._index = fts, index
+
+    def __len__(self) -> int:
+        return len(self._keys) if self._keys is not None else len(self._rows)
+
+    def first(self, n: int) -> "Matches":
+        if self._keys is not None:
+            return Matches(self._keys[:n])
+        return Matches(None, self._rows[:n], self._fts, self._index)
+
+    def keys(self, lo: int, hi: int) -> list[bytes]:
+        if self._keys is not None:
+            return self._keys[lo:hi]
+        assert self._fts is not None and self._index is not None
+        return self._fts.keys(self._index.stored, self._rows[lo:hi])
+
+
+def run_search(txn: "Transaction", table: str, plan: SearchPlan, limit: int = MAX_RESULTS + 1) -> Matches:
+    """The best ``limit`` documents matching ``plan``, best first (by default 1025: one more
+    than can be used, to tell that there are more); ``load_results`` reads them."""
     if not plan.terms:
-        return []
+        return Matches([])
     info = txn.table(table)
     index = info.text_indexes.get(plan.index) if info is not None else None
     positions = {name: i for i, name in enumerate(plan.filter_fields)}
@@ -110,21 +135,20 @@ def run_search(txn: "Transaction", table: str, plan: SearchPlan) -> list[bytes]:
     txn._count_range()
     if index is None:  # the table (or its index) does not exist yet: nothing, but watched
         txn.reads.add(KeyRange(table, index_name(plan.index), b"", b"\xff"))
-        return []
+        return Matches([])
     for r in search_ranges(index, plan.terms, filters):
         txn.reads.add(r)
     wanted = [filter_token(*f) for f in filters]
-    limit = MAX_RESULTS + 1
     assert info is not None
     if txn.sees_index(info):
         fts = TextIndexStore(txn._src().conn)
         try:
             # (a last term that only extends itself is the same search as a plain term, faster)
             prefix = not fts.only_term(index.stored, plan.terms[-1])
-            return fts.keys(index.stored, fts.ranked(index.stored, _match(plan.terms, wanted, prefix), limit))
+            return Matches(None, fts.ranked(index.stored, _match(plan.terms, wanted, prefix), limit), fts, index)
         except sqlite3.OperationalError:  # an index this snapshot predates: scan the table
             pass
-    return _search_in_python(txn, info, index, plan.terms, wanted, limit)
+    return Matches(_search_in_python(txn, info, index, plan.terms, wanted, limit))
 
 
 def _search_in_python(

@@ -174,13 +174,14 @@ class TextIndexStore:
         return len(found) == 1 and found[0][0] == prefix
 
     def keys(self, stored: StoredTextIndex, rowids: list[int]) -> list[bytes]:
-        """The storage keys of these rows, in the same order."""
-        found: dict[int, bytes] = {}
-        for lo in range(0, len(rowids), 500):
-            part = rowids[lo : lo + 500]
-            marks = ",".join("?" * len(part))
-            found.update(self.conn.execute(f"SELECT rowid, k FROM {stored.fts} WHERE rowid IN ({marks})", part))
-        return [found[r] for r in rowids if r in found]
+        """The storage keys of these rows, in the same order (one rowid lookup each: FTS5
+        answers ``rowid IN (...)`` by scanning)."""
+        out = []
+        for rowid in rowids:
+            row = self.conn.execute(f"SELECT k FROM {stored.fts} WHERE rowid = ?", (rowid,)).fetchone()
+            if row is not None:
+                out.append(row[0])
+        return out
 
     def matches(self, stored: StoredTextIndex, match: str) -> list[tuple[bytes, str, str]]:
         """``(key, t, f)`` of every row matching ``match`` (unranked)."""

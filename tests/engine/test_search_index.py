@@ -300,3 +300,26 @@ def test_the_index_agrees_with_the_documents_after_a_kill(tmp_path: Any) -> None
             found = app.run(lambda ctx: ctx.db.query("messages").with_search_index(
                 "search_body", lambda q: q.search("body", "message patched")).take(1000))
             assert sorted(d["_id"] for d in found) == sorted(d["_id"] for d in docs)
+
+
+def test_small_pages_and_take_read_only_what_they_return(app: cn.Backend) -> None:
+    app.run(lambda ctx: [ctx.db.insert("messages", {"body": f"page item {i}"}) for i in range(5)])
+
+    def page(ctx: Any, cursor: Any, n: int) -> Any:
+        return ctx.db.query("messages").with_search_index(
+            "search_body", lambda q: q.search("body", "item")).paginate({"numItems": n, "cursor": cursor})
+
+    seen, cursor, sizes = [], None, []
+    while True:
+        result = app.run(lambda ctx, cursor=cursor: page(ctx, cursor, 2))
+        sizes.append(len(result["page"]))
+        seen += [d["body"] for d in result["page"]]
+        if result["isDone"]:
+            break
+        cursor = result["continueCursor"]
+    assert sizes == [2, 2, 1] and seen == [f"page item {i}" for i in range(4, -1, -1)]
+    whole = app.run(lambda ctx: page(ctx, None, 5))
+    assert len(whole["page"]) == 5 and whole["isDone"]
+    assert app.query("search", {"text": "item", "n": 2}) == ["page item 4", "page item 3"]
+    usage = [e.usage for e in app.logs.tail(5) if e.path == "search"][-1]
+    assert usage["documents_read"] == 2
