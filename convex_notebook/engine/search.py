@@ -134,7 +134,8 @@ def run_search(txn: "Transaction", table: str, plan: SearchPlan, limit: int = MA
     filters = [(positions[f], v) for f, v in plan.filters]
     txn._count_range()
     if index is None:  # the table (or its index) does not exist yet: nothing, but watched
-        txn.reads.add(KeyRange(table, index_name(plan.index), b"", b"\xff"))
+        # (every key: not b"" to ff, which the live-query index takes for an encoded prefix)
+        txn.reads.add(KeyRange(table, index_name(plan.index), b"", b"\xff\xff"))
         return Matches([])
     for r in search_ranges(index, plan.terms, filters):
         txn.reads.add(r)
