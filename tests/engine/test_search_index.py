@@ -323,3 +323,24 @@ def test_small_pages_and_take_read_only_what_they_return(app: cn.Backend) -> Non
     assert app.query("search", {"text": "item", "n": 2}) == ["page item 4", "page item 3"]
     usage = [e.usage for e in app.logs.tail(5) if e.path == "search"][-1]
     assert usage["documents_read"] == 2
+
+
+def test_a_search_sees_its_snapshot(app: cn.Backend) -> None:
+    import threading
+
+    from convex_notebook.engine.query import Query
+
+    app.run(lambda ctx: ctx.db.insert("messages", {"body": "snapshot one"}))
+
+    def search(txn: Any) -> list[str]:
+        return [d["body"] for d in Query(txn, "messages").with_search_index(
+            "search_body", lambda q: q.search("body", "snapshot")).collect()]
+
+    with app.database.read() as txn:
+        assert search(txn) == ["snapshot one"]
+        writer = threading.Thread(target=lambda: app.run(lambda ctx: [
+            ctx.db.insert("messages", {"body": "snapshot two"}), ctx.db.insert("messages", {"body": "snapshot three"})]))
+        writer.start()
+        writer.join()
+        assert search(txn) == ["snapshot one"]  # nothing of the later commit, not half of it
+    assert app.query("search", {"text": "snapshot"}) == ["snapshot three", "snapshot two", "snapshot one"]
