@@ -20,6 +20,18 @@ from .backend import (
     RegisteredFunction,
     connect,
 )
+from .backend.components import Component
+from .backend.crons import CronJobs
+from .backend.http_actions import HttpRequest, HttpResponse, HttpRouter
+from .backend.limits import LimitError, Limits
+from .backend.project import (
+    action,
+    internal_action,
+    internal_mutation,
+    internal_query,
+    mutation,
+    query,
+)
 from .engine import (
     DatabaseError,
     IndexRangeError,
@@ -30,16 +42,16 @@ from .engine import (
     TransactionLimits,
     VirtualClock,
 )
-from .backend.crons import CronJobs
-from .backend.http_actions import HttpRequest, HttpResponse, HttpRouter
-from .backend.limits import LimitError, Limits
-from .backend.components import Component
-from .backend.project import action, internal_action, internal_mutation, internal_query, mutation, query
 from .engine.subscriptions import Subscription
 from .errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from .io import ImportFileError
 from .values import MISSING, Int64
-from .values.schema import SchemaDefinition, TableDefinition, define_schema, define_table
+from .values.schema import (
+    SchemaDefinition,
+    TableDefinition,
+    define_schema,
+    define_table,
+)
 from .values.validators import Validator, pagination_opts_validator, v
 
 paginationOptsValidator = pagination_opts_validator  # Convex's name (convex/server)
@@ -60,31 +72,39 @@ def unload_ipython_extension(ipython: object) -> None:
     unload(ipython)
 
 
+# Attributes that load a heavier layer on first use (IPython, anywidget, pandas): not in
+# ``__all__``, so ``from convex_notebook import *`` stays light. name -> module defining it.
+_LAZY = {
+    "Dashboard": ".notebook.dashboard",
+    "LiveQuery": ".notebook.widgets",
+    "show_full_tracebacks": ".notebook.tracebacks",  # a display setting (no IPython import)
+    "from_dataframe": ".notebook.dataframes",
+    "infer_schema": ".notebook.dataframes",
+    "to_dataframe": ".notebook.dataframes",
+}
+
+
 def __getattr__(name: str) -> object:
-    # The notebook layer (IPython, anywidget) loads only when used.
-    if name in ("Dashboard", "LiveQuery"):
-        from . import notebook
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-        return getattr(notebook, name)
-    if name == "show_full_tracebacks":  # notebook display setting (no IPython import)
-        from .notebook.tracebacks import show_full_tracebacks
+    return getattr(import_module(module, __name__), name)
 
-        return show_full_tracebacks
-    if name in ("from_dataframe", "infer_schema", "to_dataframe"):  # pandas loads only when used
-        from .notebook import dataframes
 
-        return getattr(dataframes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "MISSING",
     "ActionCtx",
     "Backend",
+    "Component",
     "ConvexError",
     "ConvexFunctionError",
-    "Component",
     "CronJobs",
-    "Dashboard",
     "DatabaseError",
     "FunctionNotFound",
     "HttpRequest",
@@ -97,7 +117,6 @@ __all__ = [
     "InvalidValueError",
     "LimitError",
     "Limits",
-    "LiveQuery",
     "Module",
     "MutationCtx",
     "QueryCtx",
@@ -116,8 +135,6 @@ __all__ = [
     "connect",
     "define_schema",
     "define_table",
-    "from_dataframe",
-    "infer_schema",
     "internal_action",
     "internal_mutation",
     "internal_query",
@@ -125,7 +142,5 @@ __all__ = [
     "paginationOptsValidator",
     "pagination_opts_validator",
     "query",
-    "show_full_tracebacks",
-    "to_dataframe",
     "v",
 ]

@@ -20,29 +20,47 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Self
 
 from ..engine.clock import Clock, VirtualClock
 from ..engine.database import DEFAULT_HISTORY_NS, Database
-from ..engine.subscriptions import Execution, HubStats, Subscription, SubscriptionHub, freeze
+from ..engine.subscriptions import (
+    Execution,
+    HubStats,
+    Subscription,
+    SubscriptionHub,
+    freeze,
+)
 from ..engine.transaction import Transaction
-from ..errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
+from ..errors import (
+    ConvexError,
+    ConvexFunctionError,
+    InvalidValueError,
+    ValidationError,
+)
 from ..values import MISSING, convex_value
 from ..values._check import canonical_copy
 from ..values.schema import SchemaDefinition
 from . import logs
-from .context import InlineMutationCtx
-from .occ import OccError, run_optimistic
-from .timestamps import to_timestamp
-from .registry import FunctionDef, FunctionNotFound, Registry, RegisteredFunction, make_definition
-from .http_actions import HttpRequest, HttpResponse, HttpRouter, run_http_action
-from .scheduler import SchedulerRunner
-from .vector_search import VectorSearch
-from .env import Environment
-from .limits import Limits, LimitError, check_size, near_limit_warnings, user_code
 from .components import Component, ComponentRef, Components, make_ctx
+from .context import InlineMutationCtx
+from .env import Environment
+from .http_actions import HttpRequest, HttpResponse, HttpRouter, run_http_action
+from .limits import LimitError, Limits, check_size, near_limit_warnings, user_code
+from .occ import OccError, run_optimistic
+from .registry import (
+    FunctionDef,
+    FunctionNotFound,
+    RegisteredFunction,
+    Registry,
+    make_definition,
+)
+from .scheduler import SchedulerRunner
 from .system import is_system_path, lookup_system
+from .timestamps import to_timestamp
+from .vector_search import VectorSearch
 
 __all__ = ["Backend", "Invocation", "Module", "connect"]
 
@@ -118,7 +136,7 @@ class _Definer:
 
     _module: str | None = None
 
-    def _backend(self) -> "Backend":
+    def _backend(self) -> Backend:
         raise NotImplementedError
 
     def _define_or_call(
@@ -172,13 +190,13 @@ class _Definer:
 class Module(_Definer):
     """``app.module("tasks")``: functions decorated here are named ``tasks:<function>``."""
 
-    def __init__(self, backend: "Backend", name: str) -> None:
+    def __init__(self, backend: Backend, name: str) -> None:
         if not isinstance(name, str) or not name or ":" in name:
             raise ValueError(f"A module name is a path like 'tasks' or 'chat/messages', got {name!r}")
         self._owner = backend
-        self._module = name[:-3] if name.endswith(".js") else name
+        self._module = name.removesuffix(".js")
 
-    def _backend(self) -> "Backend":
+    def _backend(self) -> Backend:
         return self._owner
 
     def __repr__(self) -> str:
@@ -249,7 +267,7 @@ class Backend(_Definer):
         if env:
             self.env.update(env)
 
-    def _backend(self) -> "Backend":
+    def _backend(self) -> Backend:
         return self
 
     # Calling by path is the hot path: skip the decorator logic of _Definer (same behaviour).
@@ -363,7 +381,7 @@ class Backend(_Definer):
         latest = self._db.latest_ts()
         return min(self._db.history.oldest_readable(), latest), latest
 
-    def with_identity(self, identity: dict | None) -> "Backend":
+    def with_identity(self, identity: dict | None) -> Backend:
         """A view of this backend whose calls act as the given signed-in user."""
         view = copy.copy(self)
         view._identity = _normalize_identity(identity)
@@ -429,10 +447,10 @@ class Backend(_Definer):
         self._db.close()
         self._actions.stop()
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- calling ----------------------------------------------------------------------------
@@ -446,6 +464,7 @@ class Backend(_Definer):
                 raise TypeError("app.run(fn) runs fn(ctx); pass arguments through a closure")
             if inspect.iscoroutinefunction(target):
                 raise TypeError(_ASYNC_INLINE)
+            logs.bind_print(target)  # its print writes the call's log lines
             return self._run_inline(target)
         raise TypeError(f"app.run() takes a function path or a callable, got {type(target).__name__}")
 
@@ -507,7 +526,7 @@ class Backend(_Definer):
                         if at_token is not None:
                             _read_at.reset(at_token)
                     inv.ts = observed if observed is not None else self._db.last_ts
-            except Exception as exc:  # reported, not raised
+            except Exception as exc:  # noqa: BLE001 - reported, not raised
                 inv.error = exc
                 inv.ts = self._db.last_ts
             inv.log_lines = list(cap.lines)
@@ -804,7 +823,7 @@ class Backend(_Definer):
             cap.lines.extend(near_limit_warnings(txn, self.limits))
             value = self._convert_result(definition, result)
             frozen = freeze(value)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of the query is its result
             error = _function_error(definition, exc) if definition is not None else exc
             value = None
         txn.functions.add(path)
@@ -963,7 +982,11 @@ class Backend(_Definer):
             task = loop.create_task(coro, context=context)
             timer = None
             if timeout is not None:
-                timer = loop.call_later(timeout, lambda: (timed_out.append(True), task.cancel()))
+                def time_out() -> None:
+                    timed_out.append(True)
+                    task.cancel()
+
+                timer = loop.call_later(timeout, time_out)
 
             def finish(t: asyncio.Task) -> None:
                 if timer is not None:
@@ -1073,7 +1096,7 @@ def connect(url: str = "memory://", *, admin_key: str | None = None, **options: 
         return Backend(**options)
     if url.startswith("sqlite://"):
         rest = url[len("sqlite://"):]
-        path = rest[1:] if rest.startswith("/") else rest
+        path = rest.removeprefix("/")
         if not path or path.endswith("/"):
             raise ValueError(
                 f"Deployment URL {url!r} has no database file: use sqlite:///data/app.sqlite3 "

@@ -31,11 +31,11 @@ How it is kept apart, as in Convex:
 
 from __future__ import annotations
 
-import copy
 import re
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..engine.query import Query
 from ..engine.transaction import DatabaseError, Transaction
@@ -66,9 +66,9 @@ class Component:
         self.name = name
         self.schema = schema
         self.functions: dict[str, FunctionDef] = {}  # "module:fn" → definition
-        self._mounts: list["Mount"] = []
+        self._mounts: list[Mount] = []
 
-    def module(self, name: str) -> "ComponentModule":
+    def module(self, name: str) -> ComponentModule:
         """``counter.module("public")``: functions decorated there are ``public:<fn>``."""
         if not isinstance(name, str) or not name or ":" in name:
             raise ValueError(f"A module name is a path like 'public' or 'lib/util', got {name!r}")
@@ -93,7 +93,7 @@ class ComponentModule:
         self._module = name
 
     def _decorator(self, kind: str, internal: bool, target: Any, args: Any, name: str | None, returns: Any) -> Any:
-        def decorate(fn: Callable[..., Any]) -> "ComponentFunction":
+        def decorate(fn: Callable[..., Any]) -> ComponentFunction:
             definition = make_definition(
                 kind, fn, internal=internal, name=name, module=self._module, args=args, returns=returns
             )
@@ -156,7 +156,7 @@ class ComponentFunction:
 class MountedFunctionDef(FunctionDef):
     """A component's function as mounted: its path is ``mount:module:fn``."""
 
-    mount: "Mount | None" = None
+    mount: Mount | None = None
     local_path: str = ""
 
 
@@ -178,7 +178,7 @@ class ComponentRef:
 class Mount:
     """One mount of a component in a backend: its name, its tables' prefix, its functions."""
 
-    def __init__(self, backend: "Backend", component: Component, name: str) -> None:
+    def __init__(self, backend: Backend, component: Component, name: str) -> None:
         self.backend = backend
         self.component = component
         self.name = name
@@ -219,7 +219,7 @@ class Mount:
 class Components:
     """``app.components``: the mounts, by name (``app.components.counter.public.add``)."""
 
-    def __init__(self, backend: "Backend") -> None:
+    def __init__(self, backend: Backend) -> None:
         self._backend = backend
         self.mounts: dict[str, Mount] = {}
 
@@ -281,7 +281,7 @@ class Components:
         merged.tables.update(extra)
         return merged
 
-    def __getattr__(self, name: str) -> "_MountView":
+    def __getattr__(self, name: str) -> _MountView:
         mount = self.__dict__.get("mounts", {}).get(name)
         if mount is None:
             raise AttributeError(f"No component mounted as {name!r} (mounted: {', '.join(self.mounts) or 'none'})")
@@ -432,7 +432,7 @@ class _InComponent:
 
 
 class ComponentQueryCtx(_InComponent, QueryCtx):
-    def __init__(self, backend: "Backend", txn: Transaction, identity: dict | None, mount: Mount) -> None:
+    def __init__(self, backend: Backend, txn: Transaction, identity: dict | None, mount: Mount) -> None:
         self._mount = mount
         super().__init__(backend, txn, identity)
         self.db = self._db_for(txn)
@@ -457,7 +457,7 @@ class ComponentMutationCtx(ComponentQueryCtx, MutationCtx):
 
 
 class ComponentActionCtx(_InComponent, ActionCtx):
-    def __init__(self, backend: "Backend", identity: dict | None, *, is_async: bool, now_ms: float, mount: Mount) -> None:
+    def __init__(self, backend: Backend, identity: dict | None, *, is_async: bool, now_ms: float, mount: Mount) -> None:
         self._mount = mount
         super().__init__(backend, identity, is_async=is_async, now_ms=now_ms)
 
@@ -486,7 +486,7 @@ class _LocalScheduler:
         return self._inner.cancel(job_id)
 
 
-def make_ctx(backend: "Backend", definition: FunctionDef, kind: str, txn: Transaction | None, identity: dict | None,
+def make_ctx(backend: Backend, definition: FunctionDef, kind: str, txn: Transaction | None, identity: dict | None,
              **action: Any) -> Any:
     """The ``ctx`` for running ``definition`` (a component's for a mounted function)."""
     mount = getattr(definition, "mount", None)
@@ -501,11 +501,3 @@ def make_ctx(backend: "Backend", definition: FunctionDef, kind: str, txn: Transa
     cls = ComponentMutationCtx if kind == "mutation" else ComponentQueryCtx
     return cls(backend, txn, identity, mount)
 
-
-def crosses_in(ref: Any) -> bool:
-    """Whether calling ``ref`` from app code enters a component (the identity stays behind)."""
-    return isinstance(ref, (ComponentRef, MountedFunctionDef)) or (isinstance(ref, str) and ref.count(":") == 2)
-
-
-def component_tables(names: Iterator[str]) -> list[str]:
-    return [n for n in names if "/" in n]

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from ..engine.query import Query
 from ..engine.transaction import DatabaseError, Transaction
 from ..values import decode_id
+from .awaitable import AsyncFriendly
 from .env import ENV_TABLE, EnvReader
 from .limits import TimedQuery, db_time, held
 from .scheduler import Scheduler
 from .storage import ActionStorage, InlineStorage, StorageReader, StorageWriter
-from .awaitable import AsyncFriendly
 
 if TYPE_CHECKING:
     from .app import Backend
@@ -93,7 +93,7 @@ class DatabaseReader:
                 return self._txn.get(_app_id(self._txn, table_or_id, "get"), only="user")
             return self._txn.get(doc_id, table=_app_table(_table_arg(table_or_id, "get"), "get"), only="user")
 
-    def table(self, name: str) -> "TableReader":
+    def table(self, name: str) -> TableReader:
         """A reader scoped to one table (Convex's ``ctx.db.table(name)``): ``get(id)`` and
         ``query()``; in mutations also ``insert``, ``patch``, ``replace``, ``delete``. An id of
         another table is refused."""
@@ -224,7 +224,7 @@ class QueryCtx:
     _db_class: type[DatabaseReader] = DatabaseReader
     _storage_class: type[StorageReader] = StorageReader
 
-    def __init__(self, backend: "Backend", txn: Transaction, identity: dict | None) -> None:
+    def __init__(self, backend: Backend, txn: Transaction, identity: dict | None) -> None:
         self._backend = backend
         self._txn = txn
         self._identity = identity
@@ -303,7 +303,7 @@ class ActionCtx:
     action they return the result directly.
     """
 
-    def __init__(self, backend: "Backend", identity: dict | None, *, is_async: bool, now_ms: float) -> None:
+    def __init__(self, backend: Backend, identity: dict | None, *, is_async: bool, now_ms: float) -> None:
         self._backend = backend
         self._identity = identity
         self._is_async = is_async
@@ -320,7 +320,7 @@ class ActionCtx:
 
     def _run(self, kind: str, ref: Any, args: dict | None) -> Any:
         identity = None if _crosses_in(ref) else self._identity
-        call = lambda: self._backend._call(ref, args, kind=kind, identity=identity, admin=True, top=False)  # noqa: E731
+        call = lambda: self._backend._call(ref, args, kind=kind, identity=identity, admin=True, top=False)
         if self._is_async:
             return asyncio.to_thread(call)
         with held():  # the action's clock runs on, but it is never interrupted inside the call
@@ -357,5 +357,5 @@ class ActionCtx:
         """``[{"_id", "_score"}]``, best first: ``vector_search("foods", "by_embedding",
         {"vector": [...], "limit": 16, "filter": lambda q: q.eq("cuisine", "French")})``
         (see ``backend/vector_search.py``). In an ``async def`` action, await it."""
-        search = lambda: self._backend._vectors.search(table, index, query, **options)  # noqa: E731
+        search = lambda: self._backend._vectors.search(table, index, query, **options)
         return asyncio.to_thread(search) if self._is_async else search()

@@ -16,8 +16,9 @@ Runs appear in the logs like scheduled functions; the runner is the scheduler's.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["CronJob", "CronJobs"]
 
@@ -47,7 +48,7 @@ class CronJob:
             return after_ms + self.interval_s * 1000
         from croniter import croniter  # (imported when first used: it is slow to load)
 
-        start = _dt.datetime.fromtimestamp(after_ms / 1000, tz=_dt.timezone.utc)
+        start = _dt.datetime.fromtimestamp(after_ms / 1000, tz=_dt.UTC)
         return croniter(self.cron, start).get_next(float) * 1000
 
 
@@ -74,7 +75,9 @@ class CronJobs:
         if job.args is None:
             job.args = {}
         if not isinstance(job.args, dict):
-            raise ValueError(f"Arguments of cron {job.name!r} must be a dict, got {type(job.args).__name__}")
+            raise ValueError(  # noqa: TRY004 - a cron definition error, as for its name
+                f"Arguments of cron {job.name!r} must be a dict, got {type(job.args).__name__}"
+            )
         self.jobs[job.name] = job
         return job
 

@@ -29,12 +29,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENV_TABLE",
-    "EnvError",
-    "Environment",
-    "EnvReader",
     "MAX_NAME_LENGTH",
     "MAX_VALUE_BYTES",
     "MAX_VARIABLES",
+    "EnvError",
+    "EnvReader",
+    "Environment",
     "apply_changes",
     "check_name",
     "publish_served_url",
@@ -107,7 +107,7 @@ def read_all(txn: Transaction) -> dict[str, str]:
     return _all(txn)
 
 
-def apply_changes(backend: "Backend", changes: Iterable[tuple[str, str | None]]) -> None:
+def apply_changes(backend: Backend, changes: Iterable[tuple[str, str | None]]) -> None:
     """Set (value) or remove (None) variables, all checked first, then in one write transaction."""
     checked: dict[str, str | None] = {}
     for name, value in changes:
@@ -145,7 +145,7 @@ def _docs(txn: Transaction) -> list[dict]:
 _SERVED = "_served_urls"
 
 
-def publish_served_url(backend: "Backend", url: str | None) -> None:
+def publish_served_url(backend: Backend, url: str | None) -> None:
     """Set (or, with None, clear) the served URL behind CONVEX_CLOUD_URL / CONVEX_SITE_URL,
     as a commit: queries that read them re-run."""
     with backend.database.write() as txn:
@@ -159,7 +159,7 @@ def _mark_system_read(txn: Transaction | None, name: str) -> None:
         txn.reads.add(point_range(_SERVED, "by_id", encode_value(name)))
 
 
-def _system_variables(backend: "Backend") -> dict[str, str]:
+def _system_variables(backend: Backend) -> dict[str, str]:
     url = getattr(backend, "served_url", None)
     if not url:
         return {}
@@ -174,7 +174,7 @@ class EnvReader(Mapping[str, str]):
     transaction; in actions each read is a fresh snapshot.
     """
 
-    def __init__(self, backend: "Backend", txn: Transaction | None) -> None:
+    def __init__(self, backend: Backend, txn: Transaction | None) -> None:
         self._backend = backend
         self._txn = txn
 
@@ -221,7 +221,7 @@ class Environment(MutableMapping[str, str]):
     commit (live queries that read it re-run); ``update()`` changes several in one commit.
     The served ``CONVEX_CLOUD_URL`` / ``CONVEX_SITE_URL`` show in ``ctx.env`` only."""
 
-    def __init__(self, backend: "Backend") -> None:
+    def __init__(self, backend: Backend) -> None:
         self._backend = backend
 
     def _stored(self) -> dict[str, str]:

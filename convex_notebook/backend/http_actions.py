@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import json as _json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .limits import LimitError, user_code
 from . import logs
+from .limits import LimitError, user_code
 
 if TYPE_CHECKING:
     from .app import Backend
@@ -125,6 +126,7 @@ class HttpRouter:
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             if not callable(fn):
                 raise TypeError(f"route(): the handler must be a function of (ctx, request), got {type(fn).__name__}")
+            logs.bind_print(fn)  # its print writes the call's log lines
             self._routes[(method, where, path_prefix is not None)] = _Route(method, where, path_prefix is not None, fn)
             return fn
 
@@ -141,7 +143,7 @@ class HttpRouter:
         return sorted((r.method, r.path + ("*" if r.prefix else "")) for r in self._routes.values())
 
 
-def run_http_action(backend: "Backend", request: HttpRequest, identity: dict | None = None) -> HttpResponse:
+def run_http_action(backend: Backend, request: HttpRequest, identity: dict | None = None) -> HttpResponse:
     """Answer ``request`` with the matching route's handler (404 without one; 500 with the
     error when the handler fails). Logged like any function call."""
     from .context import ActionCtx

@@ -17,18 +17,23 @@ from __future__ import annotations
 import contextvars
 import ctypes
 import dataclasses
-import heapq
 import threading
 import time
-from collections import deque
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from types import TracebackType
+from typing import Any
 
 from ..engine.query import Query
 from ..engine.transaction import Transaction, TransactionLimits
 from ..errors import ConvexFunctionError
 from ..values._size import value_size
+
+try:
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _orjson_dumps = None  # type: ignore[assignment]
 
 __all__ = ["FunctionTimeout", "LimitError", "Limits", "TimedQuery", "check_size", "db_time", "near_limit_warnings",
            "user_code"]
@@ -49,7 +54,7 @@ class Limits:
     warn_fraction: float = 0.8  # log a warning past this fraction of a transaction limit
 
     @classmethod
-    def coerce(cls, value: Any) -> "Limits":
+    def coerce(cls, value: Any) -> Limits:
         """``cn.Backend(limits=...)``: a ``Limits``, a ``TransactionLimits`` or a dict of fields."""
         if value is None:
             return cls()
@@ -88,7 +93,7 @@ class FunctionTimeout(BaseException):
 class _Budget:
     """One call's time budget: ``limit`` seconds, minus the time paused in database calls."""
 
-    __slots__ = ("thread_id", "limit", "start", "paused", "paused_since", "holds", "fired", "done")
+    __slots__ = ("done", "fired", "holds", "limit", "paused", "paused_since", "start", "thread_id")
 
     def __init__(self, limit: float) -> None:
         self.thread_id = threading.get_ident()
@@ -107,84 +112,80 @@ class _Budget:
     def deadline(self) -> float:
         return self.start + self.paused + self.limit
 
-    def __lt__(self, other: "_Budget") -> bool:
-        return self.deadline() < other.deadline()
-
 
 class _Watchdog:
     """One daemon thread that interrupts calls past their budget.
 
-    It sleeps until the earliest deadline it knows and is woken only when a budget with an
-    earlier one arrives (or it was idle): a call that starts and ends well within its budget
-    costs a heap push, not a thread switch.
+    Calls only register their budget (a dict insert: no lock, no thread switch); the thread
+    polls the registered budgets every ``TICK_S`` while any call runs, and sleeps until woken
+    once calls stop coming for ``IDLE_S``. A budget therefore fires at most ``TICK_S`` late,
+    and a call that ends well within its budget never wakes the thread: waking it on every
+    call cost a thread switch (and the GIL) per function call.
     """
 
+    TICK_S = 0.01
+    IDLE_S = 1.0
+
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, _Budget]] = []
-        self._seq = 0
+        self._lock = threading.Lock()  # firing a budget and finishing it exclude each other
+        self._active: dict[_Budget, None] = {}
+        self._arrivals = 0  # bumped per call: the thread stays awake while calls keep coming
+        self._sleeping = True  # the thread is (or is about to be) parked on _wake
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._waiting_until: float | None = None  # None: idle (no budget to watch)
-        # New budgets, appended without the lock (deque appends are atomic); the thread moves
-        # them into its heap whenever it wakes.
-        self._arrived: deque[_Budget] = deque()
 
     def add(self, budget: _Budget) -> None:
-        self._arrived.append(budget)
-        waiting_until = self._waiting_until  # (read after the append: see _run)
-        if self._thread is None or waiting_until is None or budget.deadline() < waiting_until:
-            with self._cond:
+        self._active[budget] = None
+        self._arrivals += 1
+        if self._sleeping:
+            with self._lock:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name="convex-limits", daemon=True)
                     self._thread.start()
-                self._cond.notify()
+                self._sleeping = False
+                self._wake.set()
 
     def finish(self, budget: _Budget) -> bool:
         """Stop watching ``budget``; True if it fired (a pending interrupt is withdrawn).
 
-        Under the lock: the thread decides to fire under it too, so a budget is either fired
-        before this (and its interrupt withdrawn here) or never."""
-        with self._cond:
+        Under the lock: the thread fires under it too, so a budget is either fired before
+        this (and its interrupt withdrawn here) or never."""
+        with self._lock:
             budget.done = True
+            self._active.pop(budget, None)
             if budget.fired:
                 _async_raise(budget.thread_id, None)  # not delivered yet: clear it
             return budget.fired
 
     def _run(self) -> None:
-        arrived = self._arrived
-        with self._cond:
-            while True:
-                while arrived:
-                    budget = arrived.popleft()
-                    if not budget.done:
-                        self._seq += 1
-                        heapq.heappush(self._heap, (budget.deadline(), self._seq, budget))
-                while self._heap and self._heap[0][2].done:
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._waiting_until = None
-                    if arrived:  # (one came after the drain: add() may have seen the old target)
-                        continue
-                    self._cond.wait()
-                    continue
-                deadline, _, budget = self._heap[0]
-                now = time.monotonic()
-                if now < deadline:
-                    self._waiting_until = deadline
-                    if arrived:
-                        continue
-                    self._cond.wait(deadline - now)
-                    continue
-                heapq.heappop(self._heap)
-                if budget.holds or budget.paused_since is not None or budget.deadline() > now:
-                    # In a database call (the clock is paused) or deferred: look again later.
-                    self._seq += 1
-                    heapq.heappush(self._heap, (max(budget.deadline(), now + 0.05), self._seq, budget))
-                    continue
-                if budget.done:
-                    continue
-                budget.fired = True
-                _async_raise(budget.thread_id, FunctionTimeout)
+        quiet_since = time.monotonic()
+        seen = self._arrivals
+        while True:
+            self._wake.wait()
+            time.sleep(self.TICK_S)
+            now = time.monotonic()
+            for budget in list(self._active):
+                if now >= budget.deadline():
+                    self._fire(budget, now)
+            if self._active or self._arrivals != seen:
+                seen, quiet_since = self._arrivals, now
+            elif now - quiet_since >= self.IDLE_S:
+                with self._lock:  # park; an add() after this wakes us again
+                    self._sleeping = True
+                    self._wake.clear()
+                if self._active:  # one arrived before _sleeping was seen set: stay up
+                    with self._lock:
+                        self._sleeping = False
+                        self._wake.set()
+
+    def _fire(self, budget: _Budget, now: float) -> None:
+        with self._lock:
+            # In a database call (the clock is paused) or a nested call: look again next tick.
+            if budget.done or budget.holds or budget.paused_since is not None or budget.deadline() > now:
+                return
+            budget.fired = True
+            self._active.pop(budget, None)
+            _async_raise(budget.thread_id, FunctionTimeout)
 
 
 def _async_raise(thread_id: int, exc: type[BaseException] | None) -> None:
@@ -200,7 +201,7 @@ class user_code:
     budget of ``limit`` seconds (None: no limit). Past it, the block is interrupted and
     :class:`LimitError` raised. (A class, not a generator: it wraps every function call.)"""
 
-    __slots__ = ("limit", "describe", "limit_name", "budget", "token")
+    __slots__ = ("budget", "describe", "limit", "limit_name", "token")
 
     def __init__(self, limit: float | None, describe: str, *, limit_name: str) -> None:
         self.limit = limit
@@ -214,21 +215,20 @@ class user_code:
         self.token = _current.set(budget)
         _WATCHDOG.add(budget)
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         limit = self.limit
         if limit is None:
-            return False
+            return
         budget = self.budget
         fired = _WATCHDOG.finish(budget)
         _current.reset(self.token)
         if exc_type is FunctionTimeout and not budget.fired:
-            return False  # an outer budget's (an action's, around a nested call)
+            return  # an outer budget's (an action's, around a nested call)
         if exc_type is FunctionTimeout or fired or budget.used(time.monotonic()) > limit:
             raise LimitError(
                 f"{self.describe} timed out: it ran more than {_seconds(limit)} of user code, Convex's limit "
                 f"({self.limit_name}; raise it with cn.Backend(limits=cn.Limits({self.limit_name}=...)))"
             ) from None
-        return False
 
 
 def _seconds(limit: float) -> str:
@@ -248,7 +248,7 @@ class _DbTime:
         self.budget = budget
         budget.paused_since = time.monotonic()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         budget = self.budget
         if budget is not None:
             budget.paused += time.monotonic() - budget.paused_since  # type: ignore[operator]
@@ -319,6 +319,15 @@ def check_size(value: Any, limit: int | None, what: str, limit_name: str) -> Non
     """Refuse ``value`` when its Convex size passes ``limit`` (``what``: "Arguments of m:f")."""
     if limit is None:
         return
+    if _orjson_dumps is not None:
+        # A quick bound: a Convex size is at most 9 bytes per character of the value's JSON
+        # (a number is 9 bytes and at least one character; nothing else is larger than its
+        # text). orjson refuses bytes and Int64: those are measured.
+        try:
+            if 9 * len(_orjson_dumps(value)) <= limit:
+                return
+        except TypeError:
+            pass
     size = value_size(value)
     if size > limit:
         raise LimitError(
@@ -345,11 +354,11 @@ def near_limit_warnings(txn: Transaction, limits: Limits) -> list[str]:
     out = []
     checks = (
         (txn.documents_read, tl.documents_read, "Many documents read in a single function execution",
-         "Consider using smaller limits in your queries, paginating your queries, or using indexed "
-         "queries with a selective index range expressions."),
+         ("Consider using smaller limits in your queries, paginating your queries, or using indexed "
+          "queries with a selective index range expressions.")),
         (txn.bytes_read, tl.bytes_read, "Many bytes read in a single function execution",
-         "Consider using smaller limits in your queries, paginating your queries, or using indexed "
-         "queries with a selective index range expressions."),
+         ("Consider using smaller limits in your queries, paginating your queries, or using indexed "
+          "queries with a selective index range expressions.")),
         (txn.index_ranges, tl.index_ranges, "Many reads in a single function execution",
          "Consider using fewer db.get and db.query calls."),
         (txn.documents_written, tl.documents_written, "Many writes in a single function execution",

@@ -1,28 +1,46 @@
 """Per-call log capture: ``print`` and ``logging`` inside a function become its log lines.
 
 Capture is keyed by a context variable, so it follows the call across threads started with
-``asyncio.to_thread`` and stays separate between concurrent async actions. Outside a function
-call, ``print`` and ``logging`` behave exactly as before.
+``asyncio.to_thread`` and stays separate between concurrent async actions.
+
+``print`` is captured the way Convex captures ``console.log``: through the function's own
+environment, never by patching the process. Registering a function (:func:`bind_print`) gives
+its module a global ``print`` (:func:`captured_print`) that writes to the running call's log
+lines and, outside a call, is the built-in ``print``. ``builtins.print`` and ``sys.stdout``
+are left alone, so code elsewhere in the process prints as usual. ``logging`` records reach a
+call's lines through a handler on the root logger.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextvars
+import functools
 import logging
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
-__all__ = ["LogEntry", "LogBook", "begin", "capture", "current_buffer", "end", "install", "isolated"]
+__all__ = [
+    "LogBook",
+    "LogEntry",
+    "begin",
+    "bind_print",
+    "capture",
+    "captured_print",
+    "current_buffer",
+    "end",
+    "install",
+    "isolated",
+]
 
 MAX_LINE = 4096  # Convex truncates log lines at 4 KiB
 
 _buffer: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("convex_log_buffer", default=None)
-_original_print = builtins.print
 _installed = False
 _install_lock = threading.Lock()
 
@@ -37,13 +55,33 @@ def _line(level: str, text: str) -> str:
     return f"[{level}] {text}"
 
 
-def _capturing_print(*args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False) -> None:
+def captured_print(*args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False) -> None:
+    """``print`` for Convex functions: inside a call, a line of its log (stderr: an ERROR
+    line); outside one, or to a file, the built-in ``print``."""
     buf = _buffer.get()
     if buf is not None and (file is None or file is sys.stdout or file is sys.stderr):
         level = "ERROR" if file is sys.stderr else "LOG"
         buf.append(_line(level, (" " if sep is None else sep).join(str(a) for a in args)))
         return
-    _original_print(*args, sep=sep, end=end, file=file, flush=flush)
+    builtins.print(*args, sep=sep, end=end, file=file, flush=flush)
+
+
+def bind_print(fn: Callable[..., Any]) -> None:
+    """Give the module(s) ``fn`` is written in a global ``print`` that is :func:`captured_print`
+    (unless the module defines its own ``print``). Follows ``functools.wraps`` and
+    ``functools.partial`` to the function the user wrote."""
+    for target in _unwrapped(fn):
+        namespace = getattr(target, "__globals__", None)
+        if isinstance(namespace, dict):
+            namespace.setdefault("print", captured_print)
+
+
+def _unwrapped(fn: Any) -> Iterator[Any]:
+    seen: set[int] = set()
+    while fn is not None and id(fn) not in seen:
+        seen.add(id(fn))
+        yield fn
+        fn = fn.func if isinstance(fn, functools.partial) else getattr(fn, "__wrapped__", None)
 
 
 class _CaptureHandler(logging.Handler):
@@ -62,12 +100,12 @@ class _CaptureHandler(logging.Handler):
 
 
 def install() -> None:
-    """Hook ``print`` and the root logger once per process (idempotent)."""
+    """Route ``logging`` records of function calls to their log lines: a handler on the root
+    logger, added once per process (idempotent)."""
     global _installed
     with _install_lock:
         if _installed:
             return
-        builtins.print = _capturing_print
         logging.getLogger().addHandler(_CaptureHandler())
         _installed = True
 
@@ -79,7 +117,7 @@ class capture:
         self.lines: list[str] = []
         self._token: contextvars.Token | None = None
 
-    def __enter__(self) -> "capture":
+    def __enter__(self) -> Self:
         outer = _buffer.get()
         if outer is not None:
             self.lines = outer
@@ -87,12 +125,7 @@ class capture:
             self._token = _buffer.set(self.lines)
         return self
 
-    @property
-    def outermost(self) -> bool:
-        """True unless this call runs inside another captured call (whose lines it shares)."""
-        return self._token is not None
-
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._token is not None:
             _buffer.reset(self._token)
 
@@ -119,7 +152,7 @@ class isolated(capture):
     Used for query re-runs triggered by another call's commit: their lines are their own.
     """
 
-    def __enter__(self) -> "isolated":
+    def __enter__(self) -> Self:
         self._token = _buffer.set(self.lines)
         return self
 
@@ -127,7 +160,7 @@ class isolated(capture):
 def echo(lines: list[str]) -> None:
     """Print log lines to the caller's output (what Convex clients do in dev)."""
     for line in lines:
-        _original_print(line)
+        builtins.print(line)
 
 
 @dataclass(slots=True)

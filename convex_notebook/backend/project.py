@@ -25,9 +25,10 @@ import os
 import runpy
 import sys
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .crons import CronJobs
 from .http_actions import HttpRouter
@@ -127,7 +128,7 @@ internal_action = _file_decorator("action", True)
 class _ModuleDefiner:
     """``app.module(NAME)`` inside a functions file: defines ``NAME:<fn>`` with the file."""
 
-    def __init__(self, app: "Backend", loading: _Loading, module: str) -> None:
+    def __init__(self, app: Backend, loading: _Loading, module: str) -> None:
         self._app, self._loading, self._module = app, loading, module
 
     def _kind(self, kind: str, internal: bool) -> Callable[..., Any]:
@@ -155,13 +156,13 @@ class _ModuleDefiner:
 class _AppFacade(_ModuleDefiner):
     """The ``app`` global of a functions file: its decorators define the file's module."""
 
-    def __init__(self, app: "Backend", loading: _Loading, http: HttpRouter) -> None:
+    def __init__(self, app: Backend, loading: _Loading, http: HttpRouter) -> None:
         super().__init__(app, loading, loading.module)
         self.http = http
 
     def module(self, name: str) -> _ModuleDefiner:
         self._app.module(name)  # checks the name
-        return _ModuleDefiner(self._app, self._loading, name[:-3] if name.endswith(".js") else name)
+        return _ModuleDefiner(self._app, self._loading, name.removesuffix(".js"))
 
     def __repr__(self) -> str:
         return f"<app of module {self._module}>"
@@ -189,7 +190,7 @@ def _one_line(exc: BaseException, file: Path, shown: str) -> str:
     return f"{where}: {type(exc).__name__}: {exc}"
 
 
-def _run_file(app: "Backend", file: Path, module: str, shown: str, import_root: Path | None = None) -> _FileResult:
+def _run_file(app: Backend, file: Path, module: str, shown: str, import_root: Path | None = None) -> _FileResult:
     import convex_notebook as cn
     from convex_notebook import v
 
@@ -208,7 +209,7 @@ def _run_file(app: "Backend", file: Path, module: str, shown: str, import_root: 
             str(file), init_globals={"app": facade, "cn": cn, "v": v},
             run_name=f"convex_functions_{module.replace('/', '_').replace('.', '_')}",
         )
-    except BaseException as exc:  # noqa: BLE001 - any error in the user's file, reported on one line
+    except BaseException as exc:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         raise DeployError(_one_line(exc, file, shown)) from exc
@@ -268,7 +269,7 @@ def _count(n: int, noun: str) -> str:
 class FunctionsFolder:
     """A ``convex/`` folder (or single files) deployed into a backend; redeploys what changed."""
 
-    def __init__(self, app: "Backend", root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, app: Backend, root: str | os.PathLike[str] | None = None) -> None:
         self.app = app
         self.root = Path(root).resolve() if root is not None else None
         if self.root is not None and not self.root.is_dir():

@@ -6,21 +6,27 @@ import functools
 import inspect
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ConvexFunctionError
-from ..values.validators import AnyValidator, Validator, args_validator, returns_validator
+from ..values.validators import (
+    AnyValidator,
+    Validator,
+    args_validator,
+    returns_validator,
+)
+from . import logs
 
 __all__ = [
     "FunctionDef",
     "FunctionNotFound",
-    "Registry",
     "RegisteredFunction",
+    "Registry",
     "canonical_path",
 ]
 
-KINDS = ("query", "mutation", "action")
 _PATH = re.compile(r"^[A-Za-z0-9_./-]+(:[A-Za-z0-9_]+)?$")
 
 
@@ -36,8 +42,7 @@ def canonical_path(name: str) -> str:
     module, sep, fn = name.rpartition(":")
     if not sep:
         module, fn = name, ""
-    if module.endswith(".js"):
-        module = module[:-3]
+    module = module.removesuffix(".js")
     return f"{module}:{fn}" if fn else module
 
 
@@ -112,6 +117,7 @@ def make_definition(
 ) -> FunctionDef:
     if not callable(handler):
         raise TypeError(f"@{kind} decorates a function, got {type(handler).__name__}")
+    logs.bind_print(handler)  # its print writes the call's log lines (see backend/logs.py)
     fn_name = getattr(handler, "__name__", None)
     if name is None:
         if not fn_name or fn_name == "<lambda>":

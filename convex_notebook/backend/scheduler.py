@@ -33,11 +33,19 @@ from ..engine import bulk
 from ..engine.clock import VirtualClock
 from ..engine.transaction import DatabaseError, Transaction
 from ..errors import ConvexFunctionError
-from ..values import convex_value, decode_id, encode_value, from_json, prefix_end, to_json, value_size
+from ..values import (
+    convex_value,
+    decode_id,
+    encode_value,
+    from_json,
+    prefix_end,
+    to_json,
+    value_size,
+)
 from . import logs
-from .occ import run_optimistic
 from .crons import BoundCronJobs, CronJob
 from .limits import LimitError, check_size, user_code
+from .occ import run_optimistic
 
 if TYPE_CHECKING:
     from .app import Backend
@@ -58,12 +66,12 @@ def _when_ms(when: Any) -> float:
         if when.tzinfo is None:
             raise ValueError("run_at(datetime): give a timezone-aware datetime (e.g. tzinfo=timezone.utc)")
         return when.timestamp() * 1000
-    if isinstance(when, bool) or not isinstance(when, (int, float)) or when != when:
+    if isinstance(when, bool) or not isinstance(when, (int, float)) or math.isnan(when):
         raise ValueError(f"run_at() takes a time in ms since the epoch or a datetime, got {when!r}")
     return float(when)
 
 
-def schedule(backend: "Backend", txn: Transaction, when_ms: float, ref: Any, args: Any) -> str:
+def schedule(backend: Backend, txn: Transaction, when_ms: float, ref: Any, args: Any) -> str:
     """Write a pending job in ``txn``; returns its id. The function must be a mutation or action."""
     definition = backend._resolve(ref, None, admin=True)
     if definition.kind == "query":
@@ -105,7 +113,7 @@ def schedule(backend: "Backend", txn: Transaction, when_ms: float, ref: Any, arg
     return job_id
 
 
-def job_args(backend: "Backend", job: dict, txn: Transaction | None = None) -> dict:
+def job_args(backend: Backend, job: dict, txn: Transaction | None = None) -> dict:
     """A job's arguments (those too large for its document are kept beside it)."""
     if job.get("argsStored"):
         if txn is None:
@@ -119,7 +127,7 @@ def job_args(backend: "Backend", job: dict, txn: Transaction | None = None) -> d
     return job["args"][0]
 
 
-def _forget_args(backend: "Backend", txn: Transaction, job: dict) -> None:
+def _forget_args(backend: Backend, txn: Transaction, job: dict) -> None:
     if job.get("argsStored"):
         txn.delete_file(job["_id"])
 
@@ -141,7 +149,7 @@ class Scheduler:
     """``ctx.scheduler``. In a mutation, scheduling is part of its transaction; in an action
     (``in_transaction`` None) each call commits on its own."""
 
-    def __init__(self, backend: "Backend", txn: Transaction | None) -> None:
+    def __init__(self, backend: Backend, txn: Transaction | None) -> None:
         self._backend = backend
         self._txn = txn
 
@@ -152,7 +160,7 @@ class Scheduler:
 
     def run_after(self, delay_ms: float, ref: Any, args: dict | None = None) -> str:
         """Run ``ref`` (a mutation or action) ``delay_ms`` from now; returns the job's id."""
-        if isinstance(delay_ms, bool) or not isinstance(delay_ms, (int, float)) or delay_ms != delay_ms:
+        if isinstance(delay_ms, bool) or not isinstance(delay_ms, (int, float)) or math.isnan(delay_ms):
             raise ValueError(f"run_after() takes a delay in ms, got {delay_ms!r}")
         if delay_ms < 0:
             raise ValueError(f"`delayMs` must be non-negative (run_after() got {delay_ms!r})")
@@ -173,7 +181,7 @@ class Scheduler:
 class SchedulerRunner:
     """Runs due jobs: on a thread with the system clock, on request with a virtual one."""
 
-    def __init__(self, backend: "Backend") -> None:
+    def __init__(self, backend: Backend) -> None:
         self._backend = backend
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None

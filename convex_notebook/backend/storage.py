@@ -27,7 +27,7 @@ from ..engine.transaction import DatabaseError, Transaction
 if TYPE_CHECKING:
     from .app import Backend
 
-__all__ = ["ActionStorage", "InlineStorage", "STORAGE_TABLE", "StorageReader", "StorageWriter", "store_file"]
+__all__ = ["STORAGE_TABLE", "ActionStorage", "InlineStorage", "StorageReader", "StorageWriter", "store_file"]
 
 STORAGE_TABLE = "_storage"
 UPLOAD_URL_TTL_S = 3600
@@ -65,7 +65,7 @@ def _matches(expected: str, digest: bytes) -> bool:
 
 
 def store_file(
-    backend: "Backend", data: Any, content_type: str | None = None, sha256: str | None = None,
+    backend: Backend, data: Any, content_type: str | None = None, sha256: str | None = None,
     txn: Transaction | None = None,
 ) -> str:
     """Store bytes as a new file (in ``txn``, or its own transaction); returns its ``_storage`` id."""
@@ -80,11 +80,11 @@ def store_file(
         doc["contentType"] = content_type
     if txn is not None:
         return _put(backend, txn, doc, raw)
-    with backend.database.write() as txn:
-        return _put(backend, txn, doc, raw)
+    with backend.database.write() as write:
+        return _put(backend, write, doc, raw)
 
 
-def _put(backend: "Backend", txn: Transaction, doc: dict, raw: bytes) -> str:
+def _put(backend: Backend, txn: Transaction, doc: dict, raw: bytes) -> str:
     storage_id = txn.insert_system(STORAGE_TABLE, doc)
     txn.put_file(storage_id, raw)
     return storage_id
@@ -93,7 +93,7 @@ def _put(backend: "Backend", txn: Transaction, doc: dict, raw: bytes) -> str:
 class StorageReader:
     """``ctx.storage`` in queries: ``get_url``."""
 
-    def __init__(self, backend: "Backend", txn: Transaction) -> None:
+    def __init__(self, backend: Backend, txn: Transaction) -> None:
         self._backend = backend
         self._txn = txn
 
@@ -161,7 +161,7 @@ class InlineStorage(StorageWriter):
 class ActionStorage:
     """``ctx.storage`` in actions: each call is its own transaction."""
 
-    def __init__(self, backend: "Backend") -> None:
+    def __init__(self, backend: Backend) -> None:
         self._backend = backend
 
     def store(self, data: Any, content_type: str | None = None, sha256: str | None = None) -> str:
@@ -199,7 +199,7 @@ class ActionStorage:
         return _upload_url(self._backend)
 
 
-def _upload_url(backend: "Backend") -> str:
+def _upload_url(backend: Backend) -> str:
     """A one-use URL to POST a file to, valid for an hour."""
     token = secrets.token_urlsafe(24)
     now = time.monotonic()
@@ -210,7 +210,7 @@ def _upload_url(backend: "Backend") -> str:
     return f"{backend.site_url}/api/storage/upload?token={token}"
 
 
-def take_upload_token(backend: "Backend", token: str) -> bool:
+def take_upload_token(backend: Backend, token: str) -> bool:
     """Use up an upload token: True if it was valid."""
     expiry = backend.upload_tokens.pop(token, None)
     return expiry is not None and expiry >= time.monotonic()

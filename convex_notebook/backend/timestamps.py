@@ -24,6 +24,6 @@ def to_timestamp(at: Any, now_ns: int) -> int:
         return now_ns - int(at.total_seconds() * 1e9)
     if isinstance(at, _dt.datetime):
         if at.tzinfo is None:
-            at = at.replace(tzinfo=_dt.timezone.utc)
+            at = at.replace(tzinfo=_dt.UTC)
         return int(at.timestamp() * 1e9)
     raise HistoryError(f"at= takes a timestamp (int), a datetime or a timedelta, got {type(at).__name__}")

@@ -195,7 +195,7 @@ class _VectorIndex:
 class VectorSearch:
     """The vector indexes of one backend, built on first use and maintained on commit."""
 
-    def __init__(self, backend: "Backend") -> None:
+    def __init__(self, backend: Backend) -> None:
         self._backend = backend
         self._lock = threading.Lock()  # guards _indexes
         self._indexes: dict[tuple[str, str], _VectorIndex] = {}

@@ -20,28 +20,35 @@ import sqlite3
 import struct
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as concurrent_wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Self
 
 try:  # the json module's C string encoder: what the document encoder itself uses
-    from json.encoder import c_encode_basestring as _json_str
+    from json.encoder import c_encode_basestring as _json_str  # type: ignore[attr-defined]  # C, not in typeshed
 except ImportError:  # pragma: no cover - pure-Python json
     _json_str = None
 if _json_str is None:  # pragma: no cover
     from json.encoder import py_encode_basestring as _json_str
 
-from ..values import MISSING, Int64, decode_id, dumps_document, encode_value, normalize_document
+from ..store.sqlite import submit_started
+from ..values import (
+    MISSING,
+    Int64,
+    decode_id,
+    dumps_document,
+    encode_value,
+    normalize_document,
+)
 from ..values._check import MAX_OBJECT_FIELDS, _top_field_problem
 from ..values._codec import _encode, to_json
 from ..values._ids import ids_from_internals
 from ..values._keys import T_FLOAT64, T_STRING, _float_key
 from ..values._model import _Missing
 from ..values._size import MAX_DOCUMENT_SIZE, SYSTEM_FIELDS_SIZE
-from ..store.sqlite import submit_started
 from .stored import CT_KEY_LEN, is_native, load_rows
 from .transaction import DatabaseError, Transaction
 
@@ -52,8 +59,8 @@ __all__ = [
     "ImportRowError",
     "clear_table",
     "ensure_table",
-    "insert_columns",
     "index_documents",
+    "insert_columns",
     "insert_documents",
     "iter_table",
     "rows_from_columns",
@@ -98,7 +105,7 @@ def table_count(txn: Transaction, table: str) -> int:
     return txn.count_documents(info) if info is not None else 0
 
 
-def ensure_table(txn: Transaction, table: str, number: int | None = None) -> "TableInfo":
+def ensure_table(txn: Transaction, table: str, number: int | None = None) -> TableInfo:
     """The table ``table``, created if needed; with ``number``, numbered so (ids keep their table).
 
     An existing, empty table with another number is renumbered; a number used by another
@@ -260,10 +267,10 @@ class _StoreQueue:
         if pending is not None:
             pending.result()  # re-raises the call's error here, in the caller's thread
 
-    def __enter__(self) -> "_StoreQueue":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         try:
             if exc_type is None:
                 self._wait()
@@ -378,7 +385,9 @@ def insert_documents(
                     raise ImportRowError(i, f"a document with _id {ids[i]} already exists in {table!r}")
         foreigns = [0] * n
         for i in given:
-            foreigns[i] = 0 if is_native(decode_id(ids[i])[1], cts[i]) else 1
+            decoded = decode_id(ids[i])
+            assert decoded is not None  # checked when the rows were read
+            foreigns[i] = 0 if is_native(decoded[1], cts[i]) else 1
     missing_ids = [i for i in range(n) if ids[i] is MISSING] if keep_system_fields else range(n)
     for i, doc_id in zip(missing_ids, _native_ids(number, _ct_order_bytes([cts[i] for i in missing_ids]))):
         ids[i] = doc_id
@@ -436,8 +445,7 @@ def insert_documents(
         writes.keys.setdefault((table, index.name), []).extend(index_keys)
     txn.documents_written += n
     txn.bytes_written += written
-    if latest > db.last_creation_time:
-        db.last_creation_time = latest
+    db.last_creation_time = max(db.last_creation_time, latest)
     return ids
 
 
@@ -693,8 +701,7 @@ def insert_columns(
             writes.keys.setdefault((table, index.name), []).extend(index_keys)
     txn.documents_written += n
     txn.bytes_written += n * (2 + SYSTEM_FIELDS_SIZE) + sum(e.size for e in encoded)
-    if cts[-1] > db.last_creation_time:
-        db.last_creation_time = cts[-1]
+    db.last_creation_time = max(db.last_creation_time, cts[-1])
     return ids
 
 
@@ -762,7 +769,7 @@ def _plain_flags(encoded: list[_EncodedColumn], n: int) -> list[int] | None:
 
 
 def _column_entries(
-    info: "TableInfo", names: Sequence[str], columns: Sequence[list[Any]], keys: list[bytes]
+    info: TableInfo, names: Sequence[str], columns: Sequence[list[Any]], keys: list[bytes]
 ) -> list[tuple[Any, list[bytes]]]:
     """Each entry index's keys: its fields' prefix, then the storage key."""
     out = []
@@ -771,5 +778,6 @@ def _column_entries(
         tops = {f.split(".", 1)[0] for f in index.user_fields}
         picked = [(k, col) for k, col in zip(names, columns) if k in tops]
         docs = rows_from_columns([k for k, _ in picked], [col for _, col in picked], len(keys))
+        assert index.prefix is not None  # entry indexes have one
         out.append((index, list(map(bytes.__add__, map(index.prefix, docs), keys))))
     return out

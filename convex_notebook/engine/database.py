@@ -19,8 +19,10 @@ import json
 import math
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from types import TracebackType
+from typing import Any
 
 from ..store import SqliteStore, StoredIndex
 from ..store.fulltext import TextIndexStore
@@ -35,15 +37,15 @@ from ..values._check import check_canonical_document
 from ..values.schema import SchemaDefinition, TableDefinition
 from .clock import Clock, SystemClock
 from .filters import field_getter
+from .history import History, HistoryError
 from .migrate import migrate
-from .history import HistoryError, History
 from .readset import WriteSet
 from .stored import CT_KEY_LEN, key_creation_time, load_row
 from .textindex import TextIndex, apply_declared, sync_commit
 from .transaction import DatabaseError, RandomPool, Transaction, TransactionLimits
 from .writelog import Conflict, WriteLog
 
-__all__ = ["Database", "HistoryError", "IndexInfo", "OccConflict", "TableInfo", "SchemaError"]
+__all__ = ["Database", "HistoryError", "IndexInfo", "OccConflict", "SchemaError", "TableInfo"]
 
 # History kept by default (Convex keeps less; a notebook asks "what did this look like an hour ago?").
 DEFAULT_HISTORY_NS = 3600 * 10**9
@@ -405,12 +407,12 @@ class Database:
         """The timestamp of the latest commit."""
         return self.last_ts
 
-    def read(self, at: int | None = None) -> "_ReadScope":
+    def read(self, at: int | None = None) -> _ReadScope:
         """``with db.read() as txn``: a read-only transaction on the latest snapshot, or on
         the one at ``at`` (a timestamp within the history)."""
         return _ReadScope(self, at)
 
-    def write(self, *, exclusive: bool = False) -> "_WriteScope | _ExclusiveScope":
+    def write(self, *, exclusive: bool = False) -> _WriteScope | _ExclusiveScope:
         """``with db.write() as txn``: an optimistic read-write transaction, committed when
         the block exits normally (raising :class:`OccConflict` when something it read
         changed meanwhile), else dropped. ``exclusive=True``: the transaction holds the
@@ -447,8 +449,7 @@ class Database:
     def advance_ts(self, ts: int) -> None:
         """Make the next commit's timestamp later than ``ts`` (a client has seen it)."""
         with self.commit_lock, self._publish:
-            if ts > self.last_ts:
-                self.last_ts = ts
+            self.last_ts = max(self.last_ts, ts)
 
     def begin_snapshot(self, reader: Any) -> int:
         """Start a read transaction on ``reader`` and return the timestamp it sees."""
@@ -615,7 +616,7 @@ class Database:
 
 
 class _ReadScope:
-    __slots__ = ("db", "at", "txn")
+    __slots__ = ("at", "db", "txn")
 
     def __init__(self, db: Database, at: int | None) -> None:
         self.db = db
@@ -633,7 +634,7 @@ class _ReadScope:
             raise
         return txn
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.txn.end_snapshot()
 
 
@@ -648,7 +649,7 @@ class _WriteScope:
         self.txn = Transaction(db, writable=True, now_ms=db.clock.now_ms())
         return self.txn
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         txn = self.txn
         # The snapshot is done with before the commit: the commit's listeners (live queries
         # re-run at the new state) read on this thread.
@@ -658,7 +659,7 @@ class _WriteScope:
 
 
 class _ExclusiveScope:
-    __slots__ = ("db", "txn", "saved_creation_time")
+    __slots__ = ("db", "saved_creation_time", "txn")
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -676,7 +677,7 @@ class _ExclusiveScope:
             raise
         return txn
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         db, txn = self.db, self.txn
         store = db.store
         try:

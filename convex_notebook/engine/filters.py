@@ -9,7 +9,8 @@ so ``-0.0 != 0.0``, ``NaN == NaN`` and ``Int64(1) != 1.0``, exactly as the real 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import InvalidValueError
 from ..values import MISSING, Int64, convex_value, encode_value, type_name
@@ -26,7 +27,7 @@ class FilterError(InvalidValueError):
 class Expression:
     """A node of a filter expression; build them with :class:`FilterBuilder`."""
 
-    __slots__ = ("op", "args")
+    __slots__ = ("args", "op")
 
     def __init__(self, op: str, args: tuple) -> None:
         self.op = op

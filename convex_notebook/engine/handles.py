@@ -10,11 +10,13 @@ closing, and callbacks delivered by a :class:`Dispatcher` thread, in order and c
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import threading
 import traceback
 from collections import deque
-from typing import Any, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Self
 
 __all__ = ["Dispatcher", "LiveHandle"]
 
@@ -31,7 +33,7 @@ class Dispatcher:
         self._running = 0  # callbacks in progress
         self._stopped = False
 
-    def schedule(self, handle: "LiveHandle") -> None:
+    def schedule(self, handle: LiveHandle) -> None:
         with self._cond:
             if handle._callback_pending or self._stopped:
                 return  # already queued
@@ -203,7 +205,7 @@ class LiveHandle:
                     self.on_error(result.error)
             elif self.on_update is not None:
                 self.on_update(self.value)
-        except Exception:  # a failing callback must not kill the dispatcher
+        except Exception:  # noqa: BLE001 - a failing callback must not kill the dispatcher
             print(f"Exception in a subscription callback for {self.path}:", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)
 
@@ -220,11 +222,14 @@ class LiveHandle:
         with self._cond:
             return self._cond.wait_for(lambda: self._version > after_version or self.closed, timeout)
 
+    def _newer_than(self, version: int) -> bool:
+        return self._version > version or self.closed
+
     def __iter__(self) -> Iterator[Any]:
         seen = -1
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._version > seen or self.closed)
+                self._cond.wait_for(functools.partial(self._newer_than, seen))
                 if self._version <= seen:
                     return  # closed
             seen, value = self._current()
@@ -271,8 +276,8 @@ class LiveHandle:
         self._wake(waiters, forget_closed=False)
         self.on_update = self.on_error = None
 
-    def __enter__(self) -> "LiveHandle":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.unsubscribe()

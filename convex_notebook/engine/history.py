@@ -21,7 +21,8 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from .overlay import TableOverlay
 from .stored import load_row
@@ -40,14 +41,14 @@ class HistoryError(DatabaseError):
 
 def format_ts(ts: int) -> str:
     """A timestamp (ns) as an ISO time in UTC, for messages."""
-    when = _dt.datetime.fromtimestamp(ts / 1e9, tz=_dt.timezone.utc)
+    when = _dt.datetime.fromtimestamp(ts / 1e9, tz=_dt.UTC)
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class History:
     """The readable range of one database and its retention (see module docstring)."""
 
-    def __init__(self, db: "Database", window_ns: int) -> None:
+    def __init__(self, db: Database, window_ns: int) -> None:
         if window_ns < 0:
             raise ValueError("history must be a non-negative duration")
         self.db = db
@@ -64,7 +65,7 @@ class History:
         self._overlays: OrderedDict[tuple[int, int, int], TableOverlay] = OrderedDict()
         self._overlays_lock = threading.Lock()
 
-    def versions_at(self, source: "StoreReads", ts: int, table_number: int, snapshot_ts: int) -> TableOverlay:
+    def versions_at(self, source: StoreReads, ts: int, table_number: int, snapshot_ts: int) -> TableOverlay:
         """``versions_at`` of one table, shared by the reads of the same past time from the
         same snapshot (a notebook asks the past the same question again and again). The
         overlays are read-only: time travel never writes."""
@@ -129,7 +130,7 @@ class History:
             store.set_meta("history_from", str(cutoff))
 
 
-def versions_at(source: "StoreReads", ts: int, table_number: int) -> TableOverlay:
+def versions_at(source: StoreReads, ts: int, table_number: int) -> TableOverlay:
     """The overlay of one table at ``ts``: the versions current then that were replaced or
     deleted since (see module docstring)."""
     overlay = TableOverlay(table_number)
@@ -141,7 +142,7 @@ def versions_at(source: "StoreReads", ts: int, table_number: int) -> TableOverla
 
 
 def document_deltas(
-    source: "StoreReads", after: int, upto: int, limit: int, table_number: int | None = None
+    source: StoreReads, after: int, upto: int, limit: int, table_number: int | None = None
 ) -> tuple[list[tuple[int, int, bytes, dict | None]], int, bool]:
     """Convex's streaming export: the document revisions with ``after < ts <= upto``, oldest
     first, as ``(ts, table_number, storage key, document or None if deleted)``, with the
@@ -170,19 +171,19 @@ def document_deltas(
     return out, cursor, has_more
 
 
-def _version_after(source: "StoreReads", number: int, key: bytes, ts: int) -> dict | None:
+def _version_after(source: StoreReads, number: int, key: bytes, ts: int) -> dict | None:
     """The version of a document that a write at ``ts`` made: what the next write replaced,
     or the current version."""
     nxt = source.next_revision(number, key, ts)
     if nxt is not None:
         _next_ts, text, plain = nxt
-        return load_row(key, text, plain) if text is not None else None
+        return load_row(key, text, plain or 0) if text is not None else None
     row = source.get_document(number, key)
     return load_row(key, *row) if row is not None else None
 
 
 def _batch_versions(
-    source: "StoreReads", number: int, lo: bytes, hi: bytes, ts: int
+    source: StoreReads, number: int, lo: bytes, hi: bytes, ts: int
 ) -> Iterator[tuple[bytes, dict]]:
     """The documents a bulk insert at ``ts`` wrote in ``[lo, hi]``, as written, in key order."""
     found = {key: (text, plain) for key, text, plain in source.batch_documents(number, lo, hi, ts)}

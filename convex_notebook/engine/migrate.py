@@ -15,6 +15,8 @@ Version 1 stored each document under its encoded ``_id`` with its whole JSON, an
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..store.sqlite import FORMAT, SqliteStore
 from ..values import decode_id, loads_document
 from .stored import dumps_user, is_native, storage_key, user_fields
@@ -49,7 +51,8 @@ def migrate(store: SqliteStore, now_ns: int = 0) -> int:
                 "SELECT json, plain FROM documents WHERE table_number = ?", (number,)
             ).fetchall()
             conn.execute("DELETE FROM documents WHERE table_number = ?", (number,))
-            natives, foreigns = [], []
+            natives: list[tuple[Any, ...]] = []
+            foreigns: list[tuple[Any, ...]] = []
             for text, plain in old:
                 try:
                     doc = loads_document(text, plain)

@@ -15,7 +15,8 @@ entries (computed from its documents) are interleaved in index order.
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .stored import CT_KEY_LEN, load_row
 
@@ -32,7 +33,7 @@ class Version:
     """One document's version in an overlay: the document (None: it does not exist) with its
     stored text and plain flag."""
 
-    __slots__ = ("doc", "text", "plain")
+    __slots__ = ("doc", "plain", "text")
 
     def __init__(self, doc: dict | None, text: str = "", plain: int = 1) -> None:
         self.doc = doc
@@ -64,13 +65,13 @@ class TableOverlay:
     def key_for_id(self, id_key: bytes) -> bytes | None:
         return self.by_id.get(id_key)
 
-    def copy(self) -> "TableOverlay":
+    def copy(self) -> TableOverlay:
         other = TableOverlay(self.table_number)
         other.versions = dict(self.versions)
         other.by_id = dict(self.by_id)
         return other
 
-    def entries(self, index: "IndexInfo") -> list[tuple[bytes, bytes]]:
+    def entries(self, index: IndexInfo) -> list[tuple[bytes, bytes]]:
         """``(entry key, storage key)`` of the present documents in ``index``'s order."""
         cached = self._sorted.get(index.name)
         if cached is None:
@@ -92,7 +93,7 @@ class TableOverlay:
         return cached
 
     def in_range(
-        self, index: "IndexInfo", lo: bytes, hi: bytes, descending: bool
+        self, index: IndexInfo, lo: bytes, hi: bytes, descending: bool
     ) -> list[tuple[bytes, bytes, Version]]:
         """``(entry key, storage key, version)`` of the overlay's present documents with an
         entry in ``[lo, hi)``, in scan order."""
@@ -112,7 +113,7 @@ class TableOverlay:
 def merge_rows(
     fetch: Callable[[bytes, bytes, int], tuple[list[Row], list[dict]]],
     overlay: TableOverlay,
-    index: "IndexInfo",
+    index: IndexInfo,
     lo: bytes,
     hi: bytes,
     descending: bool,

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+import math
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .filters import FilterBuilder, compile_filter
 from .ranges import IndexRangeBuilder, resolve_range
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from .database import IndexInfo
     from .transaction import Transaction
 
-__all__ = ["Query", "QueryError", "InvalidCursorError"]
+__all__ = ["InvalidCursorError", "Query", "QueryError"]
 
 
 class QueryError(DatabaseError):
@@ -39,7 +41,7 @@ _FULL = (b"", b"\xff")
 class Query:
     """A lazy query over one table (see module docstring)."""
 
-    def __init__(self, txn: "Transaction", table: str, *, system: bool = False) -> None:
+    def __init__(self, txn: Transaction, table: str, *, system: bool = False) -> None:
         if not isinstance(table, str):
             raise QueryError(f"db.query() takes a table name, got {type(table).__name__}")
         if system:
@@ -73,7 +75,7 @@ class Query:
             raise QueryError(f"{what} must come before .filter() and .order()")
         self._source_set = True
 
-    def with_index(self, name: str, range_fn: Callable[[IndexRangeBuilder], Any] | None = None) -> "Query":
+    def with_index(self, name: str, range_fn: Callable[[IndexRangeBuilder], Any] | None = None) -> Query:
         self._set_source(f"with_index({name!r})")
         index = self._index(name)
         fields = index.range_fields if index else (("_id",) if name == "by_id" else ("_creationTime",))
@@ -87,7 +89,7 @@ class Query:
             self._lo, self._hi, self._range_text = resolved.lo, resolved.hi, resolved.text
         return self
 
-    def with_search_index(self, name: str, search_fn: Callable[[Any], Any]) -> "Query":
+    def with_search_index(self, name: str, search_fn: Callable[[Any], Any]) -> Query:
         """Full-text search: ``lambda q: q.search(field, text).eq(filter_field, value)``; the
         results come by relevance (see ``engine/search.py``)."""
         self._set_source(f"with_search_index({name!r})")
@@ -112,11 +114,11 @@ class Query:
                 return index
         raise QueryError(f"Search index {self._table}.{name} not found (search indexes are declared in the schema).")
 
-    def full_table_scan(self) -> "Query":
+    def full_table_scan(self) -> Query:
         self._set_source("full_table_scan()")
         return self
 
-    def filter(self, predicate: Callable[[FilterBuilder], Any]) -> "Query":
+    def filter(self, predicate: Callable[[FilterBuilder], Any]) -> Query:
         if not callable(predicate):
             raise QueryError("filter() takes a function of q, e.g. lambda q: q.eq(q.field('done'), False)")
         evaluate, text = compile_filter(predicate(FilterBuilder()))
@@ -124,7 +126,7 @@ class Query:
         self._filter_texts.append(text)
         return self
 
-    def order(self, order: str) -> "Query":
+    def order(self, order: str) -> Query:
         if self._search is not None:
             raise QueryError("Search queries come by relevance: order() cannot be combined with with_search_index")
         if self._descending is not None:
@@ -134,7 +136,7 @@ class Query:
         self._descending = order == "desc"
         return self
 
-    def _index(self, name: str) -> "IndexInfo | None":
+    def _index(self, name: str) -> IndexInfo | None:
         """The index, or None when the table doesn't exist (a built-in index on it reads empty)."""
         info = self._txn.table(self._table)
         index = info.indexes.get(name) if info else None
@@ -266,7 +268,7 @@ class Query:
         try:
             fp, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
             position = bytes.fromhex(key) if key is not None else None
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever fails to decode is not one of our cursors
             raise InvalidCursorError(f"InvalidCursor: {what} {cursor!r} is not a cursor made by paginate()") from None
         if fp != fingerprint:
             raise InvalidCursorError(
@@ -287,7 +289,7 @@ class Query:
         if cursor is not None:
             opts["cursor"] = cursor
         n = opts.get("numItems")
-        if isinstance(n, bool) or not isinstance(n, (int, float)) or n != n or n < 0:
+        if isinstance(n, bool) or not isinstance(n, (int, float)) or math.isnan(n) or n < 0:
             raise QueryError(f"paginate() needs numItems, a non-negative number; got {n!r}")
         txn = self._txn
         if txn.paginated:
@@ -386,16 +388,16 @@ class Query:
             pos = self._parse_cursor(cursor, fingerprint, "cursor")
             start = int.from_bytes(pos, "big") if pos is not None else MAX_SEARCH_RESULTS
         if self._filters:
-            found = self._search_results()[0]
-            page = found[start : start + n]
-            total = len(found)
+            docs = self._search_results()[0]
+            page = docs[start : start + n]
+            total = len(docs)
         else:  # (only the page's documents are read)
             found = self._search_keys(start + n)[0]  # (one more tells whether there are more)
             page = list(self._search_docs(found, start, start + n, max(1, n)))
             total = len(found)
         end = start + len(page)
         done = end >= total
-        result = {"page": page, "isDone": done,
+        result: dict[str, Any] = {"page": page, "isDone": done,
                   "continueCursor": self._cursor(fingerprint, None if done else end.to_bytes(4, "big"))}
         self._txn.journal_out = result["continueCursor"]
         return result

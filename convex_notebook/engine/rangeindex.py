@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from typing import Any, Hashable, Iterable
+from collections.abc import Hashable, Iterable
+from typing import Any
 
 from .readset import KeyRange, WriteSet
 
@@ -70,7 +71,7 @@ def element_boundaries(key: bytes) -> list[int]:
 class _IndexRanges:
     """The ranges registered on one ``(table, index)``."""
 
-    __slots__ = ("points", "prefixes", "general", "_sorted", "_los")
+    __slots__ = ("_los", "_sorted", "general", "points", "prefixes")
 
     def __init__(self) -> None:
         self.points: dict[bytes, set[Hashable]] = defaultdict(set)

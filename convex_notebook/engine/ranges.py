@@ -31,7 +31,7 @@ class IndexRangeBuilder:
     def __init__(self) -> None:
         self.ops: list[tuple[str, str, Any]] = []
 
-    def _push(self, op: str, field: str, value: Any) -> "IndexRangeBuilder":
+    def _push(self, op: str, field: str, value: Any) -> IndexRangeBuilder:
         if not isinstance(field, str):
             raise IndexRangeError(f"q.{op}() takes a field name first, got {type(field).__name__}")
         if value is not MISSING:
@@ -39,19 +39,19 @@ class IndexRangeBuilder:
         self.ops.append((op, field, value))
         return self
 
-    def eq(self, field: str, value: Any) -> "IndexRangeBuilder":
+    def eq(self, field: str, value: Any) -> IndexRangeBuilder:
         return self._push("eq", field, value)
 
-    def gt(self, field: str, value: Any) -> "IndexRangeBuilder":
+    def gt(self, field: str, value: Any) -> IndexRangeBuilder:
         return self._push("gt", field, value)
 
-    def gte(self, field: str, value: Any) -> "IndexRangeBuilder":
+    def gte(self, field: str, value: Any) -> IndexRangeBuilder:
         return self._push("gte", field, value)
 
-    def lt(self, field: str, value: Any) -> "IndexRangeBuilder":
+    def lt(self, field: str, value: Any) -> IndexRangeBuilder:
         return self._push("lt", field, value)
 
-    def lte(self, field: str, value: Any) -> "IndexRangeBuilder":
+    def lte(self, field: str, value: Any) -> IndexRangeBuilder:
         return self._push("lte", field, value)
 
 
@@ -114,7 +114,8 @@ def resolve_range(
             f"Index range on {where} didn't use the index fields in order: equalities must cover "
             f"{', '.join(fields[:k]) or '(none)'} first, got {', '.join(eqs)}"
         )
-    bound_field = (lower or upper)[1] if (lower or upper) else None
+    either = lower or upper
+    bound_field = either[1] if either else None
     if bound_field is not None and (k >= len(fields) or fields[k] != bound_field):
         expected = fields[k] if k < len(fields) else "(no more fields)"
         raise IndexRangeError(

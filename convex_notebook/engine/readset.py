@@ -62,15 +62,15 @@ class ReadSet:
         self.ranges.append(r)
         return r
 
-    def merge(self, other: "ReadSet") -> None:
+    def merge(self, other: ReadSet) -> None:
         self.ranges.extend(other.ranges)
         self.read_identity = self.read_identity or other.read_identity
 
-    def intersects(self, writes: "WriteSet") -> bool:
+    def intersects(self, writes: WriteSet) -> bool:
         """True when any written key falls in any range read (the invalidation rule)."""
         return self.first_intersection(writes) is not None
 
-    def first_intersection(self, writes: "WriteSet") -> str | None:
+    def first_intersection(self, writes: WriteSet) -> str | None:
         """The table of the first range read that a written key falls in (None: none does)."""
         keys = writes.keys
         if not keys:
@@ -103,7 +103,7 @@ class WriteSet:
         """Record a new table (for reads of the table list; see ``catalog_range``)."""
         self.add(CATALOG_TABLE, "by_id", encode_value(table))
 
-    def merge(self, other: "WriteSet") -> None:
+    def merge(self, other: WriteSet) -> None:
         for k, v in other.keys.items():
             self.keys.setdefault(k, []).extend(v)
         self.tables |= other.tables

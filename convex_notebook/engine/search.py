@@ -16,15 +16,23 @@ in the past, the matches are ranked in Python with the same BM25 (see ``engine.t
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..store.fulltext import TextIndexStore
 from .readset import KeyRange
 from .stored import load_row
 from .textindex import (
-    MAX_TERM_LENGTH, TextIndex, bm25_order, candidate, filter_token, index_name, search_ranges, tokenize,
+    MAX_TERM_LENGTH,
+    TextIndex,
+    bm25_order,
+    candidate,
+    filter_token,
+    index_name,
+    search_ranges,
+    tokenize,
 )
 from .transaction import DatabaseError
 
@@ -43,7 +51,7 @@ class SearchPlan:
     index: str
     field: str
     terms: list[str]
-    filters: list[tuple[str, Any]] = field(default_factory=list)
+    filters: list[tuple[str, Any]] = dataclasses.field(default_factory=list)
     filter_fields: tuple[str, ...] = ()  # the index's, in order
 
     @property
@@ -60,7 +68,7 @@ class SearchFilterBuilder:
         self._table = table
         self.plan: SearchPlan | None = None
 
-    def search(self, field_name: str, text: str) -> "SearchFilterBuilder":
+    def search(self, field_name: str, text: str) -> SearchFilterBuilder:
         if self.plan is not None:
             raise DatabaseError("A search filter has exactly one q.search(...), first")
         if field_name != self._index.search_field:
@@ -76,7 +84,7 @@ class SearchFilterBuilder:
         self.plan = SearchPlan(self._index.name, field_name, terms, [], tuple(self._index.filter_fields))
         return self
 
-    def eq(self, field_name: str, value: Any) -> "SearchFilterBuilder":
+    def eq(self, field_name: str, value: Any) -> SearchFilterBuilder:
         if self.plan is None:
             raise DatabaseError("A search filter starts with q.search(field, text), then q.eq(...)")
         if field_name not in self._index.filter_fields:
@@ -111,7 +119,7 @@ class Matches:
     def __len__(self) -> int:
         return len(self._keys) if self._keys is not None else len(self._rows)
 
-    def first(self, n: int) -> "Matches":
+    def first(self, n: int) -> Matches:
         if self._keys is not None:
             return Matches(self._keys[:n])
         return Matches(None, self._rows[:n], self._fts, self._index)
@@ -123,7 +131,7 @@ class Matches:
         return self._fts.keys(self._index.stored, self._rows[lo:hi])
 
 
-def run_search(txn: "Transaction", table: str, plan: SearchPlan, limit: int = MAX_RESULTS + 1) -> Matches:
+def run_search(txn: Transaction, table: str, plan: SearchPlan, limit: int = MAX_RESULTS + 1) -> Matches:
     """The best ``limit`` documents matching ``plan``, best first (by default 1025: one more
     than can be used, to tell that there are more); ``load_results`` reads them."""
     if not plan.terms:
@@ -153,7 +161,7 @@ def run_search(txn: "Transaction", table: str, plan: SearchPlan, limit: int = MA
 
 
 def _search_in_python(
-    txn: "Transaction", info: Any, index: TextIndex, terms: list[str], wanted: list[str], limit: int
+    txn: Transaction, info: Any, index: TextIndex, terms: list[str], wanted: list[str], limit: int
 ) -> list[bytes]:
     """The search with the transaction's own versions (a mutation's buffered writes, an
     exclusive transaction's writes, the past) ranked in Python with the index's statistics as
@@ -195,7 +203,7 @@ def _search_in_python(
     return bm25_order(candidates, rows, tokens, terms, wanted, limit)
 
 
-def load_results(txn: "Transaction", table: str, keys: list[bytes]) -> list[dict]:
+def load_results(txn: Transaction, table: str, keys: list[bytes]) -> list[dict]:
     """The documents stored under ``keys`` as ``txn`` sees them (counted as read)."""
     info = txn.table(table)
     if info is None:

@@ -14,7 +14,8 @@ a partial SQLite index over the flagged rows finds them by id.
 from __future__ import annotations
 
 import struct
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..values import dumps_document, encode_value, loads_document
 from ..values._codec import _scan_once, dumps_plain_document

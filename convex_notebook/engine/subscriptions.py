@@ -30,8 +30,9 @@ import sys
 import threading
 import traceback
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from .handles import Dispatcher, LiveHandle
 from .rangeindex import RangeIndex
@@ -62,7 +63,7 @@ class QueryKey(NamedTuple):
     identity: bytes | None
 
     @classmethod
-    def make(cls, path: str, args: dict, identity: dict | None) -> "QueryKey":
+    def make(cls, path: str, args: dict, identity: dict | None) -> QueryKey:
         return cls(path, freeze(args), freeze(identity) if identity is not None else None)
 
 
@@ -116,7 +117,7 @@ class _Cached:
 class _LiveQuery:
     """One live result, shared by every subscription to the same key."""
 
-    __slots__ = ("key", "args", "identity", "execution", "subscribers")
+    __slots__ = ("args", "execution", "identity", "key", "subscribers")
 
     def __init__(self, key: QueryKey, args: dict, identity: dict | None, execution: Execution) -> None:
         self.key = key
@@ -137,7 +138,7 @@ class SubscriptionHub:
         now_ms: Callable[[], float],
         last_ts: Callable[[], int],
         cache_size: int = 1024,
-        write_log: "WriteLog | None" = None,
+        write_log: WriteLog | None = None,
     ) -> None:
         self._lock = lock
         self._write_log = write_log
@@ -200,10 +201,12 @@ class SubscriptionHub:
         keys = [shared] if identity is None else [shared, shared._replace(identity=freeze(identity))]
         for key in keys:
             live = self._live.get(key)
-            if live is not None and live.execution.error is None and live.execution.journal is None:
-                # An anonymous live result that read the identity is not another user's answer.
-                if not (key.identity is None and identity is not None and live.execution.reads.read_identity):
-                    return live.execution
+            # An anonymous live result that read the identity is not another user's answer.
+            if (
+                live is not None and live.execution.error is None and live.execution.journal is None
+                and not (key.identity is None and identity is not None and live.execution.reads.read_identity)
+            ):
+                return live.execution
             cached = self._cache.get(key)
             if cached is not None:
                 execution = cached.execution
@@ -244,7 +247,7 @@ class SubscriptionHub:
         on_update: Callable[[Any], Any] | None = None,
         on_error: Callable[[BaseException], Any] | None = None,
         journal: str | None = None,
-    ) -> "Subscription":
+    ) -> Subscription:
         """A live subscription; its first value is computed (or found) before this returns."""
         key = QueryKey.make(path, args, identity)
         if journal is not None:
@@ -271,9 +274,9 @@ class SubscriptionHub:
             execution = None
 
     def _join(
-        self, key: QueryKey, args: dict, identity: dict | None, path: str, live: "_LiveQuery | None",
+        self, key: QueryKey, args: dict, identity: dict | None, path: str, live: _LiveQuery | None,
         execution: Execution | None, on_update: Callable[[Any], Any] | None, on_error: Callable[[BaseException], Any] | None,
-    ) -> "Subscription":
+    ) -> Subscription:
         """Under the lock: a subscription to the live query ``key`` (made live from
         ``execution`` if nobody watches it yet)."""
         if live is None:
@@ -286,7 +289,7 @@ class SubscriptionHub:
         sub._publish(live.execution, initial=True)
         return sub
 
-    def _unsubscribe(self, sub: "Subscription") -> None:
+    def _unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
             live = self._live.get(sub.key)
             if live is None:
@@ -320,7 +323,7 @@ class SubscriptionHub:
             if getattr(writes, "everything", False):
                 owners = {("live", k) for k in self._live} | {("cache", k) for k in self._cache}
             else:
-                owners = self._ranges.affected(writes)
+                owners = cast("set[tuple[str, QueryKey]]", self._ranges.affected(writes))  # our owners
             if owners:
                 self._invalidate(owners)
 
@@ -333,9 +336,9 @@ class SubscriptionHub:
             if owners:
                 self._invalidate(owners)
 
-    def _invalidate(self, owners: set[Hashable]) -> None:
+    def _invalidate(self, owners: set[tuple[str, QueryKey]]) -> None:
         stale: list[_LiveQuery] = []
-        for kind, key in owners:  # type: ignore[misc]
+        for kind, key in owners:
             if kind == "cache":
                 self.stats.invalidations += 1
                 self._drop_cached(key)
@@ -351,7 +354,7 @@ class SubscriptionHub:
         before = live.execution
         try:
             execution = self._run_live(path, live.args, live.identity, before.journal)
-        except Exception as exc:  # an executor bug must not break the commit that triggered us
+        except Exception as exc:  # noqa: BLE001 - an executor bug must not break the commit that triggered us
             traceback.print_exc(file=sys.stderr)
             execution = Execution(None, exc, before.reads, self._last_ts(), journal=before.journal)
         self.stats.reruns += 1
@@ -443,6 +446,7 @@ class Subscription(LiveHandle):
         self.key = key
 
     def _decode(self, result: Execution) -> Any:
+        assert result.frozen is not None  # only good results are decoded
         return thaw(result.frozen)
 
     def _is_good(self, result: Execution) -> bool:

@@ -20,8 +20,9 @@ from __future__ import annotations
 import copy
 import os
 import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidValueError
 from ..values import MISSING, decode_id, encode_id, encode_value, prefix_end
@@ -29,7 +30,14 @@ from ..values._keys import T_STRING
 from .overlay import TableOverlay, merge_rows
 from .readset import KeyRange, ReadSet, WriteSet, point_range
 from .stored import (
-    CT_KEY_LEN, dumps_user, id_key_candidate, is_native, load_row, load_rows, native_internal, user_fields,
+    CT_KEY_LEN,
+    dumps_user,
+    id_key_candidate,
+    is_native,
+    load_row,
+    load_rows,
+    native_internal,
+    user_fields,
 )
 
 if TYPE_CHECKING:
@@ -45,7 +53,7 @@ class RandomPool:
     a third of making the id). Not thread-safe: each database has one, used under a lock.
     A forked child starts with an empty pool (it must not reuse its parent's bytes)."""
 
-    __slots__ = ("_buf", "_pos", "__weakref__")
+    __slots__ = ("__weakref__", "_buf", "_pos")
     _PAGE = 4096
 
     def __init__(self) -> None:
@@ -67,9 +75,13 @@ class RandomPool:
         return self._buf[pos:end]
 
 
-_POOLS: "weakref.WeakSet[RandomPool]" = weakref.WeakSet()
+_POOLS: weakref.WeakSet[RandomPool] = weakref.WeakSet()
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=lambda: [pool._reset() for pool in list(_POOLS)])
+    def _reset_pools() -> None:
+        for pool in list(_POOLS):
+            pool._reset()
+
+    os.register_at_fork(after_in_child=_reset_pools)
 
 
 def _new_id(table_number: int, creation_time: float, randomness: bytes) -> str:
@@ -113,13 +125,13 @@ class _Savepoint:
     writes: WriteSet
     created_tables: bool
     # An optimistic transaction's buffer as it was (None for an exclusive one).
-    buffered: "tuple[dict[int, TableOverlay], dict[bytes, dict | None], dict[str, TableInfo], set[bytes], list[tuple[str, bytes | None]]] | None" = None
+    buffered: tuple[dict[int, TableOverlay], dict[bytes, dict | None], dict[str, TableInfo], set[bytes], list[tuple[str, bytes | None]]] | None = None
 
 
 class Transaction:
     """A query's or mutation's access to the database (see module docstring)."""
 
-    def __init__(self, db: "Database", *, writable: bool, now_ms: float, exclusive_ts: int | None = None) -> None:
+    def __init__(self, db: Database, *, writable: bool, now_ms: float, exclusive_ts: int | None = None) -> None:
         self.db = db
         self.writable = writable
         self.now_ms = now_ms
@@ -135,7 +147,7 @@ class Transaction:
         self.overlays: dict[int, TableOverlay] = {}
         self._base: dict[bytes, dict | None] = {}  # buffered keys -> their snapshot version
         self._foreign: set[bytes] = set()  # buffered inserts with foreign ids
-        self.new_tables: dict[str, "TableInfo"] = {}  # tables an optimistic transaction creates
+        self.new_tables: dict[str, TableInfo] = {}  # tables an optimistic transaction creates
         self._files: list[tuple[str, bytes | None]] = []  # buffered file writes: (storage id, bytes or None)
         self.after_commit: list[Callable[[], None]] = []
         self.reads = ReadSet()
@@ -239,7 +251,7 @@ class Transaction:
         }
 
     # -- catalog ----------------------------------------------------------------------------
-    def table(self, name: str) -> "TableInfo | None":
+    def table(self, name: str) -> TableInfo | None:
         """A table as this transaction sees it (its own new tables included)."""
         if self.new_tables:
             info = self.new_tables.get(name)
@@ -247,14 +259,14 @@ class Transaction:
                 return info
         return self.db.table(name)
 
-    def table_by_number(self, number: int) -> "TableInfo | None":
+    def table_by_number(self, number: int) -> TableInfo | None:
         if self.new_tables:
             for info in self.new_tables.values():
                 if info.number == number:
                     return info
         return self.db.table_by_number(number)
 
-    def _create_table(self, name: str, system: bool = False) -> "TableInfo":
+    def _create_table(self, name: str, system: bool = False) -> TableInfo:
         """A new table for this transaction's writes (created in the store at commit, or
         now in an exclusive transaction)."""
         db = self.db
@@ -325,7 +337,7 @@ class Transaction:
     # -- ids --------------------------------------------------------------------------------
     def resolve_id(
         self, doc_id: Any, op: str, table: str | None = None, only: str | None = None
-    ) -> "TableInfo | None":
+    ) -> TableInfo | None:
         """The table of ``doc_id`` (None if that table does not exist); checks ``table``, and
         ``only``: ``"user"`` (functions' ``ctx.db``) or ``"system"`` (``ctx.db.system``) tables."""
         if not isinstance(doc_id, str):
@@ -368,7 +380,7 @@ class Transaction:
         self._count_read(len(row[1]))
         return load_row(*row)
 
-    def _find(self, info: "TableInfo", doc_id: str, id_key: bytes) -> tuple[bytes, str, int] | None:
+    def _find(self, info: TableInfo, doc_id: str, id_key: bytes) -> tuple[bytes, str, int] | None:
         """The stored ``(key, json, plain)`` of a document by id (``id_key``: its encoding)."""
         decoded = decode_id(doc_id)
         if decoded is None:
@@ -386,7 +398,7 @@ class Transaction:
         return self._stored_find(info, doc_id, id_key)
 
     def _fetch(
-        self, index: "IndexInfo", lo: bytes, hi: bytes, descending: bool, limit: int
+        self, index: IndexInfo, lo: bytes, hi: bytes, descending: bool, limit: int
     ) -> tuple[list[tuple[bytes, str, int]], list[dict]]:
         """Up to ``limit`` entries of ``index`` in ``[lo, hi)``: ``(index key, json, plain)``
         rows and their documents (the overlay's versions merged in, if any)."""
@@ -412,7 +424,7 @@ class Transaction:
         return self._fetch_stored(index, lo, hi, descending, limit)
 
     def _fetch_stored(
-        self, index: "IndexInfo", lo: bytes, hi: bytes, descending: bool, limit: int
+        self, index: IndexInfo, lo: bytes, hi: bytes, descending: bool, limit: int
     ) -> tuple[list[tuple[bytes, str, int]], list[dict]]:
         """``_fetch`` from the store alone (at the time travelled to, if any)."""
         if index.index_id < 0:  # an index of a table this transaction creates: nothing stored
@@ -430,7 +442,7 @@ class Transaction:
         return rows, load_rows(rows, index.doc_key_len)
 
     def _id_rows(
-        self, index: "IndexInfo", lo: bytes, hi: bytes, descending: bool, limit: int
+        self, index: IndexInfo, lo: bytes, hi: bytes, descending: bool, limit: int
     ) -> list[tuple[bytes, str, int]]:
         """Stored rows of a by_id range: one id's (the usual ``eq``) found from the id itself."""
         if hi == prefix_end(lo) and lo[:1] == _STRING_TAG and lo[-1:] == b"\x00" and limit > 0:
@@ -445,7 +457,7 @@ class Transaction:
                 return [row] if row is not None else []
         return self._src().scan_by_id(index.table_number, lo, hi, descending, limit, self.read_ts)
 
-    def _stored_find(self, info: "TableInfo", doc_id: str, id_key: bytes) -> tuple[bytes, str, int] | None:
+    def _stored_find(self, info: TableInfo, doc_id: str, id_key: bytes) -> tuple[bytes, str, int] | None:
         """``_find`` in the store alone (overlays aside), at the time travelled to, if any."""
         decoded = decode_id(doc_id)
         if decoded is None:
@@ -458,7 +470,7 @@ class Transaction:
             return key, row[0], row[1]
         return store.find_foreign(info.number, id_key, ts) if info.foreign_ids else None
 
-    def table_rows(self, info: "TableInfo") -> list[tuple[bytes, str, int]]:
+    def table_rows(self, info: TableInfo) -> list[tuple[bytes, str, int]]:
         """``(storage key, text, plain)`` of every document of a table as this transaction
         sees it, in key order (no reads recorded, no limits: for derived indexes)."""
         rows: list[tuple[bytes, str, int]] = []
@@ -472,14 +484,14 @@ class Transaction:
         return rows
 
     # -- for search indexes (engine.search) --------------------------------------------------
-    def sees_index(self, info: "TableInfo") -> bool:
+    def sees_index(self, info: TableInfo) -> bool:
         """Whether the store's search indexes of ``info`` are what this transaction sees: no
         time travel, no buffered writes to it, no unsynced writes of an exclusive transaction."""
         if self.read_ts is not None or info.number in self.overlays:
             return False
         return self.exclusive_ts is None or info.name not in self.writes.tables
 
-    def buffered_versions(self, info: "TableInfo") -> "dict[bytes, tuple[dict | None, dict | None]] | None":
+    def buffered_versions(self, info: TableInfo) -> dict[bytes, tuple[dict | None, dict | None]] | None:
         """A mutation's buffered writes to ``info``: storage key -> (snapshot version, buffered
         version), None for the past and exclusive transactions (their versions are the table)."""
         if not self._buffered or self.read_ts is not None:
@@ -489,7 +501,7 @@ class Transaction:
             return {}
         return {key: (self._base.get(key), version.doc) for key, version in overlay.versions.items()}
 
-    def document_at_key(self, info: "TableInfo", key: bytes) -> tuple[dict, int] | None:
+    def document_at_key(self, info: TableInfo, key: bytes) -> tuple[dict, int] | None:
         """The document stored under storage key ``key`` as this transaction sees it, with its
         stored size (no read recorded)."""
         overlay = self._overlay(info.number) if (self.overlays or self.read_ts is not None) else None
@@ -502,7 +514,7 @@ class Transaction:
         row = self._src().get_document(info.number, key, self.read_ts)
         return (load_row(key, row[0], row[1]), len(row[0])) if row is not None else None
 
-    def count_documents(self, info: "TableInfo") -> int:
+    def count_documents(self, info: TableInfo) -> int:
         """How many documents a table holds as this transaction sees it."""
         overlay = self._overlay(info.number) if (self.overlays or self.read_ts is not None) else None
         if overlay:
@@ -526,7 +538,7 @@ class Transaction:
         return self._src().iter_json_batches(table_number, id_len)
 
     def scan(
-        self, table: str, index: "IndexInfo | None", index_name: str, lo: bytes, hi: bytes, descending: bool,
+        self, table: str, index: IndexInfo | None, index_name: str, lo: bytes, hi: bytes, descending: bool,
         batch: int = 64,
     ) -> Iterator[tuple[bytes, dict, int]]:
         """Yield ``(key, document, size)`` for keys in ``[lo, hi)``, recording what was read.
@@ -572,7 +584,7 @@ class Transaction:
             read.hi = hi
 
     def scan_all(
-        self, table: str, index: "IndexInfo | None", index_name: str, lo: bytes, hi: bytes, descending: bool,
+        self, table: str, index: IndexInfo | None, index_name: str, lo: bytes, hi: bytes, descending: bool,
         keep: Callable[[dict], bool] | None = None,
     ) -> list[dict]:
         """Every document with a key in ``[lo, hi)`` (those ``keep`` accepts), in key order.
@@ -713,7 +725,7 @@ class Transaction:
 
     def _existing(
         self, doc_id: Any, op: str, verb: str, table: str | None, only: str | None = None
-    ) -> tuple["TableInfo", dict]:
+    ) -> tuple[TableInfo, dict]:
         info = self.resolve_id(doc_id, op, table, only)
         if info is None:
             raise DatabaseError(f'Table for ID "{doc_id}" not found')
@@ -725,14 +737,14 @@ class Transaction:
         self.reads.add(point_range(info.name, "by_id", key))
         return info, load_row(*row)
 
-    def _rewrite(self, info: "TableInfo", doc_id: str, old: dict, new: dict) -> None:
+    def _rewrite(self, info: TableInfo, doc_id: str, old: dict, new: dict) -> None:
         doc, size, plain = self.db.prepare_document(info.name, user_fields(new), doc_id=doc_id)
         full = {"_id": old["_id"], "_creationTime": old["_creationTime"]}
         full.update(doc)
         self._write(info, doc_id, old, full, size, dumps_user(doc, plain))
 
     def _write_new(
-        self, info: "TableInfo", doc_id: str, creation_time: float, user: dict, size: int,
+        self, info: TableInfo, doc_id: str, creation_time: float, user: dict, size: int,
         plain: bool | None = None, foreign: bool = False,
     ) -> None:
         """Insert a document (the hot path): its user fields ``user`` (``plain``: known to be
@@ -770,7 +782,7 @@ class Transaction:
             store.insert_entries([(index.index_id, index.prefix(user) + key) for index in entry_indexes])  # type: ignore[misc]
 
     def _write(
-        self, info: "TableInfo", doc_id: str, old: dict, new: dict | None, size: int,
+        self, info: TableInfo, doc_id: str, old: dict, new: dict | None, size: int,
         stored: tuple[str, bool] | None = None,
     ) -> None:
         """Update (``new``, with its ``stored`` text and plain flag) or delete (``new`` and
@@ -829,7 +841,7 @@ class Transaction:
             store.insert_entries(added)
 
     # -- commit -----------------------------------------------------------------------------
-    def apply(self, ts: int, tables: "dict[int, TableInfo]") -> None:
+    def apply(self, ts: int, tables: dict[int, TableInfo]) -> None:
         """Write the buffered writes to the store at commit ``ts`` (inside the committer's
         SQLite transaction); ``tables``: the tables this transaction created, as created."""
         store = self.db.store

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from .readset import ReadSet, WriteSet
 

@@ -42,7 +42,7 @@ def parse_document(text: str) -> dict:
     except ValueError as exc:
         raise ValueError(f"the document is not JSON: {exc}") from None
     if not isinstance(raw, dict):
-        raise ValueError("the document must be a JSON object like {\"text\": \"hi\"}")
+        raise ValueError("the document must be a JSON object like {\"text\": \"hi\"}")  # noqa: TRY004 - bad JSON text
     return {k: v for k, v in from_json(raw).items() if k not in SYSTEM_FIELDS}
 
 

@@ -143,7 +143,7 @@ class KernelBridge:
                 continue
             try:
                 target._apply_update()
-            except Exception:  # one broken widget must not stop the others
+            except Exception:  # noqa: BLE001 - one broken widget must not stop the others
                 import traceback
 
                 traceback.print_exc()

@@ -89,21 +89,20 @@ class Dashboard(anywidget.AnyWidget):
     _css = (STATIC / "dashboard.css").read_text(encoding="utf-8")
 
     _deployment = traitlets.Unicode("").tag(sync=True)
-    _tables = traitlets.List().tag(sync=True)  # [{"name", "count"}]
-    _functions = traitlets.List().tag(sync=True)  # [{"path", "kind", "visibility", "validated", "fields"}]
+    _tables: traitlets.List[Any] = traitlets.List().tag(sync=True)  # [{"name", "count"}]
+    _functions: traitlets.List[Any] = traitlets.List().tag(sync=True)  # [{"path", "kind", "visibility", "validated", "fields"}]
     _browser = traitlets.Dict().tag(sync=True)  # the page of documents being browsed
-    _logs = traitlets.List().tag(sync=True)
-    _scheduled = traitlets.List().tag(sync=True)
+    _logs: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    _scheduled: traitlets.List[Any] = traitlets.List().tag(sync=True)
     _has_scheduler = traitlets.Bool(False).tag(sync=True)
-    _crons = traitlets.List().tag(sync=True)  # [{"name", "schedule", "function", "next", "runs"}]
-    _files = traitlets.List().tag(sync=True)  # [{"id", "created", "size", "type", "sha256"}]
+    _crons: traitlets.List[Any] = traitlets.List().tag(sync=True)  # [{"name", "schedule", "function", "next", "runs"}]
+    _files: traitlets.List[Any] = traitlets.List().tag(sync=True)  # [{"id", "created", "size", "type", "sha256"}]
     _has_files = traitlets.Bool(False).tag(sync=True)  # crons and files: an embedded backend
-    _env = traitlets.List().tag(sync=True)  # [{"name", "value": "•••• (N chars)"}]: never the value
+    _env: traitlets.List[Any] = traitlets.List().tag(sync=True)  # [{"name", "value": "•••• (N chars)"}]: never the value
     _env_error = traitlets.Unicode("").tag(sync=True)
     _result = traitlets.Dict().tag(sync=True)  # the function runner's last result
     _notice = traitlets.Dict().tag(sync=True)  # the last admin action: {"ok", "text", "seq"}
     _can_write = traitlets.Bool(False).tag(sync=True)  # edit/delete/clear/cancel: embedded backends
-    _env = traitlets.List().tag(sync=True)  # [{"name", "value"}]: the deployment's environment variables
     _seq = traitlets.Int(0).tag(sync=True)
 
     def __init__(

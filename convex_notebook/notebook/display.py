@@ -19,7 +19,8 @@ import datetime as _dt
 import html
 import json
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..values import MISSING, Int64
 
@@ -67,7 +68,7 @@ def to_display_json(value: Any) -> Any:
 
 def _format_time(ms: float) -> str:
     try:
-        moment = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc)
+        moment = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC)
     except (OverflowError, OSError, ValueError):
         return str(ms)
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"

@@ -161,10 +161,6 @@ def _args_from(json_text: str | None, pairs: list[str], local_ns: dict) -> dict:
     return args
 
 
-def _fn_path(definition: Any) -> str:
-    return str(getattr(definition, "path", definition))
-
-
 @magics_class
 class ConvexMagics(Magics, Configurable):
     """``%convex``, ``%%convex_schema``, ``%%convex_module``, ``%%convex_query`` (see module doc)."""

@@ -23,8 +23,9 @@ import html
 import threading
 import time
 import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import anywidget
 import traitlets
@@ -67,8 +68,8 @@ def to_frame(value: Any) -> Any:
 
 _by_cell: dict[str, list[tuple[int, weakref.ReferenceType[Any]]]] = {}
 _current: dict[str, Any] = {"cell": None, "count": None}
-_hooked_shells: "weakref.WeakSet[Any]" = weakref.WeakSet()
-_all_live: "weakref.WeakSet[LiveQuery]" = weakref.WeakSet()
+_hooked_shells: weakref.WeakSet[Any] = weakref.WeakSet()
+_all_live: weakref.WeakSet[LiveQuery] = weakref.WeakSet()
 
 
 def _shell() -> Any:
@@ -170,7 +171,7 @@ class LiveQuery(anywidget.AnyWidget):
     # Display state (a private protocol with static/live_table.js; read it through properties).
     _title = traitlets.Unicode("").tag(sync=True)
     _columns = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    _rows = traitlets.List().tag(sync=True)  # [{"key": str, "cells": [str | None, ...]}]
+    _rows: traitlets.List[Any] = traitlets.List().tag(sync=True)  # [{"key": str, "cells": [str | None, ...]}]
     _changed = traitlets.List(traitlets.Unicode()).tag(sync=True)  # keys of new/changed rows
     _total = traitlets.Int(0).tag(sync=True)
     _scalar = traitlets.Unicode("").tag(sync=True)  # a non-table result, as text
@@ -230,10 +231,10 @@ class LiveQuery(anywidget.AnyWidget):
         """The widget view, plus a static HTML snapshot of the table for every place where no
         widget front end runs (GitHub, nbviewer, nbconvert, a notebook opened before it runs)."""
         bundle = super()._repr_mimebundle_(**kwargs)
+        data: Any = bundle
+        metadata: Any = None
         if isinstance(bundle, tuple):
             data, metadata = bundle
-        else:
-            data, metadata = bundle, None
         if isinstance(data, dict):
             data = {**data, "text/html": self.snapshot_html()}
         return (data, metadata) if metadata is not None else data

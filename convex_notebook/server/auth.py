@@ -16,7 +16,8 @@ import hmac
 import json
 import secrets
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..values import convex_value
 
@@ -141,7 +142,7 @@ def identity_from_claims(claims: dict) -> dict:
     identity["tokenIdentifier"] = f"{issuer}|{subject}"
     try:
         return convex_value(identity)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any claim convex_value refuses
         raise AuthenticationError(f"The token's claims are not Convex values: {exc}") from None
 
 
@@ -155,7 +156,7 @@ def identity_from_attributes(attributes: dict) -> dict:
     identity.setdefault("tokenIdentifier", f"{issuer}|{subject}")
     try:
         return convex_value(identity)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any identity convex_value refuses
         raise AuthenticationError(f"The impersonated identity is not a Convex value: {exc}") from None
 
 
@@ -218,7 +219,7 @@ def user_identity(token: str, verify: TokenVerifier | None) -> dict:
         raise
     except RecursionError:
         raise AuthenticationError("Could not parse as id token: JSON nested too deeply", code="InvalidAuthHeader") from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - PyJWT and its crypto backends raise many types
         raise AuthenticationError(f"Token verification failed: {exc}") from None
     if not isinstance(claims, dict):
         raise AuthenticationError("Token verification failed")

@@ -25,8 +25,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import jwt
 from jwt.exceptions import PyJWKError, PyJWKSetError
@@ -34,11 +35,11 @@ from jwt.exceptions import PyJWKError, PyJWKSetError
 from .auth import CLOCK_SKEW_SECONDS, NO_PROVIDER_MESSAGE, AuthenticationError
 
 __all__ = [
+    "NO_PROVIDER_MESSAGE",
     "AuthConfigError",
     "AuthProviders",
     "CustomJwtProvider",
     "OidcProvider",
-    "NO_PROVIDER_MESSAGE",
     "parse_auth_config",
 ]
 
@@ -175,7 +176,7 @@ def http_get_json(url: str) -> Any:
     """GET ``url`` and parse its JSON (at most 1 MiB); raises :class:`OSError` saying why not."""
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310 - http(s) only
+        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
             body = response.read(MAX_FETCH_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise OSError(f"GET {url} answered HTTP {exc.code}") from None
@@ -345,6 +346,7 @@ class AuthProviders:
         key = keyset.key_for(kid, self.min_refresh_seconds)
         self._check_algorithm(alg, keyset)  # discovery may have narrowed the list
         application_id = provider.application_id
+        assert isinstance(alg, str)  # _check_algorithm accepted it
         try:
             return jwt.decode(
                 token, key, algorithms=[alg], audience=application_id,

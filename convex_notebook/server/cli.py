@@ -26,8 +26,9 @@ import runpy
 import signal
 import sqlite3
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..backend.project import DeployError, FunctionsFolder
 from .cli_data import COMMANDS, add_commands, run_command

@@ -20,10 +20,17 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from .auth import NO_PROVIDER_MESSAGE, AuthenticationError, TokenVerifier, generate_admin_key, unverified_claims
+from .auth import (
+    NO_PROVIDER_MESSAGE,
+    AuthenticationError,
+    TokenVerifier,
+    generate_admin_key,
+    unverified_claims,
+)
 
 if TYPE_CHECKING:
     from ..backend.app import Backend
@@ -77,7 +84,7 @@ class Deployment:
 
     def __init__(
         self,
-        backend: "Backend",
+        backend: Backend,
         *,
         admin_key: str | None = None,
         verify_token: TokenVerifier | None = None,
@@ -151,13 +158,9 @@ class Deployment:
         self.loop = loop
 
     # -- sessions ---------------------------------------------------------------------------
-    def add_session(self, session: "SyncSession") -> None:
+    def add_session(self, session: SyncSession) -> None:
         with self.lock:
             self.sessions.add(session)
-
-    def remove_session(self, session: "SyncSession") -> None:
-        with self.lock:
-            self.sessions.discard(session)
 
     def observe_client_ts(self, ts: int) -> bool:
         """A client has seen ``ts`` (``maxObservedTimestamp``). Make sure our timestamps are
@@ -197,7 +200,7 @@ class Deployment:
                 session.retry_failed_locked()
             self.publish_changes()
 
-    def publish_changes(self, force: "SyncSession | None" = None) -> None:
+    def publish_changes(self, force: SyncSession | None = None) -> None:
         """Under the lock: every session's changed results go to the loop, in one batch."""
         batch = []
         for session in self.sessions:
@@ -254,6 +257,6 @@ def _restrict_to_owner(path: str) -> None:
             print(f"convex_notebook: could not make {name} private ({exc}); it holds the admin key", flush=True)
 
 
-def _deliver_batch(batch: list[tuple["SyncSession", Any]]) -> None:
+def _deliver_batch(batch: list[tuple[SyncSession, Any]]) -> None:
     for session, snapshot in batch:
         session.enqueue_transition(snapshot)

@@ -39,10 +39,17 @@ def redeploy(project: FunctionsFolder) -> DeployReport | None:
 
 def run_dev(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     """Deploy ``args.dir``, serve it and redeploy on every save until Ctrl-C (or ``stop``)."""
-    import convex_notebook as cn
     import watchfiles
 
-    from .cli import load_auth_config, open_database, print_auth, print_functions, stop_on_sigterm
+    import convex_notebook as cn
+
+    from .cli import (
+        load_auth_config,
+        open_database,
+        print_auth,
+        print_functions,
+        stop_on_sigterm,
+    )
 
     app = open_database(args.db) if args.db else cn.Backend()
     try:
@@ -63,6 +70,7 @@ def run_dev(args: argparse.Namespace, stop: threading.Event | None = None) -> in
                            allow_admin_key_in_url=args.allow_admin_key_in_url)
         print(f"convex-notebook dev: watching {args.dir} for changes (Ctrl-C to stop)", flush=True)
         try:
+            assert project.root is not None  # FunctionsFolder(app, args.dir) has one
             for _changes in watchfiles.watch(project.root, stop_event=stop, watch_filter=_python_files,
                                              raise_interrupt=False):
                 redeploy(project)

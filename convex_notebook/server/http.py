@@ -8,14 +8,21 @@ value, auth, route) is 4xx with ``{"code", "message"}``, which every official cl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import InvalidValueError
 from . import protocol as P
-from .auth import ANONYMOUS, AuthenticationError, Credentials, parse_authorization, split_authorization
+from .auth import (
+    ANONYMOUS,
+    AuthenticationError,
+    Credentials,
+    parse_authorization,
+    split_authorization,
+)
 
 if TYPE_CHECKING:
     from ..backend.app import Invocation
@@ -41,7 +48,7 @@ def error_response(status: int, code: str, message: str) -> Response:
     return json_response({"code": code, "message": message}, status)
 
 
-def udf_response(inv: "Invocation", encode: Callable[[Any], Any]) -> dict:
+def udf_response(inv: Invocation, encode: Callable[[Any], Any]) -> dict:
     """``{"status": "success", "value", "logLines"}`` or ``{"status": "error", ...}``."""
     if inv.error is None:
         try:
@@ -58,7 +65,7 @@ def udf_response(inv: "Invocation", encode: Callable[[Any], Any]) -> dict:
 class HttpApi:
     """The HTTP endpoints of one deployment."""
 
-    def __init__(self, deployment: "Deployment") -> None:
+    def __init__(self, deployment: Deployment) -> None:
         self.dep = deployment
 
     # -- request helpers ---------------------------------------------------------------------
@@ -168,7 +175,7 @@ class HttpApi:
         except P.ProtocolError as exc:
             raise RequestError(400, exc.code, str(exc)) from None
 
-    async def _invoke(self, creds: Credentials, path: str, args: dict, kind: str | None) -> "Invocation":
+    async def _invoke(self, creds: Credentials, path: str, args: dict, kind: str | None) -> Invocation:
         view = self.dep.backend.with_identity(creds.identity)
         return await self.dep.run_blocking(lambda: view.invoke(path, args, kind=kind, admin=creds.admin))
 

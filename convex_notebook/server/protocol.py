@@ -8,11 +8,10 @@ No I/O here (the sync session and the HTTP handlers do that). Everything follows
 
 from __future__ import annotations
 
-import re
-
 import base64
 import binascii
 import json
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +50,6 @@ __all__ = [
     "transition",
 ]
 
-MAX_TS = 2**63 - 1  # the Rust client rejects timestamps above i64::MAX
 _MAX_SAFE_INT = 2**53
 _pack_u64 = struct.Struct("<Q").pack
 _unpack_u64 = struct.Struct("<Q").unpack
@@ -171,7 +169,7 @@ def error_fields(exc: BaseException, encode: Any = to_json) -> tuple[str, Any, b
         try:
             encoded = encode(data)
             shown = data if isinstance(data, str) else dumps(to_json(data))
-        except Exception:  # data that is not a Convex value: report it as text
+        except Exception:  # noqa: BLE001 - data that is not a Convex value: report it as text
             encoded = shown = repr(data)
         return f"Uncaught ConvexError: {shown}", encoded, True
     return str(exc) or type(exc).__name__, None, False
@@ -292,8 +290,8 @@ def with_component(component: Any, path: str) -> str:
         return path
     if not isinstance(component, str) or not _COMPONENT.match(component):
         raise ProtocolError(f"componentPath must be a mounted component's name, got {component!r}")
-    module, sep, fn = path.partition(":")
-    module = module[:-3] if module.endswith(".js") else module
+    module, _, fn = path.partition(":")
+    module = module.removesuffix(".js")
     return f"{component}:{module}:{fn or 'default'}"
 
 

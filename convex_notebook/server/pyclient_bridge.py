@@ -77,7 +77,7 @@ def _patch() -> None:
             original(self, deployment_url)
 
     __init__.__doc__ = original.__doc__
-    convex.ConvexClient.__init__ = __init__
+    convex.ConvexClient.__init__ = __init__  # type: ignore[method-assign]  # the redirect (module doc)
     _patched = True
 
 
@@ -105,9 +105,9 @@ class _Helper:
                 self._conn.send((op, args))
                 status, result = self._conn.recv()  # waits without holding the GIL
             except (EOFError, OSError) as exc:
-                raise Exception(f"The convex client's helper process stopped ({exc})") from None
+                raise Exception(f"The convex client's helper process stopped ({exc})") from None  # noqa: TRY002 - as the official client
         if status == "error":
-            raise Exception(result)
+            raise Exception(result)  # noqa: TRY002 - the official client raises plain Exception
         return result
 
     def close(self) -> None:

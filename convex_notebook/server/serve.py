@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from ..backend.env import publish_served_url
 from . import pyclient_bridge
@@ -65,10 +65,10 @@ class ServerHandle:
         except KeyboardInterrupt:
             self.stop()
 
-    def __enter__(self) -> "ServerHandle":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def __repr__(self) -> str:
@@ -89,7 +89,7 @@ def _key_note(deployment: Deployment, given: str | None) -> str:
 
 
 def serve(
-    backend: "Backend",
+    backend: Backend,
     host: str = "127.0.0.1",
     port: int = 3210,
     *,
@@ -109,7 +109,7 @@ def serve(
     """
     import uvicorn
 
-    from .app import build_app
+    from .asgi import build_app
 
     settings = settings or ServerSettings()
     known = {f.name for f in fields(ServerSettings)}

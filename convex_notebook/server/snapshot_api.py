@@ -46,7 +46,7 @@ def _ms() -> float:
 class SnapshotApi(HttpApi):
     """The export and upload-import endpoints of one deployment."""
 
-    def __init__(self, deployment: "Deployment") -> None:
+    def __init__(self, deployment: Deployment) -> None:
         super().__init__(deployment)
         self._dir = tempfile.mkdtemp(prefix="convex-notebook-exports-")
         self._exports: dict[int, str] = {}  # start_ts → file (the latest only)
@@ -155,7 +155,8 @@ class SnapshotApi(HttpApi):
             if (fmt == "zip") != (table is None):
                 raise RequestError(400, "BadJsonBody", "'tableName' is required for a single-table format, and not allowed for zip")
             token = body.get("uploadToken")
-            upload = self._upload(token if isinstance(token, str) else "")
+            token = token if isinstance(token, str) else ""
+            upload = self._upload(token)
             with self._lock:
                 self._uploads.pop(token, None)
                 parts = upload["parts"]

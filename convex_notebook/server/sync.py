@@ -24,7 +24,12 @@ from ..backend.registry import FunctionNotFound
 from ..errors import InvalidValueError
 from ..values import to_json
 from . import protocol as P
-from .auth import AuthenticationError, admin_key_matches, identity_from_attributes, user_identity
+from .auth import (
+    AuthenticationError,
+    admin_key_matches,
+    identity_from_attributes,
+    user_identity,
+)
 from .deployment import StoredMutation
 
 if TYPE_CHECKING:
@@ -52,7 +57,7 @@ class Snapshot:
 
 
 class _Query:
-    __slots__ = ("query_id", "udf_path", "args_raw", "journal", "sub", "error", "sent_version")
+    __slots__ = ("args_raw", "error", "journal", "query_id", "sent_version", "sub", "udf_path")
 
     def __init__(self, query_id: int, udf_path: str, args_raw: Any, journal: str | None) -> None:
         self.query_id = query_id
@@ -72,7 +77,7 @@ def _reason(text: str) -> str:
 class SyncSession:
     """The server side of one client's sync connection."""
 
-    def __init__(self, deployment: "Deployment", websocket: "WebSocket") -> None:
+    def __init__(self, deployment: Deployment, websocket: WebSocket) -> None:
         self.dep = deployment
         self.backend = deployment.backend
         self.ws = websocket
@@ -140,7 +145,7 @@ class SyncSession:
                 self.outbox.put_nowait(("stop",))
                 try:
                     await asyncio.wait_for(writer, 5)
-                except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
                     writer.cancel()
             for task in list(self.actions):
                 task.cancel()
@@ -173,11 +178,12 @@ class SyncSession:
         if isinstance(msg, P.Connect):
             if self.session_id is not None:
                 raise P.ProtocolError("Connect was sent twice on one connection")
-            if msg.max_observed_ts is not None:
-                if not await self.dep.run_blocking(self.dep.observe_client_ts, msg.max_observed_ts):
-                    raise P.ProtocolError(
-                        "maxObservedTimestamp is ahead of this deployment's clock", code="InvalidMaxObservedTimestamp"
-                    )
+            if msg.max_observed_ts is not None and not await self.dep.run_blocking(
+                self.dep.observe_client_ts, msg.max_observed_ts
+            ):
+                raise P.ProtocolError(
+                    "maxObservedTimestamp is ahead of this deployment's clock", code="InvalidMaxObservedTimestamp"
+                )
             self.session_id = msg.session_id
             return
         if self.session_id is None:
@@ -225,7 +231,7 @@ class SyncSession:
             self._publish_self_locked()
 
     @staticmethod
-    def _unsubscribe_entry(entry: "_Query") -> None:
+    def _unsubscribe_entry(entry: _Query) -> None:
         if entry.sub is not None:
             entry.sub.unsubscribe()
             entry.sub = None
@@ -284,7 +290,7 @@ class SyncSession:
             entry.sub = view.subscribe(entry.udf_path, args, journal=entry.journal, admin=admin)
             entry.error = None
             entry.sent_version = -1
-        except Exception as exc:  # reported to the client as QueryFailed
+        except Exception as exc:  # noqa: BLE001 - reported to the client as QueryFailed
             entry.sub = None
             changed = entry.error is None or str(entry.error) != str(exc)
             entry.error = exc

@@ -30,13 +30,14 @@ import sqlite3
 import tempfile
 import threading
 import weakref
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .fulltext import TEXT_INDEX_DDL
 
-__all__ = ["SqliteStore", "StoredIndex", "FIRST_TABLE_NUMBER", "FORMAT", "submit_started"]
+__all__ = ["FIRST_TABLE_NUMBER", "FORMAT", "SqliteStore", "StoredIndex", "submit_started"]
 
 # Convex numbers user tables from 10001; keeping that makes our ids look like theirs.
 FIRST_TABLE_NUMBER = 10001
@@ -157,7 +158,8 @@ class _Checkpointer:
         self._thread.start()
 
     def poke(self) -> None:
-        self._wake.set()
+        if not self._wake.is_set():  # (set() takes the Event's lock: most commits find it set)
+            self._wake.set()
 
     def _run(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -201,14 +203,14 @@ def _remove_files(path: str) -> None:
             pass
 
 
-def _release(checkpointer: "_Checkpointer | None", readers: list, temporary: str | None) -> None:
+def _release(checkpointer: _Checkpointer | None, readers: list, temporary: str | None) -> None:
     """What a store dropped without ``close()`` lets go of."""
     if checkpointer is not None:
         checkpointer.release()
     for reader in list(readers):
         try:
             reader.close()
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - closing: one reader's failure must not keep the others open
             pass
     if temporary is not None:
         _remove_files(temporary)
@@ -647,7 +649,8 @@ class SqliteStore(StoreReads):
             "INSERT INTO indexes (table_number, name, fields, staged) VALUES (?, ?, ?, ?)",
             (table_number, name, json.dumps(list(fields)), int(staged)),
         )
-        return int(cur.lastrowid)
+        assert cur.lastrowid is not None  # an INSERT sets it
+        return cur.lastrowid
 
     def drop_index(self, index_id: int) -> None:
         self.conn.execute("DELETE FROM index_entries WHERE index_id = ?", (index_id,))
@@ -655,7 +658,7 @@ class SqliteStore(StoreReads):
 
     # -- documents ---------------------------------------------------------------------------
     def put_document(
-        self, table_number: int, key: bytes, text: str, plain: bool, foreign: bool = False, ts: int = 0
+        self, table_number: int, key: bytes, text: str, plain: int, foreign: bool = False, ts: int = 0
     ) -> None:
         """Write a document, replacing the one with that key if any (no history: fixtures)."""
         self._exec(
@@ -663,7 +666,7 @@ class SqliteStore(StoreReads):
             (table_number, key, text, plain, foreign, ts),
         )
 
-    def update_document(self, table_number: int, key: bytes, text: str, plain: bool, ts: int = 0) -> None:
+    def update_document(self, table_number: int, key: bytes, text: str, plain: int, ts: int = 0) -> None:
         """Rewrite an existing document's text at commit ``ts`` (its key and id flag stay),
         logging the version it replaces."""
         self._exec(_LOG_PREVIOUS, (ts, 0, table_number, key))
@@ -673,7 +676,7 @@ class SqliteStore(StoreReads):
         )
 
     def insert_document(
-        self, table_number: int, key: bytes, text: str, plain: bool, foreign: bool = False, ts: int = 0
+        self, table_number: int, key: bytes, text: str, plain: int, foreign: bool = False, ts: int = 0
     ) -> None:
         """Add a new document at commit ``ts``, logged; an existing key is an error
         (sqlite3.IntegrityError)."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from convex_notebook.errors import InvalidValueError
 
@@ -47,6 +48,11 @@ _GOOD_TOP_FIELDS: set[str] = set()
 _CACHE_LIMIT = 50_000
 
 _DEEP = 1  # _Bad.kind of a nesting failure (documents report it their own way)
+
+
+def _undefined_at(i: int) -> Callable[[str], str]:
+    """The message of a MISSING element ``i`` of the array at path ``p``."""
+    return lambda p: f"undefined is not a valid Convex value (present at path {p}[{i}])"
 
 
 class _Bad(Exception):
@@ -217,9 +223,7 @@ def _walk_list(x: list[Any] | tuple[Any, ...], depth: int, limit: int) -> tuple[
         else:
             if e is MISSING:
                 i = len(out)
-                raise _Bad(
-                    lambda p: f"undefined is not a valid Convex value (present at path {p}[{i}])"
-                )
+                raise _Bad(_undefined_at(i))
             try:
                 e, s = _walk(e, depth, limit)
             except _Bad as bad:
@@ -468,11 +472,10 @@ def normalize_document(raw: Any, *, table: str = "") -> tuple[dict[str, Any], in
     Top-level names must be identifiers of at most 64 characters not starting with ``_``;
     nesting at most 16 (the document is level 1); size at most 1 MiB.
     """
-    if type(raw) is not dict:
-        if not isinstance(raw, dict):
-            raise InvalidValueError(
-                f"Value must be an Object, got {type(raw).__name__}{_in_table(table)}"
-            )
+    if type(raw) is not dict and not isinstance(raw, dict):
+        raise InvalidValueError(
+            f"Value must be an Object, got {type(raw).__name__}{_in_table(table)}"
+        )
     out: dict[str, Any] = {}
     size = 2 + SYSTEM_FIELDS_SIZE
     good = _GOOD_TOP_FIELDS
@@ -557,9 +560,7 @@ def _check_list(x: list[Any], depth: int, limit: int) -> int:
             size += 9
         else:
             if e is MISSING:
-                raise _Bad(
-                    lambda p: f"undefined is not a valid Convex value (present at path {p}[{i}])"
-                )
+                raise _Bad(_undefined_at(i))
             try:
                 size += _check_value(e, depth, limit)
             except _Bad as bad:

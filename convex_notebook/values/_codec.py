@@ -8,12 +8,21 @@ import binascii
 import json
 import math
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from convex_notebook.errors import InvalidValueError
 
-from ._check import _GOOD_KEYS, MAX_ARRAY_LENGTH, MAX_OBJECT_FIELDS, MAX_VALUE_NESTING, _at
-from ._check import _Bad, _check_key, convex_value
+from ._check import (
+    _GOOD_KEYS,
+    MAX_ARRAY_LENGTH,
+    MAX_OBJECT_FIELDS,
+    MAX_VALUE_NESTING,
+    _at,
+    _Bad,
+    _check_key,
+    convex_value,
+)
 from ._model import MISSING, Int64
 
 __all__ = [
@@ -40,7 +49,10 @@ _a2b = binascii.a2b_base64
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
 _encode = _ENCODER.encode
 try:  # JSONEncoder.encode builds a C encoder on every call: build it once (a third faster)
-    from json.encoder import c_encode_basestring, c_make_encoder
+    from json.encoder import (  # type: ignore[attr-defined]  # C accelerators typeshed omits
+        c_encode_basestring,
+        c_make_encoder,
+    )
 
     if c_make_encoder is not None and c_encode_basestring is not None:
         _C_ENCODER = c_make_encoder(
@@ -48,15 +60,19 @@ try:  # JSONEncoder.encode builds a C encoder on every call: build it once (a th
         )
         _join = "".join
 
-        def _encode(o: Any) -> str:  # noqa: F811
+        def _encode(o: Any) -> str:
             return _join(_C_ENCODER(o, 0))
 except ImportError:  # pragma: no cover - pure-Python json
     pass
+try:
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _orjson_dumps = None  # type: ignore[assignment]
 _decoder = json.JSONDecoder()
 _decode = _decoder.decode
 # The scanner under decode() (C when available). Stored documents are our own compact text, so
 # calling it directly skips decode()'s two Python frames and whitespace matching: half the cost.
-_scan_once = _decoder.scan_once
+_scan_once = _decoder.scan_once  # type: ignore[attr-defined]  # set by JSONDecoder.__init__
 
 
 def _b64(b: bytes) -> str:
@@ -106,7 +122,7 @@ def to_clean_json(v: Any) -> Any:
     if t is float:
         if v - v == 0.0:
             return v
-        if v != v:
+        if math.isnan(v):
             return "NaN"
         return "Infinity" if v > 0 else "-Infinity"
     if t is dict:
@@ -168,9 +184,8 @@ def _from(x: Any, depth: int) -> Any:
                 if type(k) is str and k[:1] == "$":
                     try:
                         return _special(k, x[k])
-                    except InvalidValueError as e:
-                        msg = str(e)
-                        raise _Bad(lambda p: msg + _at(p)) from None
+                    except InvalidValueError as exc:
+                        raise _Bad(_with_path(str(exc))) from None
         depth += 1
         if depth > MAX_VALUE_NESTING:
             raise _Bad(
@@ -239,10 +254,14 @@ def dumps(v: Any) -> str:
     return _encode(to_json(v))
 
 
+def _with_path(message: str) -> Callable[[str], str]:
+    return lambda p: message + _at(p)
+
+
 def loads(s: str | bytes) -> Any:
     """Parse ``convex_encoded_json`` text into a Convex value."""
     try:
-        obj = _decode(s if type(s) is str else s.decode())
+        obj = _decode(s if isinstance(s, str) else s.decode())
     except ValueError as e:
         raise InvalidValueError(f"Invalid JSON: {e}") from None
     return from_json(obj)
@@ -290,11 +309,22 @@ def dumps_document(doc: dict[str, Any]) -> tuple[str, bool]:
             continue
         if not _plain(v):
             return _encode(to_json(doc)), False
-    return _encode(doc), True
+    return dumps_plain_document(doc), True
 
 
 def dumps_plain_document(doc: dict[str, Any]) -> str:
-    """``dumps_document(doc)[0]`` for a document already known to be plain JSON."""
+    """``dumps_document(doc)[0]`` for a document already known to be plain JSON.
+
+    orjson when it takes the document (five times faster than json on a small one; the text
+    differs only in how it spells some exponents, e.g. ``1e-7``, which every JSON reader
+    reads as the same number), else json: orjson refuses what json takes, such as a lone
+    surrogate in a string or an integer past 64 bits.
+    """
+    if _orjson_dumps is not None:
+        try:
+            return _orjson_dumps(doc).decode()
+        except TypeError:  # orjson.JSONEncodeError
+            pass
     return _encode(doc)
 
 
@@ -325,7 +355,7 @@ def _load_stored(text: str) -> Any:
     return _decode(text)  # not compact JSON after all: the full parser decides
 
 
-def loads_document(text: str, plain: bool) -> dict[str, Any]:
+def loads_document(text: str, plain: int) -> dict[str, Any]:
     """Inverse of ``dumps_document``."""
     if plain:
         return _load_stored(text)

@@ -63,15 +63,11 @@ def _make_base32(nbytes: int):  # type: ignore[no-untyped-def]
         f"    return ''.join(({lookups})){cut}\n"
     )
     namespace = {"_PAIRS": _PAIRS}
-    exec(source, namespace)
+    exec(source, namespace)  # noqa: S102 - generated above from integers only
     return namespace["encode"]
 
 
 _BASE32 = {n: _make_base32(n) for n in range(19, 24)}
-
-
-def _base32(buf: bytes) -> str:
-    return _BASE32[len(buf)](buf)
 
 
 def _prefix(table_number: int) -> bytes:
@@ -180,7 +176,7 @@ def _char_tables() -> list[tuple[int, bytes, int, bytes | None]]:
     maps its first byte to its share of those bits, the second (None when one byte holds all
     five bits) maps the following byte to the rest.
     """
-    out = []
+    out: list[tuple[int, bytes, int, bytes | None]] = []
     for k in range(8):
         first, offset = divmod(5 * k, 8)
         if offset <= 3:  # all five bits in one byte

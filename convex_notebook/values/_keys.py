@@ -95,7 +95,9 @@ def _encode_into(v: Any, out: list[bytes]) -> None:
 
 
 def _canonical(v: Any) -> Any:
-    from ._check import convex_value  # a plain int, tuple, ...: canonicalise first (rare)
+    from ._check import (
+        convex_value,  # a plain int, tuple, ...: canonicalise first (rare)
+    )
 
     return convex_value(v)
 

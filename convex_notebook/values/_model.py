@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, Self, final
 
 from convex_notebook.errors import InvalidValueError
 
-__all__ = ["INT64_MAX", "INT64_MIN", "Int64", "MAX_SAFE_INT", "MISSING", "type_name"]
+__all__ = ["INT64_MAX", "INT64_MIN", "MAX_SAFE_INT", "MISSING", "Int64", "type_name"]
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -44,7 +45,7 @@ class Int64(int):
 
     __slots__ = ()
 
-    def __new__(cls, value: Any = 0) -> Int64:
+    def __new__(cls, value: Any = 0) -> Self:
         n = _int64_arg(value)
         if n < INT64_MIN or n > INT64_MAX:
             raise InvalidValueError(f"Int64 out of range [-2^63, 2^63-1]: {n}")
@@ -83,6 +84,14 @@ class Int64(int):
             return _checked(r) if type(r) is int else r
         return NotImplemented
 
+    def __divmod__(self, other: Any) -> Any:
+        r = int.__divmod__(self, other)
+        return (_checked(r[0]), _checked(r[1])) if type(r) is tuple and type(r[0]) is int else r
+
+    def __rdivmod__(self, other: Any) -> Any:
+        r = int.__rdivmod__(self, other)
+        return (_checked(r[0]), _checked(r[1])) if type(r) is tuple and type(r[0]) is int else r
+
 
 def _checked(n: int) -> Int64:
     """Wrap an int result as Int64, failing on overflow (Convex's int64 has no wrapping)."""
@@ -111,20 +120,7 @@ for _name in (
 del _name, _fmt, _dunder
 
 
-def _divmod(self: Int64, other: Any) -> Any:
-    r = int.__divmod__(self, other)
-    return (_checked(r[0]), _checked(r[1])) if type(r) is tuple and type(r[0]) is int else r
-
-
-def _rdivmod(self: Int64, other: Any) -> Any:
-    r = int.__rdivmod__(self, other)
-    return (_checked(r[0]), _checked(r[1])) if type(r) is tuple and type(r[0]) is int else r
-
-
-Int64.__divmod__ = _divmod  # type: ignore[method-assign]
-Int64.__rdivmod__ = _rdivmod  # type: ignore[method-assign]
-
-
+@final
 class _Missing:
     """The type of ``MISSING``: JS ``undefined`` (a missing field), never a stored value."""
 

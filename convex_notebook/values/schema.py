@@ -18,8 +18,9 @@ Everything is checked when it is defined (names, limits, field rules), raising
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from convex_notebook.errors import ValidationError
 
@@ -449,7 +450,7 @@ class TableDefinition:
             out.pop("_creationTime", None)
         return out
 
-    def document_fast_path(self) -> Callable[[dict, Any], "tuple[dict, int, bool] | None"] | None:
+    def document_fast_path(self) -> Callable[[dict, Any], tuple[dict, int, bool] | None] | None:
         """``fast(doc, id_table)``: ``validate_document`` and ``normalize_document``'s checks
         in one pass for the common simple documents, returning ``(document, size, plain)``, or
         None when the general path must run (it then reports what is wrong). None when this

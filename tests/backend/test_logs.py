@@ -241,3 +241,65 @@ def test_echo_only_once_for_nested_calls(capsys):
         assert out.count("outer line") == 1
     finally:
         app.close()
+
+
+def test_backend_leaves_print_and_stdout_alone():
+    import builtins
+
+    before = builtins.print, sys.stdout, sys.stderr
+    app = cn.Backend(echo_logs=False)
+    try:
+        @app.mutation
+        def speaks(ctx):
+            print("inside")
+
+        app.mutation("speaks")
+        assert (builtins.print, sys.stdout, sys.stderr) == before
+        assert app.logs.tail(1)[0].lines == ["[LOG] inside"]
+    finally:
+        app.close()
+
+
+def _helper_that_prints(n):
+    print("helper says", n)
+
+
+def test_print_in_a_helper_of_the_functions_module_is_captured(app):
+    @app.query
+    def uses_helper(ctx):
+        _helper_that_prints(7)
+
+    app.query("uses_helper")
+    assert entries(app, "uses_helper")[0].lines == ["[LOG] helper says 7"]
+
+
+def test_other_threads_print_normally_while_a_call_runs(app, capsys):
+    started, printed = threading.Event(), threading.Event()
+
+    @app.action
+    def waits(ctx):
+        print("from the call")
+        started.set()
+        assert printed.wait(10)
+
+    def bystander():
+        assert started.wait(10)
+        print("from a bystander thread")
+        printed.set()
+
+    thread = threading.Thread(target=bystander)
+    thread.start()
+    app.action("waits")
+    thread.join(10)
+    assert entries(app, "waits")[0].lines == ["[LOG] from the call"]
+    assert "from a bystander thread" in capsys.readouterr().out
+
+
+def test_a_module_with_its_own_print_keeps_it(app):
+    seen = []
+    namespace = {"seen": seen, "print": lambda *a, **k: seen.append(a)}
+    exec("def own(ctx):\n    print('mine')\n", namespace)
+    app.query(name="own")(namespace["own"])
+    app.query("own")
+    assert seen == [("mine",)]
+    assert entries(app, "own")[0].lines == []

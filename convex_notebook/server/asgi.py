@@ -13,12 +13,12 @@ from starlette.responses import Response
 from starlette.routing import Match, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from .env_api import EnvApi
-from .logs_api import LogsApi
 from .data_api import DataApi
+from .env_api import EnvApi
+from .http import HttpApi, RequestError, error_response, json_response
+from .logs_api import LogsApi
 from .snapshot_api import SnapshotApi
 from .storage_api import StorageApi
-from .http import HttpApi, RequestError, error_response, json_response
 from .sync import SyncSession
 
 if TYPE_CHECKING:
@@ -60,12 +60,12 @@ class _CollapseSlashes:
         if scope["type"] in ("http", "websocket") and "//" in scope.get("path", ""):
             scope = dict(scope)
             scope["path"] = _SLASHES.sub("/", scope["path"])
-            if "raw_path" in scope and scope["raw_path"]:
+            if scope.get("raw_path"):
                 scope["raw_path"] = _SLASHES.sub("/", scope["raw_path"].decode("latin-1")).encode("latin-1")
         await self.app(scope, receive, send)
 
 
-def build_app(deployment: "Deployment") -> Any:
+def build_app(deployment: Deployment) -> Any:
     """The ASGI app serving ``deployment``."""
     api = HttpApi(deployment)
     data = DataApi(deployment)
