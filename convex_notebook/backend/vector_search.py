@@ -15,7 +15,7 @@ a quarter of it is dead. A search reads the index as of one commit (the latest i
 ignores rows appended after that and rows dead by then, so it never sees half a commit. Filter
 fields keep, per value, the rows holding it: a filtered search scores only those rows.
 
-Memory: 4 bytes per dimension per vector, plus about 100 bytes per document (its id, key,
+Memory: 4 bytes per dimension per vector, plus about 300 bytes per document (its id, key,
 tombstone and filter entries); room for a quarter more rows is reserved as it grows.
 numpy is imported on the first search (importing the backend loads no numerical library).
 """
