@@ -8,7 +8,8 @@ best first, ties by ``_id``. Available in actions, outside any transaction: a ve
 is found at once, but what the results point to may change before you read it.
 
 Each index is kept as one float32 matrix of unit vectors (``_VectorIndex``), built from the
-stored documents by the first search after the backend opens, then maintained by every commit
+stored documents by the first search after the backend opens (from a snapshot, while commits
+go on; the commits since are then applied from the write log), then maintained by every commit
 to its table (a commit listener reads back the documents it wrote): a new or changed vector is
 appended, a removed one marked dead at the commit's timestamp, and the matrix is compacted when
 a quarter of it is dead. A search reads the index as of one commit (the latest it applied): it
@@ -199,6 +200,7 @@ class VectorSearch:
         self._backend = backend
         self._lock = threading.Lock()  # guards _indexes
         self._indexes: dict[tuple[str, str], _VectorIndex] = {}
+        self._building = threading.Lock()  # one build at a time
         self._listening = False
 
     def search(self, table: str, index: str, query: dict | None = None, **options: Any) -> list[dict]:
@@ -284,24 +286,59 @@ class VectorSearch:
     def index(self, table: str, definition: Any) -> _VectorIndex:
         """The maintained index (built from the stored documents on first use)."""
         key = (table, definition.name)
+        found = self._current(key, definition)
+        if found is not None:
+            return found
+        db = self._backend.database
+        with self._building:
+            found = self._current(key, definition)
+            if found is not None:
+                return found
+            # Built from a snapshot while commits go on (a large index takes a while), then
+            # brought up to date under the committer, which from then on applies every commit.
+            built = self._build(table, definition)
+            with db.commit_lock:
+                if not self._catch_up(built, table):
+                    built = self._build(table, definition)  # (nothing can commit meanwhile now)
+                with self._lock:
+                    self._indexes[key] = built
+                    if not self._listening:
+                        db.commit_listeners.append(self._on_commit)
+                        self._listening = True
+            return built
+
+    def _current(self, key: tuple[str, str], definition: Any) -> _VectorIndex | None:
         with self._lock:
             found = self._indexes.get(key)
-            if found is not None and found.definition == definition:
-                return found
+        return found if found is not None and found.definition == definition else None
+
+    def _catch_up(self, built: _VectorIndex, table: str) -> bool:
+        """Apply the commits after ``built``'s snapshot (under the committer); False when the
+        write log no longer holds them all, or one was a schema push."""
         db = self._backend.database
-        # Built under the committer: no commit lands between the read and the first update.
-        with db.commit_lock:
-            with self._lock:
-                found = self._indexes.get(key)
-                if found is not None and found.definition == definition:
-                    return found
-            built = self._build(table, definition)
-            with self._lock:
-                self._indexes[key] = built
-                if not self._listening:
-                    db.commit_listeners.append(self._on_commit)
-                    self._listening = True
-            return built
+        if built.ts < db.write_log.horizon:
+            return False
+        keys: list[bytes] = []
+        for _ts, writes in db.write_log.after(built.ts):
+            if writes.everything:
+                return False
+            if table in writes.tables:
+                keys += writes.keys.get((table, "by_creation_time"), ())
+        if keys:
+            built.apply(db.last_ts, self._documents(table, keys))
+        else:
+            built.ts = db.last_ts
+        return True
+
+    def _documents(self, table: str, keys: Any) -> list[tuple[bytes, dict | None]]:
+        """``(key, document now or None)`` of each storage key (the committer's connection)."""
+        store = self._backend.database.store
+        info = self._backend.database.table(table)
+        found: list[tuple[bytes, dict | None]] = []
+        for doc_key in dict.fromkeys(keys):
+            row = store.get_document(info.number, doc_key) if info is not None else None
+            found.append((doc_key, load_row(doc_key, row[0], row[1]) if row is not None else None))
+        return found
 
     def _build(self, table: str, definition: Any) -> _VectorIndex:
         """The index from ``table``'s latest documents (an index build: no read limits)."""
@@ -329,17 +366,10 @@ class VectorSearch:
                 for key, _ix in indexes:
                     self._indexes.pop(key, None)
             return
-        store = self._backend.database.store
-        info_of = self._backend.database.table
         changes: dict[str, list[tuple[bytes, dict | None]]] = {}
         for (table, _name), index in indexes:
             if table not in changes:
-                info = info_of(table)
-                found: list[tuple[bytes, dict | None]] = []
-                for doc_key in dict.fromkeys(writes.keys.get((table, "by_creation_time"), ())):
-                    row = store.get_document(info.number, doc_key) if info is not None else None
-                    found.append((doc_key, load_row(doc_key, row[0], row[1]) if row is not None else None))
-                changes[table] = found
+                changes[table] = self._documents(table, writes.keys.get((table, "by_creation_time"), ()))
             index.apply(ts, changes[table])
 
 

@@ -162,3 +162,20 @@ def test_memory_stays_near_the_raw_matrix(app: Any) -> None:
         assert index.memory() <= 1.5 * 2000 * dims * 4
     finally:
         big.close()
+
+
+def test_commits_during_a_build_are_caught_up(app: Any) -> None:
+    rng = random.Random(7)
+    doc_ids = app.run(lambda ctx: [ctx.db.insert("items", {"embedding": vec(rng), "kind": "a"}) for _ in range(20)])
+    definition = app.database.schema.tables["items"].vector_indexes[0]
+    built = app._vectors._build("items", definition)  # a snapshot's index: then commits land
+    new = app.run(lambda ctx: ctx.db.insert("items", {"embedding": vec(rng), "kind": "b"}))
+    app.run(lambda ctx: ctx.db.delete(doc_ids[0]))
+    assert new not in built.rows.ids
+    with app.database.commit_lock:
+        assert app._vectors._catch_up(built, "items")
+    rows, n, ts, _dead = built.view()
+    alive = {rows.ids[i] for i in range(n) if rows.dead_at[i] > ts}
+    assert new in alive and doc_ids[0] not in alive and len(alive) == 20
+    app.database.write_log.horizon = app.latest_ts() + 1  # as if the log had moved past the build
+    assert not app._vectors._catch_up(app._vectors._build("items", definition), "items")
