@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from ..store import SqliteStore, StoredIndex
+from ..store.fulltext import TextIndexStore
 from ..store.sqlite import FIRST_TABLE_NUMBER
 from ..values import (
     encode_id,
@@ -40,6 +41,7 @@ from .history import History, HistoryError
 from .migrate import migrate
 from .readset import WriteSet
 from .stored import CT_KEY_LEN, key_creation_time, load_row
+from .textindex import TextIndex, apply_declared, sync_commit
 from .transaction import DatabaseError, RandomPool, Transaction, TransactionLimits
 from .writelog import Conflict, WriteLog
 
@@ -141,6 +143,8 @@ class TableInfo:
     # Whether some document's id is foreign (``engine.stored``): only then can a get miss the
     # id's own storage key and still find the document. Never unset while the process runs.
     foreign_ids: bool = False
+    # Its text search indexes by name (``engine.textindex``), kept in the store on commit.
+    text_indexes: dict[str, TextIndex] = field(default_factory=dict)
     # Change ``indexes`` through set_index / remove_index: they keep this list current.
     _entry_indexes: list[IndexInfo] = field(default_factory=list, repr=False)
 
@@ -190,10 +194,6 @@ class Database:
         self.random = RandomPool()  # randomness of new ids (used under self._ids)
         self.commit_listeners: list[Callable[[WriteSet, int], None]] = []
         self.write_log = WriteLog()
-        # Data derived from a table (search tokens, vector matrices), keyed (table, what), each
-        # with the timestamp of the table's last write when it was built (``cached``).
-        self.table_caches: dict[tuple[str, str], tuple[int, Any]] = {}
-        self.table_written: dict[str, int] = {}  # table -> timestamp of its last write (this process)
         self.closed = False
         self._tables: dict[str, TableInfo] = {}
         self._by_number: dict[int, TableInfo] = {}
@@ -212,6 +212,23 @@ class Database:
         saved = self.store.get_meta("schema")
         if saved:
             self.schema = SchemaDefinition.from_json(json.loads(saved))
+            self._ensure_text_indexes(self.schema)
+
+    def _ensure_text_indexes(self, schema: SchemaDefinition) -> None:
+        """Build the search indexes the saved schema declares and the file lacks (a file an
+        older version wrote), once, as the database opens."""
+        def matches(info: TableInfo | None, table_def: TableDefinition) -> bool:
+            have = {n: (i.stored.search_field, i.stored.filter_fields) for n, i in (info.text_indexes if info else {}).items()}
+            return have == {d.name: (d.search_field, tuple(d.filter_fields)) for d in table_def.search_indexes}
+
+        stale = [name for name, table_def in schema.tables.items() if not matches(self._tables.get(name), table_def)]
+        if not stale:
+            return
+        with self.write(exclusive=True):
+            for name in stale:
+                info = self._tables.get(name) or self.create_table(name)
+                apply_declared(self, info, schema.tables[name].search_indexes)
+            self._refresh_text_tables()
 
     def clock_ns(self) -> int:
         """The clock, in nanoseconds (commit timestamps follow it)."""
@@ -230,7 +247,15 @@ class Database:
             table.set_index(self._index_info(table.name, stored))
         for number in self.store.has_foreign_ids():
             by_number[number].foreign_ids = True
+        for stored_text in TextIndexStore(self.store.conn).load():
+            table = by_number[stored_text.table_number]
+            table.text_indexes[stored_text.name] = TextIndex.of(stored_text, table.name)
         self._tables, self._by_number = tables, by_number
+        self._refresh_text_tables()
+
+    def _refresh_text_tables(self) -> None:
+        """The names of the tables with search indexes (commits to others skip them at once)."""
+        self.text_tables = frozenset(name for name, info in self._tables.items() if info.text_indexes)
 
     @staticmethod
     def _index_info(table: str, stored: StoredIndex) -> IndexInfo:
@@ -239,21 +264,6 @@ class Database:
             stored.index_id, table, stored.table_number, stored.name, stored.fields, stored.staged,
             _make_key_function(stored.name, prefix), prefix, doc_key_length(stored.table_number),
         )
-
-    def cached(self, txn: Transaction, key: tuple[str, str], build: Callable[[], Any]) -> Any:
-        """Data derived from a table as ``txn`` sees it: from ``table_caches`` when it was
-        built from the same state of the table, else ``build()`` (kept when ``txn`` sees the
-        table's latest state)."""
-        table = key[0]
-        written = self.table_written.get(table, 0)
-        latest = txn.sees_latest(table) and txn.snapshot_ts >= written
-        entry = self.table_caches.get(key)
-        if latest and entry is not None and entry[0] == written:
-            return entry[1]
-        value = build()
-        if latest and self.table_written.get(table, 0) == written:
-            self.table_caches[key] = (written, value)
-        return value
 
     def table(self, name: str) -> TableInfo | None:
         return self._tables.get(name)
@@ -479,6 +489,8 @@ class Database:
             try:
                 created = [self._create_pending(info) for info in new_tables.values()] if new_tables else []
                 txn.apply(ts, {info.number: info for info in created} if created else {})
+                if self.text_tables:
+                    sync_commit(self, txn.writes)
                 self._housekeeping(ts, txn.documents_written)
                 with self._publish:
                     store.commit()
@@ -525,12 +537,6 @@ class Database:
     def _published(self, writes: WriteSet, ts: int) -> None:
         """After a commit became visible (under the commit lock): logs, caches, listeners."""
         self.write_log.append(ts, writes)
-        table_written = self.table_written
-        for table in writes.tables:
-            table_written[table] = ts
-        if self.table_caches:
-            for key in [k for k in self.table_caches if writes.everything or k[0] in writes.tables]:
-                self.table_caches.pop(key, None)
         if writes:
             for listener in list(self.commit_listeners):
                 listener(writes, ts)
@@ -540,6 +546,7 @@ class Database:
         """Apply a schema atomically: check existing documents, create, backfill and drop indexes."""
         with self.write(exclusive=True) as txn:
             self._apply_schema(schema)
+            self._refresh_text_tables()
             self.store.set_meta("schema", json.dumps(schema.to_json()) if schema else "")
             txn.writes.tables.update(self._tables)
             txn.writes.everything = True
@@ -561,6 +568,7 @@ class Database:
                             f"Schema validation failed: document {doc_id} in table {name!r} "
                             f"does not match the schema: {exc}"
                         ) from exc
+            apply_declared(self, info, table_def.search_indexes)
             declared = {ix.name: ix for ix in table_def.indexes}
             for index_name, index in list(info.indexes.items()):
                 if index_name in SYSTEM_INDEXES:
@@ -582,6 +590,7 @@ class Database:
         for name, info in self._tables.items():
             if name in wanted or name in SYSTEM_TABLES:
                 continue
+            apply_declared(self, info, ())
             for index_name, index in list(info.indexes.items()):
                 if index_name not in SYSTEM_INDEXES:
                     self.store.drop_index(index.index_id)
@@ -690,6 +699,8 @@ class _ExclusiveScope:
             ts = txn.exclusive_ts
             assert ts is not None
             try:
+                if db.text_tables and txn.writes:
+                    sync_commit(db, txn.writes)
                 # (committed even without documents written: tables and indexes may be new)
                 db._housekeeping(ts, txn.documents_written)
                 with db._publish:

@@ -1,5 +1,9 @@
 """Bring a database file an older version wrote to the current layout.
 
+Version 3 (history, no text search indexes) gets the catalog of search indexes (its DDL is
+already there: it is made with the store); the database then builds the FTS5 tables its saved
+schema declares, from the documents (``engine.textindex``), once, as it opens.
+
 Version 2 (documents by creation time, no history) only lacks the documents' ``ts`` column and
 the write log: it gets them, and its history starts when it is converted.
 
@@ -30,6 +34,11 @@ def migrate(store: SqliteStore, now_ns: int = 0) -> int:
     store.begin()
     try:
         store.add_foreign_ids_index()
+        if store.format == 3:
+            store.set_meta("format", str(FORMAT))
+            store.commit()
+            store.format = FORMAT
+            return 0
         if store.format == 2:
             store.set_meta("format", str(FORMAT))
             store.set_meta("history_from", str(max(now_ns, int(store.get_meta("ts") or 0))))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .filters import FilterBuilder, compile_filter
 from .ranges import IndexRangeBuilder, resolve_range
 from .search import MAX_RESULTS as MAX_SEARCH_RESULTS
-from .search import SearchFilterBuilder, SearchPlan, run_search
+from .search import Matches, SearchFilterBuilder, SearchPlan, load_results, run_search
 from .transaction import DatabaseError
 
 if TYPE_CHECKING:
@@ -164,17 +164,33 @@ class Query:
                 return False
         return True
 
+    def _search_keys(self, upto: int = MAX_SEARCH_RESULTS) -> tuple[Matches, bool]:
+        """The best ``upto`` matches (at most 1024), and whether the index had more."""
+        assert self._search is not None
+        found = run_search(self._txn, self._table, self._search, min(upto, MAX_SEARCH_RESULTS) + 1)
+        return found.first(MAX_SEARCH_RESULTS), len(found) > MAX_SEARCH_RESULTS
+
+    def _search_docs(self, found: Matches, lo: int = 0, hi: int = MAX_SEARCH_RESULTS, step: int = 16) -> Iterator[dict]:
+        """The documents of matches ``lo`` to ``hi``, post-filtered, read ``step`` at a time at
+        first (``take(n)`` reads about n), then more."""
+        hi = min(hi, len(found))
+        while lo < hi:
+            for doc in load_results(self._txn, self._table, found.keys(lo, min(hi, lo + step))):
+                if not self._filters or self._matches(doc):
+                    yield doc
+            lo += step
+            step = min(step * 2, 256)
+
     def _search_results(self) -> tuple[list[dict], bool]:
         """The best 1024 matches, post-filtered, and whether the index had more matches."""
-        assert self._search is not None
-        found = run_search(self._txn, self._table, self._search)
-        overflow = len(found) > MAX_SEARCH_RESULTS
-        found = found[:MAX_SEARCH_RESULTS]
-        return ([doc for doc in found if self._matches(doc)] if self._filters else found), overflow
+        found, overflow = self._search_keys()
+        return list(self._search_docs(found, step=256)), overflow
 
-    def _docs(self, batch: int = 64) -> Iterator[dict]:
+    def _docs(self, batch: int = 64, upto: int | None = None) -> Iterator[dict]:
+        """The documents in query order (``upto``: no more will be consumed)."""
         if self._search is not None:
-            return iter(self._search_results()[0])
+            found = self._search_keys(MAX_SEARCH_RESULTS if upto is None or self._filters else upto)[0]
+            return self._search_docs(found, step=max(1, batch))
         rows = self._rows(self._lo, self._hi, batch)
         if not self._filters:
             return (doc for _key, doc, _size in rows)
@@ -209,7 +225,7 @@ class Query:
         if n == 0:
             return []
         out: list[dict] = []
-        for doc in self._docs(batch=n if not self._filters else max(n, 64)):
+        for doc in self._docs(batch=n if not self._filters else max(n, 64), upto=n):
             out.append(doc)
             if len(out) >= n:
                 break
@@ -217,7 +233,7 @@ class Query:
 
     def first(self) -> dict | None:
         self._start()
-        for doc in self._docs(batch=1 if not self._filters else 64):
+        for doc in self._docs(batch=1 if not self._filters else 64, upto=1):
             return doc
         return None
 
@@ -371,10 +387,16 @@ class Query:
         if cursor is not None:
             pos = self._parse_cursor(cursor, fingerprint, "cursor")
             start = int.from_bytes(pos, "big") if pos is not None else MAX_SEARCH_RESULTS
-        found = self._search_results()[0]
-        page = found[start : start + n]
+        if self._filters:
+            docs = self._search_results()[0]
+            page = docs[start : start + n]
+            total = len(docs)
+        else:  # (only the page's documents are read)
+            found = self._search_keys(start + n)[0]  # (one more tells whether there are more)
+            page = list(self._search_docs(found, start, start + n, max(1, n)))
+            total = len(found)
         end = start + len(page)
-        done = end >= len(found)
+        done = end >= total
         result: dict[str, Any] = {"page": page, "isDone": done,
                   "continueCursor": self._cursor(fingerprint, None if done else end.to_bytes(4, "big"))}
         self._txn.journal_out = result["continueCursor"]

@@ -7,39 +7,41 @@ filters are exact (``eq(f, MISSING)`` matches documents without ``f``). Results 
 relevance, BM25 over the table's documents (ties: newest first), and at most 1024 of them
 are considered, as Convex scans at most 1024 results from a search index.
 
-The index is the documents themselves: each search tokenizes the table as the transaction
-sees it (its own writes included), with a per-table cache of the tokens that a commit to the
-table drops. A search reads the whole table, so any write to it re-runs a live search.
+Each search index is an FTS5 table kept with the documents (``engine.textindex``): a search
+asks it for the ranked matches, and reads only the documents it returns. A search's read set
+is its terms and first filter value, so a live search re-runs only when a written document
+(old or new version) holds one of its terms. Inside a mutation that wrote to the table, and
+in the past, the matches are ranked in Python with the same BM25 (see ``engine.textindex``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
-from collections import Counter
+import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..values import MISSING, encode_value
-from .filters import field_getter
-from .readset import table_range
+from ..store.fulltext import TextIndexStore
+from .readset import KeyRange
 from .stored import load_row
+from .textindex import (
+    MAX_TERM_LENGTH,
+    TextIndex,
+    bm25_order,
+    candidate,
+    filter_token,
+    index_name,
+    search_ranges,
+    tokenize,
+)
 from .transaction import DatabaseError
 
 if TYPE_CHECKING:
     from .transaction import Transaction
 
-__all__ = ["SearchFilterBuilder", "SearchPlan", "run_search", "tokenize"]
+__all__ = ["MAX_TERM_LENGTH", "Matches", "SearchFilterBuilder", "SearchPlan", "load_results", "run_search", "tokenize"]
 
-MAX_TERMS, MAX_FILTERS, MAX_TERM_LENGTH, MAX_RESULTS = 16, 8, 32, 1024
-K1, B = 1.2, 0.75  # BM25's usual constants
-_TOKEN = re.compile(r"[^\W_]+")  # runs of letters and digits
-
-
-def tokenize(text: str) -> list[str]:
-    """Lowercased runs of letters and digits; terms longer than 32 characters are dropped."""
-    return [t for t in _TOKEN.findall(text.lower()) if len(t) <= MAX_TERM_LENGTH]
+MAX_TERMS, MAX_FILTERS, MAX_RESULTS = 16, 8, 1024
 
 
 @dataclass
@@ -50,6 +52,7 @@ class SearchPlan:
     field: str
     terms: list[str]
     filters: list[tuple[str, Any]] = dataclasses.field(default_factory=list)
+    filter_fields: tuple[str, ...] = ()  # the index's, in order
 
     @property
     def text(self) -> str:
@@ -78,7 +81,7 @@ class SearchFilterBuilder:
         terms = tokenize(text)
         if len(terms) > MAX_TERMS:
             raise DatabaseError(f"A search query has at most {MAX_TERMS} terms, got {len(terms)}")
-        self.plan = SearchPlan(self._index.name, field_name, terms)
+        self.plan = SearchPlan(self._index.name, field_name, terms, [], tuple(self._index.filter_fields))
         return self
 
     def eq(self, field_name: str, value: Any) -> SearchFilterBuilder:
@@ -95,75 +98,120 @@ class SearchFilterBuilder:
         return self
 
 
-@dataclass
-class _Entry:
-    doc: dict  # for filtering and ranking only: results are decoded afresh from the row
-    key: bytes
-    text: str
-    plain: int
-    counts: Counter
-    length: int
+def _match(terms: list[str], filters: list[str], prefix: bool = True) -> str:
+    """The FTS5 query: any term in the text column (the last also as a prefix, unless
+    ``prefix`` is False), and every filter token in the filter column."""
+    phrases = [f'"{t}"' for t in terms[:-1]] + [f'"{terms[-1]}" *' if prefix else f'"{terms[-1]}"']
+    query = "t : (" + " OR ".join(phrases) + ")"
+    return query + "".join(f' AND f : "{f}"' for f in filters)
 
 
-def _entries(txn: Transaction, table: str, search_field: str) -> list[_Entry]:
-    """Every document of ``table`` as ``txn`` sees it, with its search field's tokens (kept in
-    ``Database.table_caches`` between writes to the table: ``Database.cached``)."""
-    info = txn.table(table)
+class Matches:
+    """A search's matches, best first: how many, and their storage keys a slice at a time (an
+    FTS5 row's key is read only when asked for: ``take(10)`` reads ten)."""
 
-    def build() -> list[_Entry]:
-        entries: list[_Entry] = []
-        if info is not None:
-            get = field_getter(search_field)
-            for row_key, text, plain in txn.table_rows(info):
-                doc = load_row(row_key, text, plain)
-                value = get(doc)
-                if type(value) is str:
-                    tokens = tokenize(value)
-                    entries.append(_Entry(doc, row_key, text, plain, Counter(tokens), len(tokens)))
-        return entries
+    def __init__(self, keys: list[bytes] | None = None, rows: list[int] | None = None,
+                 fts: TextIndexStore | None = None, index: TextIndex | None = None) -> None:
+        self._keys = keys
+        self._rows = rows if rows is not None else []
+        self._fts, self._index = fts, index
 
-    return txn.db.cached(txn, (table, f"search:{search_field}"), build)
+    def __len__(self) -> int:
+        return len(self._keys) if self._keys is not None else len(self._rows)
+
+    def first(self, n: int) -> Matches:
+        if self._keys is not None:
+            return Matches(self._keys[:n])
+        return Matches(None, self._rows[:n], self._fts, self._index)
+
+    def keys(self, lo: int, hi: int) -> list[bytes]:
+        if self._keys is not None:
+            return self._keys[lo:hi]
+        assert self._fts is not None and self._index is not None
+        return self._fts.keys(self._index.stored, self._rows[lo:hi])
 
 
-def run_search(txn: Transaction, table: str, plan: SearchPlan) -> list[dict]:
-    """The documents matching ``plan``, best first (at most 1025: one more than can be used)."""
-    txn.reads.add(table_range(table))  # coarse but correct: any write to the table re-runs it
+def run_search(txn: Transaction, table: str, plan: SearchPlan, limit: int = MAX_RESULTS + 1) -> Matches:
+    """The best ``limit`` documents matching ``plan``, best first (by default 1025: one more
+    than can be used, to tell that there are more); ``load_results`` reads them."""
     if not plan.terms:
+        return Matches([])
+    info = txn.table(table)
+    index = info.text_indexes.get(plan.index) if info is not None else None
+    positions = {name: i for i, name in enumerate(plan.filter_fields)}
+    filters = [(positions[f], v) for f, v in plan.filters]
+    txn._count_range()
+    if index is None:  # the table (or its index) does not exist yet: nothing, but watched
+        # (every key: not b"" to ff, which the live-query index takes for an encoded prefix)
+        txn.reads.add(KeyRange(table, index_name(plan.index), b"", b"\xff\xff"))
+        return Matches([])
+    for r in search_ranges(index, plan.terms, filters):
+        txn.reads.add(r)
+    wanted = [filter_token(*f) for f in filters]
+    assert info is not None
+    if txn.sees_index(info):
+        fts = TextIndexStore(txn._src().conn)
+        try:
+            # (a last term that only extends itself is the same search as a plain term, faster)
+            prefix = not fts.only_term(index.stored, plan.terms[-1])
+            return Matches(None, fts.ranked(index.stored, _match(plan.terms, wanted, prefix), limit), fts, index)
+        except sqlite3.OperationalError:  # an index this snapshot predates: scan the table
+            pass
+    return Matches(_search_in_python(txn, info, index, plan.terms, wanted, limit))
+
+
+def _search_in_python(
+    txn: Transaction, info: Any, index: TextIndex, terms: list[str], wanted: list[str], limit: int
+) -> list[bytes]:
+    """The search with the transaction's own versions (a mutation's buffered writes, an
+    exclusive transaction's writes, the past) ranked in Python with the index's statistics as
+    the transaction sees them."""
+    exact, last = set(terms[:-1]), terms[-1]
+
+    def holds(tokens: list[str]) -> bool:
+        return any(t in exact or t.startswith(last) for t in tokens)
+
+    changed = txn.buffered_versions(info)
+    if changed is not None:
+        # A mutation's buffered writes over the snapshot's index: the snapshot's matches (all
+        # of them, unfiltered: document frequencies count every match) and totals, corrected.
+        fts = TextIndexStore(txn._src().conn)
+        try:
+            stored = fts.matches(index.stored, _match(terms, []))
+            rows, tokens = fts.totals(index.stored)
+        except sqlite3.OperationalError:  # an index this snapshot predates
+            changed = None
+    if changed is None:  # the past, an exclusive transaction: every document, tokenized
+        stored, rows, tokens = [], 0, 0
+        changed = {}
+        for key, text, plain in txn.table_rows(info):
+            changed[key] = (None, load_row(key, text, plain))
+    candidates = [candidate(k, t.split(), f.split()) for k, t, f in stored if k not in changed]
+    filter_count = len(index.get_filters)
+    for key, (before, after) in changed.items():
+        found = index.tokens(before)
+        if found is not None:
+            rows -= 1
+            tokens -= len(found) + filter_count
+        found = index.tokens(after)
+        if found is not None:
+            assert after is not None
+            rows += 1
+            tokens += len(found) + filter_count
+            if holds(found):
+                candidates.append(candidate(key, found, index.filter_tokens(after)))
+    return bm25_order(candidates, rows, tokens, terms, wanted, limit)
+
+
+def load_results(txn: Transaction, table: str, keys: list[bytes]) -> list[dict]:
+    """The documents stored under ``keys`` as ``txn`` sees them (counted as read)."""
+    info = txn.table(table)
+    if info is None:
         return []
-    entries = _entries(txn, table, plan.field)
-    if plan.filters:
-        wanted = [(field_getter(f), None if v is MISSING else encode_value(v)) for f, v in plan.filters]
-
-        def passes(doc: dict) -> bool:
-            for get, key in wanted:
-                value = get(doc)
-                if (None if value is MISSING else encode_value(value)) != key:
-                    return False
-            return True
-
-        entries = [e for e in entries if passes(e.doc)]
-    n = len(entries)
-    if not n:
-        return []
-    average = sum(e.length for e in entries) / n or 1.0
-    exact, last = plan.terms[:-1], plan.terms[-1]
-
-    def frequencies(entry: _Entry) -> list[int]:
-        counts = entry.counts
-        found = [counts.get(t, 0) for t in exact]
-        found.append(sum(c for token, c in counts.items() if token.startswith(last)))
-        return found
-
-    table_tf = [frequencies(e) for e in entries]
-    df = [sum(1 for tf in table_tf if tf[i]) for i in range(len(plan.terms))]
-    idf = [math.log(1 + (n - d + 0.5) / (d + 0.5)) for d in df]
-    scored = []
-    for entry, tf in zip(entries, table_tf):
-        if not any(tf):
-            continue
-        norm = K1 * (1 - B + B * entry.length / average)
-        score = sum(w * f * (K1 + 1) / (f + norm) for w, f in zip(idf, tf) if f)
-        scored.append((-score, -entry.doc["_creationTime"], entry.doc["_id"], entry))
-    scored.sort(key=lambda s: s[:3])
-    # One beyond the cap, so that collect() can tell there were more (private copies).
-    return [load_row(s[3].key, s[3].text, s[3].plain) for s in scored[: MAX_RESULTS + 1]]
+    out = []
+    for key in keys:
+        found = txn.document_at_key(info, key)
+        if found is not None:
+            txn._count_read(found[1])
+            out.append(found[0])
+    return out

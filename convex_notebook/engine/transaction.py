@@ -208,14 +208,6 @@ class Transaction:
         if ts is not None and ts < self.snapshot_ts:
             self.read_ts = ts
 
-    def sees_latest(self, table: str) -> bool:
-        """Whether this transaction sees the committed state of ``table`` (no time travel, no
-        buffered writes to it): what caches of derived data are built from."""
-        if self.read_ts is not None:
-            return False
-        info = self.table(table)
-        return info is None or info.number not in self.overlays
-
     def _overlay(self, number: int) -> TableOverlay | None:
         """The versions laid over the store's for one table, if any."""
         overlay = self.overlays.get(number)
@@ -495,6 +487,37 @@ class Transaction:
             rows.extend(overlay.rows())
             rows.sort()
         return rows
+
+    # -- for search indexes (engine.search) --------------------------------------------------
+    def sees_index(self, info: TableInfo) -> bool:
+        """Whether the store's search indexes of ``info`` are what this transaction sees: no
+        time travel, no buffered writes to it, no unsynced writes of an exclusive transaction."""
+        if self.read_ts is not None or info.number in self.overlays:
+            return False
+        return self.exclusive_ts is None or info.name not in self.writes.tables
+
+    def buffered_versions(self, info: TableInfo) -> dict[bytes, tuple[dict | None, dict | None]] | None:
+        """A mutation's buffered writes to ``info``: storage key -> (snapshot version, buffered
+        version), None for the past and exclusive transactions (their versions are the table)."""
+        if not self._buffered or self.read_ts is not None:
+            return None
+        overlay = self.overlays.get(info.number)
+        if overlay is None:
+            return {}
+        return {key: (self._base.get(key), version.doc) for key, version in overlay.versions.items()}
+
+    def document_at_key(self, info: TableInfo, key: bytes) -> tuple[dict, int] | None:
+        """The document stored under storage key ``key`` as this transaction sees it, with its
+        stored size (no read recorded)."""
+        overlay = self._overlay(info.number) if (self.overlays or self.read_ts is not None) else None
+        if overlay is not None:
+            version = overlay.versions.get(key)
+            if version is not None:
+                return (load_row(key, version.text, version.plain), len(version.text)) if version.doc is not None else None
+        if self.new_tables and self.new_tables.get(info.name) is info:
+            return None
+        row = self._src().get_document(info.number, key, self.read_ts)
+        return (load_row(key, row[0], row[1]), len(row[0])) if row is not None else None
 
     def count_documents(self, info: TableInfo) -> int:
         """How many documents a table holds as this transaction sees it."""

@@ -35,6 +35,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from .fulltext import TEXT_INDEX_DDL
+
 __all__ = ["FIRST_TABLE_NUMBER", "FORMAT", "SqliteStore", "StoredIndex", "submit_started"]
 
 # Convex numbers user tables from 10001; keeping that makes our ids look like theirs.
@@ -97,9 +99,10 @@ _FOREIGN_IDS = (
     "CREATE INDEX IF NOT EXISTS foreign_ids ON documents (table_number, substr(key, 10)) "
     "WHERE foreign_id = 1"
 )
-# The layout's version, in meta "format": 3 keeps history (documents.ts, revisions); 2 stores
-# documents by creation time without history; 1 by id.
-FORMAT = 3
+# The layout's version, in meta "format": 4 has text search indexes (FTS5 tables, see
+# store/fulltext.py); 3 keeps history (documents.ts, revisions); 2 stores documents by creation
+# time without history; 1 by id.
+FORMAT = 4
 # Greater than every commit timestamp (SQLite integers are signed 64-bit).
 _MAX_TS = (1 << 63) - 1
 # Bytes of a database file read through a memory map (address space, not memory).
@@ -565,10 +568,14 @@ class SqliteStore(StoreReads):
             return FORMAT
         if "foreign_id" not in columns:
             return 1
-        return FORMAT if "ts" in columns else 2
+        if "ts" not in columns:
+            return 2
+        found = self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'search_indexes'").fetchone()
+        return FORMAT if found else 3
 
     def add_foreign_ids_index(self) -> None:
-        """The documents' foreign_id and ts columns (older files lack them) and the id index."""
+        """The documents' foreign_id and ts columns (older files lack them), the id index, the
+        write log and the catalog of search indexes."""
         columns = [r[1] for r in self.conn.execute("PRAGMA table_info(documents)")]
         if "foreign_id" not in columns:
             self.conn.execute("ALTER TABLE documents ADD COLUMN foreign_id INTEGER NOT NULL DEFAULT 0")
@@ -576,6 +583,8 @@ class SqliteStore(StoreReads):
             self.conn.execute("ALTER TABLE documents ADD COLUMN ts INTEGER NOT NULL DEFAULT 0")
         self.conn.execute(_FOREIGN_IDS)
         self.conn.execute(_HISTORY_DDL)
+        for statement in TEXT_INDEX_DDL:
+            self.conn.execute(statement)
 
     # -- transactions -----------------------------------------------------------------------
     def begin(self) -> None:
@@ -715,6 +724,7 @@ class SqliteStore(StoreReads):
         """Give an empty table another number (its documents and entries must be gone)."""
         self.conn.execute("UPDATE tables SET table_number = ? WHERE table_number = ?", (new, old))
         self.conn.execute("UPDATE indexes SET table_number = ? WHERE table_number = ?", (new, old))
+        self.conn.execute("UPDATE search_indexes SET table_number = ? WHERE table_number = ?", (new, old))
 
     def insert_table_documents(
         self, table_number: int, rows: Iterable[tuple[bytes, str, int]], foreign: bool = False, ts: int = 0
