@@ -131,3 +131,14 @@ def test_bench_quick_fairness_writes_report(tmp_path):
         assert _positive(r["ratio"]), r
         assert r["met"] in (True, False, None)
     assert "fairness" in out.read_text()
+
+
+@pytest.mark.parametrize("kind", ["raw", "file", "memory", "rmw"])
+def test_instruction_count_workloads_run(kind):
+    """bench/bench_instructions.py counts a child process's instructions under valgrind; the
+    children themselves must run as written (valgrind is optional: here they run bare)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.bench_instructions", "--child", kind, "20"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
