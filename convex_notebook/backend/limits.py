@@ -343,33 +343,37 @@ def _bytes(n: int) -> str:
 
 
 # -- warnings near the transaction limits ------------------------------------------------------
+# Convex's advice after the read warnings (OVER_LIMIT_HELP in crates/database/src/reads.rs).
+OVER_LIMIT_HELP = (
+    "Consider using smaller limits in your queries, paginating your queries, or using indexed "
+    "queries with a selective index range expressions."
+)
+
+
 def near_limit_warnings(txn: Transaction, limits: Limits) -> list[str]:
-    """Convex's ``[WARN]`` log lines for a transaction close to its limits."""
+    """Convex's ``[WARN]`` log lines for a transaction close to its limits: past
+    ``warn_fraction`` of one and not over it (crates/udf/src/warnings.rs), in Convex's order
+    and words."""
     tl = limits.transaction
     frac = limits.warn_fraction
     if (  # the usual case, checked without building anything
-        txn.documents_read < frac * tl.documents_read and txn.bytes_read < frac * tl.bytes_read
-        and txn.index_ranges < frac * tl.index_ranges and txn.documents_written < frac * tl.documents_written
-        and txn.bytes_written < frac * tl.bytes_written
+        txn.documents_read <= frac * tl.documents_read and txn.bytes_read <= frac * tl.bytes_read
+        and txn.index_ranges <= frac * tl.index_ranges and txn.documents_written <= frac * tl.documents_written
+        and txn.bytes_written <= frac * tl.bytes_written
     ):
         return []
-    out = []
     checks = (
-        (txn.documents_read, tl.documents_read, "Many documents read in a single function execution",
-         ("Consider using smaller limits in your queries, paginating your queries, or using indexed "
-          "queries with a selective index range expressions.")),
-        (txn.bytes_read, tl.bytes_read, "Many bytes read in a single function execution",
-         ("Consider using smaller limits in your queries, paginating your queries, or using indexed "
-          "queries with a selective index range expressions.")),
-        (txn.index_ranges, tl.index_ranges, "Many reads in a single function execution",
-         "Consider using fewer db.get and db.query calls."),
-        (txn.documents_written, tl.documents_written, "Many writes in a single function execution",
-         "Consider splitting the work across several mutations (for example with the scheduler)."),
-        (txn.bytes_written, tl.bytes_written, "Many bytes written in a single function execution",
-         "Consider splitting the work across several mutations (for example with the scheduler)."),
+        (txn.documents_read, tl.documents_read, "Many documents read in a single function execution", "",
+         OVER_LIMIT_HELP),
+        (txn.index_ranges, tl.index_ranges, "Many reads in a single function execution", "", OVER_LIMIT_HELP),
+        (txn.bytes_read, tl.bytes_read, "Many bytes read in a single function execution", " bytes",
+         OVER_LIMIT_HELP),
+        (txn.documents_written, tl.documents_written, "Many writes in a single function execution", "", ""),
+        (txn.bytes_written, tl.bytes_written, "Many bytes written in a single function execution", " bytes", ""),
     )
-    for actual, limit, what, advice in checks:
-        if limit and actual >= frac * limit:
-            unit = " bytes" if "bytes" in what else ""
-            out.append(f"[WARN] {what} (actual: {actual}{unit}, limit: {limit}{unit}). {advice}")
+    out = []
+    for actual, limit, what, unit, advice in checks:
+        if limit and int(frac * limit) < actual <= limit:
+            suffix = f" {advice}" if advice else ""
+            out.append(f"[WARN] {what} (actual: {actual}{unit}, limit: {limit}{unit}).{suffix}")
     return out
