@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import copy
 import datetime
@@ -21,12 +22,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from typing import Any, Callable
 
 from ..engine.clock import Clock, VirtualClock
 from ..engine.database import DEFAULT_HISTORY_NS, Database
 from ..engine.subscriptions import Execution, HubStats, Subscription, SubscriptionHub, freeze
-from ..engine.transaction import Transaction
+from ..engine.transaction import DatabaseError, Transaction
 from ..errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
 from ..values import MISSING, convex_value
 from ..values._check import canonical_copy
@@ -43,6 +45,8 @@ from .env import Environment
 from .limits import Limits, LimitError, check_size, near_limit_warnings, user_code
 from .components import Component, ComponentRef, Components, make_ctx
 from .system import is_system_path, lookup_system
+from .admin_calls import SystemCalls
+from .contract import DeployedModule, TableBatch
 
 __all__ = ["Backend", "Invocation", "Module", "connect"]
 
@@ -185,7 +189,7 @@ class Module(_Definer):
         return f"<Module {self._module}>"
 
 
-class Backend(_Definer):
+class Backend(_Definer, SystemCalls):
     """An embedded Convex deployment: SQLite storage, functions, calls (see module docstring)."""
 
     def __init__(
@@ -220,6 +224,7 @@ class Backend(_Definer):
         )
         self.registry = Registry()
         self.logs = logs.LogBook()
+        self._deployed_modules: dict[str, set[str]] = {}  # deploy_module: module -> its paths
         # Deployment state shown by system queries (latest export, imports): see backend/system.py.
         self.system_state: dict[str, Any] = {}
         # File storage (backend/storage.py): the base of its URLs (app.serve() sets the served
@@ -357,6 +362,170 @@ class Backend(_Definer):
     def latest_ts(self) -> int:
         """The timestamp of the latest commit (nanoseconds since the Unix epoch)."""
         return self._db.latest_ts()
+
+    # -- the deployment contract's data primitives (backend/contract.py) ------------------------
+    @property
+    def location(self) -> str:
+        """Where this deployment lives: ``memory://`` or ``sqlite:///path``."""
+        return f"sqlite:///{self.path}" if self.path else "memory://"
+
+    def timestamp(self, at: Any) -> int:
+        """A commit timestamp from ``at``: an ``int``, a ``datetime`` (naive: UTC) or a
+        ``timedelta`` ago (counted back on this backend's clock)."""
+        return to_timestamp(at, self._db.clock_ns())
+
+    def documents(self, table: str, *, at: Any = None) -> list[dict]:
+        """Every document of ``table`` in ``_creationTime`` order, one snapshot (``at``: the
+        one then, as ``query(..., at=)`` takes it)."""
+        from .context import QueryCtx
+
+        when = self.timestamp(at) if at is not None else None
+        with self._db.read(at=when) as txn:
+            if txn.table(table) is None:
+                return []
+            return QueryCtx(self, txn, None).db.query(table).collect()
+
+    def read_table(self, table: str, *, at: Any = None) -> Iterator[TableBatch]:
+        """Every document of ``table`` in batches (``TableBatch``), one snapshot: the latest
+        is read joined by SQLite (no Python object per row until the reader decodes it)."""
+        from ..engine.stored import CT_KEY_LEN, load_rows
+
+        when = self.timestamp(at) if at is not None else None
+        with self._db.read(at=when) as txn:
+            info = txn.table(table)
+            if info is None:
+                return
+            if txn.read_ts is not None:  # the past: documents one by one
+                yield TableBatch(documents=[d for rows in txn.iter_documents_ordered(info.number) for d in load_rows(rows)])
+                return
+            # closing(): whatever happens, the read-ahead is over before the snapshot is released.
+            id_len = info.indexes["by_id"].doc_key_len - CT_KEY_LEN - 2
+            with contextlib.closing(txn.json_batches(info.number, id_len)) as batches:
+                for texts, plains, ids, times in batches:
+                    yield TableBatch(json=texts, plain=plains, ids=ids, times=times)
+
+    def clear_tables(self) -> int:
+        """Delete every document of every table in one exclusive transaction (functions and
+        schema stay); returns how many. Live queries show the empty tables when it returns."""
+        from ..engine.bulk import clear_table
+
+        with self._db.write(exclusive=True) as txn:
+            return sum(clear_table(txn, name) for name in self._db.table_names())
+
+    def clear_table(self, table: str) -> int:
+        """Delete every document of ``table`` in one exclusive transaction; returns how many."""
+        from ..engine.bulk import clear_table
+
+        if self._db.table(table) is None:
+            raise ValueError(f"no table named {table!r}")
+        with self._db.write(exclusive=True) as txn:
+            return clear_table(txn, table)
+
+    def import_columns(
+        self, table: str, names: Sequence[str], columns: Sequence[list[Any]], n: int, *, mode: str = "insert",
+        keep_ids: bool = False, atomic: bool = True, batch_size: int = 50_000,
+        progress: Callable[[int], Any] | None = None,
+    ) -> int:
+        """Insert ``n`` rows given as columns (``MISSING`` for a field a row lacks) into
+        ``table`` (``import_dataframe``'s write). ``mode``: "insert" (the table must be empty),
+        "append" or "replace" (always atomic). ``atomic``: one exclusive transaction, else one
+        per ``batch_size`` rows. ``keep_ids``: ``_id``/``_creationTime`` columns are kept.
+        ``progress(k)`` is told as each batch of ``k`` rows is written."""
+        from ..engine import bulk
+
+        if mode not in ("insert", "replace", "append"):
+            raise ValueError(f"mode= takes 'insert', 'replace' or 'append', got {mode!r}")
+
+        def check_mode(txn: Transaction) -> None:
+            count = bulk.table_count(txn, table)
+            if mode == "insert" and count:
+                raise DatabaseError(
+                    f"Table {table!r} already has {count} documents: import with mode='append' to add "
+                    "to them or mode='replace' to replace them"
+                )
+
+        def insert(txn: Transaction, chunk: Sequence[list[Any]], count: int, start: int, report: Any) -> None:
+            try:
+                bulk.insert_columns(txn, table, names, chunk, count, keep_system_fields=keep_ids, progress=report)
+            except bulk.ImportRowError as exc:
+                raise DatabaseError(f"import_dataframe into {table!r}: row {start + exc.row}: {exc.reason}") from exc
+
+        if atomic or mode == "replace":
+            with self._db.write(exclusive=True) as txn:
+                check_mode(txn)
+                if mode == "replace":
+                    bulk.clear_table(txn, table)
+                if n == 0:
+                    bulk.ensure_table(txn, table)
+                # One call: the engine batches the rows itself (and overlaps its work with
+                # SQLite's), reporting each batch.
+                insert(txn, columns, n, 0, progress)
+            return n
+        with self._db.write(exclusive=True) as txn:
+            check_mode(txn)
+            if n == 0:
+                bulk.ensure_table(txn, table)
+        for start in range(0, n, batch_size):
+            count = min(batch_size, n - start)
+            with self._db.write(exclusive=True) as txn:
+                insert(txn, [col[start : start + batch_size] for col in columns], count, start, None)
+            if progress is not None:
+                progress(count)
+        return n
+
+    def on_log(self, listener: Callable[[logs.LogEntry], Any]) -> Callable[[], None]:
+        """Call ``listener(entry)`` after each function execution is logged; returns the
+        function that stops it."""
+        self.logs.listeners.append(listener)
+        return lambda: _discard(self.logs.listeners, listener)
+
+    def on_commit(self, listener: Callable[[int], Any], *, poll_interval: float = 1.0) -> Callable[[], None]:
+        """Call ``listener(ts)`` after every commit (on the committing thread: keep it short);
+        returns the function that stops it. ``poll_interval`` is for remote deployments."""
+
+        def on_commit(_writes: Any, ts: int) -> None:
+            listener(ts)
+
+        self._db.commit_listeners.append(on_commit)
+        return lambda: _discard(self._db.commit_listeners, on_commit)
+
+    def deploy_module(self, name: str, source: str, *, namespace: dict | None = None,
+                      replace: bool = True) -> DeployedModule:
+        """Deploy Python source as module ``name`` (``%%convex_module``; a remote push lands
+        here): the functions it decorates become ``name:<fn>``, those an earlier deploy of the
+        module defined and this one lacks are removed (``replace=False`` keeps them). All or
+        nothing: an error in the source raises ``project.SourceError`` and changes nothing."""
+        from .project import run_module_source
+
+        self.module(name)  # checks the name
+        module = name[:-3] if name.endswith(".js") else name
+        defined = run_module_source(
+            self, module, source, namespace, passthrough=(ConvexError, ConvexFunctionError, InvalidValueError)
+        )
+        reruns = self._hub.stats.reruns
+        for definition in defined.values():
+            self.registry.register(definition)
+        previous = self._deployed_modules.get(module, set())
+        removed = sorted(previous - set(defined)) if replace else []
+        for path in removed:
+            self.registry.remove(path)
+        self._deployed_modules[module] = set(defined) | (set() if replace else previous)
+        self.wait_for_callbacks()
+        return DeployedModule(
+            module, [(d.path, d.kind) for d in sorted(defined.values(), key=lambda d: d.path)], removed,
+            self._hub.stats.reruns - reruns,
+        )
+
+    def remove_functions(self, paths: Sequence[str]) -> list[str]:
+        """Remove functions by path (those that exist); returns the removed paths."""
+        removed = []
+        for path in paths:
+            if self.registry.lookup(path) is not None:
+                self.registry.remove(path)
+                removed.append(path)
+            for known in self._deployed_modules.values():
+                known.discard(path)
+        return removed
 
     def history_range(self) -> tuple[int, int]:
         """``(oldest, latest)``: the timestamps reads with ``at=`` may ask for."""
@@ -1006,6 +1175,14 @@ class _ActionLoop:
             loop, self._loop = self._loop, None
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)
+
+
+def _discard(listeners: list[Any], listener: Any) -> None:
+    """Remove a listener if it is still there (stopping twice is harmless)."""
+    try:
+        listeners.remove(listener)
+    except ValueError:
+        pass
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

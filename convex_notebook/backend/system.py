@@ -164,9 +164,62 @@ def _cloud_url(ctx: Any) -> str:
 
 
 def _clear_tables(ctx: Any) -> float:
-    """Delete every document of every table in one transaction (functions and schema stay)."""
-    db = ctx._backend.database
-    return float(sum(bulk.clear_table(ctx._txn, name) for name in db.table_names()))
+    """Delete every document of every table in one exclusive transaction (functions and schema
+    stay): an action, so that the backend runs its own exclusive clear (``Backend.clear_tables``)."""
+    return float(ctx._backend.clear_tables())
+
+
+def _clear_table(ctx: Any, table: str) -> float:
+    """Delete every document of one table in one exclusive transaction."""
+    return float(ctx._backend.clear_table(table))
+
+
+def _delete_documents(ctx: Any, ids: list) -> float:
+    """Delete documents by id in one transaction; how many existed (Convex's dashboard's
+    ``_system/frontend/deleteDocuments``)."""
+    found = 0
+    for doc_id in ids:
+        if ctx.db.get(doc_id) is not None:
+            ctx.db.delete(doc_id)
+            found += 1
+    return float(found)
+
+
+def _replace_document(ctx: Any, id: str, document: dict) -> None:
+    """Replace a document's fields, validated by the schema (the dashboard's editor)."""
+    ctx.db.replace(id, document)
+
+
+def _cancel_job(ctx: Any, id: str) -> None:
+    """Cancel a pending scheduled function (``ctx.scheduler.cancel``)."""
+    ctx.scheduler.cancel(id)
+
+
+def _scheduled_jobs(ctx: Any, limit: float = 50) -> list:
+    """The newest scheduled functions (``_scheduled_functions``)."""
+    return ctx.db.system.query("_scheduled_functions").order("desc").take(max(0, int(limit)))
+
+
+def _stored_files(ctx: Any, limit: float = 50) -> list:
+    """The newest files of file storage (``_storage``)."""
+    return ctx.db.system.query("_storage").order("desc").take(max(0, int(limit)))
+
+
+def _cron_jobs(ctx: Any) -> list[dict]:
+    """The cron jobs by name: schedule, function, next run (ms), runs so far."""
+    backend = ctx._backend
+    out = []
+    for job in sorted(list(backend.crons.jobs.values()), key=lambda j: j.name):
+        ref = job.ref
+        definition = backend.registry.lookup(ref) if isinstance(ref, str) else getattr(ref, "definition", None)
+        out.append({
+            "name": job.name,
+            "schedule": f"every {job.interval_s:g} s" if job.interval_s is not None else f"cron {job.cron}",
+            "function": definition.path if definition is not None else str(ref),
+            "nextRun": float(job.next_run_ms) if job.next_run_ms else None,
+            "runs": float(job.runs),
+        })
+    return out
 
 
 _PAGINATION = v.object({
@@ -195,7 +248,16 @@ _SYSTEM: dict[str, FunctionDef] = {
         ),
         _define("query", "_system/cli/functions:default", _functions),
         _define("query", "_system/cli/logs:default", _logs, {"limit": v.optional(v.number())}),
-        _define("mutation", "_system/cli/clearTables:default", _clear_tables),
+        _define("action", "_system/cli/clearTables:default", _clear_tables),
+        _define("action", "_system/cli/clearTable:default", _clear_table, {"table": v.string()}),
+        _define("mutation", "_system/frontend/deleteDocuments:default", _delete_documents,
+                {"ids": v.array(v.string())}),
+        _define("mutation", "_system/frontend/replaceDocument:default", _replace_document,
+                {"id": v.string(), "document": v.any()}),
+        _define("mutation", "_system/frontend/cancelJob:default", _cancel_job, {"id": v.string()}),
+        _define("query", "_system/frontend/scheduledJobs:default", _scheduled_jobs, {"limit": v.optional(v.number())}),
+        _define("query", "_system/frontend/storedFiles:default", _stored_files, {"limit": v.optional(v.number())}),
+        _define("query", "_system/frontend/cronJobs:default", _cron_jobs),
         _define("query", "_system/cli/exports:getLatest", _latest_export),
         _define("query", "_system/cli/queryImport:list", _imports),
         _define("query", "_system/cli/queryImport:default", _import, {"importId": v.string()}),
