@@ -33,7 +33,7 @@ from ..errors import ConvexError, ConvexFunctionError, InvalidValueError, Valida
 from ..values import MISSING, convex_value
 from ..values._check import canonical_copy
 from ..values.schema import SchemaDefinition
-from . import logs
+from . import logs, optional
 from .context import InlineMutationCtx
 from .occ import OccError, run_optimistic
 from .timestamps import to_timestamp
@@ -173,14 +173,19 @@ class _Definer:
         return self._define_or_call("action", True, target, args, name, returns)
 
 
+def module_name_of(name: Any) -> str:
+    """A module's name as given (``tasks``, ``chat/messages``; a ``.js`` suffix dropped), checked."""
+    if not isinstance(name, str) or not name or ":" in name:
+        raise ValueError(f"A module name is a path like 'tasks' or 'chat/messages', got {name!r}")
+    return name[:-3] if name.endswith(".js") else name
+
+
 class Module(_Definer):
     """``app.module("tasks")``: functions decorated here are named ``tasks:<function>``."""
 
     def __init__(self, backend: "Backend", name: str) -> None:
-        if not isinstance(name, str) or not name or ":" in name:
-            raise ValueError(f"A module name is a path like 'tasks' or 'chat/messages', got {name!r}")
         self._owner = backend
-        self._module = name[:-3] if name.endswith(".js") else name
+        self._module = module_name_of(name)
 
     def _backend(self) -> "Backend":
         return self._owner
@@ -189,7 +194,7 @@ class Module(_Definer):
         return f"<Module {self._module}>"
 
 
-class Backend(_Definer, SystemCalls):
+class Backend(_Definer, SystemCalls, optional.NotebookMethods):
     """An embedded Convex deployment: SQLite storage, functions, calls (see module docstring)."""
 
     def __init__(
@@ -338,9 +343,7 @@ class Backend(_Definer, SystemCalls):
         ``auth.config.ts``: ``{"providers": [{"domain": url, "applicationID": aud}, {"type":
         "customJwt", "issuer", "jwks", "algorithm", "applicationID"}]}``; ``None`` removes them
         (then every user token is refused, unless the server runs with dev tokens)."""
-        from ..server.auth_providers import AuthProviders
-
-        self.auth_providers = AuthProviders(config) if config is not None else None
+        self.auth_providers = optional.auth_providers(config) if config is not None else None
 
     def module(self, name: str) -> Module:
         return Module(self, name)
@@ -497,8 +500,7 @@ class Backend(_Definer, SystemCalls):
         nothing: an error in the source raises ``project.SourceError`` and changes nothing."""
         from .project import run_module_source
 
-        self.module(name)  # checks the name
-        module = name[:-3] if name.endswith(".js") else name
+        module = module_name_of(name)
         defined = run_module_source(
             self, module, source, namespace, passthrough=(ConvexError, ConvexFunctionError, InvalidValueError)
         )
@@ -688,9 +690,7 @@ class Backend(_Definer, SystemCalls):
         the server on a background thread and returns a handle with ``.url`` and ``.stop()``.
         Options: ``admin_key``, ``verify_token``, ``log_level``, ... (see
         ``convex_notebook.server.serve``)."""
-        from ..server.serve import serve
-
-        return serve(self, host=host, port=port, block=block, **options)
+        return optional.serve(self, host=host, port=port, block=block, **options)
 
     @property
     def reactivity(self) -> HubStats:
@@ -704,13 +704,6 @@ class Backend(_Definer, SystemCalls):
     def wait_for_callbacks(self, timeout: float | None = 10.0) -> bool:
         """Block until every subscription callback scheduled so far has run."""
         return self._hub.drain(timeout)
-
-    def live(self, target: Any, args: dict | None = None, **options: Any) -> Any:
-        """A live table of a query's result (a ``LiveQuery`` widget; needs the notebook extras):
-        re-renders on every change, with ``.value``, ``.df``, ``.status``, ``.wait_for()``."""
-        from ..notebook.widgets import live
-
-        return live(self, target, args, **options)
 
     async def query_async(self, target: Any, args: dict | None = None) -> Any:
         return await asyncio.to_thread(self.query, target, args)
@@ -1059,55 +1052,29 @@ class Backend(_Definer, SystemCalls):
 
         return self._logged("(inline)", "mutation", wrapped)
 
-    # -- data: pandas and import/export (convex_notebook.notebook.dataframes, convex_notebook.io) --
-    # Thin wrappers that import their modules on first use: the backend never loads pandas.
-    def df(self, source: Any, args: dict | None = None, *, index: str | None = None, at: Any = None) -> Any:
-        """A DataFrame of a table (``app.df("tasks")``, in ``_creationTime`` order), of a
-        query's result (``app.df("tasks:list", {...})``) or of documents (a list, a page);
-        ``at`` reads the table or query as it was then (see :meth:`query`)."""
-        from ..notebook.dataframes import dataframe
-
-        return dataframe(self, source, args, index=index, at=at)
-
-    def import_dataframe(self, table: str, df: Any, mode: str = "insert", **options: Any) -> int:
-        """Write a DataFrame's rows as documents of ``table``; ``mode``: "insert" (the table
-        must be empty), "append" or "replace". Options: ``batch_size``, ``atomic``,
-        ``keep_ids``, ``nan``, ``progress`` (see ``notebook.dataframes.import_dataframe``)."""
-        from ..notebook.dataframes import import_dataframe
-
-        return import_dataframe(self, table, df, mode=mode, **options)  # type: ignore[arg-type]
-
+    # -- data: import/export (convex_notebook.io), attached by backend/optional.py ---------------
+    # (df, import_dataframe and live come from optional.NotebookMethods: pandas loads on use.)
     def infer_schema(self, source: Any) -> Any:
         """A ``define_table(...)`` fitting a DataFrame or a table's documents; string columns
         of this app's document ids become ``v.id(table)``."""
-        from ..notebook.dataframes import infer_schema
-
         frame = self.df(source) if isinstance(source, str) else source
-        return infer_schema(frame, id_table=self._db.table_name_for_id)
+        return optional.infer_schema(frame, id_table=self._db.table_name_for_id)
 
     def export_snapshot(self, path: str | os.PathLike[str], **options: Any) -> str:
         """Write every table to a ZIP in Convex's snapshot layout (``npx convex export``)."""
-        from ..io import export_snapshot
-
-        return export_snapshot(self, path, **options)
+        return optional.export_snapshot(self, path, **options)
 
     def import_snapshot(self, path: str | os.PathLike[str], **options: Any) -> dict[str, int]:
         """Restore the tables of a snapshot ZIP, keeping ids (``npx convex import x.zip``)."""
-        from ..io import import_snapshot
-
-        return import_snapshot(self, path, **options)
+        return optional.import_snapshot(self, path, **options)
 
     def import_table(self, table: str, path: str | os.PathLike[str], **options: Any) -> int:
         """Import a JSONL, JSON or CSV file into a table (``npx convex import --table``)."""
-        from ..io import import_table
-
-        return import_table(self, table, path, **options)
+        return optional.import_table(self, table, path, **options)
 
     def export_table(self, table: str, path: str | os.PathLike[str], **options: Any) -> int:
         """Write a table's documents to a JSONL, JSON or CSV file."""
-        from ..io import export_table
-
-        return export_table(self, table, path, **options)
+        return optional.export_table(self, table, path, **options)
 
     # -- async actions ----------------------------------------------------------------------
     def _ensure_action_loop(self) -> asyncio.AbstractEventLoop:
@@ -1258,9 +1225,7 @@ def connect(url: str = "memory://", *, admin_key: str | None = None, **options: 
             )
         return Backend(path, **options)
     if url.startswith(("http://", "https://")):
-        from ..server.client import DeploymentClient
-
         if admin_key is None:  # as the server, which takes its key from the same variable
             admin_key = os.environ.get("CONVEX_NOTEBOOK_ADMIN_KEY") or None
-        return DeploymentClient(url, admin_key=admin_key, **options)
+        return optional.remote_client(url, admin_key=admin_key, **options)
     raise ValueError(f"Unknown deployment URL {url!r}: use memory://, sqlite:///path or http://host:port")

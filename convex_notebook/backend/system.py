@@ -222,6 +222,26 @@ def _cron_jobs(ctx: Any) -> list[dict]:
     return out
 
 
+def _deploy_module(ctx: Any, name: str, source: str, replace: bool = True) -> dict:
+    """Deploy Python source as module ``name`` on this deployment (a remote ``%%convex_module``:
+    the admin key runs code here, as ``serve --functions`` does). A source error comes back as
+    a ``ConvexError`` with ``{"code": "SourceError", "message", "line"}``."""
+    from ..errors import ConvexError
+    from .project import SourceError
+
+    try:
+        report = ctx._backend.deploy_module(name, source, replace=replace)
+    except SourceError as exc:
+        raise ConvexError({"code": "SourceError", "message": str(exc), "line": exc.line}) from None
+    return {"name": report.name, "functions": [list(f) for f in report.functions], "removed": report.removed,
+            "reruns": float(report.reruns)}
+
+
+def _remove_functions(ctx: Any, paths: list) -> list:
+    """Remove functions by path; the paths removed."""
+    return ctx._backend.remove_functions(paths)
+
+
 _PAGINATION = v.object({
     "numItems": v.number(),
     "cursor": v.union(v.string(), v.null()),
@@ -258,6 +278,9 @@ _SYSTEM: dict[str, FunctionDef] = {
         _define("query", "_system/frontend/scheduledJobs:default", _scheduled_jobs, {"limit": v.optional(v.number())}),
         _define("query", "_system/frontend/storedFiles:default", _stored_files, {"limit": v.optional(v.number())}),
         _define("query", "_system/frontend/cronJobs:default", _cron_jobs),
+        _define("action", "_system/cli/deployModule:default", _deploy_module,
+                {"name": v.string(), "source": v.string(), "replace": v.optional(v.boolean())}),
+        _define("action", "_system/cli/removeFunctions:default", _remove_functions, {"paths": v.array(v.string())}),
         _define("query", "_system/cli/exports:getLatest", _latest_export),
         _define("query", "_system/cli/queryImport:list", _imports),
         _define("query", "_system/cli/queryImport:default", _import, {"importId": v.string()}),

@@ -756,6 +756,8 @@ class DeploymentClient(RemoteDataMixin):
         if callable(target) and not isinstance(target, (str, RegisteredFunction)):
             raise TypeError("run(callable) needs an embedded Backend; on a remote deployment run a function by path")
         path = _path_of(target)
+        if path.startswith("_system/"):
+            self._require_admin(path)  # the deployment's admin API: say what is missing
         body = json.dumps({"path": path, "args": _encode_args(path, args), "format": "convex_encoded_json"}).encode()
         payload, headers = self._http("POST", "/api/function", body=body)
         if payload.get("status") == "success":
