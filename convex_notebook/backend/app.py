@@ -698,6 +698,11 @@ class Backend(_Definer, SystemCalls, optional.NotebookMethods):
         return self._hub.stats
 
     @property
+    def subscription_count(self) -> int:
+        """How many live subscriptions this deployment serves."""
+        return self._hub.subscription_count
+
+    @property
     def subscription_hub(self) -> SubscriptionHub:
         return self._hub
 

@@ -277,7 +277,7 @@ _SYSTEM: dict[str, FunctionDef] = {
         _define("mutation", "_system/frontend/cancelJob:default", _cancel_job, {"id": v.string()}),
         _define("query", "_system/frontend/scheduledJobs:default", _scheduled_jobs, {"limit": v.optional(v.number())}),
         _define("query", "_system/frontend/storedFiles:default", _stored_files, {"limit": v.optional(v.number())}),
-        _define("query", "_system/frontend/cronJobs:default", _cron_jobs),
+        _define("action", "_system/frontend/cronJobs:default", _cron_jobs),  # not in the database: never cached
         _define("action", "_system/cli/deployModule:default", _deploy_module,
                 {"name": v.string(), "source": v.string(), "replace": v.optional(v.boolean())}),
         _define("action", "_system/cli/removeFunctions:default", _remove_functions, {"paths": v.array(v.string())}),

@@ -242,6 +242,11 @@ class DeploymentClient(RemoteDataMixin):
         return f"<DeploymentClient {self.url} {state}>"
 
     @property
+    def subscription_count(self) -> int:
+        """How many live subscriptions this client holds."""
+        return sum(len(query.handles) for query in list(self._queries.values()))
+
+    @property
     def connected(self) -> bool:
         return self._ws is not None
 
