@@ -642,10 +642,23 @@ class Backend(_Definer, SystemCalls, optional.NotebookMethods):
             raise ConvexFunctionError("app.subscribe() cannot be called from inside a query or mutation")
         definition = self._resolve(target, "query", admin=admin)
         converted = self._convert_args(definition, args)
-        return self._hub.subscribe(
+        started, misses = time.perf_counter(), self._hub.stats.cache_misses
+        sub = self._hub.subscribe(
             definition.path, converted, self._identity, on_update=on_update, on_error=on_error,
             journal=journal,
         )
+        if not is_system_path(definition.path):
+            # Logged as app.query logs a call (a remote client's queries arrive here): the
+            # first result's lines and usage when this call computed it, else none.
+            first = sub._result
+            fresh = first is not None and self._hub.stats.cache_misses != misses
+            usage = dict(_NO_USAGE)
+            if fresh:
+                usage.update(first.usage)
+            error = str(first.error) if first is not None and first.error is not None else None
+            self.logs.add(logs.LogEntry(time.time(), definition.path, "query", list(first.log_lines) if fresh else [],
+                                        (time.perf_counter() - started) * 1000, error, usage))
+        return sub
 
     def invoke(
         self, target: Any, args: Any = None, *, kind: str | None = None, admin: bool = False, at: int | None = None

@@ -266,8 +266,9 @@ _SYSTEM: dict[str, FunctionDef] = {
             {"table": v.string(), "paginationOpts": _PAGINATION,
              "order": v.optional(v.union(v.literal("asc"), v.literal("desc")))},
         ),
-        _define("query", "_system/cli/functions:default", _functions),
-        _define("query", "_system/cli/logs:default", _logs, {"limit": v.optional(v.number())}),
+        # Not in the database (nothing a query could be invalidated by): actions, never cached.
+        _define("action", "_system/cli/functions:default", _functions),
+        _define("action", "_system/cli/logs:default", _logs, {"limit": v.optional(v.number())}),
         _define("action", "_system/cli/clearTables:default", _clear_tables),
         _define("action", "_system/cli/clearTable:default", _clear_table, {"table": v.string()}),
         _define("mutation", "_system/frontend/deleteDocuments:default", _delete_documents,
