@@ -190,8 +190,9 @@ def _one_line(exc: BaseException, file: Path, shown: str) -> str:
 
 
 def _run_file(app: "Backend", file: Path, module: str, shown: str, import_root: Path | None = None) -> _FileResult:
-    import convex_notebook as cn
-    from convex_notebook import v
+    from ..values.validators import v
+
+    cn = sys.modules[__name__.split(".")[0]]  # the package (imported already: it holds this module)
 
     source = file.read_bytes()
     loading = _Loading(module)

@@ -29,7 +29,7 @@ from ..values._keys import T_STRING
 from .overlay import TableOverlay, merge_rows
 from .readset import KeyRange, ReadSet, WriteSet, point_range
 from .stored import (
-    CT_KEY_LEN, dumps_user, id_key_candidate, is_native, load_row, load_rows, native_internal, user_fields,
+    CT_KEY_LEN, SYSTEM_TABLES, dumps_user, id_key_candidate, is_native, load_row, load_rows, native_internal, user_fields,
 )
 
 if TYPE_CHECKING:
@@ -269,8 +269,6 @@ class Transaction:
         self._created_tables = True
         if not self._buffered:
             return db.system_table(name) if system else db.create_table(name)
-        from .database import SYSTEM_TABLES
-
         number = SYSTEM_TABLES[name] if system else db.reserve_table_number()
         info = self.new_tables[name] = db.pending_table(name, number)
         return info

@@ -35,7 +35,7 @@ import json
 import re
 import shlex
 import types
-from typing import Any, Callable
+from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, needs_local_scope, no_var_expand
@@ -48,7 +48,7 @@ from ..errors import ConvexError, ConvexFunctionError, InvalidValueError
 from ..backend.app import Backend
 from ..backend.contract import Deployment
 from . import admin, admin_writes
-from .display import QueryResult, plural
+from .display import QueryResult, plural, to_frame
 
 __all__ = ["ConvexMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -547,8 +547,6 @@ class ConvexMagics(Magics, Configurable):
     def _dataframe(self, app: Any, table: str, *, limit: int | None = None, order: str = "desc") -> Any:
         if limit is None:
             return app.df(table)
-        from .widgets import to_frame
-
         return to_frame(admin.read_documents(app, table, limit=limit, order=order))
 
     def _cmd_import(self, rest: str, local_ns: dict) -> Any:
@@ -567,8 +565,6 @@ class ConvexMagics(Magics, Configurable):
         if ns.source.isidentifier() and ns.source in local_ns:
             data = local_ns[ns.source]
             if isinstance(data, list):
-                from .widgets import to_frame
-
                 data = to_frame(data)
             app.import_dataframe(ns.table, data, mode=ns.mode)
         else:
@@ -973,13 +969,17 @@ def load_ipython_extension(shell: Any) -> None:
     _loaded[id(shell)] = magics
     from ..engine import SchemaError
 
-    from .tracebacks import show_error
+    from .tracebacks import register_short_errors, show_error
 
     shell.set_custom_exc(SHORT_ERROR_TYPES + (SchemaError,), show_error)
+    register_short_errors(shell, lambda: bool(magics.short_errors))
     install_cell_hooks(shell)
 
 
 def unload_ipython_extension(shell: Any) -> None:
+    from .tracebacks import register_short_errors
+
+    register_short_errors(shell, None)
     magics = _loaded.pop(id(shell), None)
     if magics is not None and magics in shell.configurables:
         shell.configurables.remove(magics)

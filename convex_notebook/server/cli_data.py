@@ -89,7 +89,7 @@ def _open(args: argparse.Namespace) -> Any:
         folder = os.path.dirname(os.path.abspath(args.db))
         if not os.path.isdir(folder):
             raise CommandError(f"the folder {os.path.dirname(args.db)}/ does not exist: create it (mkdir -p) first")
-        from .cli import open_database
+        from .cli_support import open_database
 
         try:
             app = open_database(args.db, echo_logs=False)  # a call's log lines go to stderr (see _run)

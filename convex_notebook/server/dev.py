@@ -42,7 +42,7 @@ def run_dev(args: argparse.Namespace, stop: threading.Event | None = None) -> in
     import convex_notebook as cn
     import watchfiles
 
-    from .cli import load_auth_config, open_database, print_auth, print_functions, stop_on_sigterm
+    from .cli_support import load_auth_config, open_database, print_auth, print_functions, stop_on_sigterm
 
     app = open_database(args.db) if args.db else cn.Backend()
     try:
