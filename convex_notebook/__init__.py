@@ -30,6 +30,7 @@ from .engine import (
     TransactionLimits,
     VirtualClock,
 )
+from .backend.contract import Deployment
 from .backend.crons import CronJobs
 from .backend.http_actions import HttpRequest, HttpResponse, HttpRouter
 from .backend.limits import LimitError, Limits
@@ -66,6 +67,10 @@ def __getattr__(name: str) -> object:
         from . import notebook
 
         return getattr(notebook, name)
+    if name == "DeploymentClient":  # the remote deployment (cn.connect("http://...") makes one)
+        from .server.client import DeploymentClient
+
+        return DeploymentClient
     if name == "show_full_tracebacks":  # notebook display setting (no IPython import)
         from .notebook.tracebacks import show_full_tracebacks
 
@@ -86,6 +91,8 @@ __all__ = [
     "CronJobs",
     "Dashboard",
     "DatabaseError",
+    "Deployment",
+    "DeploymentClient",
     "FunctionNotFound",
     "HttpRequest",
     "HttpResponse",

@@ -291,3 +291,10 @@ def test_live_widget(app: Any, backend: cn.Backend) -> None:
         assert len(widget.wait_for(lambda rows: len(rows) == 1)) == 1
     finally:
         widget.close()
+
+
+def test_connect_returns_one_of_the_two_exported_classes(app: Any, backend: cn.Backend) -> None:
+    expected = cn.Backend if app is backend else cn.DeploymentClient
+    assert type(app) is expected and isinstance(app, cn.Deployment)
+    with cn.connect("memory://") as other:
+        assert isinstance(other, cn.Backend)
