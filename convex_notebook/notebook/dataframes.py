@@ -235,6 +235,8 @@ def to_dataframe(docs: Iterable[Mapping[str, Any]] | Mapping[str, Any], *, index
 def empty_table_frame(index: str | None = None) -> pd.DataFrame:
     """The frame of a table without documents: just its system columns, typed."""
     frame = pd.DataFrame({"_id": pd.array([], dtype="str"), "_creationTime": pd.array([], dtype="datetime64[ns, UTC]")})
+    if index is not None and index not in frame.columns:
+        raise KeyError(f"Cannot index by {index!r}: there is no such column")
     return frame.set_index(index) if index is not None else frame
 
 

@@ -270,6 +270,8 @@ def test_df_of_a_table_a_query_and_documents(app: Any) -> None:
     assert app.df("empty_yet", index="_id").index.name == "_id"
     with pytest.raises(KeyError, match="no such column"):
         app.df("notes", index="nope")
+    with pytest.raises(KeyError, match="no such column"):
+        app.df("empty_yet", index="nope")
     with pytest.raises(TypeError, match="is a table"):
         app.df("notes", {"x": 1})
 
