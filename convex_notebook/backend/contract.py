@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from ..engine.handles import LiveHandle
     from ..values.validators import Validator
+    from .app import Invocation
     from .logs import LogBook, LogEntry
 
 __all__ = ["DeployedModule", "Deployment", "FunctionInfo", "TableBatch", "Unsubscribe"]
@@ -87,6 +88,11 @@ class Deployment(Protocol):
     def action(self, target: Any, args: dict | None = None) -> Any: ...
     def run(self, target: Any, args: dict | None = None) -> Any:
         """Admin call: any function, internal and ``_system/`` ones too."""
+        ...
+
+    def invoke(self, target: Any, args: Any = None, *, kind: str | None = None, admin: bool = False,
+               at: int | None = None) -> Invocation:
+        """Run a function and report (value or error, log lines, timestamp) instead of raising."""
         ...
 
     async def query_async(self, target: Any, args: dict | None = None) -> Any: ...

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
@@ -40,6 +40,9 @@ from ..values import Int64
 from . import admin, admin_writes
 from .bridge import KernelBridge, get_bridge
 from .display import log_rows, plural, short_error, tabulate, value_text
+
+if TYPE_CHECKING:
+    from ..backend.contract import Deployment
 
 __all__ = ["Dashboard"]
 
@@ -448,18 +451,10 @@ class Dashboard(anywidget.AnyWidget):
             self.remove_env(str(content.get("name", "")))
 
 
-def _invoke(app: Any, path: str, args: dict) -> tuple[Any, BaseException | None, list[str]]:
+def _invoke(app: Deployment, path: str, args: dict) -> tuple[Any, BaseException | None, list[str]]:
     """``(value, error, log lines)`` of an admin call, without raising."""
-    invoke = getattr(app, "invoke", None)
-    if invoke is not None:
-        inv = invoke(path, args, admin=True)
-        return inv.value, inv.error, list(inv.log_lines)
-    try:
-        runner = getattr(app, "run", None) or app.query
-        return runner(path, args), None, []
-    except Exception as exc:  # noqa: BLE001 - shown in the dashboard
-        return None, exc, []
-
+    inv = app.invoke(path, args, admin=True)
+    return inv.value, inv.error, list(inv.log_lines)
 
 
 def parse_identity(value: Any) -> dict | None:

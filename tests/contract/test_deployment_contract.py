@@ -50,6 +50,15 @@ def test_query_mutation_action_run(app: Any) -> None:
         app.mutation("notes:add", {"text": 3})
 
 
+def test_invoke_reports_instead_of_raising(app: Any) -> None:
+    inv = app.invoke("notes:add", {"text": "a"}, admin=True)
+    assert inv.error is None and isinstance(inv.value, str) and inv.log_lines == ["[LOG] adding a"]
+    assert 0 < inv.ts <= app.latest_ts()  # the commit's timestamp
+    assert app.invoke("notes:purge", admin=True).value == 1  # internal: admin
+    failed = app.invoke("notes:add", {"text": 3}, admin=True)
+    assert isinstance(failed.error, cn.ValidationError) and failed.value is None
+
+
 def test_query_at_an_earlier_time(app: Any) -> None:
     add(app, "a")
     before = app.latest_ts()
