@@ -403,7 +403,7 @@ class Backend(_Definer, SystemCalls, optional.NotebookMethods):
                 return
             # closing(): whatever happens, the read-ahead is over before the snapshot is released.
             id_len = info.indexes["by_id"].doc_key_len - CT_KEY_LEN - 2
-            with contextlib.closing(txn.json_batches(info.number, id_len)) as batches:
+            with contextlib.closing(txn.json_batches(info.number, id_len)) as batches:  # type: ignore[type-var]
                 for texts, plains, ids, times in batches:
                     yield TableBatch(json=texts, plain=plains, ids=ids, times=times)
 

@@ -3,7 +3,8 @@ client of the same kind of backend served in this process (``backend/contract.py
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import comm
 import pytest
