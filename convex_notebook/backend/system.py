@@ -20,7 +20,7 @@ from ..values import encode_value
 from ..values.validators import v
 from .registry import FunctionDef, canonical_path, make_definition
 
-__all__ = ["SYSTEM_PREFIX", "is_system_path", "lookup_system", "publish_state"]
+__all__ = ["SYSTEM_PREFIX", "is_system_path", "lookup_system", "publish_state", "table_page"]
 
 SYSTEM_PREFIX = "_system/"
 
@@ -77,11 +77,20 @@ def _table_size(ctx: Any, tableName: str) -> float:
     return float(bulk.table_count(ctx._txn, tableName))
 
 
+def table_page(backend: Any, txn: Any, table: str, pagination_opts: dict, order: str = "asc") -> dict:
+    """A ``paginate`` page of ``table`` in ``_creationTime`` order, read in ``txn`` (its reads
+    recorded there): the one paging of tables, for ``table_page`` on both sides of the contract
+    and for ``/api/list_snapshot``. A table that does not exist is one empty page."""
+    from .context import QueryCtx
+
+    if txn.table(table) is None:
+        return {"page": [], "isDone": True, "continueCursor": ""}
+    return QueryCtx(backend, txn, None).db.query(table).order(order).paginate(pagination_opts)
+
+
 def _table_data(ctx: Any, table: str, paginationOpts: dict, order: str | None = None) -> dict:
     """A page of a table in ``_creationTime`` order (``"asc"`` by default)."""
-    if ctx._backend.database.table(table) is None:
-        return {"page": [], "isDone": True, "continueCursor": ""}
-    return ctx.db.query(table).order(order or "asc").paginate(paginationOpts)
+    return table_page(ctx._backend, ctx._txn, table, paginationOpts, order or "asc")
 
 
 def _functions(ctx: Any) -> list[dict]:
