@@ -21,6 +21,7 @@ from .backend import (
     connect,
 )
 from .backend.components import Component
+from .backend.contract import Deployment
 from .backend.crons import CronJobs
 from .backend.http_actions import HttpRequest, HttpResponse, HttpRouter
 from .backend.limits import LimitError, Limits
@@ -76,6 +77,7 @@ def unload_ipython_extension(ipython: object) -> None:
 # ``__all__``, so ``from convex_notebook import *`` stays light. name -> module defining it.
 _LAZY = {
     "Dashboard": ".notebook.dashboard",
+    "DeploymentClient": ".server.client",  # the remote deployment (cn.connect("http://...") makes one)
     "LiveQuery": ".notebook.widgets",
     "show_full_tracebacks": ".notebook.tracebacks",  # a display setting (no IPython import)
     "from_dataframe": ".notebook.dataframes",
@@ -106,6 +108,7 @@ __all__ = [
     "ConvexFunctionError",
     "CronJobs",
     "DatabaseError",
+    "Deployment",
     "FunctionNotFound",
     "HttpRequest",
     "HttpResponse",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import copy
 import datetime
@@ -20,7 +21,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -33,7 +34,7 @@ from ..engine.subscriptions import (
     SubscriptionHub,
     freeze,
 )
-from ..engine.transaction import Transaction
+from ..engine.transaction import DatabaseError, Transaction
 from ..errors import (
     ConvexError,
     ConvexFunctionError,
@@ -43,7 +44,8 @@ from ..errors import (
 from ..values import MISSING, convex_value
 from ..values._check import canonical_copy
 from ..values.schema import SchemaDefinition
-from . import logs
+from . import logs, optional
+from .admin_calls import SystemCalls
 from .components import Component, ComponentRef, Components, make_ctx
 from .context import InlineMutationCtx
 from .env import Environment
@@ -61,6 +63,7 @@ from .scheduler import SchedulerRunner
 from .system import is_system_path, lookup_system
 from .timestamps import to_timestamp
 from .vector_search import VectorSearch
+from .contract import DeployedModule, TableBatch
 
 __all__ = ["Backend", "Invocation", "Module", "connect"]
 
@@ -190,14 +193,19 @@ class _Definer:
         return self._define_or_call("action", True, target, args, name, returns)
 
 
+def module_name_of(name: Any) -> str:
+    """A module's name as given (``tasks``, ``chat/messages``; a ``.js`` suffix dropped), checked."""
+    if not isinstance(name, str) or not name or ":" in name:
+        raise ValueError(f"A module name is a path like 'tasks' or 'chat/messages', got {name!r}")
+    return name[:-3] if name.endswith(".js") else name
+
+
 class Module(_Definer):
     """``app.module("tasks")``: functions decorated here are named ``tasks:<function>``."""
 
     def __init__(self, backend: Backend, name: str) -> None:
-        if not isinstance(name, str) or not name or ":" in name:
-            raise ValueError(f"A module name is a path like 'tasks' or 'chat/messages', got {name!r}")
         self._owner = backend
-        self._module = name.removesuffix(".js")
+        self._module = module_name_of(name)
 
     def _backend(self) -> Backend:
         return self._owner
@@ -206,7 +214,7 @@ class Module(_Definer):
         return f"<Module {self._module}>"
 
 
-class Backend(_Definer):
+class Backend(_Definer, SystemCalls, optional.NotebookMethods):
     """An embedded Convex deployment: SQLite storage, functions, calls (see module docstring)."""
 
     def __init__(
@@ -241,6 +249,7 @@ class Backend(_Definer):
         )
         self.registry = Registry()
         self.logs = logs.LogBook()
+        self._deployed_modules: dict[str, set[str]] = {}  # deploy_module: module -> its paths
         # Deployment state shown by system queries (latest export, imports): see backend/system.py.
         self.system_state: dict[str, Any] = {}
         # File storage (backend/storage.py): the base of its URLs (app.serve() sets the served
@@ -354,9 +363,7 @@ class Backend(_Definer):
         ``auth.config.ts``: ``{"providers": [{"domain": url, "applicationID": aud}, {"type":
         "customJwt", "issuer", "jwks", "algorithm", "applicationID"}]}``; ``None`` removes them
         (then every user token is refused, unless the server runs with dev tokens)."""
-        from ..server.auth_providers import AuthProviders
-
-        self.auth_providers = AuthProviders(config) if config is not None else None
+        self.auth_providers = optional.auth_providers(config) if config is not None else None
 
     def module(self, name: str) -> Module:
         return Module(self, name)
@@ -378,6 +385,169 @@ class Backend(_Definer):
     def latest_ts(self) -> int:
         """The timestamp of the latest commit (nanoseconds since the Unix epoch)."""
         return self._db.latest_ts()
+
+    # -- the deployment contract's data primitives (backend/contract.py) ------------------------
+    @property
+    def location(self) -> str:
+        """Where this deployment lives: ``memory://`` or ``sqlite:///path``."""
+        return f"sqlite:///{self.path}" if self.path else "memory://"
+
+    def timestamp(self, at: Any) -> int:
+        """A commit timestamp from ``at``: an ``int``, a ``datetime`` (naive: UTC) or a
+        ``timedelta`` ago (counted back on this backend's clock)."""
+        return to_timestamp(at, self._db.clock_ns())
+
+    def documents(self, table: str, *, at: Any = None) -> list[dict]:
+        """Every document of ``table`` in ``_creationTime`` order, one snapshot (``at``: the
+        one then, as ``query(..., at=)`` takes it)."""
+        from .context import QueryCtx
+
+        when = self.timestamp(at) if at is not None else None
+        with self._db.read(at=when) as txn:
+            if txn.table(table) is None:
+                return []
+            return QueryCtx(self, txn, None).db.query(table).collect()
+
+    def read_table(self, table: str, *, at: Any = None) -> Iterator[TableBatch]:
+        """Every document of ``table`` in batches (``TableBatch``), one snapshot: the latest
+        is read joined by SQLite (no Python object per row until the reader decodes it)."""
+        from ..engine.stored import CT_KEY_LEN, load_rows
+
+        when = self.timestamp(at) if at is not None else None
+        with self._db.read(at=when) as txn:
+            info = txn.table(table)
+            if info is None:
+                return
+            if txn.read_ts is not None:  # the past: documents one by one
+                yield TableBatch(documents=[d for rows in txn.iter_documents_ordered(info.number) for d in load_rows(rows)])
+                return
+            # closing(): whatever happens, the read-ahead is over before the snapshot is released.
+            id_len = info.indexes["by_id"].doc_key_len - CT_KEY_LEN - 2
+            with contextlib.closing(txn.json_batches(info.number, id_len)) as batches:  # type: ignore[type-var]
+                for texts, plains, ids, times in batches:
+                    yield TableBatch(json=texts, plain=plains, ids=ids, times=times)
+
+    def clear_tables(self) -> int:
+        """Delete every document of every table in one exclusive transaction (functions and
+        schema stay); returns how many. Live queries show the empty tables when it returns."""
+        from ..engine.bulk import clear_table
+
+        with self._db.write(exclusive=True) as txn:
+            return sum(clear_table(txn, name) for name in self._db.table_names())
+
+    def clear_table(self, table: str) -> int:
+        """Delete every document of ``table`` in one exclusive transaction; returns how many."""
+        from ..engine.bulk import clear_table
+
+        if self._db.table(table) is None:
+            raise ValueError(f"no table named {table!r}")
+        with self._db.write(exclusive=True) as txn:
+            return clear_table(txn, table)
+
+    def import_columns(
+        self, table: str, names: Sequence[str], columns: Sequence[list[Any]], n: int, *, mode: str = "insert",
+        keep_ids: bool = False, atomic: bool = True, batch_size: int = 50_000,
+        progress: Callable[[int], Any] | None = None,
+    ) -> int:
+        """Insert ``n`` rows given as columns (``MISSING`` for a field a row lacks) into
+        ``table`` (``import_dataframe``'s write). ``mode``: "insert" (the table must be empty),
+        "append" or "replace" (always atomic). ``atomic``: one exclusive transaction, else one
+        per ``batch_size`` rows. ``keep_ids``: ``_id``/``_creationTime`` columns are kept.
+        ``progress(k)`` is told as each batch of ``k`` rows is written."""
+        from ..engine import bulk
+
+        if mode not in ("insert", "replace", "append"):
+            raise ValueError(f"mode= takes 'insert', 'replace' or 'append', got {mode!r}")
+
+        def check_mode(txn: Transaction) -> None:
+            count = bulk.table_count(txn, table)
+            if mode == "insert" and count:
+                raise DatabaseError(
+                    f"Table {table!r} already has {count} documents: import with mode='append' to add "
+                    "to them or mode='replace' to replace them"
+                )
+
+        def insert(txn: Transaction, chunk: Sequence[list[Any]], count: int, start: int, report: Any) -> None:
+            try:
+                bulk.insert_columns(txn, table, names, chunk, count, keep_system_fields=keep_ids, progress=report)
+            except bulk.ImportRowError as exc:
+                raise DatabaseError(f"import_dataframe into {table!r}: row {start + exc.row}: {exc.reason}") from exc
+
+        if atomic or mode == "replace":
+            with self._db.write(exclusive=True) as txn:
+                check_mode(txn)
+                if mode == "replace":
+                    bulk.clear_table(txn, table)
+                if n == 0:
+                    bulk.ensure_table(txn, table)
+                # One call: the engine batches the rows itself (and overlaps its work with
+                # SQLite's), reporting each batch.
+                insert(txn, columns, n, 0, progress)
+            return n
+        with self._db.write(exclusive=True) as txn:
+            check_mode(txn)
+            if n == 0:
+                bulk.ensure_table(txn, table)
+        for start in range(0, n, batch_size):
+            count = min(batch_size, n - start)
+            with self._db.write(exclusive=True) as txn:
+                insert(txn, [col[start : start + batch_size] for col in columns], count, start, None)
+            if progress is not None:
+                progress(count)
+        return n
+
+    def on_log(self, listener: Callable[[logs.LogEntry], Any]) -> Callable[[], None]:
+        """Call ``listener(entry)`` after each function execution is logged; returns the
+        function that stops it."""
+        self.logs.listeners.append(listener)
+        return lambda: _discard(self.logs.listeners, listener)
+
+    def on_commit(self, listener: Callable[[int], Any], *, poll_interval: float = 1.0) -> Callable[[], None]:
+        """Call ``listener(ts)`` after every commit (on the committing thread: keep it short);
+        returns the function that stops it. ``poll_interval`` is for remote deployments."""
+
+        def on_commit(_writes: Any, ts: int) -> None:
+            listener(ts)
+
+        self._db.commit_listeners.append(on_commit)
+        return lambda: _discard(self._db.commit_listeners, on_commit)
+
+    def deploy_module(self, name: str, source: str, *, namespace: dict | None = None,
+                      replace: bool = True) -> DeployedModule:
+        """Deploy Python source as module ``name`` (``%%convex_module``; a remote push lands
+        here): the functions it decorates become ``name:<fn>``, those an earlier deploy of the
+        module defined and this one lacks are removed (``replace=False`` keeps them). All or
+        nothing: an error in the source raises ``project.SourceError`` and changes nothing."""
+        from .project import run_module_source
+
+        module = module_name_of(name)
+        defined = run_module_source(
+            self, module, source, namespace, passthrough=(ConvexError, ConvexFunctionError, InvalidValueError)
+        )
+        reruns = self._hub.stats.reruns
+        for definition in defined.values():
+            self.registry.register(definition)
+        previous = self._deployed_modules.get(module, set())
+        removed = sorted(previous - set(defined)) if replace else []
+        for path in removed:
+            self.registry.remove(path)
+        self._deployed_modules[module] = set(defined) | (set() if replace else previous)
+        self.wait_for_callbacks()
+        return DeployedModule(
+            module, [(d.path, d.kind) for d in sorted(defined.values(), key=lambda d: d.path)], removed,
+            self._hub.stats.reruns - reruns,
+        )
+
+    def remove_functions(self, paths: Sequence[str]) -> list[str]:
+        """Remove functions by path (those that exist); returns the removed paths."""
+        removed = []
+        for path in paths:
+            if self.registry.lookup(path) is not None:
+                self.registry.remove(path)
+                removed.append(path)
+            for known in self._deployed_modules.values():
+                known.discard(path)
+        return removed
 
     def history_range(self) -> tuple[int, int]:
         """``(oldest, latest)``: the timestamps reads with ``at=`` may ask for."""
@@ -493,10 +663,23 @@ class Backend(_Definer):
             raise ConvexFunctionError("app.subscribe() cannot be called from inside a query or mutation")
         definition = self._resolve(target, "query", admin=admin)
         converted = self._convert_args(definition, args)
-        return self._hub.subscribe(
+        started, misses = time.perf_counter(), self._hub.stats.cache_misses
+        sub = self._hub.subscribe(
             definition.path, converted, self._identity, on_update=on_update, on_error=on_error,
             journal=journal,
         )
+        if not is_system_path(definition.path):
+            # Logged as app.query logs a call (a remote client's queries arrive here): the
+            # first result's lines and usage when this call computed it, else none.
+            first = sub._result
+            fresh = first is not None and self._hub.stats.cache_misses != misses
+            usage = dict(_NO_USAGE)
+            if fresh:
+                usage.update(first.usage)
+            error = str(first.error) if first is not None and first.error is not None else None
+            self.logs.add(logs.LogEntry(time.time(), definition.path, "query", list(first.log_lines) if fresh else [],
+                                        (time.perf_counter() - started) * 1000, error, usage))
+        return sub
 
     def invoke(
         self, target: Any, args: Any = None, *, kind: str | None = None, admin: bool = False, at: int | None = None
@@ -541,14 +724,17 @@ class Backend(_Definer):
         the server on a background thread and returns a handle with ``.url`` and ``.stop()``.
         Options: ``admin_key``, ``verify_token``, ``log_level``, ... (see
         ``convex_notebook.server.serve``)."""
-        from ..server.serve import serve
-
-        return serve(self, host=host, port=port, block=block, **options)
+        return optional.serve(self, host=host, port=port, block=block, **options)
 
     @property
     def reactivity(self) -> HubStats:
         """Counters of the reactive engine: executions, reruns, cache hits, notifications..."""
         return self._hub.stats
+
+    @property
+    def subscription_count(self) -> int:
+        """How many live subscriptions this deployment serves."""
+        return self._hub.subscription_count
 
     @property
     def subscription_hub(self) -> SubscriptionHub:
@@ -557,13 +743,6 @@ class Backend(_Definer):
     def wait_for_callbacks(self, timeout: float | None = 10.0) -> bool:
         """Block until every subscription callback scheduled so far has run."""
         return self._hub.drain(timeout)
-
-    def live(self, target: Any, args: dict | None = None, **options: Any) -> Any:
-        """A live table of a query's result (a ``LiveQuery`` widget; needs the notebook extras):
-        re-renders on every change, with ``.value``, ``.df``, ``.status``, ``.wait_for()``."""
-        from ..notebook.widgets import live
-
-        return live(self, target, args, **options)
 
     async def query_async(self, target: Any, args: dict | None = None) -> Any:
         return await asyncio.to_thread(self.query, target, args)
@@ -910,55 +1089,29 @@ class Backend(_Definer):
 
         return self._logged("(inline)", "mutation", wrapped)
 
-    # -- data: pandas and import/export (convex_notebook.notebook.dataframes, convex_notebook.io) --
-    # Thin wrappers that import their modules on first use: the backend never loads pandas.
-    def df(self, source: Any, args: dict | None = None, *, index: str | None = None, at: Any = None) -> Any:
-        """A DataFrame of a table (``app.df("tasks")``, in ``_creationTime`` order), of a
-        query's result (``app.df("tasks:list", {...})``) or of documents (a list, a page);
-        ``at`` reads the table or query as it was then (see :meth:`query`)."""
-        from ..notebook.dataframes import dataframe
-
-        return dataframe(self, source, args, index=index, at=at)
-
-    def import_dataframe(self, table: str, df: Any, mode: str = "insert", **options: Any) -> int:
-        """Write a DataFrame's rows as documents of ``table``; ``mode``: "insert" (the table
-        must be empty), "append" or "replace". Options: ``batch_size``, ``atomic``,
-        ``keep_ids``, ``nan``, ``progress`` (see ``notebook.dataframes.import_dataframe``)."""
-        from ..notebook.dataframes import import_dataframe
-
-        return import_dataframe(self, table, df, mode=mode, **options)  # type: ignore[arg-type]
-
+    # -- data: import/export (convex_notebook.io), attached by backend/optional.py ---------------
+    # (df, import_dataframe and live come from optional.NotebookMethods: pandas loads on use.)
     def infer_schema(self, source: Any) -> Any:
         """A ``define_table(...)`` fitting a DataFrame or a table's documents; string columns
         of this app's document ids become ``v.id(table)``."""
-        from ..notebook.dataframes import infer_schema
-
         frame = self.df(source) if isinstance(source, str) else source
-        return infer_schema(frame, id_table=self._db.table_name_for_id)
+        return optional.infer_schema(frame, id_table=self._db.table_name_for_id)
 
     def export_snapshot(self, path: str | os.PathLike[str], **options: Any) -> str:
         """Write every table to a ZIP in Convex's snapshot layout (``npx convex export``)."""
-        from ..io import export_snapshot
-
-        return export_snapshot(self, path, **options)
+        return optional.export_snapshot(self, path, **options)
 
     def import_snapshot(self, path: str | os.PathLike[str], **options: Any) -> dict[str, int]:
         """Restore the tables of a snapshot ZIP, keeping ids (``npx convex import x.zip``)."""
-        from ..io import import_snapshot
-
-        return import_snapshot(self, path, **options)
+        return optional.import_snapshot(self, path, **options)
 
     def import_table(self, table: str, path: str | os.PathLike[str], **options: Any) -> int:
         """Import a JSONL, JSON or CSV file into a table (``npx convex import --table``)."""
-        from ..io import import_table
-
-        return import_table(self, table, path, **options)
+        return optional.import_table(self, table, path, **options)
 
     def export_table(self, table: str, path: str | os.PathLike[str], **options: Any) -> int:
         """Write a table's documents to a JSONL, JSON or CSV file."""
-        from ..io import export_table
-
-        return export_table(self, table, path, **options)
+        return optional.export_table(self, table, path, **options)
 
     # -- async actions ----------------------------------------------------------------------
     def _ensure_action_loop(self) -> asyncio.AbstractEventLoop:
@@ -1030,6 +1183,14 @@ class _ActionLoop:
             loop, self._loop = self._loop, None
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)
+
+
+def _discard(listeners: list[Any], listener: Any) -> None:
+    """Remove a listener if it is still there (stopping twice is harmless)."""
+    try:
+        listeners.remove(listener)
+    except ValueError:
+        pass
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -1105,9 +1266,7 @@ def connect(url: str = "memory://", *, admin_key: str | None = None, **options: 
             )
         return Backend(path, **options)
     if url.startswith(("http://", "https://")):
-        from ..server.client import DeploymentClient
-
         if admin_key is None:  # as the server, which takes its key from the same variable
             admin_key = os.environ.get("CONVEX_NOTEBOOK_ADMIN_KEY") or None
-        return DeploymentClient(url, admin_key=admin_key, **options)
+        return optional.remote_client(url, admin_key=admin_key, **options)
     raise ValueError(f"Unknown deployment URL {url!r}: use memory://, sqlite:///path or http://host:port")

@@ -189,12 +189,16 @@ class LogBook:
     capacity: int = 1000
     entries: deque[LogEntry] = field(default_factory=deque)
     added: int = 0  # entries ever added: a cursor for streaming (npx convex logs)
+    # Called with each new entry, on the thread that made the call (``Backend.on_log``).
+    listeners: list[Callable[[LogEntry], Any]] = field(default_factory=list, repr=False)
 
     def add(self, entry: LogEntry) -> None:
         self.entries.append(entry)
         self.added += 1
         while len(self.entries) > self.capacity:
             self.entries.popleft()
+        for listener in list(self.listeners):
+            listener(entry)
 
     def since(self, cursor: int) -> tuple[list[LogEntry], int]:
         """The entries added after ``cursor`` (those still kept) and the new cursor."""

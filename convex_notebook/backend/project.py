@@ -191,8 +191,9 @@ def _one_line(exc: BaseException, file: Path, shown: str) -> str:
 
 
 def _run_file(app: Backend, file: Path, module: str, shown: str, import_root: Path | None = None) -> _FileResult:
-    import convex_notebook as cn
-    from convex_notebook import v
+    from ..values.validators import v
+
+    cn = sys.modules[__name__.split(".")[0]]  # the package (imported already: it holds this module)
 
     source = file.read_bytes()
     loading = _Loading(module)
@@ -399,3 +400,54 @@ def _special(result: _FileResult, name: str, kind: type) -> Any:
         what = {"schema": "schema = cn.define_schema({...})", "crons": "crons = cn.CronJobs()"}[name]
         raise DeployError(f"{_shown(result.path)}: define {what} at the top level")
     return value
+
+
+# -- one module from source text (%%convex_module, a remote push) ---------------------------------
+class SourceError(DeployError):
+    """Module source that could not run: ``line`` (None for a whole-source error) and ``detail``
+    (``Type: message``); the message is ``"line N: Type: message"`` or a syntax error's."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def run_module_source(
+    app: "Backend", module: str, source: str, namespace: dict[str, Any] | None = None,
+    passthrough: tuple[type[BaseException], ...] = (),
+) -> dict[str, FunctionDef]:
+    """Run ``source`` as the functions of ``module`` and return what it defines (nothing is
+    registered yet). In scope: ``namespace``, then ``query``, ``mutation``, ``action`` and the
+    ``internal_*`` twins (of ``module``), ``app``, ``cn``, ``v`` and ``ConvexError``. An error in
+    the source raises :class:`SourceError`; ``passthrough`` errors are raised as they are."""
+    cn = sys.modules[__name__.split(".")[0]]  # the package (already imported: it holds this module)
+    from ..errors import ConvexError
+    from ..values.validators import v
+
+    filename = f"<convex_module {module}>"
+    try:
+        code = compile(source, filename, "exec")
+    except SyntaxError as exc:
+        raise SourceError(f"syntax error on line {exc.lineno}: {exc.msg}", exc.lineno) from None
+    loading = _Loading(module)
+    facade = _AppFacade(app, loading, app.http)
+    scope: dict[str, Any] = dict(namespace or {})
+    kinds = ("query", "mutation", "action", "internal_query", "internal_mutation", "internal_action")
+    scope.update({kind: getattr(facade, kind) for kind in kinds})
+    scope.update({"app": facade, "cn": cn, "v": v, "ConvexError": ConvexError})
+    scope["__name__"] = f"convex_module_{module.replace('/', '_')}"
+    token = _loading.set(loading)
+    try:
+        exec(code, scope)
+    except passthrough:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the source's own error, on one line
+        line = None
+        for frame, lineno in traceback.walk_tb(exc.__traceback__):
+            if frame.f_code.co_filename == filename:
+                line = lineno
+        detail = f"{type(exc).__name__}: {exc}"
+        raise SourceError(f"line {line}: {detail}" if line else detail, line) from exc
+    finally:
+        _loading.reset(token)
+    return loading.functions

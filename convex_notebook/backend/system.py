@@ -20,7 +20,7 @@ from ..values import encode_value
 from ..values.validators import v
 from .registry import FunctionDef, canonical_path, make_definition
 
-__all__ = ["SYSTEM_PREFIX", "is_system_path", "lookup_system", "publish_state"]
+__all__ = ["SYSTEM_PREFIX", "is_system_path", "lookup_system", "publish_state", "table_page"]
 
 SYSTEM_PREFIX = "_system/"
 
@@ -77,11 +77,20 @@ def _table_size(ctx: Any, tableName: str) -> float:
     return float(bulk.table_count(ctx._txn, tableName))
 
 
+def table_page(backend: Any, txn: Any, table: str, pagination_opts: dict, order: str = "asc") -> dict:
+    """A ``paginate`` page of ``table`` in ``_creationTime`` order, read in ``txn`` (its reads
+    recorded there): the one paging of tables, for ``table_page`` on both sides of the contract
+    and for ``/api/list_snapshot``. A table that does not exist is one empty page."""
+    from .context import QueryCtx
+
+    if txn.table(table) is None:
+        return {"page": [], "isDone": True, "continueCursor": ""}
+    return QueryCtx(backend, txn, None).db.query(table).order(order).paginate(pagination_opts)
+
+
 def _table_data(ctx: Any, table: str, paginationOpts: dict, order: str | None = None) -> dict:
     """A page of a table in ``_creationTime`` order (``"asc"`` by default)."""
-    if ctx._backend.database.table(table) is None:
-        return {"page": [], "isDone": True, "continueCursor": ""}
-    return ctx.db.query(table).order(order or "asc").paginate(paginationOpts)
+    return table_page(ctx._backend, ctx._txn, table, paginationOpts, order or "asc")
 
 
 def _functions(ctx: Any) -> list[dict]:
@@ -164,9 +173,82 @@ def _cloud_url(ctx: Any) -> str:
 
 
 def _clear_tables(ctx: Any) -> float:
-    """Delete every document of every table in one transaction (functions and schema stay)."""
-    db = ctx._backend.database
-    return float(sum(bulk.clear_table(ctx._txn, name) for name in db.table_names()))
+    """Delete every document of every table in one exclusive transaction (functions and schema
+    stay): an action, so that the backend runs its own exclusive clear (``Backend.clear_tables``)."""
+    return float(ctx._backend.clear_tables())
+
+
+def _clear_table(ctx: Any, table: str) -> float:
+    """Delete every document of one table in one exclusive transaction."""
+    return float(ctx._backend.clear_table(table))
+
+
+def _delete_documents(ctx: Any, ids: list) -> float:
+    """Delete documents by id in one transaction; how many existed (Convex's dashboard's
+    ``_system/frontend/deleteDocuments``)."""
+    found = 0
+    for doc_id in ids:
+        if ctx.db.get(doc_id) is not None:
+            ctx.db.delete(doc_id)
+            found += 1
+    return float(found)
+
+
+def _replace_document(ctx: Any, id: str, document: dict) -> None:
+    """Replace a document's fields, validated by the schema (the dashboard's editor)."""
+    ctx.db.replace(id, document)
+
+
+def _cancel_job(ctx: Any, id: str) -> None:
+    """Cancel a pending scheduled function (``ctx.scheduler.cancel``)."""
+    ctx.scheduler.cancel(id)
+
+
+def _scheduled_jobs(ctx: Any, limit: float = 50) -> list:
+    """The newest scheduled functions (``_scheduled_functions``)."""
+    return ctx.db.system.query("_scheduled_functions").order("desc").take(max(0, int(limit)))
+
+
+def _stored_files(ctx: Any, limit: float = 50) -> list:
+    """The newest files of file storage (``_storage``)."""
+    return ctx.db.system.query("_storage").order("desc").take(max(0, int(limit)))
+
+
+def _cron_jobs(ctx: Any) -> list[dict]:
+    """The cron jobs by name: schedule, function, next run (ms), runs so far."""
+    backend = ctx._backend
+    out = []
+    for job in sorted(list(backend.crons.jobs.values()), key=lambda j: j.name):
+        ref = job.ref
+        definition = backend.registry.lookup(ref) if isinstance(ref, str) else getattr(ref, "definition", None)
+        out.append({
+            "name": job.name,
+            "schedule": f"every {job.interval_s:g} s" if job.interval_s is not None else f"cron {job.cron}",
+            "function": definition.path if definition is not None else str(ref),
+            "nextRun": float(job.next_run_ms) if job.next_run_ms else None,
+            "runs": float(job.runs),
+        })
+    return out
+
+
+def _deploy_module(ctx: Any, name: str, source: str, replace: bool = True) -> dict:
+    """Deploy Python source as module ``name`` on this deployment (a remote ``%%convex_module``:
+    the admin key runs code here, as ``serve --functions`` does). A source error comes back as
+    a ``ConvexError`` with ``{"code": "SourceError", "message", "line"}``."""
+    from ..errors import ConvexError
+    from .project import SourceError
+
+    try:
+        report = ctx._backend.deploy_module(name, source, replace=replace)
+    except SourceError as exc:
+        raise ConvexError({"code": "SourceError", "message": str(exc), "line": exc.line}) from None
+    return {"name": report.name, "functions": [list(f) for f in report.functions], "removed": report.removed,
+            "reruns": float(report.reruns)}
+
+
+def _remove_functions(ctx: Any, paths: list) -> list:
+    """Remove functions by path; the paths removed."""
+    return ctx._backend.remove_functions(paths)
 
 
 _PAGINATION = v.object({
@@ -193,9 +275,22 @@ _SYSTEM: dict[str, FunctionDef] = {
             {"table": v.string(), "paginationOpts": _PAGINATION,
              "order": v.optional(v.union(v.literal("asc"), v.literal("desc")))},
         ),
-        _define("query", "_system/cli/functions:default", _functions),
-        _define("query", "_system/cli/logs:default", _logs, {"limit": v.optional(v.number())}),
-        _define("mutation", "_system/cli/clearTables:default", _clear_tables),
+        # Not in the database (nothing a query could be invalidated by): actions, never cached.
+        _define("action", "_system/cli/functions:default", _functions),
+        _define("action", "_system/cli/logs:default", _logs, {"limit": v.optional(v.number())}),
+        _define("action", "_system/cli/clearTables:default", _clear_tables),
+        _define("action", "_system/cli/clearTable:default", _clear_table, {"table": v.string()}),
+        _define("mutation", "_system/frontend/deleteDocuments:default", _delete_documents,
+                {"ids": v.array(v.string())}),
+        _define("mutation", "_system/frontend/replaceDocument:default", _replace_document,
+                {"id": v.string(), "document": v.any()}),
+        _define("mutation", "_system/frontend/cancelJob:default", _cancel_job, {"id": v.string()}),
+        _define("query", "_system/frontend/scheduledJobs:default", _scheduled_jobs, {"limit": v.optional(v.number())}),
+        _define("query", "_system/frontend/storedFiles:default", _stored_files, {"limit": v.optional(v.number())}),
+        _define("action", "_system/frontend/cronJobs:default", _cron_jobs),  # not in the database: never cached
+        _define("action", "_system/cli/deployModule:default", _deploy_module,
+                {"name": v.string(), "source": v.string(), "replace": v.optional(v.boolean())}),
+        _define("action", "_system/cli/removeFunctions:default", _remove_functions, {"paths": v.array(v.string())}),
         _define("query", "_system/cli/exports:getLatest", _latest_export),
         _define("query", "_system/cli/queryImport:list", _imports),
         _define("query", "_system/cli/queryImport:default", _import, {"importId": v.string()}),

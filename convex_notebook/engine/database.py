@@ -40,7 +40,7 @@ from .filters import field_getter
 from .history import History, HistoryError
 from .migrate import migrate
 from .readset import WriteSet
-from .stored import CT_KEY_LEN, key_creation_time, load_row
+from .stored import CT_KEY_LEN, SYSTEM_TABLES, key_creation_time, load_row
 from .textindex import TextIndex, apply_declared, sync_commit
 from .transaction import DatabaseError, RandomPool, Transaction, TransactionLimits
 from .writelog import Conflict, WriteLog
@@ -52,9 +52,6 @@ DEFAULT_HISTORY_NS = 3600 * 10**9
 
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 SYSTEM_INDEXES = ("by_id", "by_creation_time")
-# System tables and their table numbers (below the user tables' 10001, as in Convex). Only the
-# backend writes them; functions read them through ``ctx.db.system``.
-SYSTEM_TABLES = {"_storage": 1, "_scheduled_functions": 2, "_environment_variables": 3}
 # The backend's own indexes on system tables (made with the table, or when a file lacks them):
 # the scheduler finds pending jobs and expired ones without reading every job it keeps.
 SYSTEM_TABLE_INDEXES: dict[str, dict[str, tuple[str, ...]]] = {

@@ -23,6 +23,7 @@ from ..values._keys import T_FLOAT64, _float_key
 
 __all__ = [
     "CT_KEY_LEN",
+    "SYSTEM_TABLES",
     "dumps_user",
     "id_key_candidate",
     "is_native",
@@ -33,6 +34,10 @@ __all__ = [
     "storage_key",
     "user_fields",
 ]
+
+# System tables and their table numbers (below the user tables' 10001, as in Convex). Only the
+# backend writes them; functions read them through ``ctx.db.system``.
+SYSTEM_TABLES = {"_storage": 1, "_scheduled_functions": 2, "_environment_variables": 3}
 
 CT_KEY_LEN = 9  # an encoded float: tag byte + 8 order bytes
 _SIGN = 1 << 63

@@ -31,6 +31,7 @@ from .overlay import TableOverlay, merge_rows
 from .readset import KeyRange, ReadSet, WriteSet, point_range
 from .stored import (
     CT_KEY_LEN,
+    SYSTEM_TABLES,
     dumps_user,
     id_key_candidate,
     is_native,
@@ -278,8 +279,6 @@ class Transaction:
         self._created_tables = True
         if not self._buffered:
             return db.system_table(name) if system else db.create_table(name)
-        from .database import SYSTEM_TABLES
-
         number = SYSTEM_TABLES[name] if system else db.reserve_table_number()
         info = self.new_tables[name] = db.pending_table(name, number)
         return info

@@ -1,17 +1,20 @@
 """Admin writes of the dashboard: edit, delete, clear, cancel (API-level, validated).
 
-Each is one inline admin mutation (``app.run(lambda ctx: ...)``), so the schema validates it
-and a failure writes nothing, as an edit in Convex's dashboard. They need an embedded
-backend; a remote deployment answers :class:`~convex_notebook.notebook.admin.NotSupported`.
+Each is one admin call of the deployment's system functions (``_system/frontend/...``, the
+contract's ``replace_document``, ``delete_documents``...), so the schema validates it and a
+failure writes nothing, as an edit in Convex's dashboard; embedded or remote alike.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .admin import NotSupported, is_embedded
+from .admin import NotSupported
+
+if TYPE_CHECKING:
+    from ..backend.contract import Deployment
 
 __all__ = [
     "cancel_scheduled",
@@ -25,11 +28,6 @@ __all__ = [
 ]
 
 SYSTEM_FIELDS = ("_id", "_creationTime")
-
-
-def _embedded(app: Any, what: str) -> None:
-    if not is_embedded(app):
-        raise NotSupported(f"{what} needs an embedded backend (this dashboard shows a remote deployment)")
 
 
 def parse_document(text: str) -> dict:
@@ -46,62 +44,38 @@ def parse_document(text: str) -> dict:
     return {k: v for k, v in from_json(raw).items() if k not in SYSTEM_FIELDS}
 
 
-def replace_document(app: Any, doc_id: str, fields: dict) -> None:
+def replace_document(app: Deployment, doc_id: str, fields: dict) -> None:
     """Replace a document's fields (its id and creation time stay), validated by the schema."""
-    _embedded(app, "editing documents")
-    app.run(lambda ctx: ctx.db.replace(doc_id, fields))
+    app.replace_document(doc_id, fields)
 
 
-def delete_documents(app: Any, ids: list[str]) -> int:
+def delete_documents(app: Deployment, ids: list[str]) -> int:
     """Delete documents by id, all in one transaction; returns how many existed."""
-    _embedded(app, "deleting documents")
-
-    def delete(ctx: Any) -> int:
-        found = 0
-        for doc_id in ids:
-            if ctx.db.get(doc_id) is not None:
-                ctx.db.delete(doc_id)
-                found += 1
-        return found
-
-    return int(app.run(delete))
+    return app.delete_documents(ids)
 
 
-def clear_table(app: Any, table: str, batch: int = 1000) -> int:
-    """Delete every document of one table (in batches of ``batch``); returns how many."""
-    _embedded(app, "clearing a table")
+def clear_table(app: Deployment, table: str) -> int:
+    """Delete every document of one table in one transaction; returns how many."""
     if table not in app.table_names():
         raise ValueError(f"no table named {table!r}")
-    deleted = 0
-    while True:
-        def take(ctx: Any) -> int:
-            docs = ctx.db.query(table).take(batch)
-            for doc in docs:
-                ctx.db.delete(doc["_id"])
-            return len(docs)
-
-        done = int(app.run(take))
-        deleted += done
-        if done < batch:
-            return deleted
+    return app.clear_table(table)
 
 
-def cancel_scheduled(app: Any, job_id: str) -> None:
+def cancel_scheduled(app: Deployment, job_id: str) -> None:
     """Cancel a pending scheduled function (``ctx.scheduler.cancel``)."""
-    _embedded(app, "canceling a scheduled function")
-    app.run(lambda ctx: ctx.scheduler.cancel(job_id))
+    app.cancel_scheduled(job_id)
 
 
 # Convex's rule for environment variable names (``npx convex env set``).
 
 
-def env_mapping(app: Any) -> MutableMapping | None:
-    """The deployment's environment variables (``app.env``, API.md §9), or None without them."""
+def env_mapping(app: Deployment) -> MutableMapping | None:
+    """The deployment's environment variables (``app.env``, API.md §9), or None without the
+    admin key of a remote deployment."""
     try:
-        env = getattr(app, "env", None)
-    except PermissionError:  # a remote deployment without its admin key
+        return app.env
+    except PermissionError:
         return None
-    return env if isinstance(env, MutableMapping) else None
 
 
 def set_env(app: Any, name: str, value: str) -> None:

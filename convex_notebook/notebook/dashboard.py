@@ -30,9 +30,8 @@ Every panel has a Python twin, so tests drive it without a browser: :meth:`selec
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
@@ -41,6 +40,9 @@ from ..values import Int64
 from . import admin, admin_writes
 from .bridge import KernelBridge, get_bridge
 from .display import log_rows, plural, short_error, tabulate, value_text
+
+if TYPE_CHECKING:
+    from ..backend.contract import Deployment
 
 __all__ = ["Dashboard"]
 
@@ -97,12 +99,12 @@ class Dashboard(anywidget.AnyWidget):
     _has_scheduler = traitlets.Bool(False).tag(sync=True)
     _crons: traitlets.List[Any] = traitlets.List().tag(sync=True)  # [{"name", "schedule", "function", "next", "runs"}]
     _files: traitlets.List[Any] = traitlets.List().tag(sync=True)  # [{"id", "created", "size", "type", "sha256"}]
-    _has_files = traitlets.Bool(False).tag(sync=True)  # crons and files: an embedded backend
+    _has_files = traitlets.Bool(False).tag(sync=True)  # crons and files: admin reads answer
     _env: traitlets.List[Any] = traitlets.List().tag(sync=True)  # [{"name", "value": "•••• (N chars)"}]: never the value
     _env_error = traitlets.Unicode("").tag(sync=True)
     _result = traitlets.Dict().tag(sync=True)  # the function runner's last result
     _notice = traitlets.Dict().tag(sync=True)  # the last admin action: {"ok", "text", "seq"}
-    _can_write = traitlets.Bool(False).tag(sync=True)  # edit/delete/clear/cancel: embedded backends
+    _can_write = traitlets.Bool(False).tag(sync=True)  # edit/delete/clear/cancel: admin calls answer
     _seq = traitlets.Int(0).tag(sync=True)
 
     def __init__(
@@ -125,7 +127,6 @@ class Dashboard(anywidget.AnyWidget):
         self._closed = False
         self._unhooks: list[Any] = []
         self._deployment = admin.deployment_name(app)
-        self._can_write = admin.is_embedded(app)
         self.on_msg(self._handle_message)
         self._hook_changes()
         self.refresh()
@@ -175,57 +176,20 @@ class Dashboard(anywidget.AnyWidget):
 
     # -- following changes ------------------------------------------------------------------
     def _hook_changes(self) -> None:
-        """Repaint (through the bridge) on every commit and every new log entry; a remote
-        deployment is polled for its latest commit timestamp instead."""
-        database = getattr(self.app, "database", None)
-        listeners = getattr(database, "commit_listeners", None)
-        if listeners is None and hasattr(self.app, "latest_ts"):
-            self._poll_commits()
-            return
-        if listeners is not None:
-            def on_commit(_writes: Any, _ts: int) -> None:
-                if not self._closed:
-                    self._bridge.post(self)
+        """Repaint (through the bridge) after every commit and every new log entry: the
+        deployment tells (``on_commit``, ``on_log``; a remote one asks its server)."""
+        def changed(_what: Any) -> None:
+            if not self._closed:
+                self._bridge.post(self)
 
-            listeners.append(on_commit)
-            self._unhooks.append(lambda: listeners.remove(on_commit))
-        book = admin.log_book(self.app)
-        if book is not None and hasattr(book, "add"):
-            original = book.add
-
-            def add(entry: Any, _original: Any = original) -> None:
-                _original(entry)
-                if not self._closed:
-                    self._bridge.post(self)
-
-            book.add = add  # instance attribute: only this app's log book
-
-            def unhook() -> None:
-                if book.__dict__.get("add") is add:
-                    del book.add
-
-            self._unhooks.append(unhook)
-
-    def _poll_commits(self) -> None:
-        """A daemon thread that posts a repaint whenever the remote deployment has committed."""
-        stop = threading.Event()
         try:
-            first: int | None = self.app.latest_ts()  # before the first paint: no commit is missed
-        except Exception:  # noqa: BLE001 - the server is away: the thread keeps trying
-            first = None
-
-        def poll(seen: int | None) -> None:
-            while not stop.wait(self.poll_interval):
-                try:
-                    ts = self.app.latest_ts()
-                except Exception:  # noqa: BLE001 - the server is away: try again later
-                    continue
-                if seen is not None and ts != seen and not self._closed:
-                    self._bridge.post(self)
-                seen = ts
-
-        threading.Thread(target=poll, args=(first,), name="convex-dashboard-poll", daemon=True).start()
-        self._unhooks.append(stop.set)
+            self._unhooks.append(self.app.on_commit(changed, poll_interval=self.poll_interval))
+        except Exception:  # noqa: BLE001 - the server is away: the dashboard shows what it can
+            pass
+        try:
+            self._unhooks.append(self.app.on_log(changed))
+        except Exception:  # noqa: BLE001 - no admin key, or the server is away: no log updates
+            pass
 
     def _apply_update(self) -> None:
         """Bridge target: refresh everything that may have changed."""
@@ -260,6 +224,7 @@ class Dashboard(anywidget.AnyWidget):
             self._logs = self._log_list()
             scheduled = admin.scheduled_functions(self.app)
             self._has_scheduler = scheduled is not None
+            self._can_write = scheduled is not None  # admin calls answer (a remote one: its key)
             self._scheduled = scheduled or []
             self._crons = admin.cron_jobs(self.app) or []
             files = admin.stored_files(self.app)
@@ -328,7 +293,7 @@ class Dashboard(anywidget.AnyWidget):
         self.refresh()
         return result
 
-    # -- admin actions (embedded backends): each one transaction, validated --------------------
+    # -- admin actions: each one transaction, validated ----------------------------------------
     def edit_document(self, doc_id: str, document: dict | str) -> dict:
         """Replace a document's fields (a dict, or the editor's JSON text); the schema validates."""
         def act() -> str:
@@ -417,7 +382,10 @@ class Dashboard(anywidget.AnyWidget):
             return {"table": table, "error": short_error(exc)}
         shown = tabulate(page.documents, max_rows=None)
         start = (len(self._cursors) - 1) * self.page_size
-        total = self.app.count(table) if hasattr(self.app, "count") else None
+        try:
+            total: int | None = self.app.count(table)
+        except PermissionError:
+            total = None
         return {
             "table": table,
             "columns": shown.columns if shown else [],
@@ -433,10 +401,10 @@ class Dashboard(anywidget.AnyWidget):
         }
 
     def _env_list(self) -> list[dict]:
-        env = getattr(self.app, "env", None)
+        env = admin_writes.env_mapping(self.app)
         try:
-            variables = env.to_dict() if env is not None else {}
-        except (PermissionError, admin.NotSupported):
+            variables = dict(env) if env is not None else {}
+        except PermissionError:
             variables = {}
         return [{"name": name, "value": f"•••••••• ({len(value)} chars)"} for name, value in variables.items()]
 
@@ -444,7 +412,7 @@ class Dashboard(anywidget.AnyWidget):
         book = admin.log_book(self.app)
         if book is None:
             return []
-        entries = book.tail(self.log_limit) if hasattr(book, "tail") else list(book)[-self.log_limit:]
+        entries = book.tail(self.log_limit)
         rows = log_rows(reversed(entries))
         return [{**row, "ok": row["outcome"] == "ok"} for row in rows]
 
@@ -482,18 +450,10 @@ class Dashboard(anywidget.AnyWidget):
             self.remove_env(str(content.get("name", "")))
 
 
-def _invoke(app: Any, path: str, args: dict) -> tuple[Any, BaseException | None, list[str]]:
+def _invoke(app: Deployment, path: str, args: dict) -> tuple[Any, BaseException | None, list[str]]:
     """``(value, error, log lines)`` of an admin call, without raising."""
-    invoke = getattr(app, "invoke", None)
-    if invoke is not None:
-        inv = invoke(path, args, admin=True)
-        return inv.value, inv.error, list(inv.log_lines)
-    try:
-        runner = getattr(app, "run", None) or app.query
-        return runner(path, args), None, []
-    except Exception as exc:  # noqa: BLE001 - shown in the dashboard
-        return None, exc, []
-
+    inv = app.invoke(path, args, admin=True)
+    return inv.value, inv.error, list(inv.log_lines)
 
 
 def parse_identity(value: Any) -> dict | None:

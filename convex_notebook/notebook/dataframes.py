@@ -40,16 +40,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import closing
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from ..engine import bulk
-from ..engine.transaction import DatabaseError
-from ..engine.stored import CT_KEY_LEN, load_rows
 from ..values import MISSING, Int64, is_id
 from ..values._codec import _decode, _from_stored
 
@@ -62,7 +58,7 @@ from ..values.schema import TableDefinition, define_table
 from ..values.validators import AnyValidator, ObjectValidator, Validator, v
 
 if TYPE_CHECKING:
-    from ..backend.app import Backend
+    from ..backend.contract import Deployment
 
 __all__ = [
     "ImportMode",
@@ -239,6 +235,8 @@ def to_dataframe(docs: Iterable[Mapping[str, Any]] | Mapping[str, Any], *, index
 def empty_table_frame(index: str | None = None) -> pd.DataFrame:
     """The frame of a table without documents: just its system columns, typed."""
     frame = pd.DataFrame({"_id": pd.array([], dtype="str"), "_creationTime": pd.array([], dtype="datetime64[ns, UTC]")})
+    if index is not None and index not in frame.columns:
+        raise KeyError(f"Cannot index by {index!r}: there is no such column")
     return frame.set_index(index) if index is not None else frame
 
 
@@ -264,36 +262,27 @@ def _decode_array(text: str) -> list[dict[str, Any]]:
     return _decode(text)
 
 
-def table_dataframe(app: "Backend", table: str, *, index: str | None = None, at: Any = None) -> pd.DataFrame:
+def table_dataframe(app: "Deployment", table: str, *, index: str | None = None, at: Any = None) -> pd.DataFrame:
     """Every document of ``table`` as a DataFrame, in ``_creationTime`` order (one snapshot;
     ``at``: the snapshot at that time, as ``app.query(..., at=)`` takes it)."""
-    db = app.database
     acc = _Columns()
     ids: list[str] = []
     times: list[bytes] = []
-    when = None
-    if at is not None:
-        from ..backend.timestamps import to_timestamp
-
-        when = to_timestamp(at, db.clock_ns())
-    with db.read(at=when) as txn:
-        info = txn.table(table)
-        if info is not None and txn.read_ts is not None:  # the past: documents one by one
-            docs = [doc for rows in txn.iter_documents_ordered(info.number) for doc in load_rows(rows)]
-            return to_dataframe(docs, index=index) if docs else empty_table_frame(index)
-        if info is not None:
-            # Documents come joined by SQLite, one JSON array per batch: no Python string per
-            # row. Special ones ($integer, $bytes, NaN...) are decoded further one by one.
-            id_len = info.indexes["by_id"].doc_key_len - CT_KEY_LEN - 2
-            # closing(): whatever happens here, the read-ahead is over before the lock is released.
-            with closing(txn.json_batches(info.number, id_len)) as batches:
-                for texts, plains, batch_ids, batch_times in batches:
-                    docs = _decode_array("[" + texts + "]")
-                    if "0" in plains:
-                        docs = [d if flag == "1" else _from_stored(d) for d, flag in zip(docs, plains)]
-                    acc.add(docs)
-                    ids.extend(batch_ids.split(","))
-                    times.append(batch_times)
+    decoded: list[dict[str, Any]] = []
+    for batch in app.read_table(table, at=at):
+        if batch.documents is not None:
+            decoded.extend(batch.documents)
+            continue
+        # Documents come joined by SQLite, one JSON array per batch: no Python string per
+        # row. Special ones ($integer, $bytes, NaN...) are decoded further one by one.
+        docs = _decode_array("[" + batch.json + "]")
+        if "0" in batch.plain:
+            docs = [d if flag == "1" else _from_stored(d) for d, flag in zip(docs, batch.plain)]
+        acc.add(docs)
+        ids.extend(batch.ids.split(","))
+        times.append(batch.times)
+    if decoded:
+        return to_dataframe(decoded, index=index)
     if acc.n == 0:
         return empty_table_frame(index)
     id_column, time_column = _system_columns(ids, b"".join(times))
@@ -303,16 +292,28 @@ def table_dataframe(app: "Backend", table: str, *, index: str | None = None, at:
 
 
 def dataframe(
-    app: "Backend", source: Any, args: Mapping[str, Any] | None = None, *, index: str | None = None, at: Any = None
+    app: "Deployment", source: Any, args: Mapping[str, Any] | None = None, *, index: str | None = None, at: Any = None
 ) -> pd.DataFrame:
     """``app.df(...)``: a table name, a query's path (with ``args``), or documents; ``at``
     reads a table or query as it was then."""
+    from ..backend.registry import FunctionNotFound
+
     if isinstance(source, str):
-        if app.database.table(source) is None and app.registry.lookup(source) is not None:
-            return to_dataframe(app.query(source, dict(args or {}), at=at), index=index)
-        if args is not None:
-            raise TypeError(f"app.df({source!r}, args): {source!r} is not a query function")
-        return table_dataframe(app, source, index=index, at=at)
+        try:
+            tables = app.table_names()
+        except PermissionError:  # a remote deployment without its admin key: queries only
+            tables = []
+        if source in tables:
+            if args is not None:
+                raise TypeError(f"app.df({source!r}, args): {source!r} is a table, not a query function")
+            return table_dataframe(app, source, index=index, at=at)
+        try:
+            result = app.query(source, dict(args or {}), at=at)
+        except FunctionNotFound:
+            if args is not None:
+                raise
+            return empty_table_frame(index)  # a table without documents yet
+        return to_dataframe(result, index=index)
     if at is not None:
         raise TypeError("app.df(..., at=) reads a table or a query as it was: pass its name")
     if isinstance(source, pd.DataFrame):
@@ -544,7 +545,7 @@ class _Progress:
 
 
 def import_dataframe(
-    app: "Backend",
+    app: "Deployment",
     table: str,
     df: pd.DataFrame,
     *,
@@ -588,54 +589,12 @@ def import_dataframe(
     n = len(df)
     show = progress if progress is not None else n >= PROGRESS_THRESHOLD
     bar = _Progress(n, f"import {table}", bool(show))
-    db = app.database
     try:
-        if atomic:
-            with db.write(exclusive=True) as txn:
-                _check_mode(txn, table, mode)
-                if mode == "replace":
-                    bulk.clear_table(txn, table)
-                if n == 0:
-                    bulk.ensure_table(txn, table)
-                # One call: the engine batches the rows itself (and overlaps its work with
-                # SQLite's), reporting each batch to the progress bar.
-                _insert(txn, table, names, columns, n, keep_ids, 0, bar.update)
-        else:
-            with db.write(exclusive=True) as txn:
-                _check_mode(txn, table, mode)
-                if n == 0:
-                    bulk.ensure_table(txn, table)
-            for start in range(0, n, batch_size):
-                count = min(batch_size, n - start)
-                chunk = [col[start : start + batch_size] for col in columns]
-                with db.write(exclusive=True) as txn:
-                    _insert(txn, table, names, chunk, count, keep_ids, start)
-                bar.update(count)
+        app.import_columns(table, names, columns, n, mode=mode, keep_ids=keep_ids, atomic=atomic,
+                           batch_size=batch_size, progress=bar.update)
     finally:
         bar.close()
     return n
-
-
-def _check_mode(txn: Any, table: str, mode: str) -> None:
-    if mode == "insert":
-        count = bulk.table_count(txn, table)
-        if count:
-            raise DatabaseError(
-                f"Table {table!r} already has {count} documents: import with mode='append' to add "
-                "to them or mode='replace' to replace them"
-            )
-
-
-def _insert(
-    txn: Any, table: str, names: list[str], columns: list[list[Any]], count: int, keep_ids: bool, start: int,
-    progress: Any = None,
-) -> list[str]:
-    """Insert rows ``start``... given as columns; a rejected row is named by its position in
-    the frame."""
-    try:
-        return bulk.insert_columns(txn, table, names, columns, count, keep_system_fields=keep_ids, progress=progress)
-    except bulk.ImportRowError as exc:
-        raise DatabaseError(f"import_dataframe into {table!r}: row {start + exc.row}: {exc.reason}") from exc
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ __all__ = [
     "tabulate",
     "text_table",
     "to_display_json",
+    "to_frame",
 ]
 
 SYSTEM_FIELDS = ("_id", "_creationTime")
@@ -260,8 +261,6 @@ class QueryResult:
 
     @property
     def df(self) -> Any:
-        from .widgets import to_frame
-
         return to_frame(self.value)
 
     def __repr__(self) -> str:
@@ -363,3 +362,19 @@ def log_rows(entries: Iterable[Any], *, with_time: bool = True) -> list[dict[str
         row["lines"] = "\n".join(entry.lines)
         rows.append(row)
     return rows
+
+
+def to_frame(value: Any) -> Any:
+    """A pandas DataFrame of a query result's rows (documents → one row each)."""
+    rows = _rows_of(value)
+    if rows is None:
+        rows = [value]
+    if rows and not all(isinstance(r, dict) for r in rows):
+        rows = [{"value": r} for r in rows]
+    try:
+        from .dataframes import to_dataframe
+    except ImportError:
+        import pandas as pd
+
+        return pd.DataFrame.from_records(rows)
+    return to_dataframe(rows)

@@ -35,17 +35,20 @@ import json
 import re
 import shlex
 import types
-from typing import Any, Callable
+from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, needs_local_scope, no_var_expand
 from traitlets import Bool, Float, Int, Unicode, observe
 from traitlets.config.configurable import Configurable
 
+from ..backend.project import SourceError
 from ..backend.registry import FunctionNotFound
 from ..errors import ConvexError, ConvexFunctionError, InvalidValueError
-from . import admin
-from .display import QueryResult, plural
+from ..backend.app import Backend
+from ..backend.contract import Deployment
+from . import admin, admin_writes
+from .display import QueryResult, plural, to_frame
 
 __all__ = ["ConvexMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -177,7 +180,6 @@ class ConvexMagics(Magics, Configurable):
         self.shell.configurables.append(self)
         self.app: Any = None
         self.url: str | None = None
-        self._module_paths: dict[int, dict[str, set[str]]] = {}  # app id -> module -> paths
         self._projects: dict[tuple[int, str], Any] = {}  # (app id, path) -> FunctionsFolder (%convex deploy)
         self._parsers = self._build_parsers()
 
@@ -381,7 +383,7 @@ class ConvexMagics(Magics, Configurable):
             return None
         if target.isidentifier() and target in local_ns:
             app = local_ns[target]
-            if not hasattr(app, "subscribe") or not hasattr(app, "query"):
+            if not isinstance(app, Deployment):
                 raise UsageError(f"%convex connect: {target} is a {type(app).__name__}, not a Backend or deployment")
             self.app = app
             self.url = admin.deployment_name(app)
@@ -419,9 +421,7 @@ class ConvexMagics(Magics, Configurable):
             info["by kind"] = ", ".join(plural(n, k) for k, n in sorted(kinds.items())) or "none"
         except admin.NotSupported:
             pass
-        hub = getattr(app, "subscription_hub", None)
-        if hub is not None:
-            info["live subscriptions"] = hub.subscription_count
+        info["live subscriptions"] = app.subscription_count
         if self._store(local_ns, ns.out, info):
             return None
         width = max(len(k) for k in info)
@@ -444,7 +444,7 @@ class ConvexMagics(Magics, Configurable):
         for fn in admin.visible_functions(self.current_app()):
             fields = admin.describe_args(fn)
             args = ", ".join(f"{f['name']}{'?' if f['optional'] else ''}: {f['type']}" for f in fields)
-            if getattr(fn, "args", None) is None:
+            if fn.args is None:
                 args = "(unvalidated)"
             rows.append({"function": fn.path, "kind": fn.kind, "visibility": fn.visibility, "args": args})
         if self._store(local_ns, ns.out, rows):
@@ -458,8 +458,7 @@ class ConvexMagics(Magics, Configurable):
         ns, json_text = self._parse("run", rest, json_args=True)
         args = _args_from(json_text, ns.pairs, local_ns)
         app = self.current_app()
-        runner = getattr(app, "run", None)
-        value = runner(ns.name, args) if runner is not None else app.query(ns.name, args)
+        value = app.run(ns.name, args)
         if self._store(local_ns, ns.out, value):
             return None
         if value is None:
@@ -504,7 +503,7 @@ class ConvexMagics(Magics, Configurable):
             return None
         result = self._result(docs, name=ns.table)
         result.max_rows = 0  # already limited; the caption should say "of N" for the table
-        total = app.count(ns.table) if hasattr(app, "count") else len(docs)
+        total = app.count(ns.table)
         if total > len(docs):
             print(f"{ns.table}: the {len(docs)} {'newest' if ns.order == 'desc' else 'oldest'} of {total:,} documents")
         return result
@@ -542,10 +541,8 @@ class ConvexMagics(Magics, Configurable):
             raise UsageError(f"%convex data: no table named {table!r}.{hint} Tables: {listed}")
 
     def _dataframe(self, app: Any, table: str, *, limit: int | None = None, order: str = "desc") -> Any:
-        if limit is None and hasattr(app, "df"):
+        if limit is None:
             return app.df(table)
-        from .widgets import to_frame
-
         return to_frame(admin.read_documents(app, table, limit=limit, order=order))
 
     def _cmd_import(self, rest: str, local_ns: dict) -> Any:
@@ -554,55 +551,44 @@ class ConvexMagics(Magics, Configurable):
         if ns.snapshot:
             if ns.table or ns.source:
                 raise UsageError("%convex import --snapshot PATH imports every table: give no TABLE or SOURCE")
-            method = self._method(app, "import_snapshot")
-            result = method(ns.snapshot, mode=ns.mode)
-            if isinstance(result, dict):
-                counts = ", ".join(f"{t} ({n:,})" for t, n in sorted(result.items())) or "no tables"
-                print(f"Imported {ns.snapshot}: {counts}")
-            else:
-                print(f"Imported {ns.snapshot}")
+            result = app.import_snapshot(ns.snapshot, mode=ns.mode)
+            counts = ", ".join(f"{t} ({n:,})" for t, n in sorted(result.items())) or "no tables"
+            print(f"Imported {ns.snapshot}: {counts}")
             return None
         if not ns.table or not ns.source:
             raise UsageError("%convex import: give TABLE and SOURCE (a variable or a file). Usage: %convex import TABLE SOURCE [--mode insert|replace|append]")
-        before = app.count(ns.table) if hasattr(app, "count") else None
+        before = app.count(ns.table)
         if ns.source.isidentifier() and ns.source in local_ns:
             data = local_ns[ns.source]
             if isinstance(data, list):
-                from .widgets import to_frame
-
                 data = to_frame(data)
-            method = self._method(app, "import_dataframe")
-            method(ns.table, data, mode=ns.mode)
+            app.import_dataframe(ns.table, data, mode=ns.mode)
         else:
             import os
 
             if not os.path.exists(ns.source):
                 raise UsageError(f"%convex import: {ns.source!r} is neither a variable nor an existing file")
-            method = self._method(app, "import_table")
             kwargs = {"mode": ns.mode}
             if ns.format:
                 kwargs["format"] = ns.format
-            method(ns.table, ns.source, **kwargs)
-        after = app.count(ns.table) if hasattr(app, "count") else None
-        if after is not None:
-            change = f" ({after - before:+,})" if before is not None and ns.mode == "append" else ""
-            print(f"{ns.table}: {after:,} document{'s' if after != 1 else ''}{change}")
+            app.import_table(ns.table, ns.source, **kwargs)
+        after = app.count(ns.table)
+        change = f" ({after - before:+,})" if ns.mode == "append" else ""
+        print(f"{ns.table}: {after:,} document{'s' if after != 1 else ''}{change}")
         return None
 
     def _cmd_export(self, rest: str, local_ns: dict) -> Any:
         ns, _ = self._parse("export", rest)
         app = self.current_app()
         if ns.snapshot:
-            method = self._method(app, "export_snapshot")
-            method(ns.snapshot)
+            app.export_snapshot(ns.snapshot)
             print(f"Wrote snapshot {ns.snapshot}")
             return None
         if not ns.table:
             raise UsageError("%convex export: give a TABLE (and a PATH or -o VAR), or --snapshot PATH. Usage: %convex export TABLE [PATH] [-o VAR]")
         if ns.path:
-            method = self._method(app, "export_table")
             kwargs = {"format": ns.format} if ns.format else {}
-            method(ns.table, ns.path, **kwargs)
+            app.export_table(ns.table, ns.path, **kwargs)
             print(f"Wrote {ns.table} to {ns.path}")
         frame = None
         if ns.out or not ns.path:
@@ -610,13 +596,6 @@ class ConvexMagics(Magics, Configurable):
             if self._store(local_ns, ns.out, frame):
                 return None
         return frame
-
-    @staticmethod
-    def _method(app: Any, name: str) -> Callable[..., Any]:
-        method = getattr(app, name, None)
-        if method is None:
-            raise admin.NotSupported(f"{name}() needs an embedded backend (this is {type(app).__name__})")
-        return method
 
     def _cmd_logs(self, rest: str, local_ns: dict) -> Any:
         ns, _ = self._parse("logs", rest)
@@ -649,7 +628,7 @@ class ConvexMagics(Magics, Configurable):
 
         ns, _ = self._parse("deploy", rest)
         app = self.current_app()
-        if not admin.is_embedded(app):
+        if not isinstance(app, Backend):  # (a folder's schema, crons and files deploy in process)
             raise UsageError("%convex deploy runs Python functions in this kernel: connect to an embedded backend "
                              "(a served one deploys with `convex-notebook dev`)")
         path = os.path.abspath(ns.path)
@@ -682,9 +661,10 @@ class ConvexMagics(Magics, Configurable):
 
     def _cmd_env(self, rest: str, local_ns: dict) -> Any:
         ns, _ = self._parse("env", rest)
-        env = getattr(self.current_app(), "env", None)
+        env = admin_writes.env_mapping(self.current_app())
         if env is None:
-            raise admin.NotSupported("this deployment has no environment variables here")
+            raise admin.NotSupported("this deployment's environment variables need its admin key "
+                                     "(%convex connect URL --admin-key KEY)")
         args = list(ns.rest)
         if ns.action == "set" and len(args) == 1 and "=" in args[0]:
             args = args[0].split("=", 1)
@@ -692,7 +672,7 @@ class ConvexMagics(Magics, Configurable):
         if len(args) != wanted:
             raise UsageError("usage: %convex env [list] | get NAME | set NAME VALUE | remove NAME")
         if ns.action == "list":
-            variables = env.to_dict()
+            variables = dict(env)
             if self._store(local_ns, ns.out, variables):
                 return None
             if not variables:
@@ -710,14 +690,14 @@ class ConvexMagics(Magics, Configurable):
             env[args[0]] = args[1]
             print(f"Set {args[0]}")
         else:
-            env.set(args[0], None)
+            env.pop(args[0], None)
             print(f"Removed {args[0]}")
         return None
 
     def _cmd_reset(self, rest: str, local_ns: dict) -> Any:
         ns, _ = self._parse("reset", rest)
         app = self.current_app()
-        if not admin.is_embedded(app) or getattr(app, "path", None):
+        if app.location != "memory://":
             if not ns.yes:
                 raise UsageError(f"%convex reset deletes every document of {self.url}: add --yes to confirm")
         from .widgets import close_all
@@ -798,41 +778,24 @@ class ConvexMagics(Magics, Configurable):
             return None
         local_ns = local_ns if local_ns is not None else self.shell.user_ns
         app = self.current_app()
-        if not admin.is_embedded(app):
-            raise UsageError("%%convex_module deploys Python functions: connect to an embedded backend (memory:// or sqlite:///...)")
         try:
-            module = app.module(ns.name)
-        except ValueError as exc:
-            raise UsageError(f"%%convex_module: {exc}") from None
-        deployed: dict[str, Any] = {}
-        scope = _module_scope(self.shell.user_ns, module, app, deployed)
-        reruns_before = app.reactivity.reruns
-        filename = f"<convex_module {ns.name}>"
-        try:
-            _exec_last_expression(cell, scope, filename, want_value=False)
+            # Embedded, the cell sees the notebook's names; remote, it runs on the server.
+            report = app.deploy_module(ns.name, cell, namespace=self.shell.user_ns)
         except SHORT_ERROR_TYPES as exc:
             self._mark_short(exc)
             raise
-        except UsageError:
-            raise
-        except Exception as exc:  # the cell's own code failed while defining the module
-            raise UsageError(_cell_error("%%convex_module", exc, filename)) from None
-        known = self._module_paths.setdefault(id(app), {})
-        previous = known.get(module._module, set())
-        paths = {fn.path for fn in deployed.values()}
-        removed = sorted(previous - paths)
-        for path in removed:
-            app.registry.remove(path)
-        known[module._module] = paths
-        app.wait_for_callbacks()
-        reruns = app.reactivity.reruns - reruns_before
-        self._store(local_ns, ns.out, types.SimpleNamespace(**{fn.path.split(":", 1)[1]: fn for fn in deployed.values()}))
-        listed = ", ".join(f"{fn.path.split(':', 1)[1]} ({fn.kind})" for fn in sorted(deployed.values(), key=lambda f: f.path))
-        message = f"Deployed {module._module}: {listed or 'no functions'}"
-        if removed:
-            message += f"; removed {', '.join(removed)}"
-        if reruns:
-            message += f"; re-ran {reruns} live quer{'ies' if reruns != 1 else 'y'}"
+        except SourceError as exc:  # the cell's own code failed while defining the module
+            raise UsageError(_source_error("%%convex_module", exc)) from None
+        except ValueError as exc:  # a bad module name
+            raise UsageError(f"%%convex_module: {exc}") from None
+        self._store(local_ns, ns.out, types.SimpleNamespace(**{
+            path.split(":", 1)[1]: _FunctionRef(path, kind) for path, kind in report.functions}))
+        listed = ", ".join(f"{path.split(':', 1)[1]} ({kind})" for path, kind in report.functions)
+        message = f"Deployed {report.name}: {listed or 'no functions'}"
+        if report.removed:
+            message += f"; removed {', '.join(report.removed)}"
+        if report.reruns:
+            message += f"; re-ran {report.reruns} live quer{'ies' if report.reruns != 1 else 'y'}"
         print(message)
         return None
 
@@ -854,12 +817,14 @@ class ConvexMagics(Magics, Configurable):
             return None
         local_ns = local_ns if local_ns is not None else self.shell.user_ns
         app = self.current_app()
-        if not admin.is_embedded(app):
-            raise UsageError("%%convex_query runs Python on the backend: connect to an embedded backend")
-        handler = _adhoc_handler(cell, self.shell.user_ns)
         digest = hashlib.sha1(cell.encode()).hexdigest()[:10]
-        path = f"{admin.ADHOC_MODULE}:q{digest}"
-        app.query(handler, name=path)
+        name = f"q{digest}"
+        path = f"{admin.ADHOC_MODULE}:{name}"
+        try:
+            app.deploy_module(admin.ADHOC_MODULE, _adhoc_source(cell, name), namespace=self.shell.user_ns,
+                              replace=False)
+        except SourceError as exc:
+            raise UsageError(_source_error("%%convex_query", exc)) from None
         try:
             if ns.live:
                 widget = self._live(path, {}, max_rows=ns.max_rows, title="%%convex_query")
@@ -869,7 +834,7 @@ class ConvexMagics(Magics, Configurable):
                         not w.closed and w.name == path for w in _live_widgets() if w is not widget
                     )
                     if not still_used:
-                        app.registry.remove(path)
+                        app.remove_functions([path])
 
                 widget.on_close_callbacks.append(unregister)
                 self._store(local_ns, ns.out, widget)
@@ -878,7 +843,7 @@ class ConvexMagics(Magics, Configurable):
                 value = app.query(path, {})
             finally:
                 if not any(not w.closed and w.name == path for w in _live_widgets()):
-                    app.registry.remove(path)
+                    app.remove_functions([path])
         except SHORT_ERROR_TYPES as exc:
             self._mark_short(exc)
             raise
@@ -940,58 +905,30 @@ def _exec_last_expression(source: str, scope: dict, filename: str, want_value: b
     return None
 
 
-class _ModuleFacade:
-    """``app`` inside a %%convex_module cell: decorators of the module, the rest of the app."""
+class _FunctionRef(str):
+    """A deployed function in ``%%convex_module -o VAR``: its path (a string any call takes),
+    with its ``.path`` and ``.kind``."""
 
-    def __init__(self, module: Any, app: Any, decorators: dict[str, Callable[..., Any]]) -> None:
-        self._module = module
-        self._app = app
-        self._decorators = decorators
+    kind: str
 
-    def __getattr__(self, name: str) -> Any:
-        if name in self._decorators:
-            return self._decorators[name]
-        return getattr(self._app, name)
+    def __new__(cls, path: str, kind: str) -> "_FunctionRef":
+        ref = super().__new__(cls, path)
+        ref.kind = kind
+        return ref
 
-    def __repr__(self) -> str:
-        return f"<{self._module!r} of {self._app!r}>"
-
-
-def _module_scope(user_ns: dict, module: Any, app: Any, deployed: dict[str, Any]) -> dict:
-    from ..backend.registry import RegisteredFunction
-    from ..values.validators import v
-    import convex_notebook as cn
-
-    def recording(kind: str) -> Callable[..., Any]:
-        method = getattr(module, kind)
-
-        def record(result: Any) -> Any:
-            if isinstance(result, RegisteredFunction):
-                deployed[result.path] = result
-            return result
-
-        def decorator(target: Any = None, *args: Any, **kwargs: Any) -> Any:
-            if callable(target) and not isinstance(target, (str, RegisteredFunction)):
-                return record(method(target, *args, **kwargs))
-            if target is None:
-                inner = method(None, *args, **kwargs)
-                return lambda fn: record(inner(fn))
-            return method(target, *args, **kwargs)  # a call by name: app.query("m:f", args)
-
-        decorator.__name__ = kind
-        return decorator
-
-    kinds = ("query", "mutation", "action", "internal_query", "internal_mutation", "internal_action")
-    decorators = {kind: recording(kind) for kind in kinds}
-    scope = dict(user_ns)
-    scope.update(decorators)
-    scope.update({"v": v, "cn": cn, "ConvexError": ConvexError, "app": _ModuleFacade(module, app, decorators)})
-    scope["__name__"] = f"convex_module_{module._module.replace('/', '_')}"
-    return scope
+    @property
+    def path(self) -> str:
+        return str(self)
 
 
-def _adhoc_handler(cell: str, user_ns: dict) -> Callable[..., Any]:
-    """``def handler(ctx): <cell>``, returning the cell's last expression."""
+def _source_error(magic: str, exc: SourceError) -> str:
+    """One line for an error of a magic cell's own code: where, what, and the message."""
+    return f"{magic}, {exc}" if exc.line is not None and str(exc).startswith("line ") else f"{magic}: {exc}"
+
+
+def _adhoc_source(cell: str, name: str) -> str:
+    """``@query def NAME(ctx): <cell>``, returning the cell's last expression, as source text
+    (deployed like a module cell: embedded or on a remote deployment)."""
     filename = "<convex_query>"
     try:
         tree = ast.parse(cell, filename=filename)
@@ -1003,21 +940,17 @@ def _adhoc_handler(cell: str, user_ns: dict) -> Callable[..., Any]:
         last = tree.body[-1]
         tree.body[-1] = ast.copy_location(ast.Return(value=last.value), last)
     fn = ast.FunctionDef(
-        name="convex_query",
+        name=name,
         args=ast.arguments(posonlyargs=[], args=[ast.arg(arg="ctx")], vararg=None, kwonlyargs=[], kw_defaults=[],
                            kwarg=None, defaults=[]),
         body=tree.body,
-        decorator_list=[],
+        decorator_list=[ast.Name(id="query", ctx=ast.Load())],
         returns=None,
         type_params=[],
     )
     module = ast.Module(body=[fn], type_ignores=[])
     ast.fix_missing_locations(module)
-    from ..values.validators import v
-
-    scope = {**user_ns, "v": v}
-    exec(compile(module, filename, "exec"), scope)
-    return scope["convex_query"]
+    return ast.unparse(module)
 
 
 _loaded: dict[int, ConvexMagics] = {}
@@ -1032,13 +965,17 @@ def load_ipython_extension(shell: Any) -> None:
     _loaded[id(shell)] = magics
     from ..engine import SchemaError
 
-    from .tracebacks import show_error
+    from .tracebacks import register_short_errors, show_error
 
     shell.set_custom_exc(SHORT_ERROR_TYPES + (SchemaError,), show_error)
+    register_short_errors(shell, lambda: bool(magics.short_errors))
     install_cell_hooks(shell)
 
 
 def unload_ipython_extension(shell: Any) -> None:
+    from .tracebacks import register_short_errors
+
+    register_short_errors(shell, None)
     magics = _loaded.pop(id(shell), None)
     if magics is not None and magics in shell.configurables:
         shell.configurables.remove(magics)

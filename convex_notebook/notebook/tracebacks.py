@@ -19,7 +19,7 @@ import sys
 import sysconfig
 import traceback
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable
 
 __all__ = ["full_tracebacks", "show_error", "show_full_tracebacks", "user_frames"]
 
@@ -116,8 +116,19 @@ def show_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset
     return stb
 
 
-def _short_enabled(shell: Any) -> bool:
-    from .magics import current_magics
+# Per shell (id): whether errors are short (the loaded magics' ``short_errors`` setting).
+_short_errors: dict[int, Callable[[], bool]] = {}
 
-    magics = current_magics(shell)
-    return magics is None or bool(magics.short_errors)
+
+def register_short_errors(shell: Any, setting: Callable[[], bool] | None) -> None:
+    """Where ``shell``'s ``short_errors`` setting is read (None: forget it); registered by
+    ``%load_ext convex_notebook``."""
+    if setting is None:
+        _short_errors.pop(id(shell), None)
+    else:
+        _short_errors[id(shell)] = setting
+
+
+def _short_enabled(shell: Any) -> bool:
+    setting = _short_errors.get(id(shell))
+    return setting is None or setting()

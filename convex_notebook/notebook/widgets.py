@@ -31,7 +31,7 @@ import anywidget
 import traitlets
 
 from .bridge import KernelBridge, get_bridge
-from .display import format_cell, short_error, tabulate, value_text
+from .display import format_cell, short_error, tabulate, to_frame, value_text
 
 __all__ = ["LiveQuery", "close_all", "live", "to_frame"]
 
@@ -41,24 +41,6 @@ DEFAULT_MAX_ROWS = 50
 
 def _static(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8")
-
-
-def to_frame(value: Any) -> Any:
-    """A pandas DataFrame of a query result's rows (documents → one row each)."""
-    from .display import _rows_of
-
-    rows = _rows_of(value)
-    if rows is None:
-        rows = [value]
-    if rows and not all(isinstance(r, dict) for r in rows):
-        rows = [{"value": r} for r in rows]
-    try:
-        from .dataframes import to_dataframe
-    except ImportError:
-        import pandas as pd
-
-        return pd.DataFrame.from_records(rows)
-    return to_dataframe(rows)
 
 
 # ------------------------------------------------------------------ cell tracking

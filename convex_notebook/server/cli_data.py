@@ -89,7 +89,7 @@ def _open(args: argparse.Namespace) -> Any:
         folder = os.path.dirname(os.path.abspath(args.db))
         if not os.path.isdir(folder):
             raise CommandError(f"the folder {os.path.dirname(args.db)}/ does not exist: create it (mkdir -p) first")
-        from .cli import open_database
+        from .cli_support import open_database
 
         try:
             app = open_database(args.db, echo_logs=False)  # a call's log lines go to stderr (see _run)
@@ -122,8 +122,14 @@ def _run(app: Any, args: argparse.Namespace) -> int:
     if not isinstance(raw, dict):
         raise CommandError("ARGS must be a JSON object, e.g. '{\"text\": \"hi\"}'")
     value = app.run(args.function, from_json(raw))
-    if hasattr(app, "database"):  # embedded: show the call's log lines, apart from its value
-        for entry in app.logs.tail(1):
+    from ..backend.registry import canonical_path
+
+    try:
+        latest = app.logs.tail(1)  # the call's log lines, apart from its value
+    except PermissionError:  # a remote deployment without the admin key shows no logs
+        latest = []
+    for entry in latest:
+        if entry.path == canonical_path(args.function):
             for line in entry.lines:
                 print(line, file=sys.stderr)
     if value is not None:

@@ -242,6 +242,11 @@ class DeploymentClient(RemoteDataMixin):
         return f"<DeploymentClient {self.url} {state}>"
 
     @property
+    def subscription_count(self) -> int:
+        """How many live subscriptions this client holds."""
+        return sum(len(query.handles) for query in list(self._queries.values()))
+
+    @property
     def connected(self) -> bool:
         return self._ws is not None
 
@@ -756,6 +761,8 @@ class DeploymentClient(RemoteDataMixin):
         if callable(target) and not isinstance(target, (str, RegisteredFunction)):
             raise TypeError("run(callable) needs an embedded Backend; on a remote deployment run a function by path")
         path = _path_of(target)
+        if path.startswith("_system/"):
+            self._require_admin(path)  # the deployment's admin API: say what is missing
         body = json.dumps({"path": path, "args": _encode_args(path, args), "format": "convex_encoded_json"}).encode()
         payload, headers = self._http("POST", "/api/function", body=body)
         if payload.get("status") == "success":
@@ -763,6 +770,34 @@ class DeploymentClient(RemoteDataMixin):
             ts = int(ts_header) if ts_header and ts_header.isdigit() else None
             return from_json(payload.get("value")), ts
         raise _error_from(payload.get("errorMessage", "error"), payload.get("errorData"), "errorData" in payload)
+
+    def invoke(self, target: Any, args: Any = None, *, kind: str | None = None, admin: bool = False,
+               at: int | None = None) -> Any:
+        """As ``Backend.invoke``: run a function (an admin call, ``/api/function``) and report
+        its value or error and its log lines instead of raising. ``kind`` and ``at`` are not
+        sent: the server's admin call runs any function at the latest snapshot."""
+        from ..backend.app import Invocation
+
+        path = _path_of(target)
+        inv = Invocation(path, kind)
+        try:
+            body = json.dumps({"path": path, "args": _encode_args(path, args), "format": "convex_encoded_json"}).encode()
+            if path.startswith("_system/") or admin:
+                self._require_admin(path)
+            payload, headers = self._http("POST", "/api/function", body=body)
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            inv.error = exc
+            return inv
+        inv.log_lines = list(payload.get("logLines") or [])
+        ts_header = headers.get(TS_HEADER)
+        inv.ts = int(ts_header) if ts_header and ts_header.isdigit() else 0
+        if payload.get("status") == "success":
+            inv.value = from_json(payload.get("value"))
+            if inv.ts:
+                self._catch_up_to(inv.ts)
+        else:
+            inv.error = _error_from(payload.get("errorMessage", "error"), payload.get("errorData"), "errorData" in payload)
+        return inv
 
     def _catch_up_to(self, ts: int) -> None:
         """Block until this client's subscriptions show the commit at ``ts``."""

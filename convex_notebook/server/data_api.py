@@ -24,7 +24,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..backend.context import QueryCtx
+from ..backend.system import table_page
 from ..engine.history import HistoryError
 from ..engine.transaction import DatabaseError
 from ..errors import ConvexFunctionError
@@ -154,7 +154,7 @@ class DataApi(HttpApi):
             return [], None, True
         txn.paginated = False  # (one paginate per table page, in one transaction)
         try:
-            result = QueryCtx(backend, txn, None).db.query(table).paginate({"numItems": size, "cursor": cursor})
+            result = table_page(backend, txn, table, {"numItems": size, "cursor": cursor})
         except (ConvexFunctionError, DatabaseError) as exc:
             raise RequestError(400, "InvalidCursor", f"Cannot continue the snapshot of {table!r}: {exc}") from None
         return result["page"], result["continueCursor"], bool(result["isDone"])

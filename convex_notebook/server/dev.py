@@ -43,7 +43,7 @@ def run_dev(args: argparse.Namespace, stop: threading.Event | None = None) -> in
 
     import convex_notebook as cn
 
-    from .cli import (
+    from .cli_support import (
         load_auth_config,
         open_database,
         print_auth,

@@ -52,6 +52,7 @@ class LogsApi(HttpApi):
                     "timestamp": e.timestamp,
                     "executionTime": e.duration_ms / 1000,
                     "logLines": list(e.lines),
+                    "usage": dict(e.usage),  # ours: what the call read and wrote
                 }
                 if e.error is not None:
                     entry["error"] = e.error

@@ -13,14 +13,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any, Callable
 
 from ..backend import logs as logbook
-from ..backend.registry import FunctionNotFound
+from ..backend.admin_calls import SystemCalls
+from ..backend.contract import DeployedModule, TableBatch
+from ..backend.optional import NotebookMethods
 from ..engine.transaction import DatabaseError
 from ..errors import ConvexFunctionError
 from ..values import from_json, to_json
@@ -65,8 +69,9 @@ class RemoteFunction:
         return "internal" if self.internal else "public"
 
 
-class RemoteDataMixin:
-    """Admin reads and writes of a remote deployment (see module docstring)."""
+class RemoteDataMixin(SystemCalls, NotebookMethods):
+    """Admin reads and writes of a remote deployment (see module docstring); paging, clearing
+    and editing come from ``SystemCalls``, DataFrames and widgets from ``NotebookMethods``."""
 
     url: str
     admin_key: str | None
@@ -101,6 +106,15 @@ class RemoteDataMixin:
     def _system(self, path: str, args: dict | None = None) -> Any:
         """A system query's answer (no need to wait for subscriptions: it wrote nothing)."""
         return self._run_http(path, args)[0]
+
+    def _system_read(self, path: str, args: dict | None = None) -> Any:
+        self._require_admin(path)
+        return self._system(path, args)
+
+    @property
+    def location(self) -> str:
+        """The served deployment's URL."""
+        return self.url
 
     def _require_admin(self, what: str) -> None:
         if not self.admin_key:
@@ -154,20 +168,6 @@ class RemoteDataMixin:
         self._require_admin("count()")
         return int(self._system("_system/cli/tableSize", {"tableName": table}))
 
-    def table_page(
-        self, table: str, *, cursor: str | None = None, num_items: int = 25, order: str = "asc"
-    ) -> dict:
-        """A ``paginate`` result of ``table`` in ``_creationTime`` order (the dashboard's pages)."""
-        self._require_admin("table_page()")
-        return self._system("_system/cli/tableData", {
-            "table": table, "order": order, "paginationOpts": {"numItems": num_items, "cursor": cursor},
-        })
-
-    def clear_tables(self) -> int:
-        """Delete every document of every table, in one transaction (functions and schema stay)."""
-        self._require_admin("clear_tables()")
-        return int(self.run("_system/cli/clearTables"))
-
     def documents(self, table: str, *, at: Any = None) -> list[dict]:
         """Every document of ``table`` in ``_creationTime`` order, read at one snapshot (``at``:
         the one at that time, as ``query(..., at=)`` takes it)."""
@@ -202,66 +202,32 @@ class RemoteDataMixin:
                 return docs
             params["snapshot"], params["cursor"] = page["snapshot"], page["cursor"]
 
-    # -- DataFrames -----------------------------------------------------------------------------
-    def df(self, source: Any, args: dict | None = None, *, index: str | None = None, at: Any = None) -> Any:
-        """As ``Backend.df``: a table name, a query's path (with ``args``), or documents; ``at``
-        reads a table or a query as it was then."""
-        from ..notebook.dataframes import to_dataframe
+    def read_table(self, table: str, *, at: Any = None) -> Iterator[TableBatch]:
+        """Every document of ``table``, one snapshot, as one batch (see ``documents``)."""
+        docs = self.documents(table, at=at)
+        if docs:
+            yield TableBatch(documents=docs)
 
-        if isinstance(source, str):
-            tables = self.table_names() if self.admin_key else None
-            if tables is not None and source in tables:
-                if args is not None:
-                    raise TypeError(f"df({source!r}, args): {source!r} is a table, not a query function")
-                return self._table_frame(self.documents(source, at=at), index)
-            try:
-                if at is not None:
-                    result = self.query_at(source, dict(args or {}), at)
-                else:
-                    result = self.query(source, dict(args or {}))  # type: ignore[attr-defined]
-            except FunctionNotFound:
-                if args is not None or tables is None:
-                    raise
-                return self._table_frame([], index)  # a table without documents yet, as on a Backend
-            return to_dataframe(result, index=index)
-        import pandas as pd
-
-        if isinstance(source, pd.DataFrame):
-            return source
-        return to_dataframe(source, index=index)
-
-    @staticmethod
-    def _table_frame(docs: list[dict], index: str | None) -> Any:
-        from ..notebook.dataframes import empty_table_frame, to_dataframe
-
-        if not docs:  # as an embedded table without documents
-            return empty_table_frame(index)
-        return to_dataframe(docs, index=index)
-
-    def import_dataframe(
-        self, table: str, df: Any, mode: str = "insert", *, keep_ids: bool | None = None,
-        nan: str = "keep", **options: Any,
+    def import_columns(
+        self, table: str, names: Sequence[str], columns: Sequence[list[Any]], n: int, *, mode: str = "insert",
+        keep_ids: bool = False, atomic: bool = True, batch_size: int = 50_000,
+        progress: Callable[[int], Any] | None = None,
     ) -> int:
-        """As ``Backend.import_dataframe``, in one request and one transaction on the server
-        (all rows or none). ``batch_size``, ``atomic`` and ``progress`` have no effect here."""
-        from ..notebook.dataframes import SYSTEM_FIELDS, from_dataframe
+        """As ``Backend.import_columns``, in one request and one transaction on the server (all
+        rows or none: ``atomic`` and ``batch_size`` make no difference here)."""
+        from ..engine.bulk import rows_from_columns
 
-        unknown = set(options) - {"batch_size", "atomic", "progress"}
-        if unknown:
-            raise TypeError(f"import_dataframe() got unexpected options: {', '.join(sorted(unknown))}")
         if mode not in _IMPORT_MODES:
             raise ValueError(f"mode= takes 'insert', 'replace' or 'append', got {mode!r}")
         self._require_admin("import_dataframe()")
-        docs = from_dataframe(df, nan=nan)  # type: ignore[arg-type]
-        if keep_ids is None:
-            keep_ids = "_id" in df.columns
-        if not keep_ids:
-            docs = [{k: x for k, x in d.items() if k not in SYSTEM_FIELDS} for d in docs]
         body = io.StringIO()
-        for doc in docs:
+        for doc in rows_from_columns(names, columns, n):
             body.write(json.dumps(to_json(doc), ensure_ascii=False, separators=(",", ":")))
             body.write("\n")
-        return self._import(table, body.getvalue().encode("utf-8"), "jsonl", mode, what="import_dataframe")
+        written = self._import(table, body.getvalue().encode("utf-8"), "jsonl", mode, what="import_dataframe")
+        if progress is not None:
+            progress(n)
+        return written
 
     def import_table(self, table: str, path: str | os.PathLike[str], *, format: str | None = None, mode: str = "insert") -> int:
         """Import a JSONL, JSON or CSV file into a table of the deployment (``npx convex import --table``)."""
@@ -336,13 +302,7 @@ class RemoteDataMixin:
             self._catch_up_to(int(ts))  # as a mutation: returns once live queries show it
         return answer
 
-    # -- widgets, functions, logs -------------------------------------------------------------------
-    def live(self, target: Any, args: dict | None = None, **options: Any) -> Any:
-        """A ``LiveQuery`` widget of a query's result, as ``Backend.live``."""
-        from ..notebook.widgets import live
-
-        return live(self, target, args, **options)
-
+    # -- functions, logs -------------------------------------------------------------------
     def functions(self) -> list[RemoteFunction]:
         """The deployment's functions (internal ones too), by path."""
         self._require_admin("functions()")
@@ -353,6 +313,76 @@ class RemoteDataMixin:
             )
             for f in self._system("_system/cli/functions")
         ]
+
+    def deploy_module(self, name: str, source: str, *, namespace: dict | None = None,
+                      replace: bool = True) -> DeployedModule:
+        """Push Python source to the deployment, which runs it as module ``name`` (see
+        ``Backend.deploy_module``). The source runs on the server: ``namespace`` (a notebook's
+        variables) cannot go with it, and only ``cn``, ``v``, ``app`` and what it imports are in
+        scope. An error in the source raises ``SourceError`` as on a Backend."""
+        from ..backend.project import SourceError
+        from ..errors import ConvexError
+
+        from ..backend.app import module_name_of
+
+        module_name_of(name)  # a bad name fails here, as on a Backend
+        self._require_admin("deploy_module()")
+        try:
+            answer = self.run("_system/cli/deployModule", {"name": name, "source": source, "replace": replace})
+        except ConvexError as exc:
+            data = exc.data if isinstance(exc.data, dict) else {}
+            if data.get("code") != "SourceError":
+                raise
+            line = data.get("line")
+            raise SourceError(str(data.get("message")), int(line) if line is not None else None) from None
+        return DeployedModule(answer["name"], [(p, k) for p, k in answer["functions"]], list(answer["removed"]),
+                              int(answer["reruns"]))
+
+    def remove_functions(self, paths: Sequence[str]) -> list[str]:
+        """Remove functions by path (those that exist); returns the removed paths."""
+        self._require_admin("remove_functions()")
+        return list(self.run("_system/cli/removeFunctions", {"paths": list(paths)}))
+
+    def on_log(self, listener: Callable[[logbook.LogEntry], Any]) -> Callable[[], None]:
+        """Call ``listener(entry)`` for each function execution from now on (a background
+        thread follows ``/api/stream_function_logs``, Convex's log stream); returns the
+        function that stops it."""
+        self._require_admin("on_log()")
+        first, _ = self._http("GET", "/api/stream_function_logs", params={"cursor": 2**62, "wait": 0})
+        cursor = int(first["newCursor"])
+
+        def follow(stop: threading.Event) -> None:
+            nonlocal cursor
+            while not stop.is_set():
+                try:
+                    page, _ = self._http("GET", "/api/stream_function_logs", params={"cursor": cursor, "wait": 2})
+                except Exception:  # noqa: BLE001 - the server is away: try again shortly
+                    stop.wait(1.0)
+                    continue
+                cursor = int(page["newCursor"])
+                for e in page["entries"]:
+                    if not stop.is_set():
+                        listener(_log_entry(e))
+
+        return _background(follow, "convex-remote-logs")
+
+    def on_commit(self, listener: Callable[[int], Any], *, poll_interval: float = 1.0) -> Callable[[], None]:
+        """Call ``listener(ts)`` when the deployment has committed, asking every
+        ``poll_interval`` seconds (``/api/query_ts``); returns the function that stops it."""
+        seen = self.latest_ts()  # before returning: no later commit is missed
+
+        def poll(stop: threading.Event) -> None:
+            nonlocal seen
+            while not stop.wait(poll_interval):
+                try:
+                    ts = self.latest_ts()
+                except Exception:  # noqa: BLE001 - the server is away: try again later
+                    continue
+                if ts != seen:
+                    seen = ts
+                    listener(ts)
+
+        return _background(poll, "convex-remote-commits")
 
     @property
     def logs(self) -> logbook.LogBook:
@@ -365,3 +395,22 @@ class RemoteDataMixin:
                 e["time"] / 1000, e["path"], e["kind"], list(e["lines"]), e["durationMs"], e["error"], usage,
             ))
         return book
+
+
+_KINDS = {"Query": "query", "Mutation": "mutation", "Action": "action", "HttpAction": "httpAction"}
+
+
+def _log_entry(e: dict) -> logbook.LogEntry:
+    """A log entry of ``/api/stream_function_logs`` (Convex's shape) as the log book's."""
+    usage = {k: int(n) for k, n in (e.get("usage") or {}).items()}
+    return logbook.LogEntry(
+        float(e["timestamp"]), e["identifier"], _KINDS.get(e["udfType"], str(e["udfType"]).lower()),
+        list(e["logLines"]), float(e["executionTime"]) * 1000, e.get("error"), usage,
+    )
+
+
+def _background(body: Callable[[threading.Event], None], name: str) -> Callable[[], None]:
+    """Run ``body(stop)`` on a daemon thread; returns what sets ``stop``."""
+    stop = threading.Event()
+    threading.Thread(target=body, args=(stop,), name=name, daemon=True).start()
+    return stop.set

@@ -143,3 +143,31 @@ def test_without_the_admin_key_the_magics_and_dashboard_say_what_is_missing(
     assert d._tables == [] and d._functions == [] and d._logs == []
     d.close()
     assert app.count("notes") == 1
+
+
+def test_module_and_query_cells_deploy_to_a_remote_deployment(shell: Any, served: Any,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """``%%convex_module`` pushes the cell's source to the server, which runs it and serves its
+    functions; ``%%convex_query`` pushes an ad-hoc query there and removes it afterwards."""
+    from IPython.core.error import UsageError
+
+    app, handle = served
+    remote = connect(shell, handle)
+    text = out(shell, capsys, "%%convex_module counts\n@query\ndef total(ctx):\n"
+                              "    return len(ctx.db.query('notes').collect())\n")
+    assert text == "Deployed counts: total (query)\n"
+    assert app.query("counts:total") == 0  # it runs in the server's process
+    widget = remote.live("counts:total")
+    app.mutation("notes:add", {"text": "a"})
+    widget.wait_for(lambda n: n == 1)
+    text = out(shell, capsys, "%%convex_module counts\n@query\ndef texts(ctx):\n"
+                              "    return [n['text'] for n in ctx.db.query('notes').collect()]\n")
+    assert text.startswith("Deployed counts: texts (query); removed counts:total")
+    assert [f.path for f in remote.functions()] == ["counts:texts", "notes:add", "notes:list"]
+    with pytest.raises(UsageError, match=r"^%%convex_module, line 1: NameError: name 'nowhere' is not defined"):
+        run(shell, "%%convex_module broken\nnowhere\n")
+    assert "broken:" not in str([f.path for f in remote.functions()])
+    result = run(shell, '%%convex_query\nsorted(n["text"] for n in ctx.db.query("notes").collect())\n')
+    assert result.value == ["a"]
+    assert [f.path for f in app.functions() if f.path.startswith("_adhoc")] == []
+    widget.close()
