@@ -20,6 +20,7 @@ EXPORTED = [
     "ConvexFunctionError",
     "CronJobs",
     "DatabaseError",
+    "Deployment",
     "FunctionNotFound",
     "HttpRequest",
     "HttpResponse",
@@ -58,9 +59,12 @@ EXPORTED = [
     "query",
     "v",
 ]
-# Public attributes loaded on first use (they import IPython, anywidget or pandas): never in
-# __all__, so a star import does not load them.
-LAZY = ["Dashboard", "from_dataframe", "infer_schema", "LiveQuery", "show_full_tracebacks", "to_dataframe"]
+# Public attributes loaded on first use (they import IPython, anywidget or pandas, or the
+# remote client's network stack): never in __all__, so a star import does not load them.
+LAZY = [
+    "Dashboard", "DeploymentClient", "from_dataframe", "infer_schema", "LiveQuery", "show_full_tracebacks",
+    "to_dataframe",
+]
 # IPython's extension hooks (%load_ext convex_notebook): attributes, not names to import.
 HOOKS = {"load_ipython_extension", "unload_ipython_extension"}
 HEAVY = ("pandas", "IPython", "anywidget", "convex_notebook.notebook")
