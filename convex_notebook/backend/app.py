@@ -48,6 +48,7 @@ from . import logs, optional
 from .admin_calls import SystemCalls
 from .components import Component, ComponentRef, Components, make_ctx
 from .context import InlineMutationCtx
+from .contract import DeployedModule, TableBatch
 from .env import Environment
 from .http_actions import HttpRequest, HttpResponse, HttpRouter, run_http_action
 from .limits import LimitError, Limits, check_size, near_limit_warnings, user_code
@@ -63,7 +64,6 @@ from .scheduler import SchedulerRunner
 from .system import is_system_path, lookup_system
 from .timestamps import to_timestamp
 from .vector_search import VectorSearch
-from .contract import DeployedModule, TableBatch
 
 __all__ = ["Backend", "Invocation", "Module", "connect"]
 
@@ -197,7 +197,7 @@ def module_name_of(name: Any) -> str:
     """A module's name as given (``tasks``, ``chat/messages``; a ``.js`` suffix dropped), checked."""
     if not isinstance(name, str) or not name or ":" in name:
         raise ValueError(f"A module name is a path like 'tasks' or 'chat/messages', got {name!r}")
-    return name[:-3] if name.endswith(".js") else name
+    return name.removesuffix(".js")
 
 
 class Module(_Definer):

@@ -413,7 +413,7 @@ class SourceError(DeployError):
 
 
 def run_module_source(
-    app: "Backend", module: str, source: str, namespace: dict[str, Any] | None = None,
+    app: Backend, module: str, source: str, namespace: dict[str, Any] | None = None,
     passthrough: tuple[type[BaseException], ...] = (),
 ) -> dict[str, FunctionDef]:
     """Run ``source`` as the functions of ``module`` and return what it defines (nothing is
@@ -438,10 +438,10 @@ def run_module_source(
     scope["__name__"] = f"convex_module_{module.replace('/', '_')}"
     token = _loading.set(loading)
     try:
-        exec(code, scope)
+        exec(code, scope)  # noqa: S102 - running the project's own functions file is the point
     except passthrough:
         raise
-    except Exception as exc:  # noqa: BLE001 - the source's own error, on one line
+    except Exception as exc:
         line = None
         for frame, lineno in traceback.walk_tb(exc.__traceback__):
             if frame.f_code.co_filename == filename:

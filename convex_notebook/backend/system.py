@@ -218,7 +218,7 @@ def _cron_jobs(ctx: Any) -> list[dict]:
     """The cron jobs by name: schedule, function, next run (ms), runs so far."""
     backend = ctx._backend
     out = []
-    for job in sorted(list(backend.crons.jobs.values()), key=lambda j: j.name):
+    for job in sorted(backend.crons.jobs.values(), key=lambda j: j.name):
         ref = job.ref
         definition = backend.registry.lookup(ref) if isinstance(ref, str) else getattr(ref, "definition", None)
         out.append({

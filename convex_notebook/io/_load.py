@@ -130,7 +130,7 @@ def _remap_ids(x: Any, remap: dict[int, int]) -> Any:
 
 
 def write_tables(
-    app: "Backend", loads: Iterable[TableLoad], mode: str, *, keep_ids: bool = True, clear_other_tables: bool = False,
+    app: Backend, loads: Iterable[TableLoad], mode: str, *, keep_ids: bool = True, clear_other_tables: bool = False,
     extra_remap: dict[int, int] | None = None, before: Callable[[Any], None] | None = None,
 ) -> dict[str, int]:
     """Import every table of ``loads`` in one transaction: all of them, or nothing.

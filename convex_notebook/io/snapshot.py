@@ -61,7 +61,7 @@ _SCHEMA = re.compile(r"^(.*/)?([^/]+)/generated_schema\.jsonl$")
 
 
 def export_snapshot(
-    app: "Backend", path: str | os.PathLike[str], *, include_file_storage: bool = False, at: Any = None
+    app: Backend, path: str | os.PathLike[str], *, include_file_storage: bool = False, at: Any = None
 ) -> str:
     """Write every table of ``app`` to a snapshot ZIP; return the file's path.
 
@@ -188,7 +188,7 @@ def _decoder(file: str, schema_line: Any) -> Any:
 
 
 def import_snapshot(
-    app: "Backend", path: str | os.PathLike[str], *, mode: str = "insert", clear_other_tables: bool = False
+    app: Backend, path: str | os.PathLike[str], *, mode: str = "insert", clear_other_tables: bool = False
 ) -> dict[str, int]:
     """Import every table of a snapshot ZIP, keeping ids and creation times; return the
     number of documents per table.
@@ -212,7 +212,7 @@ def import_snapshot(
 
 
 def import_snapshot_data(
-    app: "Backend", data: bytes, *, mode: str = "insert", name: str = "snapshot.zip", clear_other_tables: bool = False
+    app: Backend, data: bytes, *, mode: str = "insert", name: str = "snapshot.zip", clear_other_tables: bool = False
 ) -> dict[str, int]:
     """:func:`import_snapshot` of a ZIP already in memory (a server's request body)."""
     _load.check_mode(mode)
@@ -223,7 +223,7 @@ def import_snapshot_data(
     return _import_zip(app, zf, name, mode, clear_other_tables)
 
 
-def _import_zip(app: "Backend", zf: zipfile.ZipFile, name: str, mode: str, clear_other_tables: bool) -> dict[str, int]:
+def _import_zip(app: Backend, zf: zipfile.ZipFile, name: str, mode: str, clear_other_tables: bool) -> dict[str, int]:
     with zf:
         entries = zf.namelist()
         numbers: dict[str, int] = {}

@@ -65,7 +65,7 @@ def csv_cell(s: str) -> Any:
 
 
 def import_table(
-    app: "Backend",
+    app: Backend,
     table: str,
     path: str | os.PathLike[str],
     *,
@@ -91,7 +91,7 @@ def import_table(
 
 
 def import_table_data(
-    app: "Backend",
+    app: Backend,
     table: str,
     data: bytes,
     *,
@@ -185,7 +185,7 @@ def _read_csv(data: bytes, name: str, load: _load.TableLoad) -> None:
 
 
 def export_table(
-    app: "Backend",
+    app: Backend,
     table: str,
     path: str | os.PathLike[str],
     *,
@@ -224,8 +224,7 @@ def write_documents(
     tmp = file + ".tmp"
     with open(tmp, "w", encoding="utf-8", newline="") as out:
         if fmt == "jsonl":
-            for d in docs:
-                out.write(_encode(encode(d)) + "\n")
+            out.writelines(_encode(encode(d)) + "\n" for d in docs)
         elif fmt == "json":
             out.write("[\n" + ",\n".join(_encode(encode(d)) for d in docs) + "\n]\n")
         else:

@@ -184,11 +184,11 @@ class Dashboard(anywidget.AnyWidget):
 
         try:
             self._unhooks.append(self.app.on_commit(changed, poll_interval=self.poll_interval))
-        except Exception:  # noqa: BLE001 - the server is away: the dashboard shows what it can
+        except Exception:  # noqa: BLE001, S110 - the server is away: the dashboard shows what it can
             pass
         try:
             self._unhooks.append(self.app.on_log(changed))
-        except Exception:  # noqa: BLE001 - no admin key, or the server is away: no log updates
+        except Exception:  # noqa: BLE001, S110 - no admin key, or the server is away: no log updates
             pass
 
     def _apply_update(self) -> None:
@@ -425,7 +425,7 @@ class Dashboard(anywidget.AnyWidget):
             self.select_table(str(content.get("table", "")))
         elif kind == "page":
             {"next": self.next_page, "prev": self.previous_page, "first": self.first_page}.get(
-                content.get("direction"), self.refresh
+                str(content.get("direction")), self.refresh
             )()
         elif kind == "run":
             self.run_function(str(content.get("path", "")), form=dict(content.get("form") or {}),

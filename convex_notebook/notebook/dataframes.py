@@ -37,6 +37,7 @@ milliseconds since the epoch (Convex's convention for times); timedeltas become 
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,7 +53,7 @@ from ..values._codec import _decode, _from_stored
 try:  # faster than json's decoder on stored documents (a third less time for app.df)
     from orjson import loads as _orjson_loads
 except ImportError:  # pragma: no cover - orjson is a dependency
-    _orjson_loads = None
+    _orjson_loads = None  # type: ignore[assignment]
 from ..values._model import INT64_MAX, MAX_SAFE_INT, _Missing
 from ..values.schema import TableDefinition, define_table
 from ..values.validators import AnyValidator, ObjectValidator, Validator, v
@@ -223,7 +224,7 @@ def to_dataframe(docs: Iterable[Mapping[str, Any]] | Mapping[str, Any], *, index
             docs = docs["page"]
         else:
             docs = [docs]
-    rows = list(docs)
+    rows: list[Any] = list(docs)
     for i, d in enumerate(rows):
         if not isinstance(d, Mapping):
             raise TypeError(f"to_dataframe() takes documents (dicts); item {i} is a {type(d).__name__}")
@@ -262,7 +263,7 @@ def _decode_array(text: str) -> list[dict[str, Any]]:
     return _decode(text)
 
 
-def table_dataframe(app: "Deployment", table: str, *, index: str | None = None, at: Any = None) -> pd.DataFrame:
+def table_dataframe(app: Deployment, table: str, *, index: str | None = None, at: Any = None) -> pd.DataFrame:
     """Every document of ``table`` as a DataFrame, in ``_creationTime`` order (one snapshot;
     ``at``: the snapshot at that time, as ``app.query(..., at=)`` takes it)."""
     acc = _Columns()
@@ -292,7 +293,7 @@ def table_dataframe(app: "Deployment", table: str, *, index: str | None = None, 
 
 
 def dataframe(
-    app: "Deployment", source: Any, args: Mapping[str, Any] | None = None, *, index: str | None = None, at: Any = None
+    app: Deployment, source: Any, args: Mapping[str, Any] | None = None, *, index: str | None = None, at: Any = None
 ) -> pd.DataFrame:
     """``app.df(...)``: a table name, a query's path (with ``args``), or documents; ``at``
     reads a table or query as it was then."""
@@ -335,7 +336,7 @@ def _py(x: Any, name: str, nan: NanPolicy, depth: int = 0) -> Any:
     if t is str or t is bool or x is None or t is bytes or t is Int64:
         return x
     if t is float:
-        if x != x and nan != "keep":
+        if math.isnan(x) and nan != "keep":
             return MISSING if nan == "missing" else None
         return x
     if t is int:
@@ -395,7 +396,7 @@ def _series_values(name: str, s: pd.Series, nan: NanPolicy) -> list[Any]:
             out = s.to_numpy(dtype=np.float64).tolist()
             if nan != "keep":
                 repl = MISSING if nan == "missing" else None
-                out = [repl if x != x else x for x in out]
+                out = [repl if isinstance(x, float) and math.isnan(x) else x for x in out]
             return out
         if kind == "b":
             return s.tolist()
@@ -415,9 +416,7 @@ def _series_values(name: str, s: pd.Series, nan: NanPolicy) -> list[Any]:
         raise _unsupported(name, dtype)
     # pandas extension dtypes
     mask = s.isna().to_numpy()
-    if isinstance(dtype, pd.StringDtype):
-        out = s.to_numpy(dtype=object, na_value=None).tolist()
-    elif isinstance(dtype, pd.BooleanDtype):
+    if isinstance(dtype, (pd.StringDtype, pd.BooleanDtype)):
         out = s.to_numpy(dtype=object, na_value=None).tolist()
     elif pd.api.types.is_integer_dtype(dtype):
         valid = s.dropna()
@@ -432,7 +431,7 @@ def _series_values(name: str, s: pd.Series, nan: NanPolicy) -> list[Any]:
         out = [float(x) if x is not None else None for x in out]
         if nan != "keep":
             repl = MISSING if nan == "missing" else None
-            out = [repl if x is not None and x != x else x for x in out]
+            out = [repl if isinstance(x, float) and math.isnan(x) else x for x in out]
     elif isinstance(dtype, pd.ArrowDtype) or dtype == object:
         out = [_py(x, name, nan) for x in s.to_numpy(dtype=object).tolist()]
         mask = np.zeros(len(out), dtype=bool)
@@ -545,7 +544,7 @@ class _Progress:
 
 
 def import_dataframe(
-    app: "Deployment",
+    app: Deployment,
     table: str,
     df: pd.DataFrame,
     *,

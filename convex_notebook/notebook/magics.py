@@ -35,18 +35,25 @@ import json
 import re
 import shlex
 import types
-from typing import Any
+from typing import Any, Self
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, needs_local_scope, no_var_expand
+from IPython.core.magic import (
+    Magics,
+    cell_magic,
+    line_magic,
+    magics_class,
+    needs_local_scope,
+    no_var_expand,
+)
 from traitlets import Bool, Float, Int, Unicode, observe
 from traitlets.config.configurable import Configurable
 
+from ..backend.app import Backend
+from ..backend.contract import Deployment
 from ..backend.project import SourceError
 from ..backend.registry import FunctionNotFound
 from ..errors import ConvexError, ConvexFunctionError, InvalidValueError
-from ..backend.app import Backend
-from ..backend.contract import Deployment
 from . import admin, admin_writes
 from .display import QueryResult, plural, to_frame
 
@@ -73,7 +80,7 @@ def _when(text: str) -> Any:
     if text.isdigit():
         return int(text)
     try:
-        return _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return _dt.datetime.fromisoformat(text)  # (Python 3.11 reads a "Z" suffix itself)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r}: give a time ago (5m, 90s, 2h), an ISO time (2026-12-06T10:00) or a timestamp"
@@ -177,7 +184,7 @@ class ConvexMagics(Magics, Configurable):
     def __init__(self, shell: Any) -> None:
         Configurable.__init__(self, config=shell.config)
         Magics.__init__(self, shell=shell)
-        self.shell.configurables.append(self)
+        shell.configurables.append(self)
         self.app: Any = None
         self.url: str | None = None
         self._projects: dict[tuple[int, str], Any] = {}  # (app id, path) -> FunctionsFolder (%convex deploy)
@@ -197,10 +204,10 @@ class ConvexMagics(Magics, Configurable):
         return self.app
 
     def _connect_url(self, url: str, announce: bool, admin_key: str | None = None) -> None:
-        from ..backend.app import connect
-
         import os
         import sqlite3
+
+        from ..backend.app import connect
 
         if url.startswith("sqlite:///"):
             folder = os.path.dirname(os.path.abspath(url[len("sqlite:///"):]))
@@ -214,14 +221,20 @@ class ConvexMagics(Magics, Configurable):
         if announce:
             print(f"Connected to {url} (use %convex connect to change)")
 
+    @property
+    def _user_ns(self) -> dict[str, Any]:
+        """The notebook's namespace (these magics always belong to a shell)."""
+        assert self.shell is not None
+        return self.shell.user_ns
+
     # -- %convex -------------------------------------------------------------------------
     @no_var_expand
     @needs_local_scope
-    @line_magic("convex")
+    @line_magic("convex")  # type: ignore[arg-type]  # (IPython types a magic as (self, line) only)
     def convex(self, line: str = "", local_ns: dict | None = None) -> Any:
         """%convex SUBCOMMAND ...: connect, status, tables, functions, run, live, data,
         import, export, logs, env, reset. `%convex SUBCOMMAND --help` for each."""
-        local_ns = local_ns if local_ns is not None else self.shell.user_ns
+        local_ns = local_ns if local_ns is not None else self._user_ns
         stripped = line.strip()
         if not stripped or stripped in ("-h", "--help", "help"):
             print(self._overview())
@@ -363,8 +376,8 @@ class ConvexMagics(Magics, Configurable):
             return False
         if not var.isidentifier():
             raise UsageError(f"-o needs a Python variable name, got {var!r}")
-        self.shell.user_ns[var] = value
-        if local_ns is not self.shell.user_ns:
+        self._user_ns[var] = value
+        if local_ns is not self._user_ns:
             local_ns[var] = value
         return True
 
@@ -697,9 +710,8 @@ class ConvexMagics(Magics, Configurable):
     def _cmd_reset(self, rest: str, local_ns: dict) -> Any:
         ns, _ = self._parse("reset", rest)
         app = self.current_app()
-        if app.location != "memory://":
-            if not ns.yes:
-                raise UsageError(f"%convex reset deletes every document of {self.url}: add --yes to confirm")
+        if app.location != "memory://" and not ns.yes:
+            raise UsageError(f"%convex reset deletes every document of {self.url}: add --yes to confirm")
         from .widgets import close_all
 
         closed = close_all(app)
@@ -710,7 +722,7 @@ class ConvexMagics(Magics, Configurable):
     # -- %%convex_schema ------------------------------------------------------------------
     @no_var_expand
     @needs_local_scope
-    @cell_magic("convex_schema")
+    @cell_magic("convex_schema")  # type: ignore[arg-type]  # (IPython types a magic as (self, line) only)
     def convex_schema(self, line: str, cell: str, local_ns: dict | None = None) -> Any:
         """%%convex_schema [-o VAR]: the cell is Python whose last expression is the schema:
         cn.define_schema({...}) or a dict of tables ({"tasks": define_table({...})}).
@@ -721,11 +733,16 @@ class ConvexMagics(Magics, Configurable):
             ns = parser.parse_args(_tokens(line))
         except _HelpShown:
             return None
-        from ..values.schema import SchemaDefinition, TableDefinition, define_schema, define_table
+        from ..values.schema import (
+            SchemaDefinition,
+            TableDefinition,
+            define_schema,
+            define_table,
+        )
         from ..values.validators import v
 
-        local_ns = local_ns if local_ns is not None else self.shell.user_ns
-        scope = {**self.shell.user_ns, "v": v, "define_table": define_table, "define_schema": define_schema}
+        local_ns = local_ns if local_ns is not None else self._user_ns
+        scope = {**self._user_ns, "v": v, "define_table": define_table, "define_schema": define_schema}
         try:
             import convex_notebook as cn
 
@@ -763,7 +780,7 @@ class ConvexMagics(Magics, Configurable):
     # -- %%convex_module ------------------------------------------------------------------
     @no_var_expand
     @needs_local_scope
-    @cell_magic("convex_module")
+    @cell_magic("convex_module")  # type: ignore[arg-type]  # (IPython types a magic as (self, line) only)
     def convex_module(self, line: str, cell: str, local_ns: dict | None = None) -> Any:
         """%%convex_module NAME [-o VAR]: run the cell as Python; functions decorated with
         @query, @mutation, @action (and internal_*) become NAME:<function>. Re-running the cell
@@ -776,11 +793,11 @@ class ConvexMagics(Magics, Configurable):
             ns = parser.parse_args(_tokens(line))
         except _HelpShown:
             return None
-        local_ns = local_ns if local_ns is not None else self.shell.user_ns
+        local_ns = local_ns if local_ns is not None else self._user_ns
         app = self.current_app()
         try:
             # Embedded, the cell sees the notebook's names; remote, it runs on the server.
-            report = app.deploy_module(ns.name, cell, namespace=self.shell.user_ns)
+            report = app.deploy_module(ns.name, cell, namespace=self._user_ns)
         except SHORT_ERROR_TYPES as exc:
             self._mark_short(exc)
             raise
@@ -802,7 +819,7 @@ class ConvexMagics(Magics, Configurable):
     # -- %%convex_query ---------------------------------------------------------------------
     @no_var_expand
     @needs_local_scope
-    @cell_magic("convex_query")
+    @cell_magic("convex_query")  # type: ignore[arg-type]  # (IPython types a magic as (self, line) only)
     def convex_query(self, line: str, cell: str, local_ns: dict | None = None) -> Any:
         """%%convex_query [--live] [-o VAR]: the cell is the body of a query handler with `ctx`
         in scope; its last expression (or `return`) is the result, shown as a table.
@@ -815,13 +832,13 @@ class ConvexMagics(Magics, Configurable):
             ns = parser.parse_args(_tokens(line))
         except _HelpShown:
             return None
-        local_ns = local_ns if local_ns is not None else self.shell.user_ns
+        local_ns = local_ns if local_ns is not None else self._user_ns
         app = self.current_app()
         digest = hashlib.sha1(cell.encode()).hexdigest()[:10]
         name = f"q{digest}"
         path = f"{admin.ADHOC_MODULE}:{name}"
         try:
-            app.deploy_module(admin.ADHOC_MODULE, _adhoc_source(cell, name), namespace=self.shell.user_ns,
+            app.deploy_module(admin.ADHOC_MODULE, _adhoc_source(cell, name), namespace=self._user_ns,
                               replace=False)
         except SourceError as exc:
             raise UsageError(_source_error("%%convex_query", exc)) from None
@@ -874,7 +891,12 @@ def _index_names(table: Any) -> list[str]:
         if isinstance(found, dict):
             names.extend(found.keys())
         elif isinstance(found, (list, tuple)):
-            names.extend(getattr(i, "name", None) or (i.get("indexDescriptor") if isinstance(i, dict) else str(i)) for i in found)
+            for index in found:
+                name = getattr(index, "name", None) or (
+                    index.get("indexDescriptor") if isinstance(index, dict) else str(index)
+                )
+                if name:
+                    names.append(str(name))
     return names
 
 
@@ -897,9 +919,11 @@ def _exec_last_expression(source: str, scope: dict, filename: str, want_value: b
     except SyntaxError as exc:
         raise UsageError(f"{filename}: syntax error on line {exc.lineno}: {exc.msg}") from None
     last = None
-    if want_value and tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
-    exec(compile(tree, filename, "exec"), scope)
+    final = tree.body[-1] if tree.body else None
+    if want_value and isinstance(final, ast.Expr):
+        tree.body.pop()
+        last = ast.Expression(final.value)
+    exec(compile(tree, filename, "exec"), scope)  # noqa: S102 - a notebook cell, run as the user asked
     if last is not None:
         return eval(compile(last, filename, "eval"), scope)
     return None
@@ -911,7 +935,7 @@ class _FunctionRef(str):
 
     kind: str
 
-    def __new__(cls, path: str, kind: str) -> "_FunctionRef":
+    def __new__(cls, path: str, kind: str) -> Self:
         ref = super().__new__(cls, path)
         ref.kind = kind
         return ref
@@ -946,7 +970,7 @@ def _adhoc_source(cell: str, name: str) -> str:
         body=tree.body,
         decorator_list=[ast.Name(id="query", ctx=ast.Load())],
         returns=None,
-        type_params=[],
+        type_params=[],  # type: ignore[call-arg]  # (Python 3.12's ast needs it; 3.11's stubs lack it)
     )
     module = ast.Module(body=[fn], type_ignores=[])
     ast.fix_missing_locations(module)
@@ -964,7 +988,6 @@ def load_ipython_extension(shell: Any) -> None:
     shell.register_magics(magics)
     _loaded[id(shell)] = magics
     from ..engine import SchemaError
-
     from .tracebacks import register_short_errors, show_error
 
     shell.set_custom_exc(SHORT_ERROR_TYPES + (SchemaError,), show_error)

@@ -18,8 +18,9 @@ import os
 import sys
 import sysconfig
 import traceback
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["full_tracebacks", "show_error", "show_full_tracebacks", "user_frames"]
 

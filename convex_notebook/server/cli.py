@@ -29,7 +29,14 @@ from typing import Any
 
 from ..backend.project import DeployError, FunctionsFolder
 from .cli_data import COMMANDS, add_commands, run_command
-from .cli_support import load_auth_config, load_functions, open_database, print_auth, print_functions, stop_on_sigterm
+from .cli_support import (
+    load_auth_config,
+    load_functions,
+    open_database,
+    print_auth,
+    print_functions,
+    stop_on_sigterm,
+)
 
 __all__ = ["load_auth_config", "load_functions", "main", "open_database"]
 

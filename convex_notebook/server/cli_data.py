@@ -19,9 +19,10 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["add_commands", "COMMANDS"]
+__all__ = ["COMMANDS", "add_commands"]
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonLines", ".ndjson": "jsonLines", ".json": "jsonArray", ".zip": "zip"}
 IO_FORMATS = {"csv": "csv", "jsonLines": "jsonl", "jsonArray": "json"}

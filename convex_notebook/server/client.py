@@ -20,12 +20,18 @@ import json
 import random
 import threading
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 from ..backend.registry import FunctionNotFound, RegisteredFunction
 from ..engine.handles import Dispatcher, LiveHandle
-from ..errors import ConvexError, ConvexFunctionError, InvalidValueError, ValidationError
+from ..errors import (
+    ConvexError,
+    ConvexFunctionError,
+    InvalidValueError,
+    ValidationError,
+)
 from ..values import convex_value, from_json, to_json
 from . import protocol as P
 from .remote_data import TS_HEADER, RemoteDataMixin
@@ -80,7 +86,7 @@ def _encode_args(path: str, args: Any) -> Any:
 class _Result:
     """One result of a remote query as it arrived (encoded JSON, decoded on demand)."""
 
-    __slots__ = ("value_json", "error", "log_lines", "journal", "ts", "fingerprint")
+    __slots__ = ("error", "fingerprint", "journal", "log_lines", "ts", "value_json")
 
     def __init__(self, value_json: Any, error: BaseException | None, log_lines: list[str], journal: str | None, ts: int) -> None:
         self.value_json = value_json
@@ -105,7 +111,7 @@ class RemoteSubscription(LiveHandle):
 
     def __init__(
         self,
-        client: "DeploymentClient",
+        client: DeploymentClient,
         path: str,
         args_json: Any,
         on_update: Callable[[Any], Any] | None,
@@ -133,7 +139,7 @@ class RemoteSubscription(LiveHandle):
 class _Query:
     """One query in this client's query set, shared by every handle with the same key."""
 
-    __slots__ = ("query_id", "path", "args_json", "key", "handles", "oneshots", "result", "arrived", "journal", "sent_gen")
+    __slots__ = ("args_json", "arrived", "handles", "journal", "key", "oneshots", "path", "query_id", "result", "sent_gen")
 
     def __init__(self, query_id: int, path: str, args_json: Any, key: tuple, loop: asyncio.AbstractEventLoop) -> None:
         self.query_id = query_id
@@ -153,7 +159,7 @@ class _Query:
 
 
 class _Request:
-    __slots__ = ("message", "future", "status", "ts", "value_json", "log_lines", "sent_gen")
+    __slots__ = ("future", "log_lines", "message", "sent_gen", "status", "ts", "value_json")
 
     def __init__(self, message: dict, future: asyncio.Future) -> None:
         self.message = message
@@ -302,7 +308,7 @@ class DeploymentClient(RemoteDataMixin):
                     text = await asyncio.wait_for(ws.recv(), INACTIVITY_TIMEOUT)
                     if self._handle(text):
                         synced = True
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 reason = "InactiveServer"
             except _Reconnect as exc:
                 reason = exc.reason
@@ -319,7 +325,7 @@ class DeploymentClient(RemoteDataMixin):
             self._last_close_reason = reason
             try:
                 await ws.close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S110 - the socket is gone already: nothing to close
                 pass
             # Unfinished mutations stay in _requests: _open re-sends them on the next socket.
             if synced:
@@ -394,7 +400,7 @@ class DeploymentClient(RemoteDataMixin):
                 return
             try:
                 await ws.send(P.dumps(message))
-            except Exception:  # noqa: BLE001 - the reader notices the closed socket and reconnects
+            except Exception:  # noqa: BLE001, S110 - the reader notices the closed socket and reconnects
                 pass
 
     async def _flush_query_set(self, force: bool = False) -> None:
@@ -489,8 +495,7 @@ class DeploymentClient(RemoteDataMixin):
             query.result = result
             changed.append(query)
         self._last_end = end_version
-        if ts > self._max_observed_ts:
-            self._max_observed_ts = ts
+        self._max_observed_ts = max(self._max_observed_ts, ts)
         for query in self._queries.values():
             if query.result is not None and query.result.ts < ts and query not in changed:
                 query.result.ts = ts
@@ -528,8 +533,7 @@ class DeploymentClient(RemoteDataMixin):
                 req.future.set_exception(_error_from(msg["result"], msg.get("errorData"), "errorData" in msg))
             return
         ts = P.decode_ts(msg["ts"])
-        if ts > self._max_observed_ts:
-            self._max_observed_ts = ts
+        self._max_observed_ts = max(self._max_observed_ts, ts)
         req.value_json = msg.get("result")
         if ts <= self._last_end.ts:
             del self._requests[msg["requestId"]]
@@ -709,7 +713,7 @@ class DeploymentClient(RemoteDataMixin):
             return  # not connected: the token is sent when the connection is back
         await future
 
-    def with_identity(self, identity: dict | None) -> "DeploymentClient":
+    def with_identity(self, identity: dict | None) -> DeploymentClient:
         """A new client acting as ``identity`` (impersonation: needs the admin key)."""
         if identity is None:
             return DeploymentClient(self.url, admin_key=self.admin_key)
@@ -732,7 +736,7 @@ class DeploymentClient(RemoteDataMixin):
             if ws is not None:
                 try:
                     await ws.close()
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001, S110 - closing a socket that already failed
                     pass
             for query in self._queries.values():
                 for handle in list(query.handles):
@@ -744,16 +748,16 @@ class DeploymentClient(RemoteDataMixin):
         if self._thread.is_alive():
             try:
                 asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S110 - the loop is stopped next whatever happened
                 pass
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
         self._dispatcher.stop()
 
-    def __enter__(self) -> "DeploymentClient":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- HTTP (admin) ------------------------------------------------------------------------------

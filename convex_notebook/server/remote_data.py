@@ -17,9 +17,9 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from collections.abc import Iterator, Sequence
-from typing import Any, Callable
+from typing import Any
 
 from ..backend import logs as logbook
 from ..backend.admin_calls import SystemCalls
@@ -27,9 +27,9 @@ from ..backend.contract import DeployedModule, TableBatch
 from ..backend.optional import NotebookMethods
 from ..engine.transaction import DatabaseError
 from ..errors import ConvexFunctionError
+from ..io.paths import snapshot_target
 from ..values import from_json, to_json
 from ..values.validators import Validator, validator_from_json
-from ..io.paths import snapshot_target
 
 TS_HEADER = "x-convex-notebook-ts"  # (server/http.py) the commit timestamp of the answer
 
@@ -320,10 +320,9 @@ class RemoteDataMixin(SystemCalls, NotebookMethods):
         ``Backend.deploy_module``). The source runs on the server: ``namespace`` (a notebook's
         variables) cannot go with it, and only ``cn``, ``v``, ``app`` and what it imports are in
         scope. An error in the source raises ``SourceError`` as on a Backend."""
+        from ..backend.app import module_name_of
         from ..backend.project import SourceError
         from ..errors import ConvexError
-
-        from ..backend.app import module_name_of
 
         module_name_of(name)  # a bad name fails here, as on a Backend
         self._require_admin("deploy_module()")
@@ -376,7 +375,7 @@ class RemoteDataMixin(SystemCalls, NotebookMethods):
             while not stop.wait(poll_interval):
                 try:
                     ts = self.latest_ts()
-                except Exception:  # noqa: BLE001 - the server is away: try again later
+                except Exception:  # noqa: BLE001, S112 - the server is away: try again later
                     continue
                 if ts != seen:
                     seen = ts
