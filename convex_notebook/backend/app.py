@@ -386,6 +386,42 @@ class Backend(_Definer, SystemCalls, optional.NotebookMethods):
         """The timestamp of the latest commit (nanoseconds since the Unix epoch)."""
         return self._db.latest_ts()
 
+    # -- what a served deployment needs beyond the contract (server/) ---------------------------
+    def read_snapshot(self, at: int | None = None) -> Any:
+        """``with app.read_snapshot(at) as txn``: a read-only transaction on one snapshot (the
+        latest, or the one at ``at`` within the history), for reads that page through it
+        (``/api/list_snapshot``) or read a document with its file's bytes."""
+        return self._db.read(at=at)
+
+    def document_deltas(
+        self, cursor: int, limit: int, table: str | None = None
+    ) -> tuple[list[tuple[int, str, str, dict | None]], int, bool]:
+        """Convex's streaming export after ``cursor`` (a timestamp within the history):
+        ``([(ts, table, id, document or None if deleted)], next cursor, more?)``."""
+        return self._db.document_deltas(cursor, limit, table=table)
+
+    def table_of_id(self, doc_id: str) -> str | None:
+        """The name of the table an id belongs to (None: not an id of this deployment)."""
+        return self._db.table_name_for_id(doc_id)
+
+    def observe_ts(self, ts: int) -> None:
+        """A client has seen ``ts``: commits from now on get later timestamps, and live
+        results hold at ``ts`` too (no commit came between)."""
+        self._db.advance_ts(ts)
+        self._hub.reflects(ts)
+
+    def stored_setting(self, name: str, make: Callable[[], str]) -> tuple[str, bool]:
+        """A deployment setting kept with the data (a file keeps it across restarts): its
+        value, made by ``make()`` and saved the first time; and whether it was made now."""
+        db = self._db
+        with db.commit_lock:  # (the meta table is written on the committer's connection)
+            saved = db.store.get_meta(name)
+            if saved:
+                return saved, False
+            value = make()
+            db.store.set_meta(name, value)
+            return value, True
+
     # -- the deployment contract's data primitives (backend/contract.py) ------------------------
     @property
     def location(self) -> str:

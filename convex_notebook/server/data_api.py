@@ -100,10 +100,9 @@ class DataApi(HttpApi):
     def _snapshot_page(
         self, only: str | None, snapshot: int | None, position: tuple[str, str | None] | None, size: int, encode: Any
     ) -> dict:
-        db = self.dep.backend.database
         try:
             # Every page reads the history at the first page's timestamp: one snapshot.
-            with db.read(at=snapshot) as txn:
+            with self.dep.backend.read_snapshot(at=snapshot) as txn:
                 return self._page_at(txn, only, snapshot, position, size, encode)
         except HistoryError as exc:
             raise RequestError(
@@ -115,10 +114,9 @@ class DataApi(HttpApi):
         encode: Any,
     ) -> dict:
         """One ``list_snapshot`` page, read in ``txn``."""
-        db = self.dep.backend.database
         if snapshot is None:
             snapshot = txn.snapshot_ts
-        tables = [only] if only is not None else sorted(db.table_names())
+        tables = [only] if only is not None else sorted(self.dep.backend.table_names())
         if position is not None:
             if position[0] not in tables:
                 raise RequestError(400, "InvalidCursor", f"The cursor is for table {position[0]!r}, not listed here")
@@ -184,9 +182,8 @@ class DataApi(HttpApi):
         return await self._guard(request, run)
 
     def _deltas(self, cursor: int, only: str | None, size: int, encode: Any) -> dict:
-        db = self.dep.backend.database
         try:
-            changes, end, has_more = db.document_deltas(cursor, size, table=only)
+            changes, end, has_more = self.dep.backend.document_deltas(cursor, size, table=only)
         except HistoryError as exc:
             raise RequestError(400, "InvalidCursor", f"Cannot read document deltas after {cursor}: {exc}") from None
         values = []
@@ -225,7 +222,7 @@ class DataApi(HttpApi):
                 )
             except DatabaseError as exc:  # a malformed body or rejected data: nothing was written
                 raise RequestError(400, "ImportFailed", str(exc)) from None
-            ts = backend.database.last_ts  # at or past the import's commit
+            ts = backend.latest_ts()  # at or past the import's commit
             answer = {"tableName": table, "numWritten": sum(counts.values()), "tables": counts}
             return json_response(answer, headers={TS_HEADER: str(ts)})
 

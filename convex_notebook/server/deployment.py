@@ -105,7 +105,8 @@ class Deployment:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
         self.cleanups: list[Callable[[], None]] = []  # run by close() (e.g. removing export files)
-        backend.database.commit_listeners.append(self._on_commit)
+        # (after the subscription hub's listener: live queries are re-run by then)
+        self._stop_following_commits = backend.on_commit(self._on_commit)
         backend.registry.listeners.append(self._on_function_changed)
 
     # -- admin key --------------------------------------------------------------------------
@@ -115,15 +116,8 @@ class Deployment:
         is the clients' setting (``cn.connect``, ``--url`` commands), never read here."""
         if given:
             return given
-        db = self.backend.database
-        with db.commit_lock:  # (the meta table is written on the committer's connection)
-            saved = db.store.get_meta("admin_key")
-            if saved:
-                key = saved
-            else:
-                key = generate_admin_key()
-                db.store.set_meta("admin_key", key)  # kept with the data: the same key after a restart
-                self.admin_key_created = True
+        # Kept with the data: the same key after a restart.
+        key, self.admin_key_created = self.backend.stored_setting("admin_key", generate_admin_key)
         if self.backend.path:
             _restrict_to_owner(self.backend.path)  # the file holds the key: owner only
         return key
@@ -166,15 +160,12 @@ class Deployment:
         """A client has seen ``ts`` (``maxObservedTimestamp``). Make sure our timestamps are
         past it, but never past our own clock (a client cannot push them into the future);
         False if it is too far in the future to be one of ours."""
-        db = self.backend.database
-        if ts <= db.last_ts:
+        if ts <= self.backend.latest_ts():
             return True
         now = time.time_ns()
         if ts > now + MAX_CLIENT_TS_AHEAD_NS:
             return False
-        ts = min(ts, now)
-        db.advance_ts(ts)  # the next commit gets a later timestamp
-        self.backend.subscription_hub.reflects(ts)
+        self.backend.observe_ts(min(ts, now))  # the next commit gets a later timestamp
         return True
 
     # -- mutation dedup ---------------------------------------------------------------------
@@ -189,7 +180,7 @@ class Deployment:
                 self._dedup.popitem(last=False)
 
     # -- reactivity -------------------------------------------------------------------------
-    def _on_commit(self, writes: Any, ts: int) -> None:
+    def _on_commit(self, ts: int) -> None:
         """Commit listener (by the committer, after the live queries were re-run)."""
         with self.lock:
             self.publish_changes()
@@ -227,10 +218,7 @@ class Deployment:
         if self.closed:
             return
         self.closed = True
-        try:
-            self.backend.database.commit_listeners.remove(self._on_commit)
-        except ValueError:
-            pass
+        self._stop_following_commits()
         try:
             self.backend.registry.listeners.remove(self._on_function_changed)
         except ValueError:

@@ -39,6 +39,6 @@ class EnvApi(HttpApi):
                 await self.dep.run_blocking(apply_changes, backend, pairs)
             except EnvError as exc:
                 raise RequestError(400, "InvalidEnvironmentVariable", str(exc)) from None
-            return json_response({}, headers={TS_HEADER: str(backend.database.last_ts)})
+            return json_response({}, headers={TS_HEADER: str(backend.latest_ts())})
 
         return await self._guard(request, run)

@@ -245,7 +245,7 @@ class HttpApi:
         return await self._guard(request, run)
 
     async def query_ts(self, request: Request) -> Response:
-        return json_response({"ts": P.encode_ts(self.dep.backend.database.last_ts)})
+        return json_response({"ts": P.encode_ts(self.dep.backend.latest_ts())})
 
     async def query_at_ts(self, request: Request) -> Response:
         """A query at a timestamp within the deployment's history (``/api/query_ts`` gives the
@@ -294,8 +294,7 @@ class HttpApi:
                     raise RequestError(400, "BadJsonBody", "Each entry of 'queries' must be an object")
                 plan.append((self._path(q), self._args(q.get("args")), self._encoder(q.get("format"))))
             view = self.dep.backend.with_identity(creds.identity)
-            db = self.dep.backend.database
-            ts = db.latest_ts()
+            ts = self.dep.backend.latest_ts()
 
             def batch() -> list:  # one snapshot for all of them: the history at ts
                 return [view.invoke(path, args, kind="query", admin=creds.admin, at=ts) for path, args, _ in plan]

@@ -51,9 +51,9 @@ class StorageApi(HttpApi):
         return await self._guard(request, run)
 
     def _read(self, storage_id: str) -> tuple[dict, bytes] | None:
-        db = self.dep.backend.database
-        with db.read() as txn:
-            if db.table_name_for_id(storage_id) != STORAGE_TABLE:
+        backend = self.dep.backend
+        with backend.read_snapshot() as txn:
+            if backend.table_of_id(storage_id) != STORAGE_TABLE:
                 return None
             doc = txn.get(storage_id)
             data = txn.get_file(storage_id) if doc is not None else None
