@@ -250,6 +250,7 @@ class Backend(_Definer, SystemCalls, optional.NotebookMethods):
         self.registry = Registry()
         self.logs = logs.LogBook()
         self._deployed_modules: dict[str, set[str]] = {}  # deploy_module: module -> its paths
+        self._folders: dict[str, Any] = {}  # deploy_folder: path -> its project.FunctionsFolder
         # Deployment state shown by system queries (latest export, imports): see backend/system.py.
         self.system_state: dict[str, Any] = {}
         # File storage (backend/storage.py): the base of its URLs (app.serve() sets the served
@@ -390,8 +391,14 @@ class Backend(_Definer, SystemCalls, optional.NotebookMethods):
     def read_snapshot(self, at: int | None = None) -> Any:
         """``with app.read_snapshot(at) as txn``: a read-only transaction on one snapshot (the
         latest, or the one at ``at`` within the history), for reads that page through it
-        (``/api/list_snapshot``) or read a document with its file's bytes."""
+        (``/api/list_snapshot``, exports) or read a document with its file's bytes."""
         return self._db.read(at=at)
+
+    def exclusive_write(self) -> Any:
+        """``with app.exclusive_write() as txn``: a transaction that holds the committer while it
+        runs and writes the store directly: bulk imports, all or nothing (an error inside the
+        block writes nothing)."""
+        return self._db.write(exclusive=True)
 
     def document_deltas(
         self, cursor: int, limit: int, table: str | None = None
@@ -547,6 +554,27 @@ class Backend(_Definer, SystemCalls, optional.NotebookMethods):
 
         self._db.commit_listeners.append(on_commit)
         return lambda: _discard(self._db.commit_listeners, on_commit)
+
+    def deploy_folder(self, path: str, *, force: bool = False) -> Any:
+        """Deploy a functions folder (``convex/``: modules, schema, crons, HTTP routes, auth)
+        or one ``.py`` file, as ``convex-notebook serve --functions`` does (``%convex
+        deploy``). A later call for the same path deploys only what changed (``force``:
+        everything). Returns the ``project.DeployReport``; live queries have re-run by then
+        (``report.reruns``). A broken file raises ``project.DeployError`` and changes nothing."""
+        from .project import FunctionsFolder
+
+        path = os.path.abspath(os.fspath(path))
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"nothing at {path}: give a functions folder (convex/) or a .py file")
+        folder = os.path.isdir(path)
+        project = self._folders.get(path)
+        if project is None:
+            project = self._folders[path] = FunctionsFolder(self, path if folder else None)
+        reruns = self._hub.stats.reruns
+        report = project.deploy(None if folder else [path], force=force)
+        self.wait_for_callbacks()
+        report.reruns = self._hub.stats.reruns - reruns
+        return report
 
     def deploy_module(self, name: str, source: str, *, namespace: dict | None = None,
                       replace: bool = True) -> DeployedModule:

@@ -235,6 +235,7 @@ class DeployReport:
     http_routes: int | None = None
     auth_providers: int | None = None
     unchanged: int = 0
+    reruns: int = 0  # live queries re-run by the deploy (set by Backend.deploy_folder)
 
     @property
     def changed(self) -> bool:

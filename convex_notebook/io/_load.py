@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..engine import bulk
-from ..engine.database import SYSTEM_TABLES
+from ..engine.stored import SYSTEM_TABLES
 from ..engine.transaction import DatabaseError
 from ..errors import InvalidValueError
 from ..values import Int64, decode_id, encode_id
@@ -142,10 +142,10 @@ def write_tables(
     """
     loads = list(loads)
     out: dict[str, int] = {}
-    with app.database.write(exclusive=True) as txn:
+    with app.exclusive_write() as txn:
         if clear_other_tables:  # ``--replace-all``: tables the import does not mention end up empty
             named = {load.table for load in loads}
-            for name in app.database.table_names():
+            for name in app.table_names():
                 if name not in named:
                     bulk.clear_table(txn, name)
         for load in loads:

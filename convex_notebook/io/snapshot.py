@@ -29,8 +29,7 @@ import zipfile
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from ..engine.database import SYSTEM_TABLES
-from ..engine.stored import load_rows
+from ..engine.stored import SYSTEM_TABLES, load_rows
 from ..values import decode_id, encode_id, from_json
 from ..values._codec import _encode
 from . import _load
@@ -76,17 +75,12 @@ def export_snapshot(
     directory = os.path.dirname(os.path.abspath(target))
     fd, tmp = tempfile.mkstemp(prefix=".snapshot-", suffix=".zip", dir=directory)
     os.close(fd)
-    db = app.database
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             zf.writestr("README.md", README)
-            when = None
-            if at is not None:
-                from ..backend.timestamps import to_timestamp
-
-                when = to_timestamp(at, db.clock_ns())
-            with db.read(at=when) as txn:
-                tables = sorted((db.table(name).number, name) for name in db.table_names())  # type: ignore[union-attr]
+            when = None if at is None else app.timestamp(at)
+            with app.read_snapshot(at=when) as txn:
+                tables = sorted((txn.table(name).number, name) for name in app.table_names())
                 by_prefix: dict[str, list[str]] = {}
                 for number, name in tables:
                     mount, _, table = name.rpartition("/")
@@ -97,7 +91,7 @@ def export_snapshot(
                 for prefix, lines in by_prefix.items():
                     zf.writestr(f"{prefix}_tables/documents.jsonl", "".join(lines))
                 if include_file_storage:
-                    _write_storage(db, txn, zf)
+                    _write_storage(txn, zf)
                 for number, name in tables:
                     mount, _, table = name.rpartition("/")
                     base = f"_components/{mount}/{table}" if mount else name
@@ -116,9 +110,9 @@ def export_snapshot(
     return target
 
 
-def _write_storage(db: Any, txn: Any, zf: zipfile.ZipFile) -> None:
+def _write_storage(txn: Any, zf: zipfile.ZipFile) -> None:
     """``_storage/documents.jsonl`` and ``_storage/<id>`` (inside the export's read)."""
-    info = db.table(STORAGE_TABLE)
+    info = txn.table(STORAGE_TABLE)
     lines = []
     if info is not None:
         for rows in txn.iter_documents_ordered(info.number):
@@ -265,7 +259,7 @@ def _import_zip(app: Backend, zf: zipfile.ZipFile, name: str, mode: str, clear_o
             if table.rpartition("/")[2].startswith("_"):
                 continue  # other system tables: not imported (as Convex)
             entry = documents[table]
-            if "/" in table and app.database.table(table) is None:
+            if "/" in table and table not in app.table_names():
                 mount = table.partition("/")[0]
                 raise ImportFileError(
                     entry, None,

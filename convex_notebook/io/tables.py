@@ -201,7 +201,7 @@ def export_table(
     column per field, strings as they are, other values as their clean JSON.
     """
     table_format(os.fspath(path), format)  # a bad path or format fails before reading anything
-    with app.database.read() as txn:
+    with app.read_snapshot() as txn:
         docs = bulk.table_documents(txn, table)
     return write_documents(docs, path, format=format, encoding=encoding)
 

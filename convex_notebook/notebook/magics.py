@@ -49,7 +49,6 @@ from IPython.core.magic import (
 from traitlets import Bool, Float, Int, Unicode, observe
 from traitlets.config.configurable import Configurable
 
-from ..backend.app import Backend
 from ..backend.contract import Deployment
 from ..backend.project import SourceError
 from ..backend.registry import FunctionNotFound
@@ -187,7 +186,6 @@ class ConvexMagics(Magics, Configurable):
         shell.configurables.append(self)
         self.app: Any = None
         self.url: str | None = None
-        self._projects: dict[tuple[int, str], Any] = {}  # (app id, path) -> FunctionsFolder (%convex deploy)
         self._parsers = self._build_parsers()
 
     # -- settings -------------------------------------------------------------------------
@@ -637,28 +635,17 @@ class ConvexMagics(Magics, Configurable):
     def _cmd_deploy(self, rest: str, local_ns: dict) -> Any:
         import os
 
-        from ..backend.project import DeployError, FunctionsFolder
+        from ..backend.project import DeployError
 
         ns, _ = self._parse("deploy", rest)
         app = self.current_app()
-        if not isinstance(app, Backend):  # (a folder's schema, crons and files deploy in process)
-            raise UsageError("%convex deploy runs Python functions in this kernel: connect to an embedded backend "
-                             "(a served one deploys with `convex-notebook dev`)")
-        path = os.path.abspath(ns.path)
-        if not os.path.exists(path):
+        if not os.path.exists(ns.path):
             raise UsageError(f"%convex deploy: nothing at {ns.path}: give a functions folder (convex/) or a .py file")
-        folder = os.path.isdir(path)
-        key = (id(app), path)
-        project = self._projects.get(key)
-        if project is None:
-            project = self._projects[key] = FunctionsFolder(app, path if folder else None)
-        reruns = app.reactivity.reruns
         try:
-            report = project.deploy(None if folder else [path], force=ns.force)
-        except DeployError as exc:
+            report = app.deploy_folder(ns.path, force=ns.force)
+        except (DeployError, NotImplementedError) as exc:
             raise UsageError(f"%convex deploy: {exc}") from None
-        app.wait_for_callbacks()
-        again = app.reactivity.reruns - reruns
+        again = report.reruns
         tail = f"; re-ran {again} live quer{'y' if again == 1 else 'ies'}" if again else ""
         print(f"Deployed {report.summary()}{tail}" if report.changed else f"{ns.path}: nothing changed since the last deploy")
         return None

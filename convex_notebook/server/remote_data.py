@@ -314,6 +314,14 @@ class RemoteDataMixin(SystemCalls, NotebookMethods):
             for f in self._system("_system/cli/functions")
         ]
 
+    def deploy_folder(self, path: str, *, force: bool = False) -> Any:
+        """Not on a remote deployment: a folder's schema, crons and HTTP routes deploy in the
+        server's process (``convex-notebook dev FOLDER --url ...`` redeploys on every save)."""
+        raise NotImplementedError(
+            f"a functions folder deploys into the process that runs it: serve it with `convex-notebook dev "
+            f"{path}` (redeploys on save), or push one module with %%convex_module"
+        )
+
     def deploy_module(self, name: str, source: str, *, namespace: dict | None = None,
                       replace: bool = True) -> DeployedModule:
         """Push Python source to the deployment, which runs it as module ``name`` (see

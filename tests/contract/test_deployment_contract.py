@@ -308,3 +308,22 @@ def test_connect_returns_one_of_the_two_exported_classes(app: Any, backend: cn.B
     assert type(app) is expected and isinstance(app, cn.Deployment)
     with cn.connect("memory://") as other:
         assert isinstance(other, cn.Backend)
+
+
+def test_deploy_folder_embedded_or_refused_remotely(app: Any, backend: cn.Backend, tmp_path: Any) -> None:
+    """A functions folder deploys into the process that runs it: an embedded deployment does
+    it (and only what changed the second time); a remote one refuses, naming what does."""
+    folder = tmp_path / "convex"
+    folder.mkdir()
+    (folder / "greet.py").write_text("import convex_notebook as cn\n\n@cn.query\ndef hello(ctx, name: str):\n    return 'hi ' + name\n")
+    if app is not backend:
+        with pytest.raises(NotImplementedError, match="convex-notebook dev"):
+            app.deploy_folder(str(folder))
+        return
+    report = app.deploy_folder(str(folder))
+    assert report.deployed == {"greet": ["hello"]} and report.changed
+    assert app.query("greet:hello", {"name": "Ada"}) == "hi Ada"
+    assert not app.deploy_folder(str(folder)).changed  # nothing changed since
+    assert app.deploy_folder(str(folder), force=True).changed
+    with pytest.raises(FileNotFoundError, match="nothing at"):
+        app.deploy_folder(str(tmp_path / "missing"))

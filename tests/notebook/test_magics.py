@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -461,6 +462,10 @@ def test_magics_on_a_remote_deployment(shell: Any, capsys: pytest.CaptureFixture
         assert [r[1] for r in widget.rendered_rows()] == ["hello", "from the embedded side"]
         with pytest.raises(PermissionError, match="admin key"):  # a push to the server needs its key
             run(shell, "%%convex_module m\n@query\ndef f(ctx):\n    return 1\n")
+        from IPython.core.error import UsageError
+
+        with pytest.raises(UsageError, match="convex-notebook dev"):  # a folder deploys where it runs  # a folder deploys where it runs
+            run(shell, f"%convex deploy {os.path.dirname(__file__)}")
         widget.close()
         shell.user_ns["remote"].close()
     finally:
