@@ -24,6 +24,10 @@ from convex_notebook import v
 
 from mvcc_helpers import WAIT, Worker
 
+# A timeout here ends the run with every thread's stack (pytest-timeout's thread method): the
+# default (a signal) raises inside hypothesis's example, which then shrinks for a long time.
+pytestmark = pytest.mark.timeout(300, method="thread")
+
 NAMES = ["a", "b", "c"]
 PROPERTY = settings(max_examples=40, deadline=None, database=None, derandomize=False,
                     suppress_health_check=[HealthCheck.too_slow])
