@@ -35,6 +35,7 @@ __all__ = [
     "EnvError",
     "EnvReader",
     "Environment",
+    "EnvironmentMapping",
     "apply_changes",
     "check_name",
     "publish_served_url",
@@ -216,7 +217,45 @@ class EnvReader(Mapping[str, str]):
         return f"<ctx.env: {', '.join(self) or 'no variables'}>"  # names only: values stay private
 
 
-class Environment(MutableMapping[str, str]):
+class EnvironmentMapping(MutableMapping[str, str]):
+    """A deployment's variables as a mapping, the same on both sides of the contract: a
+    subclass reads them all (``_stored``) and writes a batch of changes in one commit
+    (``_apply``: ``(name, value or None to remove)``, every name and value checked first)."""
+
+    def _stored(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _apply(self, changes: list[tuple[str, str | None]]) -> None:
+        raise NotImplementedError
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self._apply([(name, value)])
+
+    def __delitem__(self, name: str) -> None:
+        check_name(name)
+        if name not in self:
+            raise KeyError(name)
+        self._apply([(name, None)])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stored())
+
+    def __len__(self) -> int:
+        return len(self._stored())
+
+    def update(self, other: Any = (), /, **kwargs: str) -> None:  # type: ignore[override]
+        """Set several variables in one commit (all checked first: a bad one changes nothing)."""
+        self._apply(list(other.items() if isinstance(other, Mapping) else other) + list(kwargs.items()))
+
+    def set(self, name: str, value: str | None) -> None:
+        """Set ``name`` (``None`` removes it, silently if unset)."""
+        self._apply([(name, value)])
+
+    def to_dict(self) -> dict[str, str]:
+        return self._stored()
+
+
+class Environment(EnvironmentMapping):
     """``app.env``: the deployment's variables, persisted with it. Setting or removing one is a
     commit (live queries that read it re-run); ``update()`` changes several in one commit.
     The served ``CONVEX_CLOUD_URL`` / ``CONVEX_SITE_URL`` show in ``ctx.env`` only."""
@@ -228,6 +267,9 @@ class Environment(MutableMapping[str, str]):
         with self._backend.database.read() as txn:
             return read_all(txn)
 
+    def _apply(self, changes: list[tuple[str, str | None]]) -> None:
+        apply_changes(self._backend, changes)
+
     def __getitem__(self, name: str) -> str:
         if not isinstance(name, str) or not _NAME.match(name):
             raise KeyError(name)
@@ -236,33 +278,6 @@ class Environment(MutableMapping[str, str]):
         if value is None:
             raise KeyError(name)
         return value
-
-    def __setitem__(self, name: str, value: str) -> None:
-        apply_changes(self._backend, [(name, value)])
-
-    def __delitem__(self, name: str) -> None:
-        check_name(name)
-        if name not in self:
-            raise KeyError(name)
-        apply_changes(self._backend, [(name, None)])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._stored())
-
-    def __len__(self) -> int:
-        return len(self._stored())
-
-    def update(self, other: Any = (), /, **kwargs: str) -> None:  # type: ignore[override]
-        """Set several variables in one commit (all checked first: a bad one changes nothing)."""
-        items = list(other.items() if isinstance(other, Mapping) else other) + list(kwargs.items())
-        apply_changes(self._backend, items)
-
-    def set(self, name: str, value: str | None) -> None:
-        """Set ``name`` (``None`` removes it, silently if unset)."""
-        apply_changes(self._backend, [(name, value)])
-
-    def to_dict(self) -> dict[str, str]:
-        return self._stored()
 
     def __repr__(self) -> str:
         names = list(self)

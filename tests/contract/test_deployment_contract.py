@@ -264,6 +264,16 @@ def test_env(app: Any, backend: cn.Backend) -> None:
     assert dict(app.env)["API_KEY"] == "secret"
     del app.env["API_KEY"]
     assert "API_KEY" not in app.env
+    app.env.update({"A": "1", "B": "2"})
+    assert app.env.to_dict() == {"A": "1", "B": "2"} and len(app.env) == 2
+    app.env.set("A", None)
+    assert sorted(app.env) == ["B"]
+    with pytest.raises(KeyError):
+        del app.env["MISSING"]
+    from convex_notebook.backend.env import EnvError
+
+    with pytest.raises(EnvError):  # a bad name is named, on both sides, before anything is sent
+        del app.env["1bad name"]
 
 
 # -- attached by the notebook layer ---------------------------------------------------------------------
