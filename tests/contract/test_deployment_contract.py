@@ -93,13 +93,17 @@ def test_subscribe_follows_commits(app: Any) -> None:
 
 
 def test_with_identity(app: Any) -> None:
+    """Calls act as the identity, ``invoke`` too (the dashboard's "act as"); asking again for
+    the same identity is no new connection (the deployment closes them with itself)."""
     assert app.query("notes:whoami") is None
     ada = app.with_identity({"subject": "ada"})
-    try:
-        assert ada.query("notes:whoami") == "ada"
-    finally:
-        if ada is not app and not isinstance(ada, cn.Backend):
-            ada.close()
+    assert ada.query("notes:whoami") == "ada"
+    inv = ada.invoke("notes:whoami", {}, admin=True)
+    assert inv.error is None and inv.value == "ada"
+    assert ada.invoke("notes:add", {"text": "as ada"}).error is None
+    assert app.with_identity({"subject": "ada"}).query("notes:whoami") == "ada"
+    if not isinstance(app, cn.Backend):  # (a Backend's views are copies: nothing to reuse)
+        assert app.with_identity({"subject": "ada"}) is ada
 
 
 # -- tables and documents -----------------------------------------------------------------------------
