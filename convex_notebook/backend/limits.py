@@ -28,12 +28,8 @@ from typing import Any
 from ..engine.query import Query
 from ..engine.transaction import Transaction, TransactionLimits
 from ..errors import ConvexFunctionError
+from ..values._codec import json_bytes
 from ..values._size import value_size
-
-try:
-    from orjson import dumps as _orjson_dumps
-except ImportError:  # pragma: no cover - orjson is a dependency
-    _orjson_dumps = None  # type: ignore[assignment]
 
 __all__ = ["FunctionTimeout", "LimitError", "Limits", "TimedQuery", "check_size", "db_time", "near_limit_warnings",
            "user_code"]
@@ -321,15 +317,12 @@ def check_size(value: Any, limit: int | None, what: str, limit_name: str) -> Non
     """Refuse ``value`` when its Convex size passes ``limit`` (``what``: "Arguments of m:f")."""
     if limit is None:
         return
-    if _orjson_dumps is not None:
-        # A quick bound: a Convex size is at most 9 bytes per character of the value's JSON
-        # (a number is 9 bytes and at least one character; nothing else is larger than its
-        # text). orjson refuses bytes and Int64: those are measured.
-        try:
-            if 9 * len(_orjson_dumps(value)) <= limit:
-                return
-        except TypeError:
-            pass
+    # A quick bound: a Convex size is at most 9 bytes per character of the value's JSON (a
+    # number is 9 bytes and at least one character; nothing else is larger than its text).
+    # What orjson refuses (bytes, Int64) is measured.
+    text = json_bytes(value)
+    if text is not None and 9 * len(text) <= limit:
+        return
     size = value_size(value)
     if size > limit:
         raise LimitError(

@@ -381,11 +381,14 @@ class Database:
     def next_creation_time(self) -> float:
         """Strictly increasing creation times, even within one millisecond."""
         with self._ids:
-            now = self.clock.now_ms()
-            last = self.last_creation_time
-            ct = now if now > last else math.nextafter(last, math.inf)
-            self.last_creation_time = ct
-            return ct
+            return self._next_creation_time_locked()
+
+    def _next_creation_time_locked(self) -> float:
+        now = self.clock.now_ms()
+        last = self.last_creation_time
+        ct = now if now > last else math.nextafter(last, math.inf)
+        self.last_creation_time = ct
+        return ct
 
     def new_randomness(self, n: int) -> bytes:
         with self._ids:
@@ -395,11 +398,7 @@ class Database:
         """A new document's creation time and its id's 8 random bytes (both at once: one
         lock for an insert, not two)."""
         with self._ids:
-            now = self.clock.now_ms()
-            last = self.last_creation_time
-            ct = now if now > last else math.nextafter(last, math.inf)
-            self.last_creation_time = ct
-            return ct, self.random.take(8)
+            return self._next_creation_time_locked(), self.random.take(8)
 
     def _recover_creation_time(self) -> float:
         latest = 0.0

@@ -147,11 +147,6 @@ class Transaction:
         # Per table number: the buffered writes (optimistic) or the past versions (time travel).
         self.overlays: dict[int, TableOverlay] = {}
         self._base: dict[bytes, dict | None] = {}  # buffered keys -> their snapshot version
-        # Buffered inserts -> (the table's entry_indexes list then, their entry keys in its
-        # order), computed once; dropped when the document is written again. The commit uses
-        # them only if the table's indexes are still that very list (an index change makes a
-        # new one), else it recomputes.
-        self._entry_keys: dict[bytes, tuple[list[Any], list[bytes]]] = {}
         self._foreign: set[bytes] = set()  # buffered inserts with foreign ids
         self.new_tables: dict[str, TableInfo] = {}  # tables an optimistic transaction creates
         self._files: list[tuple[str, bytes | None]] = []  # buffered file writes: (storage id, bytes or None)
@@ -665,7 +660,7 @@ class Transaction:
             info = self._create_table(table)
             self.writes.add_table_created(table)
         ct, randomness = db.new_document_stamp()
-        doc_id = encode_id(info.number, native_internal(ct, randomness))
+        doc_id = _new_id(info.number, ct, randomness)
         self._write_new(info, doc_id, ct, doc, size, plain)
         return doc_id
 
@@ -777,7 +772,6 @@ class Transaction:
             doc.update(user)
             overlay.set(key, doc, text, plain)
             self._base.setdefault(key, None)
-            self._entry_keys[key] = (entry_indexes, entry_keys)
             if foreign:
                 self._foreign.add(key)
             return
@@ -828,7 +822,6 @@ class Transaction:
                 overlay = self.overlays[info.number] = TableOverlay(info.number)
             if suffix not in self._base:
                 self._base[suffix] = old
-            self._entry_keys.pop(suffix, None)
             if new is None:
                 overlay.set(suffix, None)
             else:
@@ -857,12 +850,10 @@ class Transaction:
         foreign = self._foreign
         removed: list[tuple[int, bytes]] = []
         added: list[tuple[int, bytes]] = []
-        entry_keys_of = self._entry_keys
         for number, overlay in self.overlays.items():
             info = tables.get(number) or self.db.table_by_number(number)
             assert info is not None
             indexes = info.entry_indexes
-            index_ids = [index.index_id for index in indexes]
             for key, version in overlay.versions.items():
                 old = base.get(key)
                 new = version.doc
@@ -873,12 +864,8 @@ class Transaction:
                     store.insert_document(number, key, version.text, version.plain, is_foreign, ts)
                     if is_foreign:
                         info.foreign_ids = True
-                    cached = entry_keys_of.get(key)
-                    if cached is not None and cached[0] is indexes:
-                        added.extend(zip(index_ids, cached[1]))
-                    else:  # (written again since its insert, new indexes, or a new table)
-                        for index in indexes:
-                            added.append((index.index_id, index.prefix(new) + key))  # type: ignore[misc]
+                    for index in indexes:
+                        added.append((index.index_id, index.prefix(new) + key))  # type: ignore[misc]
                     continue
                 for index in indexes:
                     prefix = index.prefix

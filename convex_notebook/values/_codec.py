@@ -312,6 +312,17 @@ def dumps_document(doc: dict[str, Any]) -> tuple[str, bool]:
     return dumps_plain_document(doc), True
 
 
+def json_bytes(value: Any) -> bytes | None:
+    """``value`` as compact JSON by orjson, or None when orjson refuses it (bytes, Int64, a
+    lone surrogate, an integer past 64 bits) or is missing: for quick size bounds."""
+    if _orjson_dumps is None:
+        return None
+    try:
+        return _orjson_dumps(value)
+    except TypeError:  # orjson.JSONEncodeError
+        return None
+
+
 def dumps_plain_document(doc: dict[str, Any]) -> str:
     """``dumps_document(doc)[0]`` for a document already known to be plain JSON.
 
@@ -320,12 +331,8 @@ def dumps_plain_document(doc: dict[str, Any]) -> str:
     reads as the same number), else json: orjson refuses what json takes, such as a lone
     surrogate in a string or an integer past 64 bits.
     """
-    if _orjson_dumps is not None:
-        try:
-            return _orjson_dumps(doc).decode()
-        except TypeError:  # orjson.JSONEncodeError
-            pass
-    return _encode(doc)
+    text = json_bytes(doc)
+    return text.decode() if text is not None else _encode(doc)
 
 
 def _from_stored(x: Any) -> Any:
