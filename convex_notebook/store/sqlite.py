@@ -17,9 +17,15 @@ committer, one at a time); *reader* connections, one per thread, read consistent
 never blocks the writer). A commit is one SQLite transaction; in-memory databases are private
 temporary files (WAL needs a file), so they behave exactly like file databases. File
 databases use WAL with ``synchronous=NORMAL``: a committed transaction survives the process
-being killed (it is in the WAL file, written before COMMIT returns). Copying the WAL back into the database file (a checkpoint) is done by a
-background thread on a connection of its own, not by whichever commit crosses SQLite's
-threshold: a large import's commit would otherwise pay for rewriting everything it wrote.
+being killed (it is in the WAL file, written before COMMIT returns).
+
+Copying the WAL back into the database file (a checkpoint) is SQLite's own: the commit that
+takes the WAL past ``WAL_PAGES`` pages copies it, and the next commit starts the WAL over (its
+file stays a few MiB). A bulk commit (an import) instead leaves its pages to a background
+thread with a connection of its own, so it does not pay for rewriting everything it wrote.
+Only the committing connection can keep the WAL short: a checkpoint on another thread always
+trails a stream of commits, and SQLite restarts the WAL only once it is copied whole, so a
+background-only checkpointer let it grow without end (17 KiB a commit, in memory too).
 """
 
 from __future__ import annotations
@@ -107,6 +113,11 @@ FORMAT = 4
 _MAX_TS = (1 << 63) - 1
 # Bytes of a database file read through a memory map (address space, not memory).
 MMAP_SIZE = 1 << 30
+# The WAL size (pages) at which a commit checkpoints: SQLite's default.
+WAL_PAGES = 1000
+# Rows changed by one transaction past which its commit leaves the checkpoint to the
+# background thread (a bulk load; a mutation changes far fewer).
+BULK_CHANGES = 5000
 # json_each and the other JSON functions are built into SQLite from 3.38.
 MIN_SQLITE = (3, 38, 0)
 
@@ -142,7 +153,7 @@ def submit_started(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any)
 
 
 class _Checkpointer:
-    """Checkpoints a WAL database from its own connection and thread, a little after commits.
+    """Checkpoints a WAL database from its own connection and thread, a little after a bulk commit.
 
     PASSIVE checkpoints never block the writer or readers; the delay lets a burst of commits
     share one checkpoint.
@@ -522,7 +533,7 @@ class SqliteStore(StoreReads):
             self.conn.execute("PRAGMA journal_mode=WAL")
             # In memory nothing is to survive the process: no need to wait for the disk.
             self.conn.execute("PRAGMA synchronous=OFF" if self.in_memory else "PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA wal_autocheckpoint=0")  # _Checkpointer's job
+            self.conn.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
             # Reads through a memory map instead of a read() system call per page the cache
             # misses: a 100-document index query on a million documents takes a third less.
             self.conn.execute(f"PRAGMA mmap_size={MMAP_SIZE}")
@@ -539,6 +550,7 @@ class SqliteStore(StoreReads):
                 _remove_files(self.file)
             raise
         self._savepoints = 0
+        self._changes_at_begin = 0
         # One reusable cursor for the hot statements whose results are read at once (saves
         # creating a cursor per statement); anything returning a live cursor uses conn.execute.
         self._exec = self.conn.cursor().execute
@@ -589,11 +601,19 @@ class SqliteStore(StoreReads):
     # -- transactions -----------------------------------------------------------------------
     def begin(self) -> None:
         self._exec("BEGIN IMMEDIATE")
+        self._changes_at_begin = self.conn.total_changes
 
     def commit(self) -> None:
-        self._exec("COMMIT")
-        if self._checkpointer is not None:
-            self._checkpointer.poke()
+        if self.conn.total_changes - self._changes_at_begin < BULK_CHANGES or self._checkpointer is None:
+            self._exec("COMMIT")  # (checkpoints itself when the WAL is past WAL_PAGES)
+            return
+        exec_ = self._exec
+        exec_("PRAGMA wal_autocheckpoint=0")
+        try:
+            exec_("COMMIT")
+        finally:
+            exec_(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+        self._checkpointer.poke()
 
     def rollback(self) -> None:
         if self.conn.in_transaction:

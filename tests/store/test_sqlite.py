@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -9,7 +10,7 @@ import time
 import pytest
 
 from convex_notebook.store import SqliteStore
-from convex_notebook.store.sqlite import FIRST_TABLE_NUMBER, StoredIndex
+from convex_notebook.store.sqlite import FIRST_TABLE_NUMBER, WAL_PAGES, StoredIndex
 from convex_notebook.values import encode_value
 
 
@@ -313,13 +314,12 @@ def test_file_store_uses_wal(tmp_path):
         s.close()
 
 
-def test_a_background_thread_checkpoints_the_wal(tmp_path):
-    """Commits leave their pages in the WAL (no commit pays for a checkpoint); the store's
-    checkpointer copies them into the database file soon after, on its own connection."""
+def test_a_background_thread_checkpoints_a_bulk_commit(tmp_path):
+    """A bulk commit leaves its pages in the WAL (it does not pay for a checkpoint); the
+    store's checkpointer copies them into the database file soon after, on its own connection."""
     path = tmp_path / "ckpt.sqlite3"
     s = SqliteStore(str(path))
     try:
-        assert s.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
         t = s.create_table("t")
         before = path.stat().st_size
         s.begin()
@@ -337,6 +337,25 @@ def test_a_background_thread_checkpoints_the_wal(tmp_path):
         assert reopened.count_documents(t) == 5000
     finally:
         reopened.close()
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_a_stream_of_small_commits_keeps_the_wal_short(tmp_path, where):
+    """Each commit past WAL_PAGES checkpoints and the WAL starts over: its file stays a few
+    MiB however many commits come (it grew by every commit when only a background thread
+    checkpointed, in memory as on disk)."""
+    s = SqliteStore(str(tmp_path / "stream.sqlite3") if where == "file" else None)
+    try:
+        t = s.create_table("t")
+        for i in range(3000):  # about 12,000 pages of WAL if nothing restarted it
+            s.begin()
+            s.insert_document(t, b"k%06d" % i, '{"pad":"' + "x" * 100 + '"}', 1, ts=i + 1)
+            s.commit()
+        wal = os.path.getsize(s.file + "-wal")
+        assert wal < 3 * WAL_PAGES * 4096, f"WAL grew to {wal:,} bytes"
+        assert s.count_documents(t) == 3000
+    finally:
+        s.close()
 
 
 def test_json_batches_read_ahead_in_order_and_stop_cleanly(store):
