@@ -277,13 +277,48 @@ def held() -> Iterator[None]:
 
 
 class TimedQuery:
-    """``ctx.db.query(...)`` seen through the time budget: building and reading the query is a
-    database operation (its time is not user code). Behaves as the ``Query`` it wraps."""
+    """``ctx.db.query(...)`` seen through the time budget: reading the query is a database
+    operation (its time is not user code). Behaves as the ``Query`` it wraps.
+
+    Building it (``with_index``, ``filter``, ``order``...) reads nothing and is wrapped without
+    a clock; the methods that read are spelled out (no ``__getattr__`` and closure per call on
+    the hot path); anything else falls through ``__getattr__``."""
 
     __slots__ = ("_query",)
 
     def __init__(self, query: Query) -> None:
         self._query = query
+
+    def with_index(self, *args: Any, **kwargs: Any) -> TimedQuery:
+        return TimedQuery(self._query.with_index(*args, **kwargs))
+
+    def with_search_index(self, *args: Any, **kwargs: Any) -> TimedQuery:
+        return TimedQuery(self._query.with_search_index(*args, **kwargs))
+
+    def full_table_scan(self) -> TimedQuery:
+        return TimedQuery(self._query.full_table_scan())
+
+    def filter(self, predicate: Any) -> TimedQuery:
+        return TimedQuery(self._query.filter(predicate))
+
+    def order(self, order: str) -> TimedQuery:
+        return TimedQuery(self._query.order(order))
+
+    def collect(self) -> list[dict]:
+        with _DbTime():
+            return self._query.collect()
+
+    def take(self, n: int) -> list[dict]:
+        with _DbTime():
+            return self._query.take(n)
+
+    def first(self) -> dict | None:
+        with _DbTime():
+            return self._query.first()
+
+    def unique(self) -> dict | None:
+        with _DbTime():
+            return self._query.unique()
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._query, name)
