@@ -169,6 +169,10 @@ class Transaction:
         self._created_tables = False
         self._savepoints: list[_Savepoint] = []
         self._reader: Any = None
+        # A mutation's snapshot rows by storage key, as its reads returned them (its snapshot
+        # never changes): a patch or get after a read (read-modify-write) finds the document
+        # without asking the store again.
+        self._stored_rows: dict[bytes, tuple[str, int]] | None = {} if self._buffered else None
 
     # -- snapshots --------------------------------------------------------------------------
     def start_snapshot(self) -> None:
@@ -433,12 +437,27 @@ class Transaction:
         name = index.name
         if name == "by_creation_time":  # the documents table itself
             rows = store.scan(index.table_number, None, lo, hi, descending, limit, 0, ts)
+            self._remember(rows, 0)
             return rows, load_rows(rows)
         if name == "by_id":
             stored = self._id_rows(index, lo, hi, descending, limit)
             return [(k[CT_KEY_LEN:], t, p) for k, t, p in stored], load_rows(stored)
         rows = store.scan(index.table_number, index.index_id, lo, hi, descending, limit, index.doc_key_len, ts)
+        self._remember(rows, index.doc_key_len)
         return rows, load_rows(rows, index.doc_key_len)
+
+    def _remember(self, rows: list[tuple[bytes, str, int]], key_len: int) -> None:
+        """Keep a mutation's few scanned rows for ``_stored_find`` (a big scan is rarely
+        written back row by row, and would only fill the dict)."""
+        cache = self._stored_rows
+        if cache is None or len(rows) > 64:
+            return
+        if key_len:
+            for key, text, plain in rows:
+                cache[key[-key_len:]] = (text, plain)
+        else:
+            for key, text, plain in rows:
+                cache[key] = (text, plain)
 
     def _id_rows(
         self, index: IndexInfo, lo: bytes, hi: bytes, descending: bool, limit: int
@@ -461,11 +480,18 @@ class Transaction:
         decoded = decode_id(doc_id)
         if decoded is None:
             return None
+        key = id_key_candidate(decoded[1], id_key)
+        cache = self._stored_rows
+        if cache is not None:
+            seen = cache.get(key)
+            if seen is not None:
+                return key, seen[0], seen[1]
         store = self._src()
         ts = self.read_ts
-        key = id_key_candidate(decoded[1], id_key)
         row = store.get_document(info.number, key, ts)
         if row is not None:
+            if cache is not None:
+                cache[key] = row[0], row[1]
             return key, row[0], row[1]
         return store.find_foreign(info.number, id_key, ts) if info.foreign_ids else None
 

@@ -79,6 +79,29 @@ def test_reads_see_the_transactions_own_writes(app):
     assert app.run(work) == [1.0, 2.0, [2.0], None, []]
 
 
+def test_read_modify_write_reads_the_document_from_the_store_once(app):
+    """A patch, delete or get after a query found the document takes the row the query read
+    (one snapshot: it cannot have changed) and sees the transaction's own writes over it."""
+    doc_id = app.run(lambda ctx: ctx.db.insert("t", {"n": 1, "k": "a"}))
+    statements: list[str] = []
+    reader = app._db.store.reader()  # (this thread's snapshot connection)
+    reader.conn.set_trace_callback(statements.append)
+
+    def work(ctx):
+        [doc] = ctx.db.query("t").collect()
+        ctx.db.patch(doc["_id"], {"n": doc["n"] + 1})
+        after_patch = ctx.db.get(doc_id)["n"]
+        ctx.db.delete(doc_id)
+        return after_patch, ctx.db.get(doc_id)
+
+    try:
+        assert app.run(work) == [2.0, None]  # (a tuple comes back as an array)
+    finally:
+        reader.conn.set_trace_callback(None)
+    assert [s for s in statements if s.startswith("SELECT") and "FROM documents" in s and "key = " in s] == []
+    assert app.run(lambda ctx: ctx.db.get(doc_id)) is None
+
+
 def test_caught_sub_mutation_failure_rolls_back_only_the_sub_transaction(app):
     @app.internal_mutation
     def child(ctx, fail):
