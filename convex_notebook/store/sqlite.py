@@ -19,13 +19,12 @@ temporary files (WAL needs a file), so they behave exactly like file databases. 
 databases use WAL with ``synchronous=NORMAL``: a committed transaction survives the process
 being killed (it is in the WAL file, written before COMMIT returns).
 
-Copying the WAL back into the database file (a checkpoint) is SQLite's own: the commit that
-takes the WAL past ``WAL_PAGES`` pages copies it, and the next commit starts the WAL over (its
-file stays a few MiB). A bulk commit (an import) instead leaves its pages to a background
-thread with a connection of its own, so it does not pay for rewriting everything it wrote.
-Only the committing connection can keep the WAL short: a checkpoint on another thread always
-trails a stream of commits, and SQLite restarts the WAL only once it is copied whole, so a
-background-only checkpointer let it grow without end (17 KiB a commit, in memory too).
+Copying the WAL back into the database file (a checkpoint) is done by a background thread on
+a connection of its own, not by whichever commit crosses SQLite's threshold: a large import's
+commit would otherwise pay for rewriting everything it wrote, and every commit for copying its
+pages. Once the WAL is past ``WAL_PAGES``, the committer copies the last few pages itself so
+that SQLite starts the WAL over (see ``_Checkpointer``): its file stays a few MiB under any
+stream of commits.
 """
 
 from __future__ import annotations
@@ -113,11 +112,11 @@ FORMAT = 4
 _MAX_TS = (1 << 63) - 1
 # Bytes of a database file read through a memory map (address space, not memory).
 MMAP_SIZE = 1 << 30
-# The WAL size (pages) at which a commit checkpoints: SQLite's default.
+# The WAL size (pages) past which the checkpointer has it started over (SQLite's
+# autocheckpoint default), and past which a commit checkpoints itself: the bound when the
+# checkpointer lags (a burst of commits faster than its passes, a starved thread).
 WAL_PAGES = 1000
-# Rows changed by one transaction past which its commit leaves the checkpoint to the
-# background thread (a bulk load; a mutation changes far fewer).
-BULK_CHANGES = 5000
+WAL_LIMIT_PAGES = 8 * WAL_PAGES
 # json_each and the other JSON functions are built into SQLite from 3.38.
 MIN_SQLITE = (3, 38, 0)
 
@@ -153,10 +152,14 @@ def submit_started(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any)
 
 
 class _Checkpointer:
-    """Checkpoints a WAL database from its own connection and thread, a little after a bulk commit.
+    """Checkpoints a WAL database from its own connection and thread, a little after commits.
 
     PASSIVE checkpoints never block the writer or readers; the delay lets a burst of commits
-    share one checkpoint.
+    share one. A checkpointer on another thread always trails a stream of commits, and SQLite
+    starts the WAL over only when a write begins with all of it copied: so once the WAL is past
+    ``WAL_PAGES``, the thread sets ``restart_due`` and the committer's next commit copies the
+    few pages committed since (see ``SqliteStore.commit``); the WAL then restarts instead of
+    growing without end.
     """
 
     DELAY_S = 0.05
@@ -165,6 +168,7 @@ class _Checkpointer:
         self._path = path
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self.restart_due = False
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
         self._thread.start()
 
@@ -180,8 +184,12 @@ class _Checkpointer:
                 if self._stop.wait(self.DELAY_S):  # let a burst of commits gather
                     return
                 self._wake.clear()
+                if self._stop.is_set():  # stop() came between the wait and the clear: its
+                    return  # wake-up was just cleared, and the next wait would never end
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if frames >= WAL_PAGES:
+                        self.restart_due = True
                 except sqlite3.Error:  # e.g. the file went away: the next commit pokes again
                     pass
         finally:
@@ -533,7 +541,8 @@ class SqliteStore(StoreReads):
             self.conn.execute("PRAGMA journal_mode=WAL")
             # In memory nothing is to survive the process: no need to wait for the disk.
             self.conn.execute("PRAGMA synchronous=OFF" if self.in_memory else "PRAGMA synchronous=NORMAL")
-            self.conn.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+            # Checkpoints are _Checkpointer's job; SQLite's own only bounds the WAL.
+            self.conn.execute(f"PRAGMA wal_autocheckpoint={WAL_LIMIT_PAGES}")
             # Reads through a memory map instead of a read() system call per page the cache
             # misses: a 100-document index query on a million documents takes a third less.
             self.conn.execute(f"PRAGMA mmap_size={MMAP_SIZE}")
@@ -550,7 +559,6 @@ class SqliteStore(StoreReads):
                 _remove_files(self.file)
             raise
         self._savepoints = 0
-        self._changes_at_begin = 0
         # One reusable cursor for the hot statements whose results are read at once (saves
         # creating a cursor per statement); anything returning a live cursor uses conn.execute.
         self._exec = self.conn.cursor().execute
@@ -601,19 +609,25 @@ class SqliteStore(StoreReads):
     # -- transactions -----------------------------------------------------------------------
     def begin(self) -> None:
         self._exec("BEGIN IMMEDIATE")
-        self._changes_at_begin = self.conn.total_changes
 
     def commit(self) -> None:
-        if self.conn.total_changes - self._changes_at_begin < BULK_CHANGES or self._checkpointer is None:
-            self._exec("COMMIT")  # (checkpoints itself when the WAL is past WAL_PAGES)
-            return
-        exec_ = self._exec
-        exec_("PRAGMA wal_autocheckpoint=0")
+        self._exec("COMMIT")
+        checkpointer = self._checkpointer
+        if checkpointer is not None:
+            if checkpointer.restart_due:
+                self._copy_wal_tail(checkpointer)
+            checkpointer.poke()
+
+    def _copy_wal_tail(self, checkpointer: _Checkpointer) -> None:
+        """Copy the pages committed since the checkpointer's last pass: with all of the WAL
+        copied, the next commit starts it over. Tried again at the next commit while the
+        checkpointer's own pass holds the copy, or a reader an older snapshot."""
         try:
-            exec_("COMMIT")
-        finally:
-            exec_(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
-        self._checkpointer.poke()
+            busy, frames, copied = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.OperationalError:  # (busy: the checkpointer is copying)
+            return
+        if not busy and frames == copied:
+            checkpointer.restart_due = False
 
     def rollback(self) -> None:
         if self.conn.in_transaction:
