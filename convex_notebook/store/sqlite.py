@@ -621,12 +621,13 @@ class SqliteStore(StoreReads):
     def _copy_wal_tail(self, checkpointer: _Checkpointer) -> None:
         """Copy the pages committed since the checkpointer's last pass: with all of the WAL
         copied, the next commit starts it over. Tried again at the next commit while the
-        checkpointer's own pass holds the copy, or a reader an older snapshot."""
+        checkpointer's own pass holds the copy; after the checkpointer's next pass while a
+        reader holds an older snapshot (not at every commit of a long query)."""
         try:
-            busy, frames, copied = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            busy, _frames, _copied = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.OperationalError:  # (busy: the checkpointer is copying)
             return
-        if not busy and frames == copied:
+        if not busy:
             checkpointer.restart_due = False
 
     def rollback(self) -> None:
