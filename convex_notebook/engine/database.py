@@ -501,6 +501,7 @@ class Database:
             if new_tables:
                 self._unreserve(txn)
             self._published(txn.writes, ts)
+            store.tidy_wal()  # (after the listeners: live queries are not kept waiting)
             return ts
 
     def _unreserve(self, txn: Transaction) -> None:
@@ -712,5 +713,6 @@ class _ExclusiveScope:
                 action()
             if txn.writes:
                 db._published(txn.writes, ts)
+            store.tidy_wal()
         finally:
             db.commit_lock.release()

@@ -157,9 +157,9 @@ class _Checkpointer:
     PASSIVE checkpoints never block the writer or readers; the delay lets a burst of commits
     share one. A checkpointer on another thread always trails a stream of commits, and SQLite
     starts the WAL over only when a write begins with all of it copied: so once the WAL is past
-    ``WAL_PAGES``, the thread sets ``restart_due`` and the committer's next commit copies the
-    few pages committed since (see ``SqliteStore.commit``); the WAL then restarts instead of
-    growing without end.
+    ``WAL_PAGES``, the thread sets ``restart_due`` and the committer copies the few pages
+    committed since, after its next commit (``SqliteStore.tidy_wal``); the WAL then restarts
+    instead of growing without end.
     """
 
     DELAY_S = 0.05
@@ -612,20 +612,21 @@ class SqliteStore(StoreReads):
 
     def commit(self) -> None:
         self._exec("COMMIT")
-        checkpointer = self._checkpointer
-        if checkpointer is not None:
-            if checkpointer.restart_due:
-                self._copy_wal_tail(checkpointer)
-            checkpointer.poke()
+        if self._checkpointer is not None:
+            self._checkpointer.poke()
 
-    def _copy_wal_tail(self, checkpointer: _Checkpointer) -> None:
-        """Copy the pages committed since the checkpointer's last pass: with all of the WAL
-        copied, the next commit starts it over. Tried again at the next commit while the
-        checkpointer's own pass holds the copy; after the checkpointer's next pass while a
-        reader holds an older snapshot (not at every commit of a long query)."""
+    def tidy_wal(self) -> None:
+        """After a commit, by the committer (no other write in between) but outside any lock
+        readers wait on: once the checkpointer asks, copy the pages committed since its last
+        pass, so that the next commit starts the WAL over. Tried again after the next commit
+        while the checkpointer's own pass holds the copy; after its next pass while a reader
+        holds an older snapshot (not at every commit of a long query)."""
+        checkpointer = self._checkpointer
+        if checkpointer is None or not checkpointer.restart_due:
+            return
         try:
             busy, _frames, _copied = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        except sqlite3.OperationalError:  # (busy: the checkpointer is copying)
+        except sqlite3.Error:  # (busy: the checkpointer is copying; anything else: next time)
             return
         if not busy:
             checkpointer.restart_due = False

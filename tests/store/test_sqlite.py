@@ -352,6 +352,7 @@ def test_a_stream_of_small_commits_keeps_the_wal_short(tmp_path, where):
             s.begin()
             s.insert_document(t, b"k%06d" % i, '{"pad":"' + "x" * 100 + '"}', 1, ts=i + 1)
             s.commit()
+            s.tidy_wal()  # (as the engine's committer does)
         wal = os.path.getsize(s.file + "-wal")
         # (bounded, with room for a burst of commits far faster than any mutation's, and for a
         # checkpointer that lags on a busy machine)
