@@ -36,6 +36,15 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _from_module(package: str, node: ast.ImportFrom) -> str:
+    """The absolute module a ``from ... import`` in ``package`` names (relative levels resolved)."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def _imports(path: Path) -> list[str]:
     """Absolute names of every module imported anywhere in ``path``."""
     tree = ast.parse(path.read_text(), filename=str(path))
@@ -45,12 +54,7 @@ def _imports(path: Path) -> list[str]:
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
+            module = _from_module(package, node)
             names.append(module)
             if node.level and not node.module:  # from . import x: x may be a submodule
                 names += [f"{module}.{alias.name}" for alias in node.names]
@@ -141,12 +145,7 @@ def _runtime_imports(path: Path) -> list[tuple[str, bool]]:
         if isinstance(node, ast.Import):
             found.extend((alias.name, lazy) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
+            module = _from_module(package, node)
             for alias in node.names:
                 sub = f"{module}.{alias.name}"
                 found.append((sub if sub in ALL_MODULES else module, lazy))

@@ -501,7 +501,6 @@ class Database:
             if new_tables:
                 self._unreserve(txn)
             self._published(txn.writes, ts)
-            store.tidy_wal()  # (after the listeners: live queries are not kept waiting)
             return ts
 
     def _unreserve(self, txn: Transaction) -> None:
@@ -532,11 +531,13 @@ class Database:
             history.compact(ts, written)
 
     def _published(self, writes: WriteSet, ts: int) -> None:
-        """After a commit became visible (under the commit lock): logs, caches, listeners."""
+        """After a commit became visible (under the commit lock): logs, caches, listeners,
+        then the WAL's upkeep (after the listeners: live queries are not kept waiting)."""
         self.write_log.append(ts, writes)
         if writes:
             for listener in list(self.commit_listeners):
                 listener(writes, ts)
+        self.store.tidy_wal()
 
     # -- schema -----------------------------------------------------------------------------
     def set_schema(self, schema: SchemaDefinition | None) -> None:
@@ -713,6 +714,5 @@ class _ExclusiveScope:
                 action()
             if txn.writes:
                 db._published(txn.writes, ts)
-            store.tidy_wal()
         finally:
             db.commit_lock.release()
