@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover - pure-Python json
 if _json_str is None:  # pragma: no cover
     from json.encoder import py_encode_basestring as _json_str
 
-from ..store.sqlite import submit_started
+from ..store.sqlite import SqliteStore, submit_started
 from ..values import (
     MISSING,
     Int64,
@@ -44,7 +44,7 @@ from ..values import (
     normalize_document,
 )
 from ..values._check import MAX_OBJECT_FIELDS, _top_field_problem
-from ..values._codec import _encode, to_json
+from ..values._codec import _encode, finite_float_texts, to_json
 from ..values._ids import ids_from_internals
 from ..values._keys import T_FLOAT64, T_STRING, _float_key
 from ..values._model import _Missing
@@ -281,6 +281,15 @@ class _StoreQueue:
                 self._pool.shutdown(wait=True)
 
 
+def _write_batch(
+    store: SqliteStore, number: int, keys: bytes, key_len: int, texts: str, plains: bytes, foreigns: bytes, ts: int
+) -> None:
+    """Write a batch of new documents (``store.insert_documents_json``) and log it in the
+    history as one write of the keys from its first to its last."""
+    store.insert_documents_json(number, keys, key_len, texts, plains, foreigns, ts)
+    store.log_batch(ts, number, keys[:key_len], keys[-key_len:])
+
+
 def _record_documents(txn: Transaction, table: str, keys: list[bytes]) -> None:
     """Record inserted documents (their storage keys) in the write set under by_id and
     by_creation_time."""
@@ -430,11 +439,10 @@ def insert_documents(
     ts = txn.exclusive_ts or 0
     with _duplicate_ids_refused(table):
         for lo, hi in _batches(n, sum(map(len, texts)) / n):
-            store.insert_documents_json(
-                number, b"".join(keys[lo:hi]), size, "[" + ",".join(texts[lo:hi]) + "]",
+            _write_batch(
+                store, number, b"".join(keys[lo:hi]), size, "[" + ",".join(texts[lo:hi]) + "]",
                 _flags(plains, lo, hi), _flags(foreigns, lo, hi), ts,
             )
-            store.log_batch(ts, number, keys[lo], keys[hi - 1])
     if foreigns is not None and any(foreigns):
         info.foreign_ids = True
     _record_documents(txn, table, keys)
@@ -521,7 +529,7 @@ class _EncodedColumn:
     """A column's part of the documents' text: the values for one ``%s`` of the template."""
 
     slot: str  # the template's part: ',"name":%s', or '%s' when values carry their prefix
-    values: list[Any]  # text, or (``floats``) floats: repr is their JSON text
+    values: list[Any]  # text, or (``floats``) finite floats (see finite_float_texts)
     size: int  # the Convex size of the column's fields, summed over the rows
     largest: int  # an upper bound of one row's field size
     special: list[int] = field(default_factory=list)  # rows whose value is not plain JSON
@@ -612,7 +620,7 @@ def _encode_mixed_column(prefix: str, per_field: int, col: list[Any]) -> _Encode
         if not plain:
             special.append(i)
         if type(text) is float:
-            text = repr(text)
+            text = finite_float_texts([text])[0]
         if sparse:
             text = f"{prefix}{text}"
         values.append(text)
@@ -683,12 +691,12 @@ def insert_columns(
         for lo, hi in spans:
             batch_ids, key_blob = _fresh_documents(info.number, cts[lo:hi])
             size = len(key_blob) // (hi - lo)
+            # One call per batch: the next batch is prepared while SQLite writes this one.
             queue.submit(
-                store.insert_documents_json, info.number, key_blob, size,
+                _write_batch, store, info.number, key_blob, size,
                 _documents_json(encoded, lo, hi), _flags(plains, lo, hi), b"", ts,
             )
             batch_keys = [key_blob[i : i + size] for i in range(0, len(key_blob), size)]
-            queue.submit(store.log_batch, ts, info.number, batch_keys[0], batch_keys[-1])
             _record_documents(txn, table, batch_keys)
             ids.extend(batch_ids)
             keys.extend(batch_keys)
@@ -748,7 +756,7 @@ def _documents_json(encoded: list[_EncodedColumn], lo: int, hi: int) -> str:
         pieces[2 * i :: 2 * k] = [text] * m
     for i, e in enumerate(encoded):
         values = e.values[lo:hi]
-        pieces[2 * i + 1 :: 2 * k] = list(map(float.__repr__, values)) if e.floats else values
+        pieces[2 * i + 1 :: 2 * k] = finite_float_texts(values) if e.floats else values
     text = "".join(pieces) + end + "]"
     if start[1:2] == "\x01":
         text = text.replace("\x01,", "").replace("\x01", "")

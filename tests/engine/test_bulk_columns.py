@@ -20,7 +20,8 @@ NAMES = ["f", "s", "b", "mixed", "sparse", "big", "clean"]
 
 
 def _columns() -> list[list]:
-    floats = [0.5, -1.25, 0.0, 1e16, 5e-324, 123456789.0, -3.0, 2.0**53, 0.1, 7.0]
+    # 1.3e-05 and 1e-07: where repr and the document encoder (orjson) spell a float differently.
+    floats = [0.5, -1.25, 0.0, 1e16, 5e-324, 123456789.0, -3.0, 2.0**53, 1.3168556207476811e-05, 1e-07]
     strings = ["plain", 'quo"te', "back\\slash", "tab\tnew\nline\x00\x1f", "héllo", "日本", "😀 emoji",
                "", "\u2028sep", "%s %d"]
     bools = [True, False] * 5
