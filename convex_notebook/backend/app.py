@@ -268,7 +268,6 @@ class Backend(_Definer, SystemCalls, optional.NotebookMethods):
         self._hub.on_rerun = self._log_rerun
         self._db.commit_listeners.append(self._hub.on_commit)
         self.registry.listeners.append(self._hub.function_changed)
-        logs.install()
         self.components = Components(self)  # app.use(component): backend/components.py
         self._user_schema: Any = _UNSET  # the app's own schema (components' tables are merged in)
         if schema is not None:

@@ -8,7 +8,9 @@ environment, never by patching the process. Registering a function (:func:`bind_
 its module a global ``print`` (:func:`captured_print`) that writes to the running call's log
 lines and, outside a call, is the built-in ``print``. ``builtins.print`` and ``sys.stdout``
 are left alone, so code elsewhere in the process prints as usual. ``logging`` records reach a
-call's lines through a handler on the root logger.
+call's lines through a handler on the root logger, attached only while some call is capturing:
+between calls the root logger is as the user left it (``logging.basicConfig()`` in a later cell
+still configures it, as it does when the root logger has no handlers).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import contextvars
 import functools
 import logging
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -34,15 +35,12 @@ __all__ = [
     "captured_print",
     "current_buffer",
     "end",
-    "install",
     "isolated",
 ]
 
 MAX_LINE = 4096  # Convex truncates log lines at 4 KiB
 
 _buffer: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("convex_log_buffer", default=None)
-_installed = False
-_install_lock = threading.Lock()
 
 
 def current_buffer() -> list[str] | None:
@@ -93,21 +91,33 @@ class _CaptureHandler(logging.Handler):
             level = {"WARNING": "WARN"}.get(record.levelname, record.levelname)
             buf.append(_line(level, record.getMessage()))
             return
-        # We are the root logger's only handler: keep Python's default behaviour.
-        root = logging.getLogger()
-        if len(root.handlers) == 1 and logging.lastResort is not None and record.levelno >= logging.lastResort.level:
+        # A record of another thread, outside any call, while we are the root logger's only
+        # handler: without us Python would hand it to its last resort, so do that.
+        if len(_ROOT.handlers) == 1 and logging.lastResort is not None and record.levelno >= logging.lastResort.level:
             logging.lastResort.handle(record)
 
 
-def install() -> None:
-    """Route ``logging`` records of function calls to their log lines: a handler on the root
-    logger, added once per process (idempotent)."""
-    global _installed
-    with _install_lock:
-        if _installed:
-            return
-        logging.getLogger().addHandler(_CaptureHandler())
-        _installed = True
+_ROOT = logging.getLogger()
+_HANDLER = _CaptureHandler()
+# One item per capture open in the process: the handler is on the root logger while any is.
+# (list.append and list.pop are atomic: no lock of our own on the per-call path.)
+_open: list[None] = []
+
+
+def _attach() -> None:
+    """A capture starts: make sure the handler is on the root logger."""
+    _open.append(None)
+    if _HANDLER not in _ROOT.handlers:  # (also after a basicConfig(force=True) in a call)
+        _ROOT.addHandler(_HANDLER)
+
+
+def _detach() -> None:
+    """A capture ends: the last one open takes the handler off the root logger again."""
+    _open.pop()
+    if not _open:
+        _ROOT.removeHandler(_HANDLER)
+        if _open:  # a capture started meanwhile and found the handler still there: put it back
+            _ROOT.addHandler(_HANDLER)
 
 
 class capture:
@@ -122,12 +132,14 @@ class capture:
         if outer is not None:
             self.lines = outer
         else:
+            _attach()
             self._token = _buffer.set(self.lines)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._token is not None:
             _buffer.reset(self._token)
+            _detach()
 
 
 def begin() -> tuple[list[str], contextvars.Token | None]:
@@ -138,12 +150,14 @@ def begin() -> tuple[list[str], contextvars.Token | None]:
     if outer is not None:
         return outer, None
     lines: list[str] = []
+    _attach()
     return lines, _buffer.set(lines)
 
 
 def end(token: contextvars.Token | None) -> None:
     if token is not None:
         _buffer.reset(token)
+        _detach()
 
 
 class isolated(capture):
@@ -153,6 +167,7 @@ class isolated(capture):
     """
 
     def __enter__(self) -> Self:
+        _attach()
         self._token = _buffer.set(self.lines)
         return self
 

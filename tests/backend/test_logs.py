@@ -303,3 +303,31 @@ def test_a_module_with_its_own_print_keeps_it(app):
     app.query("own")
     assert seen == [("mine",)]
     assert entries(app, "own")[0].lines == []
+
+
+def test_the_root_logger_is_left_alone_between_calls(app):
+    """logging.basicConfig() in a cell after the backend exists still configures logging:
+    the capture handler is on the root logger only while a call runs."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    seen: list[str] = []
+
+    @app.mutation
+    def logs_a_warning(ctx):
+        seen.append(f"{len(root.handlers)} handler(s) during the call")
+        logging.warning("inside the call")
+
+    try:
+        root.handlers.clear()  # as in a fresh kernel (pytest attaches its own handlers)
+        app.mutation("logs_a_warning")
+        assert root.handlers == []
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+        assert len(root.handlers) == 1 and root.level == logging.INFO  # it took effect
+        app.mutation("logs_a_warning")
+        assert seen == ["1 handler(s) during the call", "2 handler(s) during the call"]
+        assert len(root.handlers) == 1
+        # Both calls captured their record.
+        assert [e.lines for e in entries(app, "logs_a_warning")] == [["[WARN] inside the call"]] * 2
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
