@@ -671,11 +671,35 @@ class Backend(_Definer, SystemCalls, optional.NotebookMethods):
         many ran."""
         return self._scheduler.finish()
 
-    def _record_call(self, path: str, kind: str, lines: list[str], started: float, error: str | None) -> None:
+    def _record_call(
+        self, path: str, kind: str, lines: list[str], started: float, error: str | None,
+        usage: dict[str, int] | None = None,
+    ) -> None:
         """A run that no caller logs (scheduled, cron, HTTP action) in the log book, and echoed."""
-        self.logs.add(logs.LogEntry(time.time(), path, kind, list(lines), (time.perf_counter() - started) * 1000, error))
+        self._add_log_entry(path, kind, list(lines), (time.perf_counter() - started) * 1000, error, usage)
         if self.echo_logs and lines:
             logs.echo(lines)
+
+    def _add_log_entry(
+        self, path: str, kind: str, lines: list[str], duration_ms: float, error: str | None,
+        usage: dict[str, int] | None,
+    ) -> None:
+        """Every log book entry is made here: each carries all six usage counts (zeros for
+        what the call did not do)."""
+        full = _NO_USAGE | usage if usage else dict(_NO_USAGE)
+        self.logs.add(logs.LogEntry(time.time(), path, kind, lines, duration_ms, error, full))
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _measured() -> Iterator[dict[str, int]]:
+        """``with backend._measured() as usage``: the usage of the calls made inside (their
+        transactions report to it, as a top-level call's do)."""
+        usage: dict[str, int] = {}
+        token = _call_usage.set(usage)
+        try:
+            yield usage
+        finally:
+            _call_usage.reset(token)
 
     def close(self) -> None:
         self._scheduler.stop()
@@ -736,12 +760,9 @@ class Backend(_Definer, SystemCalls, optional.NotebookMethods):
             # first result's lines and usage when this call computed it, else none.
             first = sub._result
             fresh = first is not None and self._hub.stats.cache_misses != misses
-            usage = dict(_NO_USAGE)
-            if fresh:
-                usage.update(first.usage)
             error = str(first.error) if first is not None and first.error is not None else None
-            self.logs.add(logs.LogEntry(time.time(), definition.path, "query", list(first.log_lines) if fresh else [],
-                                        (time.perf_counter() - started) * 1000, error, usage))
+            self._add_log_entry(definition.path, "query", list(first.log_lines) if fresh else [],
+                                (time.perf_counter() - started) * 1000, error, first.usage if fresh else None)
         return sub
 
     def invoke(
@@ -962,9 +983,7 @@ class Backend(_Definer, SystemCalls, optional.NotebookMethods):
         try:
             if is_system_path(path):
                 return  # admin reads by dashboards and remote notebooks are not the app's activity
-            duration = (time.perf_counter() - started) * 1000
-            full = _NO_USAGE | usage if usage else dict(_NO_USAGE)
-            self.logs.add(logs.LogEntry(time.time(), path, kind, lines[start:], duration, error, full))
+            self._add_log_entry(path, kind, lines[start:], (time.perf_counter() - started) * 1000, error, usage)
             if self.echo_logs and token is not None and lines:
                 logs.echo(lines)
         finally:
@@ -1086,7 +1105,7 @@ class Backend(_Definer, SystemCalls, optional.NotebookMethods):
     def _log_rerun(self, key: Any, execution: Execution) -> None:
         if execution.log_lines or execution.error is not None:
             error = str(execution.error) if execution.error is not None else None
-            self.logs.add(logs.LogEntry(time.time(), key.path, "query", list(execution.log_lines), 0.0, error))
+            self._add_log_entry(key.path, "query", list(execution.log_lines), 0.0, error, execution.usage)
 
     def _run_in_transaction(
         self, ref: Any, args: Any, txn: Transaction, identity: dict | None, *, kind: str

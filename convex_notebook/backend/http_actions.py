@@ -156,7 +156,7 @@ def run_http_action(backend: Backend, request: HttpRequest, identity: dict | Non
     started = time.perf_counter()
     error: str | None = None
     is_async = asyncio.iscoroutinefunction(route.handler)
-    with logs.capture() as cap:
+    with logs.capture() as cap, backend._measured() as usage:
         try:
             ctx = ActionCtx(backend, identity, is_async=is_async, now_ms=backend.database.clock.now_ms())
             limits = backend.limits
@@ -178,5 +178,5 @@ def run_http_action(backend: Backend, request: HttpRequest, identity: dict | Non
             error = f"{type(exc).__name__}: {exc}"
             response = HttpResponse(_json.dumps({"code": "HttpActionFailed", "message": error}), 500,
                                     {"Content-Type": "application/json"})
-    backend._record_call(shown, "httpAction", cap.lines, started, error)
+    backend._record_call(shown, "httpAction", cap.lines, started, error, usage)
     return response

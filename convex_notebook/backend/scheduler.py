@@ -376,7 +376,7 @@ class SchedulerRunner:
         path = definition.path if definition is not None else str(job.ref)
         started = time.perf_counter()
         error: str | None = None
-        with logs.capture() as cap:
+        with logs.capture() as cap, backend._measured() as usage:
             try:
                 if kind == "query":
                     raise ConvexFunctionError(f"Cron {job.name!r}: {path} is a query (a cron runs a mutation or action)")
@@ -386,7 +386,7 @@ class SchedulerRunner:
             finally:
                 job.running = False
                 job.runs += 1
-        backend._record_call(path, kind, cap.lines, started, error)
+        backend._record_call(path, kind, cap.lines, started, error, usage)
         return 1
 
     def run_job(self, job_id: str) -> int:
@@ -431,10 +431,11 @@ class SchedulerRunner:
             def forget_attempt(_retry: int) -> None:
                 del cap.lines[mark:]
 
-            (job, error), _txn, _retries = run_optimistic(backend.database, run, on_retry=forget_attempt)
+            (job, error), txn, retries = run_optimistic(backend.database, run, on_retry=forget_attempt)
         if job is None:
             return 0
-        backend._record_call(job["name"], "mutation", cap.lines, started, error)
+        usage = txn.usage | {"occ_retries": retries}  # (the job's own state update included)
+        backend._record_call(job["name"], "mutation", cap.lines, started, error, usage)
         return 1
 
     def _run_action(self, job_id: str) -> int:
@@ -452,7 +453,7 @@ class SchedulerRunner:
         started = time.perf_counter()
         error: str | None = None
         token = _running_job.set(job_id)
-        with logs.capture() as cap:
+        with logs.capture() as cap, backend._measured() as usage:
             try:
                 backend._call(job["name"], job_args(backend, job), kind="action", identity=None, admin=True, top=False)
                 state: dict = {"kind": "success"}
@@ -467,5 +468,5 @@ class SchedulerRunner:
                 txn.patch(job_id, {"state": state, "completedTime": txn.now_ms})
 
         run_optimistic(backend.database, finish)
-        backend._record_call(job["name"], "action", cap.lines, started, error)
+        backend._record_call(job["name"], "action", cap.lines, started, error, usage)
         return 1
