@@ -282,7 +282,8 @@ class TimedQuery:
 
     Building it (``with_index``, ``filter``, ``order``...) reads nothing and is wrapped without
     a clock; the methods that read are spelled out (no ``__getattr__`` and closure per call on
-    the hot path); anything else falls through ``__getattr__``."""
+    the hot path); anything else (an attribute, a method added later) falls through
+    ``__getattr__``."""
 
     __slots__ = ("_query",)
 
@@ -319,6 +320,14 @@ class TimedQuery:
     def unique(self) -> dict | None:
         with _DbTime():
             return self._query.unique()
+
+    def count(self) -> int:
+        with _DbTime():
+            return self._query.count()
+
+    def paginate(self, opts: dict | None = None, *, num_items: int | None = None, cursor: str | None = None) -> dict:
+        with _DbTime():
+            return self._query.paginate(opts, num_items=num_items, cursor=cursor)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._query, name)
