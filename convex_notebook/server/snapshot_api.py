@@ -158,14 +158,17 @@ class SnapshotApi(HttpApi):
             if not isinstance(args, dict):
                 raise RequestError(400, "BadJsonBody", "'import' must be an object with mode and format")
             fmt, mode, table = args.get("format"), args.get("mode", "requireEmpty"), args.get("tableName")
-            if fmt not in IMPORT_FORMATS:
+            # isinstance first: a list or an object is no key of these dicts (and not hashable)
+            if not isinstance(fmt, str) or fmt not in IMPORT_FORMATS:
                 raise RequestError(400, "BadJsonBody", f"'format' is one of {', '.join(IMPORT_FORMATS)}")
-            if mode not in IMPORT_MODES:
+            if not isinstance(mode, str) or mode not in IMPORT_MODES:
                 raise RequestError(400, "BadJsonBody", f"'mode' is one of {', '.join(IMPORT_MODES)}")
             if args.get("componentPath"):
                 raise RequestError(400, "NotSupported", "Components are not supported (componentPath)")
             if (fmt == "zip") != (table is None):
                 raise RequestError(400, "BadJsonBody", "'tableName' is required for a single-table format, and not allowed for zip")
+            if table is not None and (not isinstance(table, str) or not table):
+                raise RequestError(400, "BadJsonBody", f"'tableName' must be a table's name, got {table!r:.60}")
             token = body.get("uploadToken")
             token = token if isinstance(token, str) else ""
             upload = self._upload(token)

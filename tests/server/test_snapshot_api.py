@@ -90,6 +90,10 @@ def test_a_failing_import_reports_and_writes_nothing(app: cn.Backend, server: An
     ({"import": {"mode": "requireEmpty", "format": "zip", "tableName": "t"}}, "BadJsonBody"),
     ({"import": {"mode": "requireEmpty", "format": "jsonLines", "tableName": "t"}, "uploadToken": "nope"}, "InvalidUploadToken"),
     ({"import": "jsonLines"}, "BadJsonBody"),
+    ({"import": {"mode": "requireEmpty", "format": ["zip"]}}, "BadJsonBody"),  # not a name: was a 500
+    ({"import": {"mode": {"replace": True}, "format": "jsonLines", "tableName": "t"}}, "BadJsonBody"),
+    ({"import": {"mode": "requireEmpty", "format": "jsonLines", "tableName": 5}}, "BadJsonBody"),
+    ({"import": {"mode": "requireEmpty", "format": "jsonLines", "tableName": ""}}, "BadJsonBody"),
 ])
 def test_finish_upload_bad_input(app: cn.Backend, server: Any, body: dict, code: str) -> None:
     r = httpx.post(server.url + "/api/import/finish_upload", headers=admin(server), json=body)
