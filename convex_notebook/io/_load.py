@@ -36,13 +36,20 @@ def check_mode(mode: str) -> None:
         raise ValueError(f"mode= takes 'insert', 'replace' or 'append', got {mode!r}")
 
 
-def decode_line(text: str, file: str, line: int, decode: Callable[[Any], Any]) -> dict[str, Any]:
-    """One JSON document from one line (errors name the file and line)."""
+def parse_json(text: str | bytes, file: str, line: int | None) -> Any:
+    """``json.loads(text)``; malformed JSON, or JSON nested deeper than the parser recurses
+    (a RecursionError would name no file), is an :class:`ImportFileError` saying where."""
     try:
-        obj = json.loads(text)
+        return json.loads(text)
+    except RecursionError:
+        raise ImportFileError(file, line, "JSON nested too deeply to parse") from None
     except ValueError as exc:
         raise ImportFileError(file, line, f"not valid JSON: {exc}") from None
-    return decode_document(obj, file, line, decode)
+
+
+def decode_line(text: str, file: str, line: int, decode: Callable[[Any], Any]) -> dict[str, Any]:
+    """One JSON document from one line (errors name the file and line)."""
+    return decode_document(parse_json(text, file, line), file, line, decode)
 
 
 def decode_document(obj: Any, file: str, line: int, decode: Callable[[Any], Any]) -> dict[str, Any]:
