@@ -225,4 +225,9 @@ class SnapshotApi(HttpApi):
         except (DatabaseError, ValueError) as exc:
             self._set_import(import_id, {"state": "failed", "error_message": str(exc)})
             return
+        except Exception as exc:
+            # A bug, still a 500; but the import is reported failed, else `npx convex import`
+            # polls an import "in_progress" for ever.
+            self._set_import(import_id, {"state": "failed", "error_message": f"Internal error: {type(exc).__name__}: {exc}"})
+            raise
         self._set_import(import_id, {"state": "completed", "num_rows_written": Int64(sum(counts.values()))})
