@@ -233,10 +233,12 @@ def _import_zip(app: Backend, zf: zipfile.ZipFile, name: str, mode: str, clear_o
                     if len(parts) != 3 or parts[0] != "_components":
                         raise ImportFileError(entry, None, "nested components are not supported")
                     table = f"{parts[1]}/{table}"  # a mounted component's table
-                if kind == "documents":
-                    documents[table] = entry
-                else:
-                    schemas[table] = entry
+                found = documents if kind == "documents" else schemas
+                if table in found:  # e.g. an export zipped again beside its unzipped copy
+                    raise ImportFileError(
+                        entry, None, f"table {table!r} is also in {found[table]}: a snapshot holds each table once"
+                    )
+                found[table] = entry
         if not documents:
             raise ImportFileError(
                 name, None, "not a Convex snapshot: it has no <table>/documents.jsonl entries"

@@ -314,3 +314,17 @@ def test_bad_table_numbers_in_a_snapshot_name_the_listing(app, tmp_path, listing
         target.import_snapshot(_zip(tmp_path, {**files, "_tables/documents.jsonl": "\n".join(lines) + "\n"}))
     assert target.table_names() == []
     target.close()
+
+
+def test_a_table_twice_in_a_snapshot_is_refused_not_half_read(app, tmp_path):
+    # e.g. an export unzipped and zipped again beside the original: which copy wins was the
+    # order of the ZIP's entries, and the other was dropped silently
+    fill(app)
+    good = zipfile.ZipFile(app.export_snapshot(tmp_path / "s.zip"))
+    files = {n: good.read(n).decode() for n in good.namelist()}
+    copy = {**files, "old/tasks/documents.jsonl": '{"stale": true}\n'}
+    target = cn.Backend(echo_logs=False)
+    with pytest.raises(cn.ImportFileError, match=r"old/tasks/documents.jsonl: table 'tasks' is also in tasks/documents.jsonl"):
+        target.import_snapshot(_zip(tmp_path, copy))
+    assert target.table_names() == []
+    target.close()
