@@ -126,7 +126,7 @@ def _write_storage(txn: Any, zf: zipfile.ZipFile) -> None:
 def _read_storage(zf: zipfile.ZipFile, entry: str) -> tuple[list[dict], dict[str, bytes], int | None]:
     """The snapshot's file storage: its documents, their bytes by id, and its table number."""
     docs: list[dict] = []
-    for line, raw in enumerate(_read(zf, entry).decode("utf-8", "replace").split("\n"), 1):
+    for line, raw in enumerate(_load.decode_text(_read(zf, entry), entry).split("\n"), 1):
         if not raw.strip():
             continue
         doc = _load.decode_line(raw, entry, line, from_export_json)
@@ -285,7 +285,7 @@ def _table_numbers(zf: zipfile.ZipFile, entry: str) -> list[tuple[str, int]]:
     """The ``(name, table number)`` lines of a ``_tables/documents.jsonl``, each checked: a
     number no id can encode would fail later, in the write, naming no file."""
     out = []
-    for line, raw in enumerate(_read(zf, entry).decode("utf-8", "replace").split("\n"), 1):
+    for line, raw in enumerate(_load.decode_text(_read(zf, entry), entry).split("\n"), 1):
         if not raw.strip():
             continue
         row = _load.parse_json(raw, entry, line)
