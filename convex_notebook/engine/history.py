@@ -40,8 +40,12 @@ class HistoryError(DatabaseError):
 
 
 def format_ts(ts: int) -> str:
-    """A timestamp (ns) as an ISO time in UTC, for messages."""
-    when = _dt.datetime.fromtimestamp(ts / 1e9, tz=_dt.UTC)
+    """A timestamp (ns) as an ISO time in UTC, for messages; one no calendar can spell (a
+    client may send any integer) says so instead of failing the message that names it."""
+    try:
+        when = _dt.datetime.fromtimestamp(ts / 1e9, tz=_dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return "out of the calendar's range"
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

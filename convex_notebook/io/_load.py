@@ -36,13 +36,20 @@ def check_mode(mode: str) -> None:
         raise ValueError(f"mode= takes 'insert', 'replace' or 'append', got {mode!r}")
 
 
-def decode_line(text: str, file: str, line: int, decode: Callable[[Any], Any]) -> dict[str, Any]:
-    """One JSON document from one line (errors name the file and line)."""
+def parse_json(text: str | bytes, file: str, line: int | None) -> Any:
+    """``json.loads(text)``; malformed JSON, or JSON nested deeper than the parser recurses
+    (a RecursionError would name no file), is an :class:`ImportFileError` saying where."""
     try:
-        obj = json.loads(text)
+        return json.loads(text)
+    except RecursionError:
+        raise ImportFileError(file, line, "JSON nested too deeply to parse") from None
     except ValueError as exc:
         raise ImportFileError(file, line, f"not valid JSON: {exc}") from None
-    return decode_document(obj, file, line, decode)
+
+
+def decode_line(text: str, file: str, line: int, decode: Callable[[Any], Any]) -> dict[str, Any]:
+    """One JSON document from one line (errors name the file and line)."""
+    return decode_document(parse_json(text, file, line), file, line, decode)
 
 
 def decode_document(obj: Any, file: str, line: int, decode: Callable[[Any], Any]) -> dict[str, Any]:
@@ -58,15 +65,21 @@ def decode_document(obj: Any, file: str, line: int, decode: Callable[[Any], Any]
     return doc
 
 
-def read_lines(data: bytes, file: str, decode: Callable[[Any], Any], load: TableLoad) -> None:
-    """Parse JSONL ``data`` into ``load`` (blank lines are skipped)."""
+def decode_text(data: bytes, file: str) -> str:
+    """A file's bytes as UTF-8 text; anything else is refused naming the line (never
+    replaced by U+FFFD, which would import a different value than the file holds)."""
     if data.startswith(b"\xef\xbb\xbf"):
         raise ImportFileError(file, 1, "starts with a UTF-8 byte order mark, which is not supported")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ImportFileError(file, line, f"not UTF-8 text: {exc.reason}") from None
+
+
+def read_lines(data: bytes, file: str, decode: Callable[[Any], Any], load: TableLoad) -> None:
+    """Parse JSONL ``data`` into ``load`` (blank lines are skipped)."""
+    text = decode_text(data, file)
     for number, raw in enumerate(text.split("\n"), 1):
         if not raw.strip():
             continue

@@ -20,7 +20,6 @@ under that name (``app.use(component, name="likes")``). Nested components are re
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import tempfile
@@ -127,7 +126,7 @@ def _write_storage(txn: Any, zf: zipfile.ZipFile) -> None:
 def _read_storage(zf: zipfile.ZipFile, entry: str) -> tuple[list[dict], dict[str, bytes], int | None]:
     """The snapshot's file storage: its documents, their bytes by id, and its table number."""
     docs: list[dict] = []
-    for line, raw in enumerate(_read(zf, entry).decode("utf-8", "replace").split("\n"), 1):
+    for line, raw in enumerate(_load.decode_text(_read(zf, entry), entry).split("\n"), 1):
         if not raw.strip():
             continue
         doc = _load.decode_line(raw, entry, line, from_export_json)
@@ -234,26 +233,21 @@ def _import_zip(app: Backend, zf: zipfile.ZipFile, name: str, mode: str, clear_o
                     if len(parts) != 3 or parts[0] != "_components":
                         raise ImportFileError(entry, None, "nested components are not supported")
                     table = f"{parts[1]}/{table}"  # a mounted component's table
-                if kind == "documents":
-                    documents[table] = entry
-                else:
-                    schemas[table] = entry
+                found = documents if kind == "documents" else schemas
+                if table in found:  # e.g. an export zipped again beside its unzipped copy
+                    raise ImportFileError(
+                        entry, None, f"table {table!r} is also in {found[table]}: a snapshot holds each table once"
+                    )
+                found[table] = entry
         if not documents:
             raise ImportFileError(
                 name, None, "not a Convex snapshot: it has no <table>/documents.jsonl entries"
             )
         storage = _read_storage(zf, documents[STORAGE_TABLE]) if STORAGE_TABLE in documents else None
         for listing in [t for t in documents if t.rpartition("/")[2] == "_tables"]:
-            entry = documents[listing]
             mount = listing.rpartition("/")[0]
-            for line, raw in enumerate(_read(zf, entry).decode("utf-8", "replace").split("\n"), 1):
-                if not raw.strip():
-                    continue
-                try:
-                    row = json.loads(raw)
-                    numbers[f"{mount}/{row['name']}" if mount else row["name"]] = int(row["id"])
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise ImportFileError(entry, line, f'expected {{"name": ..., "id": ...}}: {exc}') from None
+            for listed, listed_number in _table_numbers(zf, documents[listing]):
+                numbers[f"{mount}/{listed}" if mount else listed] = listed_number
         loads = []
         for table in sorted(documents):
             if table.rpartition("/")[2].startswith("_"):
@@ -269,10 +263,7 @@ def _import_zip(app: Backend, zf: zipfile.ZipFile, name: str, mode: str, clear_o
             schema_line = None
             if table in schemas:
                 first = _read(zf, schemas[table]).split(b"\n", 1)[0]
-                try:
-                    schema_line = json.loads(first) if first.strip() else None
-                except ValueError as exc:
-                    raise ImportFileError(schemas[table], 1, f"not valid JSON: {exc}") from None
+                schema_line = _load.parse_json(first, schemas[table], 1) if first.strip() else None
             decode = _decoder(schemas.get(table, entry), schema_line)
             load = _load.TableLoad(table, entry, number=numbers.get(table))
             _load.read_lines(_read(zf, entry), entry, decode, load)
@@ -288,6 +279,26 @@ def _import_zip(app: Backend, zf: zipfile.ZipFile, name: str, mode: str, clear_o
     )
     counts[STORAGE_TABLE] = len(docs)
     return counts
+
+
+def _table_numbers(zf: zipfile.ZipFile, entry: str) -> list[tuple[str, int]]:
+    """The ``(name, table number)`` lines of a ``_tables/documents.jsonl``, each checked: a
+    number no id can encode would fail later, in the write, naming no file."""
+    out = []
+    for line, raw in enumerate(_load.decode_text(_read(zf, entry), entry).split("\n"), 1):
+        if not raw.strip():
+            continue
+        row = _load.parse_json(raw, entry, line)
+        try:
+            name, number = row["name"], int(row["id"])
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:  # OverflowError: int(inf)
+            raise ImportFileError(entry, line, f'expected {{"name": ..., "id": ...}}: {exc}') from None
+        if not isinstance(name, str) or not name:
+            raise ImportFileError(entry, line, f"a table's name must be a non-empty string, got {name!r:.60}")
+        if not 0 < number < 1 << 32:
+            raise ImportFileError(entry, line, f"table {name!r} has number {number}: table numbers are 1..2^32-1")
+        out.append((name, number))
+    return out
 
 
 def _read(zf: zipfile.ZipFile, entry: str) -> bytes:

@@ -130,6 +130,8 @@ def _read_array(data: bytes, name: str, decode: Any, load: _load.TableLoad) -> N
         raise ImportFileError(name, data[: exc.start].count(b"\n") + 1, f"not UTF-8 text: {exc.reason}") from None
     except json.JSONDecodeError as exc:
         raise ImportFileError(name, exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:  # nested deeper than the parser recurses: the line is unknown
+        raise ImportFileError(name, None, "JSON nested too deeply to parse") from None
     if not isinstance(items, list):
         raise ImportFileError(name, None, f"expected a JSON array of documents, got a {type(items).__name__}")
     # Line of each item start: JSON arrays are usually one item per line, else all on line 1.

@@ -11,6 +11,7 @@ poll, up to ``wait`` seconds) so that a streaming client is told at once.
 from __future__ import annotations
 
 import asyncio
+import math
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,13 +31,9 @@ class LogsApi(HttpApi):
     async def stream(self, request: Request) -> Response:
         async def run(request: Request) -> Response:
             self._require_admin(request)
-            raw = request.query_params.get("cursor", "0")
-            try:
-                cursor = int(float(raw))
-            except ValueError:
-                raise RequestError(400, "BadQueryParameter", f"'cursor' must be a number, got {raw!r}") from None
+            cursor = int(_finite_param(request, "cursor", 0))
             book = self.dep.backend.logs
-            wait = min(float(request.query_params.get("wait", LONG_POLL_S)), LONG_POLL_S)
+            wait = min(_finite_param(request, "wait", LONG_POLL_S), LONG_POLL_S)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + wait
             entries, new_cursor = book.since(cursor)
@@ -60,3 +57,22 @@ class LogsApi(HttpApi):
             return json_response({"entries": out, "newCursor": new_cursor})
 
         return await self._guard(request, run)
+
+
+def _finite_param(request: Request, name: str, default: float) -> float:
+    """A numeric query parameter; 400 unless it is a finite number (``inf`` would make an
+    int() fail, and ``nan`` compares false with everything)."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)  # exact, however large (a float would round a cursor past 2**53)
+    except ValueError:
+        pass
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise RequestError(400, "BadQueryParameter", f"'{name}' must be a number, got {raw[:40]!r}")
+    return value

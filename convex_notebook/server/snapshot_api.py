@@ -43,6 +43,17 @@ def _ms() -> float:
     return time.time() * 1000
 
 
+def _natural(text: str) -> int | None:
+    """``text`` as a non-negative integer written in ASCII digits, else None (``str.isdigit``
+    also accepts digits such as '²' that ``int()`` refuses)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    try:
+        return int(text)
+    except ValueError:  # more digits than int() converts
+        return None
+
+
 class SnapshotApi(HttpApi):
     """The export and upload-import endpoints of one deployment."""
 
@@ -92,7 +103,8 @@ class SnapshotApi(HttpApi):
         async def run(request: Request) -> Response:
             self._require_admin(request)
             raw = request.path_params["ts"]
-            path = self._exports.get(int(raw)) if raw.isdigit() else None
+            ts = _natural(raw)
+            path = self._exports.get(ts) if ts is not None else None
             if path is None or not os.path.exists(path):
                 raise RequestError(404, "ExportNotFound", f"No snapshot export at timestamp {raw}: request one first")
             headers = {"Content-Disposition": f"attachment; filename=snapshot_{raw}.zip"}
@@ -118,16 +130,16 @@ class SnapshotApi(HttpApi):
         async def run(request: Request) -> Response:
             self._require_admin(request)
             token = request.query_params.get("uploadToken", "")
-            number = request.query_params.get("partNumber", "")
-            if not number.isdigit() or int(number) < 1:
+            number = _natural(request.query_params.get("partNumber", ""))
+            if number is None or number < 1:
                 raise RequestError(400, "BadQueryParameter", "'partNumber' must be a positive integer")
             limit = self.dep.settings.max_import_bytes
             upload = self._upload(token)
             data = await self._raw_body(request, limit - upload["size"])
             with self._lock:
-                upload["parts"][int(number)] = data
+                upload["parts"][number] = data
                 upload["size"] += len(data)
-            return json_response({"partNumber": int(number), "size": len(data)})
+            return json_response({"partNumber": number, "size": len(data)})
 
         return await self._guard(request, run)
 
@@ -146,14 +158,17 @@ class SnapshotApi(HttpApi):
             if not isinstance(args, dict):
                 raise RequestError(400, "BadJsonBody", "'import' must be an object with mode and format")
             fmt, mode, table = args.get("format"), args.get("mode", "requireEmpty"), args.get("tableName")
-            if fmt not in IMPORT_FORMATS:
+            # isinstance first: a list or an object is no key of these dicts (and not hashable)
+            if not isinstance(fmt, str) or fmt not in IMPORT_FORMATS:
                 raise RequestError(400, "BadJsonBody", f"'format' is one of {', '.join(IMPORT_FORMATS)}")
-            if mode not in IMPORT_MODES:
+            if not isinstance(mode, str) or mode not in IMPORT_MODES:
                 raise RequestError(400, "BadJsonBody", f"'mode' is one of {', '.join(IMPORT_MODES)}")
             if args.get("componentPath"):
                 raise RequestError(400, "NotSupported", "Components are not supported (componentPath)")
             if (fmt == "zip") != (table is None):
                 raise RequestError(400, "BadJsonBody", "'tableName' is required for a single-table format, and not allowed for zip")
+            if table is not None and (not isinstance(table, str) or not table):
+                raise RequestError(400, "BadJsonBody", f"'tableName' must be a table's name, got {table!r:.60}")
             token = body.get("uploadToken")
             token = token if isinstance(token, str) else ""
             upload = self._upload(token)
@@ -210,4 +225,9 @@ class SnapshotApi(HttpApi):
         except (DatabaseError, ValueError) as exc:
             self._set_import(import_id, {"state": "failed", "error_message": str(exc)})
             return
+        except Exception as exc:
+            # A bug, still a 500; but the import is reported failed, else `npx convex import`
+            # polls an import "in_progress" for ever.
+            self._set_import(import_id, {"state": "failed", "error_message": f"Internal error: {type(exc).__name__}: {exc}"})
+            raise
         self._set_import(import_id, {"state": "completed", "num_rows_written": Int64(sum(counts.values()))})

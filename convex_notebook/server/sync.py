@@ -207,22 +207,24 @@ class SyncSession:
         # The new queries' first runs happen outside the lock, a slice at a time: other
         # sessions' calls and commits go on meanwhile. They are live (kept current by
         # commits) from their first run; the client sees them all at once, below.
+        # Keyed by the modification's position, not its queryId: one message may Add, Remove
+        # and Add the same id again, and each Add is its own subscription.
         added: dict[int, _Query] = {}
         failures: dict[int, tuple] = {}
-        for mod in msg.modifications:
+        for n, mod in enumerate(msg.modifications):
             if isinstance(mod, P.QueryAdd):
-                entry = added[mod.query_id] = _Query(mod.query_id, mod.udf_path, mod.args, mod.journal)
+                entry = added[n] = _Query(mod.query_id, mod.udf_path, mod.args, mod.journal)
                 failure = self._subscribe(entry, report=True)
                 if failure is not None:
-                    failures[mod.query_id] = failure
+                    failures[n] = failure
         with self.dep.lock:
-            for mod in msg.modifications:
+            for n, mod in enumerate(msg.modifications):
                 if isinstance(mod, P.QueryAdd):
-                    self.queries[mod.query_id] = added[mod.query_id]
-                    if mod.query_id in failures:
-                        self.pending.append(failures[mod.query_id])
+                    self.queries[mod.query_id] = added[n]
+                    if n in failures:
+                        self.pending.append(failures[n])
                     if self.released:  # the connection closed meanwhile
-                        self._unsubscribe_entry(added[mod.query_id])
+                        self._unsubscribe_entry(added[n])
                 else:
                     entry = self.queries.pop(mod.query_id)
                     self._unsubscribe_entry(entry)

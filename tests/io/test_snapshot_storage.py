@@ -89,3 +89,22 @@ def test_a_missing_file_refuses_the_whole_import(tmp_path: Path) -> None:
     assert copy.table_names() == [] and copy.run(lambda ctx: ctx.db.system.query("_storage").collect()) == []
     app.close()
     copy.close()
+
+
+@pytest.mark.parametrize("entry", ["_storage/documents.jsonl", "_tables/documents.jsonl"])
+def test_bytes_that_are_not_utf8_in_a_listing_are_refused_not_replaced(tmp_path: Path, entry: str) -> None:
+    # (they were decoded with errors="replace": a content type or table name read as '\ufffd')
+    app, _ = backend_with_a_file()
+    full = app.export_snapshot(tmp_path / "full.zip", include_file_storage=True)
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(full) as src, zipfile.ZipFile(broken, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, data.replace(b"text/plain", b"text/\xff") + b'{"name": "x\xff", "id": 10009}\n'
+                         if name == entry else data)
+    copy = cn.Backend(echo_logs=False)
+    with pytest.raises(ImportFileError, match=rf"{entry}, line \d: not UTF-8"):
+        copy.import_snapshot(broken)
+    assert copy.table_names() == [] and copy.run(lambda ctx: ctx.db.system.query("_storage").collect()) == []
+    app.close()
+    copy.close()

@@ -272,3 +272,59 @@ def test_exports_into_missing_folders_say_so(app, tmp_path):
         app.export_snapshot(tmp_path / "missing" / "s.zip")
     written = app.export_snapshot(str(tmp_path / "backups") + "/")  # a folder path: created
     assert os.path.dirname(written) == str(tmp_path / "backups") and not (tmp_path / "missing").exists()
+
+
+def test_json_nested_too_deep_names_the_file_and_line(app, tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000  # past the parser's recursion limit
+    app.import_table("t", _write(tmp_path, "ok.jsonl", '{"a": 1}\n'))
+    for name, text, match in [
+        ("deep.jsonl", '{"a": 2}\n{"a": ' + deep + "}\n", r"deep.jsonl, line 2: .*nested too deeply"),
+        ("deep.json", '[{"a": 2},\n {"a": ' + deep + "}]", r"deep.json: JSON nested too deeply"),
+    ]:
+        with pytest.raises(cn.ImportFileError, match=match):
+            app.import_table("t", _write(tmp_path, name, text), mode="replace")
+        assert [d["a"] for d in all_docs(app, "t")] == [1.0], name
+    fill(app)
+    good = zipfile.ZipFile(app.export_snapshot(tmp_path / "s.zip"))
+    files = {n: good.read(n).decode() for n in good.namelist()}
+    for entry in ("tasks/documents.jsonl", "_tables/documents.jsonl", "tasks/generated_schema.jsonl"):
+        target = cn.Backend(echo_logs=False)
+        with pytest.raises(cn.ImportFileError, match=rf"{entry}, line 1: .*nested too deeply"):
+            target.import_snapshot(_zip(tmp_path, {**files, entry: deep + "\n"}))
+        assert target.table_names() == []
+        target.close()
+
+
+@pytest.mark.parametrize("listing", [
+    '{"name": "tasks", "id": 1e999}',  # a float no int() takes
+    '{"name": "tasks", "id": 99999999999999999999999}',  # past SQLite's integers
+    '{"name": "tasks", "id": -5}',
+    '{"name": "tasks", "id": 0}',
+    '{"name": 5, "id": 10001}',
+])
+def test_bad_table_numbers_in_a_snapshot_name_the_listing(app, tmp_path, listing):
+    fill(app)
+    good = zipfile.ZipFile(app.export_snapshot(tmp_path / "s.zip"))
+    files = {n: good.read(n).decode() for n in good.namelist()}
+    lines = files["_tables/documents.jsonl"].splitlines()
+    at = next(i for i, line in enumerate(lines) if '"tasks"' in line)
+    lines[at] = listing
+    target = cn.Backend(echo_logs=False)
+    with pytest.raises(cn.ImportFileError, match=rf"_tables/documents.jsonl, line {at + 1}: "):
+        target.import_snapshot(_zip(tmp_path, {**files, "_tables/documents.jsonl": "\n".join(lines) + "\n"}))
+    assert target.table_names() == []
+    target.close()
+
+
+def test_a_table_twice_in_a_snapshot_is_refused_not_half_read(app, tmp_path):
+    # e.g. an export unzipped and zipped again beside the original: which copy wins was the
+    # order of the ZIP's entries, and the other was dropped silently
+    fill(app)
+    good = zipfile.ZipFile(app.export_snapshot(tmp_path / "s.zip"))
+    files = {n: good.read(n).decode() for n in good.namelist()}
+    copy = {**files, "old/tasks/documents.jsonl": '{"stale": true}\n'}
+    target = cn.Backend(echo_logs=False)
+    with pytest.raises(cn.ImportFileError, match=r"old/tasks/documents.jsonl: table 'tasks' is also in tasks/documents.jsonl"):
+        target.import_snapshot(_zip(tmp_path, copy))
+    assert target.table_names() == []
+    target.close()

@@ -140,3 +140,49 @@ def test_http_bad_input(app: cn.Backend, small_server: Any) -> None:
     assert ok.json()["status"] == "success"
     assert messages(app) == [("ok", "1")]
     assert app.run(lambda ctx: ctx.db.query("values").collect()) == []
+
+
+# (method, path, query parameters): each a 400 naming the parameter, never a 500.
+BAD_QUERY_PARAMETERS = [
+    ("GET", "/api/document_deltas", {"cursor": "9" * 30}),  # past any date the clock can spell
+    ("GET", "/api/list_snapshot", {"snapshot": "9" * 30}),
+    ("GET", "/api/stream_function_logs", {"cursor": "inf"}),
+    ("GET", "/api/stream_function_logs", {"cursor": "1e400"}),
+    ("GET", "/api/stream_function_logs", {"cursor": "0", "wait": "soon"}),
+    ("GET", "/api/export/zip/\u00b2", {}),  # a digit to str.isdigit, not to int()
+    ("POST", "/api/import/upload_part", {"uploadToken": "x", "partNumber": "\u00b2"}),
+]
+
+
+@pytest.mark.parametrize("method, path, params", BAD_QUERY_PARAMETERS)
+def test_bad_query_parameters_are_a_400_not_a_500(app: cn.Backend, server: Any, method: str, path: str,
+                                                  params: dict) -> None:
+    headers = {"Authorization": f"Convex {server.admin_key}"}
+    r = httpx.request(method, server.url + path, params=params, headers=headers)
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    assert r.json()["code"] != "InternalServerError" and r.json()["message"], r.text
+    ok = httpx.post(server.url + "/api/mutation", json={"path": "messages:send", "args": {"author": "ok", "body": "1"}})
+    assert ok.json()["status"] == "success"  # still serving
+
+
+def test_a_query_removed_and_added_again_in_one_modification_stays_live(app: cn.Backend, server: Any) -> None:
+    """Add, Remove, Add of one queryId in one ModifyQuerySet: applied in order, the query set
+    holds the last Add, kept current (it was left unsubscribed, and the first Add's
+    subscription leaked)."""
+    hub = app.subscription_hub
+
+    async def main() -> None:
+        c = await RawSync(server.url).open()
+        t = await c.modify(c.add(1, "messages:list"), {"type": "Remove", "queryId": 1}, c.add(1, "messages:list"))
+        assert [(m["type"], m["queryId"]) for m in t["modifications"]][-1] == ("QueryUpdated", 1)
+        assert hub.subscription_count == 1
+        response, transition = await c.mutation(0, "messages:send", {"author": "a", "body": "1"})
+        assert response["success"] and mods_by_id(transition)[1]["value"][-1]["body"] == "1"
+        await c.close()
+        for _ in range(200):  # the server releases the socket's queries once it sees the close
+            if hub.subscription_count == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert hub.subscription_count == 0  # none leaked
+
+    asyncio.run(main())

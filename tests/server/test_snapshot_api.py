@@ -83,6 +83,34 @@ def test_a_failing_import_reports_and_writes_nothing(app: cn.Backend, server: An
     assert [d["a"] for d in app.run(lambda ctx: ctx.db.query("t").collect())] == [0.0]
 
 
+def test_an_import_that_crashes_is_reported_failed_not_left_in_progress(
+    app: cn.Backend, server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from convex_notebook.server import snapshot_api
+
+    def crash(*args: Any) -> dict:
+        raise RuntimeError("a bug in the importer")
+
+    import_id = upload(server, b'{"a": 1}\n', {"tableName": "t", "mode": "append", "format": "jsonLines"})
+    monkeypatch.setattr(snapshot_api, "import_file", crash)
+    r = httpx.post(server.url + "/api/perform_import", headers=admin(server), json={"importId": import_id})
+    assert r.status_code == 500  # a server bug stays one...
+    state = import_state(app, import_id)  # ...but the CLI polling the import is told, not kept waiting
+    assert state["state"] == "failed" and "a bug in the importer" in state["error_message"]
+    assert app.count("t") == 0
+
+
+def test_zip_listing_a_table_number_no_id_can_hold_is_a_400(app: cn.Backend, server: Any) -> None:
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as zf:
+        zf.writestr("_tables/documents.jsonl", '{"name": "t", "id": 1e999}\n')
+        zf.writestr("t/documents.jsonl", '{"a": 1}\n')
+    r = httpx.post(server.url + "/api/import", params={"format": "zip"}, headers=admin(server), content=data.getvalue())
+    assert r.status_code == 400 and r.json()["code"] == "ImportFailed", r.text  # was an OverflowError, a 500
+    assert "_tables/documents.jsonl, line 1" in r.json()["message"]
+    assert app.table_names() == []
+
+
 @pytest.mark.parametrize("body, code", [
     ({"import": {"mode": "requireEmpty", "format": "parquet", "tableName": "t"}}, "BadJsonBody"),
     ({"import": {"mode": "merge", "format": "jsonLines", "tableName": "t"}}, "BadJsonBody"),
@@ -90,6 +118,10 @@ def test_a_failing_import_reports_and_writes_nothing(app: cn.Backend, server: An
     ({"import": {"mode": "requireEmpty", "format": "zip", "tableName": "t"}}, "BadJsonBody"),
     ({"import": {"mode": "requireEmpty", "format": "jsonLines", "tableName": "t"}, "uploadToken": "nope"}, "InvalidUploadToken"),
     ({"import": "jsonLines"}, "BadJsonBody"),
+    ({"import": {"mode": "requireEmpty", "format": ["zip"]}}, "BadJsonBody"),  # not a name: was a 500
+    ({"import": {"mode": {"replace": True}, "format": "jsonLines", "tableName": "t"}}, "BadJsonBody"),
+    ({"import": {"mode": "requireEmpty", "format": "jsonLines", "tableName": 5}}, "BadJsonBody"),
+    ({"import": {"mode": "requireEmpty", "format": "jsonLines", "tableName": ""}}, "BadJsonBody"),
 ])
 def test_finish_upload_bad_input(app: cn.Backend, server: Any, body: dict, code: str) -> None:
     r = httpx.post(server.url + "/api/import/finish_upload", headers=admin(server), json=body)
