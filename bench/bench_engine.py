@@ -73,19 +73,20 @@ class Sizes:
     ct_repeats: int
     ct_warmup: int
     ct_docs: int  # table size for the convex-test query (d)
+    ct_rounds: int  # (d) alternates convex-test and the engine this many times
 
 
 FULL = Sizes(
     insert_n=5000, insert_repeats=7, insert_warmup=1,
     query_docs=1_000_000, query_hits=100, queries=300, query_warmup=30, bulk_batch=10_000,
     mem_docs=1_000_000,
-    ct_inserts=5000, ct_repeats=7, ct_warmup=2, ct_docs=10_000,
+    ct_inserts=5000, ct_repeats=7, ct_warmup=2, ct_docs=10_000, ct_rounds=3,
 )
 QUICK = Sizes(
     insert_n=300, insert_repeats=3, insert_warmup=1,
     query_docs=20_000, query_hits=100, queries=30, query_warmup=5, bulk_batch=10_000,
     mem_docs=20_000,
-    ct_inserts=300, ct_repeats=2, ct_warmup=1, ct_docs=2_000,
+    ct_inserts=300, ct_repeats=2, ct_warmup=1, ct_docs=2_000, ct_rounds=1,
 )
 
 GROUP_SQLITE = "engine vs raw sqlite3"
@@ -505,58 +506,85 @@ def run_convex_test_bench(args: list[str], timeout: float = 1800) -> dict[str, A
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _engine_insert_rates(docs: list[dict[str, Any]], repeats: int, warmup: int) -> list[float]:
+    """(d) in-memory insert mutations/s: a fresh ``cn.Backend()`` per repeat."""
+    rates = []
+    for rep in range(warmup + repeats):
+        app = make_app(None)
+        app.mutation("add", make_doc(-1, "warm"))
+
+        def loop(app=app):
+            mutate = app.mutation
+            for d in docs:
+                mutate("add", d)
+
+        dt = time_call(loop)
+        close_app(app)
+        del app
+        if rep >= warmup:
+            rates.append(rate_per_s(len(docs), dt))
+    return rates
+
+
+def _engine_query_latencies(app: Any, keys: list[str], hits: int) -> list[float]:
+    """(d) ``app.query("by_k", ...)`` latency for each key."""
+    lats = []
+    for k in keys:
+        t0 = time.perf_counter()
+        got = app.query("by_k", {"k": k})
+        t1 = time.perf_counter()
+        if len(got) != hits:
+            raise AssertionError(f"engine query returned {len(got)} documents, expected {hits}")
+        lats.append(t1 - t0)
+    return lats
+
+
 def bench_vs_convex_test(sz: Sizes, engine_error: str | None) -> list[Result]:
+    """convex-test and the engine in alternating rounds (each round a share of the repeats and
+    queries; convex-test warms up again in each of its processes), so that both sides share
+    the machine's drift; medians over every round's samples."""
     hits = 100
     n_keys = sz.ct_docs // hits
-    ct = run_convex_test_bench([
-        "--inserts", str(sz.ct_inserts), "--repeats", str(sz.ct_repeats), "--warmup", str(sz.ct_warmup),
-        "--query-docs", str(sz.ct_docs), "--query-hits", str(hits), "--queries", str(sz.queries),
-    ])
-    ct_rate = ct["insert_rate_per_s"]
-    ct_lat = ct["query_latency_s"]
-    ct_name = f"convex-test {ct['convex_test']} (convex {ct['convex']}, Node {ct['node']})"
-
-    eng_rate = eng_q = None
-    eng_err = engine_error
+    rounds = sz.ct_rounds
+    repeats = -(-sz.ct_repeats // rounds)
+    queries = -(-sz.queries // rounds)
+    keys = _query_keys(sz.query_warmup + rounds * queries, n_keys)
+    docs = [make_doc(i, key_for(i, 1000)) for i in range(sz.ct_inserts)]
+    ct_rates: list[float] = []
+    ct_lats: list[float] = []
     rates: list[float] = []
     lats: list[float] = []
-    if eng_err is None:
-        try:
-            docs = [make_doc(i, key_for(i, 1000)) for i in range(sz.ct_inserts)]
-            for rep in range(sz.ct_warmup + sz.ct_repeats):
-                app = make_app(None)
-                app.mutation("add", make_doc(-1, "warm"))
-
-                def loop(app=app):
-                    mutate = app.mutation
-                    for d in docs:
-                        mutate("add", d)
-
-                dt = time_call(loop)
-                close_app(app)
-                del app
-                if rep >= sz.ct_warmup:
-                    rates.append(rate_per_s(len(docs), dt))
-            eng_rate = median(rates)
-
-            app = make_app(None)
-            engine_bulk_load(app, sz.ct_docs, n_keys, 1000)
-            keys = _query_keys(sz.query_warmup + sz.queries, n_keys)
-            gc.collect()
-            for i, k in enumerate(keys):
-                t0 = time.perf_counter()
-                got = app.query("by_k", {"k": k})
-                t1 = time.perf_counter()
-                if len(got) != hits:
-                    raise AssertionError(f"engine query returned {len(got)} documents, expected {hits}")
-                if i >= sz.query_warmup:
-                    lats.append(t1 - t0)
-            close_app(app)
-            eng_q = median(lats)
-        except Exception as exc:  # noqa: BLE001
-            traceback.print_exc()
-            eng_err = f"ERROR: {type(exc).__name__}: {exc}"
-            eng_rate = eng_q = None
+    eng_err = engine_error
+    query_app = None
+    try:
+        for rnd in range(rounds):
+            ct = run_convex_test_bench([
+                "--inserts", str(sz.ct_inserts), "--repeats", str(repeats), "--warmup", str(sz.ct_warmup),
+                "--query-docs", str(sz.ct_docs), "--query-hits", str(hits), "--queries", str(queries),
+            ])
+            ct_rates += ct["insert_rates_per_s"]
+            ct_lats += ct["query_latencies_s"]
+            if eng_err is not None:
+                continue
+            try:
+                rates += _engine_insert_rates(docs, repeats, sz.ct_warmup)
+                if query_app is None:
+                    query_app = make_app(None)
+                    engine_bulk_load(query_app, sz.ct_docs, n_keys, 1000)
+                    _engine_query_latencies(query_app, keys[: sz.query_warmup], hits)
+                    gc.collect()
+                start = sz.query_warmup + rnd * queries
+                lats += _engine_query_latencies(query_app, keys[start : start + queries], hits)
+            except Exception as exc:  # noqa: BLE001
+                traceback.print_exc()
+                eng_err = f"ERROR: {type(exc).__name__}: {exc}"
+    finally:
+        if query_app is not None:
+            close_app(query_app)
+    ct_rate, ct_lat = median(ct_rates), median(ct_lats)
+    ct_name = f"convex-test {ct['convex_test']} (convex {ct['convex']}, Node {ct['node']})"
+    eng_rate = median(rates) if eng_err is None else None
+    eng_q = median(lats) if eng_err is None else None
 
     prefix = f"engine not measured: {eng_err}. " if eng_err else ""
     return [
@@ -565,15 +593,16 @@ def bench_vs_convex_test(sz: Sizes, engine_error: str | None) -> list[Result]:
             eng_rate, "tx/s", ct_rate, ct_name,
             goal="≥ 1x", check=lambda r: r >= 1.0, group=GROUP_CT,
             note=prefix + f"{sz.ct_inserts} sequential `mutation(\"add\", doc)` calls per repeat on a fresh "
-            f"`cn.Backend()` / `convexTest(schema, modules)`, median of {sz.ct_repeats} (+{sz.ct_warmup} warm-up); "
-            "both validate args and schema.",
-            extra={"engine_rates": rates, "convex_test": ct},
+            f"`cn.Backend()` / `convexTest(schema, modules)`, median of {rounds * repeats} per side, in {rounds} "
+            f"round{'s' if rounds != 1 else ''} alternating the sides (+{sz.ct_warmup} warm-up a round); both validate args and schema.",
+            extra={"engine_rates": rates, "convex_test_rates": ct_rates, "convex_test": ct},
         ),
         make_result(
             f"d. with_index eq query, {hits} of {sz.ct_docs:,} docs, in memory",
             eng_q, "s", ct_lat, ct_name,
             goal="≤ 0.1x (≥ 10x faster)", check=lambda r: r <= 0.1, group=GROUP_CT,
-            note=prefix + f"median of {sz.queries} queries on different keys (+warm-up); "
+            note=prefix + f"median of {rounds * queries} queries on different keys per side, in the same "
+            "alternating rounds (+warm-up); "
             "`app.query(\"by_k\", ...)` vs `await t.query(api.bench.byK, ...)`"
             + (f"; engine is {ct_lat / eng_q:,.1f}x faster" if eng_q else ""),
             extra={"engine_latencies_s": lats},
