@@ -229,6 +229,22 @@ def _no_engine(rows: list[tuple[str, str, float | None, str, str, str]], why: st
 # --------------------------------------------------------------------------- a. durable inserts
 
 
+def _engine_insert_rate(path: str | None, docs: list[dict[str, Any]]) -> float:
+    """``app.mutation("add", doc)`` for each doc on a fresh backend (``path`` None: in
+    memory), after one warm-up mutation: mutations/s."""
+    app = make_app(path)
+    app.mutation("add", make_doc(-1, "warm"))
+
+    def loop(app: Any = app) -> None:
+        mutate = app.mutation
+        for d in docs:
+            mutate("add", d)
+
+    dt = time_call(loop)
+    close_app(app)
+    return rate_per_s(len(docs), dt)
+
+
 def bench_durable_inserts(sz: Sizes, engine_error: str | None) -> list[Result]:
     docs = [make_doc(i, key_for(i, 1000)) for i in range(sz.insert_n)]
     raw_rates: list[float] = []
@@ -253,19 +269,9 @@ def bench_durable_inserts(sz: Sizes, engine_error: str | None) -> list[Result]:
             # engine, fresh file each repeat (interleaved with raw to share any drift)
             if eng_err is None:
                 try:
-                    app = make_app(os.path.join(tmp, f"engine{rep}.sqlite3"))
-                    app.mutation("add", make_doc(-1, "warm"))
-
-                    def eng_loop(app=app):
-                        mutate = app.mutation
-                        for d in docs:
-                            mutate("add", d)
-
-                    dt = time_call(eng_loop)
-                    close_app(app)
-                    del app
+                    rate = _engine_insert_rate(os.path.join(tmp, f"engine{rep}.sqlite3"), docs)
                     if rep >= sz.insert_warmup:
-                        eng_rates.append(rate_per_s(len(docs), dt))
+                        eng_rates.append(rate)
                 except Exception as exc:  # noqa: BLE001
                     traceback.print_exc()
                     eng_err = f"ERROR: {type(exc).__name__}: {exc}"
@@ -508,22 +514,8 @@ def run_convex_test_bench(args: list[str], timeout: float = 1800) -> dict[str, A
 
 def _engine_insert_rates(docs: list[dict[str, Any]], repeats: int, warmup: int) -> list[float]:
     """(d) in-memory insert mutations/s: a fresh ``cn.Backend()`` per repeat."""
-    rates = []
-    for rep in range(warmup + repeats):
-        app = make_app(None)
-        app.mutation("add", make_doc(-1, "warm"))
-
-        def loop(app=app):
-            mutate = app.mutation
-            for d in docs:
-                mutate("add", d)
-
-        dt = time_call(loop)
-        close_app(app)
-        del app
-        if rep >= warmup:
-            rates.append(rate_per_s(len(docs), dt))
-    return rates
+    rates = [_engine_insert_rate(None, docs) for _ in range(warmup + repeats)]
+    return rates[warmup:]
 
 
 def _engine_query_latencies(app: Any, keys: list[str], hits: int) -> list[float]:
