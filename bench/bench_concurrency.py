@@ -27,22 +27,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import random
-import statistics
 import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Result, key_for, make_doc, make_result, median, rate_per_s  # noqa: E402
+from bench._common import Result, key_for, make_doc, make_result, median, rate_per_s
 
 GROUP_QUERIES = "concurrency: queries beside mutations"
 GROUP_HISTORY = "concurrency: time travel"
@@ -91,10 +92,8 @@ def _percentile(xs: list[float], p: float) -> float:
 
 
 def _close(app: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):
         app.close()
-    except Exception:  # noqa: BLE001
-        pass
 
 
 # --------------------------------------------------------------------------- the backend
@@ -297,7 +296,7 @@ def _figure_b(sizes: Sizes) -> list[Result]:
             barrier = threading.Barrier(5)
             errors: list[BaseException] = []
 
-            def one() -> None:
+            def one(barrier: threading.Barrier = barrier, errors: list[BaseException] = errors) -> None:
                 try:
                     barrier.wait(30)
                     app.query("slow_wait", args)
@@ -415,7 +414,7 @@ class _Client:
         self.seen_queries: dict[int, asyncio.Event] = {}
         self.failures: list[str] = []
 
-    async def open(self) -> "_Client":
+    async def open(self) -> _Client:
         await self.sync.open()
         self.task = asyncio.create_task(self._read())
         return self
@@ -427,7 +426,7 @@ class _Client:
                 del self.pending[rid]
 
     async def _read(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the socket closed: nothing more to confirm
             async for raw in self.sync.ws:
                 msg = json.loads(raw)
                 kind = msg.get("type")
@@ -449,8 +448,6 @@ class _Client:
                     else:
                         self.pending.pop(msg["requestId"], None)
                         entry[1].set_exception(RuntimeError(str(msg.get("result"))))
-        except Exception:  # noqa: BLE001 - the socket closed: nothing more to confirm
-            pass
 
     async def subscribe(self, path: str, args: dict) -> None:
         s = self.sync

@@ -113,7 +113,11 @@ def run(quick: bool) -> list[Result]:
     n = 100_000 if quick else 1_000_000
     repeats = 1 if quick else 3
     df = make_frame(n)
-    ours_w, ours_r, pd_w, pd_r, floor = [], [], [], [], []
+    ours_w: list[float] = []
+    ours_r: list[float] = []
+    pd_w: list[float] = []
+    pd_r: list[float] = []
+    floor: list[float] = []
     with tempfile.TemporaryDirectory(prefix="cn-bench-df-") as directory:
         for i in range(repeats):
             w, r = _pandas(df, directory)

@@ -24,6 +24,7 @@ Child-process mode (used by c):  python -m bench.bench_engine --mem-child KIND N
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -34,14 +35,15 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import (  # noqa: E402
+from bench._common import (
     NODE_DIR,
     ROOT,
     Result,
@@ -99,7 +101,7 @@ GROUP_CT = "engine vs convex-test (in memory)"
 
 def engine_import_error() -> str | None:
     try:
-        import convex_notebook as cn  # noqa: F401
+        import convex_notebook as cn
 
         cn.Backend  # noqa: B018
         cn.define_schema  # noqa: B018
@@ -144,10 +146,8 @@ def close_app(app: Any) -> None:
     for name in ("close", "shutdown", "stop"):
         fn = getattr(app, name, None)
         if callable(fn):
-            try:
+            with contextlib.suppress(Exception):
                 fn()
-            except Exception:  # noqa: BLE001
-                pass
             return
 
 
@@ -452,7 +452,7 @@ def _run_mem_child(kind: str, n: int, path: str | None = None) -> dict[str, Any]
         cmd.append(path)
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    proc = subprocess.run(cmd, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
         raise RuntimeError(f"memory child {kind} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -505,7 +505,7 @@ def run_convex_test_bench(args: list[str], timeout: float = 1800) -> dict[str, A
         raise FileNotFoundError("node not found on PATH")
     if not (NODE_DIR / "node_modules" / "convex-test").is_dir():
         raise FileNotFoundError(f"{NODE_DIR}/node_modules missing: run `npm ci` in bench/node (scripts/bench does)")
-    proc = subprocess.run([node, "convex_test_bench.mjs", *args], cwd=NODE_DIR, capture_output=True,
+    proc = subprocess.run([node, "convex_test_bench.mjs", *args], check=False, cwd=NODE_DIR, capture_output=True,
                           text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"convex_test_bench.mjs failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -56,7 +57,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import ROOT, Result, make_result, rate_per_s  # noqa: E402
+from bench._common import ROOT, Result, make_result, rate_per_s
 
 GROUP = "fairness: well-behaved WebSocket clients beside one hostile client (127.0.0.1)"
 
@@ -149,7 +150,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.log = folder / "server.log"
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         functions = self.folder / "fair.py"
         functions.write_text(FUNCTIONS)
         cli = Path(sys.executable).with_name("convex-notebook")
@@ -209,7 +210,7 @@ class RssSampler:
                 self.samples.append((time.perf_counter(), rss))
             self._stop.wait(self.interval)
 
-    def start(self) -> "RssSampler":
+    def start(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -356,13 +357,11 @@ async def _hostile_ws(kind: str, url: str, n: int, timeout: float, action_second
         rcvd = exc.rcvd
         why = f"code {rcvd.code} {rcvd.reason!r}" if rcvd is not None else "no close frame"
         return {**info, "outcome": f"socket closed by the server: {why}"}
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return {**info, "outcome": f"no answer within {timeout:g} s", "elapsed_s": timeout}
     finally:
-        try:
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(), 10)
-        except Exception:  # noqa: BLE001
-            pass
     raise AssertionError("unreachable")
 
 
@@ -381,21 +380,24 @@ class Hostile:
             *self.args, cwd=ROOT, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, limit=1 << 24,
         )
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 120)
+        stdin, stdout, stderr = self.proc.stdin, self.proc.stdout, self.proc.stderr
+        assert stdin is not None and stdout is not None and stderr is not None  # all three PIPEd
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        line = await asyncio.wait_for(self.stdout.readline(), 120)
         msg = json.loads(line or b"{}")
         if not msg.get("ready"):
-            err = (await self.proc.stderr.read())[-1000:].decode(errors="replace")
+            err = (await self.stderr.read())[-1000:].decode(errors="replace")
             raise RuntimeError(f"the hostile client did not get ready: {msg} {err}")
         self.ready_info = msg
 
     async def attack(self) -> dict[str, Any]:
         """Release the attack; returns the hostile's report once it has finished (socket closed)."""
-        self.proc.stdin.write(b"go\n")
-        await self.proc.stdin.drain()
+        self.stdin.write(b"go\n")
+        await self.stdin.drain()
         try:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), self.timeout + 30)
+            line = await asyncio.wait_for(self.stdout.readline(), self.timeout + 30)
             result = json.loads(line) if line else {"outcome": "the hostile client exited without a report"}
-        except asyncio.TimeoutError:
+        except TimeoutError:
             result = {"outcome": "the hostile client did not finish: killed"}
         await self.finish()
         return result
@@ -404,7 +406,7 @@ class Hostile:
         if getattr(self, "proc", None) is not None and self.proc.returncode is None:
             try:
                 await asyncio.wait_for(self.proc.wait(), 15)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
 
@@ -470,7 +472,7 @@ async def _load(url: str, sizes: Sizes, seconds: float, server: Server, hostile:
             try:
                 await asyncio.wait_for(c.mutation("fair:bump", {"name": "", "id": own}), sizes.op_timeout_s)
                 out.ops.append(Op(start, time.perf_counter(), True))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 out.ops.append(Op(start, time.perf_counter(), False, f"no confirmation within {sizes.op_timeout_s:g} s"))
                 break  # the socket may be stuck; this client stops
             except RuntimeError as exc:
@@ -505,10 +507,8 @@ async def _load(url: str, sizes: Sizes, seconds: float, server: Server, hostile:
         if hostile is not None:
             await hostile.finish()
         for c in conns:
-            try:
+            with contextlib.suppress(Exception):
                 await asyncio.wait_for(c.close(), 10)
-            except Exception:  # noqa: BLE001
-                pass
     out.phase = (t0, time.perf_counter())
     if out.window is not None:
         out.rss_peak = sampler.peak(*out.window)

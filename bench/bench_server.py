@@ -90,7 +90,7 @@ class _EchoServer:
         ready.wait(10)
         return f"ws://127.0.0.1:{self._stop['port']}"
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop["loop"].call_soon_threadsafe(self._stop["future"].set_result, None)
         self._thread.join(5)
 
@@ -106,7 +106,7 @@ class _Sync:
         self.qs = 0
         self.rid = 0
 
-    async def open(self) -> "_Sync":
+    async def open(self) -> _Sync:
         from websockets.asyncio.client import connect
 
         self.ws = await connect(self.url, compression=None, max_size=None)

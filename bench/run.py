@@ -28,7 +28,7 @@ if __package__ in (None, ""):
     # Run as a script (python bench/run.py): make the `bench` package importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import BENCH_DIR, NODE_DIR, ROOT, Result, fmt_ratio, fmt_value  # noqa: E402
+from bench._common import BENCH_DIR, NODE_DIR, ROOT, Result, fmt_ratio, fmt_value
 
 
 def discover() -> list[str]:
@@ -37,7 +37,7 @@ def discover() -> list[str]:
 
 def _cmd_output(cmd: list[str], cwd: Path | None = None) -> str | None:
     try:
-        out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=30)
+        out = subprocess.run(cmd, check=False, cwd=cwd, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -68,7 +68,7 @@ def machine_info() -> dict[str, str]:
     except OSError:
         pass
     try:
-        import convex_notebook  # noqa: F401
+        import convex_notebook
 
         cn_version = getattr(convex_notebook, "__version__", "installed")
     except Exception as exc:  # noqa: BLE001 - report whatever stops the import
@@ -76,7 +76,7 @@ def machine_info() -> dict[str, str]:
     git = _cmd_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT)
     dirty = _cmd_output(["git", "status", "--porcelain"], cwd=ROOT)
     return {
-        "date (UTC)": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "date (UTC)": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
         "nproc": _cmd_output(["nproc"]) or str(os.cpu_count()),
         "CPU": cpu or platform.processor() or "?",
         "memory": mem or "?",
