@@ -264,6 +264,19 @@ class Transaction:
                 return info
         return self.db.table(name)
 
+    def table_names(self) -> list[str]:
+        """The user tables this transaction sees, by name (its own new tables included)."""
+        names = set(self.db.table_names())
+        names.update(name for name in self.new_tables if not name.startswith("_"))
+        return sorted(names)
+
+    def system_table(self, name: str) -> TableInfo:
+        """A system table, created on first use: only in an exclusive transaction (imports),
+        which writes the catalog directly."""
+        if self.exclusive_ts is None:
+            raise DatabaseError(f"The system table {name!r} is made only by an exclusive transaction")
+        return self.db.system_table(name)
+
     def table_by_number(self, number: int) -> TableInfo | None:
         if self.new_tables:
             for info in self.new_tables.values():

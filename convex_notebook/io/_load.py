@@ -99,8 +99,7 @@ def _first_id_number(load: TableLoad) -> int | None:
 def _plan_numbers(txn: Any, loads: list[TableLoad]) -> dict[int, int]:
     """Choose each table's number: the exported one when it is free here, else another one.
     Returns the renumbering ``{exported: chosen}`` to apply to every id in the import."""
-    db = txn.db
-    used = {db.table(name).number: name for name in db.table_names()}  # type: ignore[union-attr]
+    used = {txn.table(name).number: name for name in txn.table_names()}
     used.update({number: name for name, number in SYSTEM_TABLES.items()})  # reserved, made or not
     wanted = {load.table: (load.number if load.number is not None else _first_id_number(load)) for load in loads}
     claimed: set[int] = set()
@@ -110,7 +109,7 @@ def _plan_numbers(txn: Any, loads: list[TableLoad]) -> dict[int, int]:
         want = wanted[load.table]
         if want is None:
             continue
-        info = db.table(load.table)
+        info = txn.table(load.table)
         free = (want not in used or used[want] == load.table) and want not in claimed
         if info is not None and info.number == want:
             target = want

@@ -148,8 +148,7 @@ def _storage_writer(docs: list[dict], files: dict[str, bytes], number: int | Non
     """Writes the snapshot's files in the import's transaction, ids kept (renumbered to ours)."""
 
     def write(txn: Any) -> None:
-        db = txn.db
-        ours = db.system_table(STORAGE_TABLE)
+        ours = txn.system_table(STORAGE_TABLE)
         if mode == "replace":
             for rows in list(txn.iter_documents_ordered(ours.number)):
                 for old in load_rows(rows):

@@ -329,3 +329,18 @@ def test_subqueries_see_the_mutations_pending_writes(app):
         return ctx.run_query(count_t)
 
     assert app.mutation("work") == 2
+
+
+def test_a_transaction_lists_its_own_new_tables_and_makes_system_tables_only_exclusively(app):
+    """The catalog as a transaction sees it (what imports plan table numbers from)."""
+    app.run(lambda ctx: ctx.db.insert("old", {"n": 1}))
+    db = app.database
+    with db.write() as txn:
+        txn.insert("fresh", {"n": 2})
+        assert txn.table_names() == ["fresh", "old"]
+        assert db.table_names() == ["old"]  # not the catalog's until the commit
+        with pytest.raises(cn.DatabaseError, match="exclusive transaction"):
+            txn.system_table("_storage")
+    with db.write(exclusive=True) as txn:
+        assert txn.system_table("_storage").name == "_storage"
+    assert db.table("_storage") is not None
