@@ -487,10 +487,22 @@ def from_dataframe(df: pd.DataFrame, *, nan: NanPolicy = "keep") -> list[dict[st
     datetimes become float milliseconds again. ``nan``: what a float ``NaN`` in a float or
     object column is: ``"keep"`` (the Float64 NaN), ``"missing"`` or ``"null"``.
     """
-    if nan not in ("keep", "missing", "null"):
-        raise ValueError(f"nan= takes 'keep', 'missing' or 'null', got {nan!r}")
+    _check_nan(nan)
     names, columns = _frame_columns(df, nan)
     return _rows(names, columns, len(df))
+
+
+def _check_nan(nan: Any) -> None:
+    """``nan=`` is one of the three policies (any other string would read NaN as null)."""
+    if nan not in ("keep", "missing", "null"):
+        raise ValueError(f"nan= takes 'keep', 'missing' or 'null', got {nan!r}")
+
+
+def _check_flag(name: str, value: Any) -> None:
+    """A yes/no option is True, False or None (its default): a string such as "no" would
+    otherwise count as True."""
+    if value is not None and not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}= takes True, False or None, got {value!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -571,8 +583,11 @@ def import_dataframe(
     """
     if mode not in ("insert", "replace", "append"):
         raise ValueError(f"mode= takes 'insert', 'replace' or 'append', got {mode!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    _check_nan(nan)
+    for option, value in (("atomic", atomic), ("keep_ids", keep_ids), ("progress", progress)):
+        _check_flag(option, value)
     if atomic is None:
         atomic = mode != "append"
     if mode == "replace":
