@@ -37,3 +37,38 @@ def test_a_wrong_import_option_is_refused_and_writes_nothing(app: Any, option: d
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         app.import_dataframe("t", frame, **option)
     assert app.table_names() == []
+
+
+# -- short errors in a notebook ---------------------------------------------------------------
+
+
+def run(shell: Any, source: str) -> Any:
+    """Run a cell; raise what it raised (UsageError included)."""
+    result = shell.run_cell(source)
+    error = result.error_before_exec or result.error_in_exec
+    if error is not None:
+        raise error
+    return result.result
+
+
+BAD_FRAMES = [
+    ("pd.DataFrame([[1, 2]], columns=['a', 'a'])", "Duplicate column names: ['a']"),
+    ("pd.DataFrame({0: [1]})", "must be strings, got 0"),
+    ("pd.DataFrame({'a': [2**60]})", "holds integers beyond ±2^53"),
+    ("pd.DataFrame({'a': pd.period_range('2024-01', periods=2, freq='M')})", "has dtype period[M], which has no Convex type"),
+    ("5", "Expected a pandas DataFrame, got int"),
+]
+
+
+@pytest.mark.parametrize(("frame", "message"), BAD_FRAMES)
+def test_a_frame_that_cannot_become_documents_is_a_short_error(shell: Any, frame: str, message: str) -> None:
+    # These were plain TypeError/ValueError: IPython showed 40-50 lines of the adapter's code.
+    run(shell, f"import pandas as pd\nimport convex_notebook as cn\nbad = {frame}\napp = cn.Backend()")
+    with pytest.raises(cn.InvalidValueError) as info:
+        run(shell, "app.import_dataframe('t', bad)")
+    assert message in str(info.value)
+    assert len(shell.tracebacks[-1]) <= 3  # the error, the cell's line, the hint
+    with pytest.raises(cn.InvalidValueError):
+        run(shell, "%convex import t bad")
+    assert len(shell.tracebacks[-1]) == 1
+    assert shell.user_ns["app"].table_names() == []
