@@ -58,6 +58,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency
 from ..values._model import INT64_MAX, MAX_SAFE_INT, _Missing
 from ..values.schema import TableDefinition, define_table
 from ..values.validators import AnyValidator, ObjectValidator, Validator, v
+from ..values.validators.base import is_identifier
 
 if TYPE_CHECKING:
     from ..backend.contract import Deployment
@@ -318,18 +319,35 @@ def dataframe(
             if args is not None:
                 raise DataFrameError(f"app.df({source!r}, args): {source!r} is a table, not a query function")
             return table_dataframe(app, source, index=index, at=at)
+        if source.startswith("_") and ":" not in source:
+            raise DataFrameError(
+                f"app.df({source!r}): {source!r} is a system table, which app.df does not read: "
+                f"pass its documents, e.g. app.df(app.run(lambda ctx: ctx.db.system.query({source!r}).collect()))"
+            )
+        # Arguments that are not a dict go as they are: the query's validation names them.
+        query_args = dict(args) if isinstance(args, Mapping) else ({} if args is None else args)
         try:
-            result = app.query(source, dict(args or {}), at=at)
+            result = app.query(source, query_args, at=at)
         except FunctionNotFound:
-            if args is not None:
-                raise
+            if args is not None or not _may_be_table(source):
+                raise  # a query's path (or no name at all): not a table to come
             return empty_table_frame(index)  # a table without documents yet
         return to_dataframe(result, index=index)
     if at is not None:
         raise DataFrameError("app.df(..., at=) reads a table or a query as it was: pass its name")
     if isinstance(source, pd.DataFrame):
         return source
+    if not isinstance(source, (Iterable, Mapping)):
+        raise DataFrameError(
+            f"app.df() takes a table name, a query's path or documents (a list of dicts), got {type(source).__name__}"
+        )
     return to_dataframe(source, index=index)
+
+
+def _may_be_table(name: str) -> bool:
+    """Whether ``name`` could be a user table's (``tasks``, a component's ``mount/table``)."""
+    parts = name.split("/")
+    return len(parts) <= 2 and all(is_identifier(part) and not part.startswith("_") for part in parts)
 
 
 # ---------------------------------------------------------------------------------------------

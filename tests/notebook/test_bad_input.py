@@ -72,3 +72,43 @@ def test_a_frame_that_cannot_become_documents_is_a_short_error(shell: Any, frame
         run(shell, "%convex import t bad")
     assert len(shell.tracebacks[-1]) == 1
     assert shell.user_ns["app"].table_names() == []
+
+
+# -- app.df's arguments -----------------------------------------------------------------------
+
+
+def test_df_of_a_mistyped_query_path_is_not_an_empty_table(app: Any) -> None:
+    # Any name that was neither a table nor a query gave an empty frame, "a table without
+    # documents yet": a typo in a query's path (or a system table) looked like no data.
+    @app.query
+    def listed(ctx: Any) -> Any:
+        return ctx.db.query("t").collect()
+
+    app.run(lambda ctx: ctx.db.insert("t", {"a": 1}))
+    with pytest.raises(cn.ConvexFunctionError, match="Could not find public function for 'tasks:lst'"):
+        app.df("tasks:lst")
+    with pytest.raises(cn.ConvexFunctionError, match="'bad name!'"):
+        app.df("bad name!")
+    assert list(app.df("not_yet").columns) == ["_id", "_creationTime"]  # a table to come: still empty
+    assert list(app.df("likes/counts").columns) == ["_id", "_creationTime"]  # a component's table
+
+
+def test_df_of_a_system_table_says_how_to_read_it(app: Any) -> None:
+    app.run(lambda ctx: ctx.storage.store(b"hello"))
+    with pytest.raises(cn.InvalidValueError, match=r"'_storage' is a system table.*ctx\.db\.system\.query\('_storage'\)"):
+        app.df("_storage")
+
+
+@pytest.mark.parametrize(("source", "message"), [(None, "got NoneType"), (5, "got int")])
+def test_df_of_something_else_names_what_it_takes(app: Any, source: Any, message: str) -> None:
+    with pytest.raises(cn.InvalidValueError, match=f"takes a table name, a query's path or documents.*{message}"):
+        app.df(source)
+
+
+def test_df_of_a_query_with_arguments_that_are_not_a_dict(app: Any) -> None:
+    @app.query
+    def numbers(ctx: Any, n: float = 1) -> Any:
+        return [{"n": n}]
+
+    with pytest.raises(cn.ValidationError, match="must be a dict of named arguments, got list"):
+        app.df("numbers", [1])
