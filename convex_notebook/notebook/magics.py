@@ -498,7 +498,7 @@ class ConvexMagics(Magics, Configurable):
         if ns.table is None:
             return self._cmd_tables("", local_ns) if not ns.out else self._cmd_tables(f"-o {ns.out}", local_ns)
         limit = ns.limit if ns.limit is not None else (self.max_rows or None)
-        self._require_table(app, ns.table)
+        self._require_table(app, ns.table, "data")
         if ns.at is not None:
             return self._data_at(app, ns, limit, local_ns)
         if ns.df:
@@ -540,7 +540,7 @@ class ConvexMagics(Magics, Configurable):
         return result
 
     @staticmethod
-    def _require_table(app: Any, table: str) -> None:
+    def _require_table(app: Any, table: str, sub: str) -> None:
         try:
             names = [name for name, _ in admin.table_counts(app)]
         except admin.NotSupported:
@@ -549,7 +549,7 @@ class ConvexMagics(Magics, Configurable):
             close = difflib.get_close_matches(table, names, n=1)
             hint = f" Did you mean {close[0]}?" if close else ""
             listed = ", ".join(names) if names else "none yet"
-            raise UsageError(f"%convex data: no table named {table!r}.{hint} Tables: {listed}")
+            raise UsageError(f"%convex {sub}: no table named {table!r}.{hint} Tables: {listed}")
 
     def _dataframe(self, app: Any, table: str, *, limit: int | None = None, order: str = "desc") -> Any:
         if limit is None:
@@ -570,18 +570,13 @@ class ConvexMagics(Magics, Configurable):
             raise UsageError("%convex import: give TABLE and SOURCE (a variable or a file). Usage: %convex import TABLE SOURCE [--mode insert|replace|append]")
         before = app.count(ns.table)
         if ns.source.isidentifier() and ns.source in local_ns:
-            data = local_ns[ns.source]
-            if isinstance(data, list):
-                data = to_frame(data)
-            app.import_dataframe(ns.table, data, mode=ns.mode)
+            app.import_dataframe(ns.table, _documents_frame(ns.source, local_ns[ns.source]), mode=ns.mode)
         else:
             import os
 
             if not os.path.exists(ns.source):
                 raise UsageError(f"%convex import: {ns.source!r} is neither a variable nor an existing file")
-            kwargs = {"mode": ns.mode}
-            if ns.format:
-                kwargs["format"] = ns.format
+            kwargs = {"mode": ns.mode, "format": _file_format("import", ns.source, ns.format)}
             app.import_table(ns.table, ns.source, **kwargs)
         after = app.count(ns.table)
         change = f" ({after - before:+,})" if ns.mode == "append" else ""
@@ -597,9 +592,9 @@ class ConvexMagics(Magics, Configurable):
             return None
         if not ns.table:
             raise UsageError("%convex export: give a TABLE (and a PATH or -o VAR), or --snapshot PATH. Usage: %convex export TABLE [PATH] [-o VAR]")
+        self._require_table(app, ns.table, "export")
         if ns.path:
-            kwargs = {"format": ns.format} if ns.format else {}
-            app.export_table(ns.table, ns.path, **kwargs)
+            app.export_table(ns.table, ns.path, format=_file_format("export", ns.path, ns.format))
             print(f"Wrote {ns.table} to {ns.path}")
         frame = None
         if ns.out or not ns.path:
@@ -863,6 +858,30 @@ class ConvexMagics(Magics, Configurable):
                 exc._convex_short = True  # type: ignore[attr-defined]
             except AttributeError:
                 pass
+
+
+def _documents_frame(name: str, data: Any) -> Any:
+    """``%convex import TABLE VAR``: a list must hold documents (other values would become
+    ``{"value": x}`` documents); anything else goes to ``app.import_dataframe`` as it is."""
+    if not isinstance(data, list):
+        return data
+    others = sorted({type(d).__name__ for d in data if not isinstance(d, dict)})
+    if others:
+        raise UsageError(f"%convex import: {name} is a list of {', '.join(others)}, not of documents (dicts)")
+    return to_frame(data)
+
+
+def _file_format(sub: str, path: str, fmt: str | None) -> str:
+    """A table file's format: ``--format``, else from the file's name (a usage error when
+    the name does not tell)."""
+    from ..io.tables import table_format
+
+    try:
+        return table_format(path, fmt)
+    except ValueError:
+        raise UsageError(
+            f"%convex {sub}: cannot tell the format of {path!r} from its name: add --format csv, jsonl or json"
+        ) from None
 
 
 def _live_widgets() -> list[Any]:

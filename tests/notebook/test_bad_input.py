@@ -112,3 +112,53 @@ def test_df_of_a_query_with_arguments_that_are_not_a_dict(app: Any) -> None:
 
     with pytest.raises(cn.ValidationError, match="must be a dict of named arguments, got list"):
         app.df("numbers", [1])
+
+
+# -- %convex import / export ------------------------------------------------------------------
+
+
+def magics_app(shell: Any) -> Any:
+    from convex_notebook.notebook.magics import current_magics
+
+    magics = current_magics(shell)
+    assert magics is not None
+    return magics.current_app()
+
+
+def test_import_of_a_list_that_is_not_documents_is_refused(shell: Any) -> None:
+    from IPython.core.error import UsageError
+
+    # A list of numbers was imported as documents {"value": 1.0}, {"value": 2.0}.
+    run(shell, "numbers = [1, 2]")
+    with pytest.raises(UsageError, match=r"^%convex import: numbers is a list of int, not of documents \(dicts\)"):
+        run(shell, "%convex import t numbers")
+    assert magics_app(shell).table_names() == []
+
+
+def test_a_file_of_unknown_format_is_a_one_line_usage_error(shell: Any, tmp_path: Any) -> None:
+    from IPython.core.error import UsageError
+
+    # Both showed the 44-52 lines of io/tables.py's ValueError.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    with pytest.raises(UsageError, match=r"^%convex import: cannot tell the format of .*notes.txt.* add --format csv, jsonl or json$"):
+        run(shell, f"%convex import t {notes}")
+    magics_app(shell).run(lambda ctx: ctx.db.insert("tasks", {"text": "a"}))
+    out = tmp_path / "tasks.xyz"
+    with pytest.raises(UsageError, match=r"^%convex export: cannot tell the format of .*tasks.xyz.* add --format"):
+        run(shell, f"%convex export tasks {out}")
+    assert not out.exists() and magics_app(shell).table_names() == ["tasks"]
+
+
+def test_export_of_a_table_that_does_not_exist_is_refused(shell: Any, tmp_path: Any) -> None:
+    from IPython.core.error import UsageError
+
+    # A typo exported an empty frame, or wrote an empty file, where %convex data refused it.
+    magics_app(shell).run(lambda ctx: ctx.db.insert("tasks", {"text": "a"}))
+    out = tmp_path / "taks.csv"
+    with pytest.raises(UsageError, match=r"^%convex export: no table named 'taks'. Did you mean tasks\? Tables: tasks$"):
+        run(shell, f"%convex export taks {out}")
+    assert not out.exists()
+    with pytest.raises(UsageError, match="no table named 'taks'"):
+        run(shell, "%convex export taks -o frame")
+    assert "frame" not in shell.user_ns
