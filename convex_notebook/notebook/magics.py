@@ -85,6 +85,18 @@ def _when(text: str) -> Any:
             f"{text!r}: give a time ago (5m, 90s, 2h), an ISO time (2026-12-06T10:00) or a timestamp"
         ) from None
 
+def _count(text: str) -> int:
+    """``--limit``, ``-n``, ``--max-rows``: a whole number, 0 or more (0: all, as ``max_rows``);
+    a negative one would slice from the end."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, 0 or more (0: all)")
+    return value
+
+
 class _HelpShown(Exception):
     """--help was printed: the magic returns nothing."""
 
@@ -305,10 +317,10 @@ class ConvexMagics(Magics, Configurable):
         lv.add_argument("name", metavar="NAME", help="module:function (a public query)")
         lv.add_argument("pairs", nargs="*", metavar="key=value", help="arguments (or one JSON object)")
         lv.add_argument("-o", "--out", metavar="VAR", help="also store the LiveQuery in VAR")
-        lv.add_argument("--max-rows", type=int, metavar="N", help="rows shown (default: ConvexMagics.max_rows)")
+        lv.add_argument("--max-rows", type=_count, metavar="N", help="rows shown (default: ConvexMagics.max_rows)")
         d = p["data"] = _parser("%convex data", "documents of a table, newest first (no TABLE: list tables)")
         d.add_argument("table", nargs="?", metavar="TABLE")
-        d.add_argument("--limit", type=int, metavar="N", help="documents to show (default: ConvexMagics.max_rows)")
+        d.add_argument("--limit", type=_count, metavar="N", help="documents to show (0: all; default: ConvexMagics.max_rows)")
         d.add_argument("--order", choices=("asc", "desc"), default="desc")
         d.add_argument("--df", action="store_true", help="a pandas DataFrame (app.df) instead of a list")
         d.add_argument("--at", metavar="WHEN", type=_when,
@@ -330,7 +342,7 @@ class ConvexMagics(Magics, Configurable):
         e.add_argument("--snapshot", metavar="PATH", help="write a snapshot ZIP of every table instead")
         e.add_argument("-o", "--out", metavar="VAR", help="store the table as a DataFrame in VAR")
         lg = p["logs"] = _parser("%convex logs", "recent function executions and their log lines", "app.logs.tail(n)")
-        lg.add_argument("-n", type=int, default=10, metavar="N", help="how many (default 10)")
+        lg.add_argument("-n", type=_count, default=10, metavar="N", help="how many (default 10)")
         lg.add_argument("--function", metavar="NAME", help="only this function")
         lg.add_argument("--errors", action="store_true", help="only failed executions")
         lg.add_argument("-o", "--out", metavar="VAR", help="store the entries in VAR")
@@ -497,7 +509,7 @@ class ConvexMagics(Magics, Configurable):
         app = self.current_app()
         if ns.table is None:
             return self._cmd_tables("", local_ns) if not ns.out else self._cmd_tables(f"-o {ns.out}", local_ns)
-        limit = ns.limit if ns.limit is not None else (self.max_rows or None)
+        limit = (ns.limit or None) if ns.limit is not None else (self.max_rows or None)
         self._require_table(app, ns.table, "data")
         if ns.at is not None:
             return self._data_at(app, ns, limit, local_ns)
@@ -809,7 +821,7 @@ class ConvexMagics(Magics, Configurable):
         parser = _parser("%%convex_query", "run the cell as an ad-hoc query (ctx in scope)")
         parser.add_argument("--live", action="store_true", help="show a live table that follows every change")
         parser.add_argument("-o", "--out", metavar="VAR", help="store the result (or the LiveQuery) in VAR")
-        parser.add_argument("--max-rows", type=int, metavar="N", help="rows shown (default: ConvexMagics.max_rows)")
+        parser.add_argument("--max-rows", type=_count, metavar="N", help="rows shown (default: ConvexMagics.max_rows)")
         try:
             ns = parser.parse_args(_tokens(line))
         except _HelpShown:

@@ -162,3 +162,30 @@ def test_export_of_a_table_that_does_not_exist_is_refused(shell: Any, tmp_path: 
     with pytest.raises(UsageError, match="no table named 'taks'"):
         run(shell, "%convex export taks -o frame")
     assert "frame" not in shell.user_ns
+
+
+@pytest.mark.parametrize(
+    ("line", "option"),
+    [
+        ("%convex data tasks --limit -1", "--limit"),
+        ("%convex data tasks --limit -1 --at 0s", "--limit"),
+        ("%convex logs -n -5", "-n"),
+        ("%convex live tasks:list --max-rows -3", "--max-rows"),
+        ("%%convex_query --max-rows -3\nctx.db.query('tasks').collect()", "--max-rows"),
+    ],
+)
+def test_a_negative_count_is_refused(shell: Any, line: str, option: str) -> None:
+    from IPython.core.error import UsageError
+
+    # --limit -1 said "tasks: no documents" (with --at: every document but the oldest);
+    # -n -5 showed every entry.
+    magics_app(shell).run(lambda ctx: ctx.db.insert("tasks", {"text": "a"}))
+    with pytest.raises(UsageError, match=f"argument {option}: '-\\d': give a whole number, 0 or more"):
+        run(shell, line)
+
+
+def test_data_limit_0_shows_every_document(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # It said "tasks: no documents" for a table holding some (0 means all, as max_rows does).
+    magics_app(shell).run(lambda ctx: [ctx.db.insert("tasks", {"text": t}) for t in "abc"])
+    assert len(run(shell, "%convex data tasks --limit 0 -o docs") or shell.user_ns["docs"]) == 3
+    assert len(run(shell, "%convex data tasks --limit 0 --df")) == 3
