@@ -189,3 +189,43 @@ def test_data_limit_0_shows_every_document(shell: Any, capsys: pytest.CaptureFix
     magics_app(shell).run(lambda ctx: [ctx.db.insert("tasks", {"text": t}) for t in "abc"])
     assert len(run(shell, "%convex data tasks --limit 0 -o docs") or shell.user_ns["docs"]) == 3
     assert len(run(shell, "%convex data tasks --limit 0 --df")) == 3
+
+
+# -- LiveQuery ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_rows": "x"}, "max_rows= takes a whole number (0: all) or None, got 'x'"),
+        ({"columns": "name"}, "columns= takes a list of field names, got 'name'"),
+        ({"columns": ["name", 1]}, "columns= takes a list of field names, got ['name', 1]"),
+    ],
+)
+def test_a_live_view_with_a_bad_option_keeps_no_subscription(
+    recording_comm: Any, bridge: Any, app: Any, options: dict, message: str
+) -> None:
+    # max_rows="x" failed after subscribing: the subscription stayed, and every later commit
+    # printed the bridge's traceback of the half-made widget.
+    @app.query
+    def items(ctx: Any) -> Any:
+        return ctx.db.query("items").collect()
+
+    with pytest.raises(cn.InvalidValueError) as info:
+        app.live("items", **options)
+    assert str(info.value) == message
+    assert app.subscription_count == 0
+    app.run(lambda ctx: ctx.db.insert("items", {"name": "a"}))
+    app.wait_for_callbacks()
+    assert bridge.flush() == 0
+
+
+def test_a_live_view_with_arguments_that_are_not_a_dict(recording_comm: Any, bridge: Any, app: Any) -> None:
+    # dict([1]) failed first: "cannot convert dictionary update sequence element #0 to a sequence".
+    @app.query
+    def items(ctx: Any, n: float = 1) -> Any:
+        return []
+
+    with pytest.raises(cn.ValidationError, match="must be a dict of named arguments, got list"):
+        app.live("items", [1])
+    assert app.subscription_count == 0
