@@ -741,7 +741,7 @@ class ConvexMagics(Magics, Configurable):
             import convex_notebook as cn
 
             scope.setdefault("cn", cn)
-            value = _exec_last_expression(cell, scope, "<convex_schema>")
+            value = _exec_last_expression(cell, scope, "<convex_schema>", "%%convex_schema")
             if isinstance(value, dict) and all(isinstance(t, TableDefinition) for t in value.values()) and value:
                 value = define_schema(value)
             if not isinstance(value, SchemaDefinition):
@@ -930,12 +930,13 @@ def _cell_error(magic: str, exc: BaseException, filename: str) -> str:
     return f"{where}: {type(exc).__name__}: {exc}"
 
 
-def _exec_last_expression(source: str, scope: dict, filename: str, want_value: bool = True) -> Any:
-    """Run ``source`` in ``scope``; the value of its last expression statement (or None)."""
+def _exec_last_expression(source: str, scope: dict, filename: str, magic: str, want_value: bool = True) -> Any:
+    """Run ``source`` in ``scope``; the value of its last expression statement (or None).
+    A syntax error is a usage error of ``magic``."""
     try:
         tree = ast.parse(source, filename=filename)
     except SyntaxError as exc:
-        raise UsageError(f"{filename}: syntax error on line {exc.lineno}: {exc.msg}") from None
+        raise UsageError(f"{magic}: syntax error on line {exc.lineno}: {exc.msg}") from None
     last = None
     final = tree.body[-1] if tree.body else None
     if want_value and isinstance(final, ast.Expr):

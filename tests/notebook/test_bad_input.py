@@ -229,3 +229,11 @@ def test_a_live_view_with_arguments_that_are_not_a_dict(recording_comm: Any, bri
     with pytest.raises(cn.ValidationError, match="must be a dict of named arguments, got list"):
         app.live("items", [1])
     assert app.subscription_count == 0
+
+
+def test_a_schema_cell_with_a_syntax_error_names_the_magic(shell: Any) -> None:
+    from IPython.core.error import UsageError
+
+    # It said "<convex_schema>: syntax error ...", the other cell magics "%%convex_module: ...".
+    with pytest.raises(UsageError, match=r"^%%convex_schema: syntax error on line 2: '\(' was never closed$"):
+        run(shell, "%%convex_schema\nx = 1\ndefine_table(\n")
