@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from ..errors import InvalidValueError
 from ..values import MISSING, Int64, is_id
 from ..values._codec import _decode, _from_stored
 
@@ -57,11 +58,13 @@ except ImportError:  # pragma: no cover - orjson is a dependency
 from ..values._model import INT64_MAX, MAX_SAFE_INT, _Missing
 from ..values.schema import TableDefinition, define_table
 from ..values.validators import AnyValidator, ObjectValidator, Validator, v
+from ..values.validators.base import is_identifier
 
 if TYPE_CHECKING:
     from ..backend.contract import Deployment
 
 __all__ = [
+    "DataFrameError",
     "ImportMode",
     "dataframe",
     "from_dataframe",
@@ -75,6 +78,14 @@ ImportMode = Literal["insert", "replace", "append"]
 NanPolicy = Literal["keep", "missing", "null"]
 
 SYSTEM_FIELDS = ("_id", "_creationTime")
+
+
+class DataFrameError(InvalidValueError, TypeError):
+    """A frame, documents or an option the adapters cannot take (a column's dtype, its name,
+    an argument). Both a ``ValueError`` and a ``TypeError``, as these errors were before; an
+    ``InvalidValueError`` so that a notebook shows it short (``tracebacks.py``)."""
+
+
 _NS_PER_MS = 1_000_000
 # Frames at least this long show a progress bar while importing (progress=None).
 PROGRESS_THRESHOLD = 100_000
@@ -227,7 +238,7 @@ def to_dataframe(docs: Iterable[Mapping[str, Any]] | Mapping[str, Any], *, index
     rows: list[Any] = list(docs)
     for i, d in enumerate(rows):
         if not isinstance(d, Mapping):
-            raise TypeError(f"to_dataframe() takes documents (dicts); item {i} is a {type(d).__name__}")
+            raise DataFrameError(f"to_dataframe() takes documents (dicts); item {i} is a {type(d).__name__}")
     acc = _Columns()
     acc.add([d if type(d) is dict else dict(d) for d in rows])
     return acc.frame(index)
@@ -306,28 +317,45 @@ def dataframe(
             tables = []
         if source in tables:
             if args is not None:
-                raise TypeError(f"app.df({source!r}, args): {source!r} is a table, not a query function")
+                raise DataFrameError(f"app.df({source!r}, args): {source!r} is a table, not a query function")
             return table_dataframe(app, source, index=index, at=at)
+        if source.startswith("_") and ":" not in source:
+            raise DataFrameError(
+                f"app.df({source!r}): {source!r} is a system table, which app.df does not read: "
+                f"pass its documents, e.g. app.df(app.run(lambda ctx: ctx.db.system.query({source!r}).collect()))"
+            )
+        # Arguments that are not a dict go as they are: the query's validation names them.
+        query_args = dict(args) if isinstance(args, Mapping) else ({} if args is None else args)
         try:
-            result = app.query(source, dict(args or {}), at=at)
+            result = app.query(source, query_args, at=at)
         except FunctionNotFound:
-            if args is not None:
-                raise
+            if args is not None or not _may_be_table(source):
+                raise  # a query's path (or no name at all): not a table to come
             return empty_table_frame(index)  # a table without documents yet
         return to_dataframe(result, index=index)
     if at is not None:
-        raise TypeError("app.df(..., at=) reads a table or a query as it was: pass its name")
+        raise DataFrameError("app.df(..., at=) reads a table or a query as it was: pass its name")
     if isinstance(source, pd.DataFrame):
         return source
+    if not isinstance(source, (Iterable, Mapping)):
+        raise DataFrameError(
+            f"app.df() takes a table name, a query's path or documents (a list of dicts), got {type(source).__name__}"
+        )
     return to_dataframe(source, index=index)
+
+
+def _may_be_table(name: str) -> bool:
+    """Whether ``name`` could be a user table's (``tasks``, a component's ``mount/table``)."""
+    parts = name.split("/")
+    return len(parts) <= 2 and all(is_identifier(part) and not part.startswith("_") for part in parts)
 
 
 # ---------------------------------------------------------------------------------------------
 # DataFrame → documents
 
 
-def _unsupported(name: str, dtype: Any, hint: str = "") -> TypeError:
-    return TypeError(f"Column {name!r} has dtype {dtype}, which has no Convex type{hint}")
+def _unsupported(name: str, dtype: Any, hint: str = "") -> DataFrameError:
+    return DataFrameError(f"Column {name!r} has dtype {dtype}, which has no Convex type{hint}")
 
 
 def _py(x: Any, name: str, nan: NanPolicy, depth: int = 0) -> Any:
@@ -403,7 +431,7 @@ def _series_values(name: str, s: pd.Series, nan: NanPolicy) -> list[Any]:
         if kind in "iu":
             arr = s.to_numpy()
             if len(arr) and (int(arr.max()) > MAX_SAFE_INT or int(arr.min()) < -MAX_SAFE_INT):
-                raise ValueError(
+                raise DataFrameError(
                     f"Column {name!r} holds integers beyond ±2^53, which a Convex number (Float64) "
                     f"cannot represent exactly: convert it with df.astype({{{name!r}: 'Int64'}}) "
                     "to store Convex Int64 values"
@@ -421,7 +449,7 @@ def _series_values(name: str, s: pd.Series, nan: NanPolicy) -> list[Any]:
     elif pd.api.types.is_integer_dtype(dtype):
         valid = s.dropna()
         if len(valid) and int(valid.max()) > INT64_MAX:
-            raise ValueError(f"Column {name!r} holds integers beyond Int64's range")
+            raise DataFrameError(f"Column {name!r} holds integers beyond Int64's range")
         ints = s.to_numpy(dtype=object, na_value=None).tolist()
         make = int.__new__
         out = [None if x is None else make(Int64, x) for x in ints]
@@ -445,7 +473,7 @@ def _series_values(name: str, s: pd.Series, nan: NanPolicy) -> list[Any]:
 
 def _frame_columns(df: pd.DataFrame, nan: NanPolicy) -> tuple[list[str], list[list[Any]]]:
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"Expected a pandas DataFrame, got {type(df).__name__}")
+        raise DataFrameError(f"Expected a pandas DataFrame, got {type(df).__name__}")
     names: list[str] = []
     columns: list[list[Any]] = []
     if df.index.name == "_id" and "_id" not in df.columns:
@@ -453,10 +481,10 @@ def _frame_columns(df: pd.DataFrame, nan: NanPolicy) -> tuple[list[str], list[li
         columns.append(_series_values("_id", df.index.to_series(), "missing"))
     if not df.columns.is_unique:
         dup = df.columns[df.columns.duplicated()].tolist()
-        raise ValueError(f"Duplicate column names: {dup}")
+        raise DataFrameError(f"Duplicate column names: {dup}")
     for name in df.columns:
         if not isinstance(name, str):
-            raise TypeError(
+            raise DataFrameError(
                 f"Column names become field names and must be strings, got {name!r}: "
                 "rename them, e.g. df.columns = df.columns.astype(str)"
             )
@@ -487,10 +515,22 @@ def from_dataframe(df: pd.DataFrame, *, nan: NanPolicy = "keep") -> list[dict[st
     datetimes become float milliseconds again. ``nan``: what a float ``NaN`` in a float or
     object column is: ``"keep"`` (the Float64 NaN), ``"missing"`` or ``"null"``.
     """
-    if nan not in ("keep", "missing", "null"):
-        raise ValueError(f"nan= takes 'keep', 'missing' or 'null', got {nan!r}")
+    _check_nan(nan)
     names, columns = _frame_columns(df, nan)
     return _rows(names, columns, len(df))
+
+
+def _check_nan(nan: Any) -> None:
+    """``nan=`` is one of the three policies (any other string would read NaN as null)."""
+    if nan not in ("keep", "missing", "null"):
+        raise DataFrameError(f"nan= takes 'keep', 'missing' or 'null', got {nan!r}")
+
+
+def _check_flag(name: str, value: Any) -> None:
+    """A yes/no option is True, False or None (its default): a string such as "no" would
+    otherwise count as True."""
+    if value is not None and not isinstance(value, (bool, np.bool_)):
+        raise DataFrameError(f"{name}= takes True, False or None, got {value!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,9 +610,12 @@ def import_dataframe(
     Rows are validated like ``db.insert`` (field names, values, the schema), and indexes updated.
     """
     if mode not in ("insert", "replace", "append"):
-        raise ValueError(f"mode= takes 'insert', 'replace' or 'append', got {mode!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise DataFrameError(f"mode= takes 'insert', 'replace' or 'append', got {mode!r}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise DataFrameError(f"batch_size must be a positive integer, got {batch_size!r}")
+    _check_nan(nan)
+    for option, value in (("atomic", atomic), ("keep_ids", keep_ids), ("progress", progress)):
+        _check_flag(option, value)
     if atomic is None:
         atomic = mode != "append"
     if mode == "replace":

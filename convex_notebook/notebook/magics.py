@@ -85,6 +85,18 @@ def _when(text: str) -> Any:
             f"{text!r}: give a time ago (5m, 90s, 2h), an ISO time (2026-12-06T10:00) or a timestamp"
         ) from None
 
+def _count(text: str) -> int:
+    """``--limit``, ``-n``, ``--max-rows``: a whole number, 0 or more (0: all, as ``max_rows``);
+    a negative one would slice from the end."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, 0 or more (0: all)")
+    return value
+
+
 class _HelpShown(Exception):
     """--help was printed: the magic returns nothing."""
 
@@ -305,10 +317,10 @@ class ConvexMagics(Magics, Configurable):
         lv.add_argument("name", metavar="NAME", help="module:function (a public query)")
         lv.add_argument("pairs", nargs="*", metavar="key=value", help="arguments (or one JSON object)")
         lv.add_argument("-o", "--out", metavar="VAR", help="also store the LiveQuery in VAR")
-        lv.add_argument("--max-rows", type=int, metavar="N", help="rows shown (default: ConvexMagics.max_rows)")
+        lv.add_argument("--max-rows", type=_count, metavar="N", help="rows shown (default: ConvexMagics.max_rows)")
         d = p["data"] = _parser("%convex data", "documents of a table, newest first (no TABLE: list tables)")
         d.add_argument("table", nargs="?", metavar="TABLE")
-        d.add_argument("--limit", type=int, metavar="N", help="documents to show (default: ConvexMagics.max_rows)")
+        d.add_argument("--limit", type=_count, metavar="N", help="documents to show (0: all; default: ConvexMagics.max_rows)")
         d.add_argument("--order", choices=("asc", "desc"), default="desc")
         d.add_argument("--df", action="store_true", help="a pandas DataFrame (app.df) instead of a list")
         d.add_argument("--at", metavar="WHEN", type=_when,
@@ -330,7 +342,7 @@ class ConvexMagics(Magics, Configurable):
         e.add_argument("--snapshot", metavar="PATH", help="write a snapshot ZIP of every table instead")
         e.add_argument("-o", "--out", metavar="VAR", help="store the table as a DataFrame in VAR")
         lg = p["logs"] = _parser("%convex logs", "recent function executions and their log lines", "app.logs.tail(n)")
-        lg.add_argument("-n", type=int, default=10, metavar="N", help="how many (default 10)")
+        lg.add_argument("-n", type=_count, default=10, metavar="N", help="how many (default 10)")
         lg.add_argument("--function", metavar="NAME", help="only this function")
         lg.add_argument("--errors", action="store_true", help="only failed executions")
         lg.add_argument("-o", "--out", metavar="VAR", help="store the entries in VAR")
@@ -497,8 +509,8 @@ class ConvexMagics(Magics, Configurable):
         app = self.current_app()
         if ns.table is None:
             return self._cmd_tables("", local_ns) if not ns.out else self._cmd_tables(f"-o {ns.out}", local_ns)
-        limit = ns.limit if ns.limit is not None else (self.max_rows or None)
-        self._require_table(app, ns.table)
+        limit = (ns.limit or None) if ns.limit is not None else (self.max_rows or None)
+        self._require_table(app, ns.table, "data")
         if ns.at is not None:
             return self._data_at(app, ns, limit, local_ns)
         if ns.df:
@@ -540,7 +552,7 @@ class ConvexMagics(Magics, Configurable):
         return result
 
     @staticmethod
-    def _require_table(app: Any, table: str) -> None:
+    def _require_table(app: Any, table: str, sub: str) -> None:
         try:
             names = [name for name, _ in admin.table_counts(app)]
         except admin.NotSupported:
@@ -549,7 +561,7 @@ class ConvexMagics(Magics, Configurable):
             close = difflib.get_close_matches(table, names, n=1)
             hint = f" Did you mean {close[0]}?" if close else ""
             listed = ", ".join(names) if names else "none yet"
-            raise UsageError(f"%convex data: no table named {table!r}.{hint} Tables: {listed}")
+            raise UsageError(f"%convex {sub}: no table named {table!r}.{hint} Tables: {listed}")
 
     def _dataframe(self, app: Any, table: str, *, limit: int | None = None, order: str = "desc") -> Any:
         if limit is None:
@@ -570,18 +582,13 @@ class ConvexMagics(Magics, Configurable):
             raise UsageError("%convex import: give TABLE and SOURCE (a variable or a file). Usage: %convex import TABLE SOURCE [--mode insert|replace|append]")
         before = app.count(ns.table)
         if ns.source.isidentifier() and ns.source in local_ns:
-            data = local_ns[ns.source]
-            if isinstance(data, list):
-                data = to_frame(data)
-            app.import_dataframe(ns.table, data, mode=ns.mode)
+            app.import_dataframe(ns.table, _documents_frame(ns.source, local_ns[ns.source]), mode=ns.mode)
         else:
             import os
 
             if not os.path.exists(ns.source):
                 raise UsageError(f"%convex import: {ns.source!r} is neither a variable nor an existing file")
-            kwargs = {"mode": ns.mode}
-            if ns.format:
-                kwargs["format"] = ns.format
+            kwargs = {"mode": ns.mode, "format": _file_format("import", ns.source, ns.format)}
             app.import_table(ns.table, ns.source, **kwargs)
         after = app.count(ns.table)
         change = f" ({after - before:+,})" if ns.mode == "append" else ""
@@ -597,9 +604,9 @@ class ConvexMagics(Magics, Configurable):
             return None
         if not ns.table:
             raise UsageError("%convex export: give a TABLE (and a PATH or -o VAR), or --snapshot PATH. Usage: %convex export TABLE [PATH] [-o VAR]")
+        self._require_table(app, ns.table, "export")
         if ns.path:
-            kwargs = {"format": ns.format} if ns.format else {}
-            app.export_table(ns.table, ns.path, **kwargs)
+            app.export_table(ns.table, ns.path, format=_file_format("export", ns.path, ns.format))
             print(f"Wrote {ns.table} to {ns.path}")
         frame = None
         if ns.out or not ns.path:
@@ -734,7 +741,7 @@ class ConvexMagics(Magics, Configurable):
             import convex_notebook as cn
 
             scope.setdefault("cn", cn)
-            value = _exec_last_expression(cell, scope, "<convex_schema>")
+            value = _exec_last_expression(cell, scope, "<convex_schema>", "%%convex_schema")
             if isinstance(value, dict) and all(isinstance(t, TableDefinition) for t in value.values()) and value:
                 value = define_schema(value)
             if not isinstance(value, SchemaDefinition):
@@ -814,7 +821,7 @@ class ConvexMagics(Magics, Configurable):
         parser = _parser("%%convex_query", "run the cell as an ad-hoc query (ctx in scope)")
         parser.add_argument("--live", action="store_true", help="show a live table that follows every change")
         parser.add_argument("-o", "--out", metavar="VAR", help="store the result (or the LiveQuery) in VAR")
-        parser.add_argument("--max-rows", type=int, metavar="N", help="rows shown (default: ConvexMagics.max_rows)")
+        parser.add_argument("--max-rows", type=_count, metavar="N", help="rows shown (default: ConvexMagics.max_rows)")
         try:
             ns = parser.parse_args(_tokens(line))
         except _HelpShown:
@@ -865,6 +872,30 @@ class ConvexMagics(Magics, Configurable):
                 pass
 
 
+def _documents_frame(name: str, data: Any) -> Any:
+    """``%convex import TABLE VAR``: a list must hold documents (other values would become
+    ``{"value": x}`` documents); anything else goes to ``app.import_dataframe`` as it is."""
+    if not isinstance(data, list):
+        return data
+    others = sorted({type(d).__name__ for d in data if not isinstance(d, dict)})
+    if others:
+        raise UsageError(f"%convex import: {name} is a list of {', '.join(others)}, not of documents (dicts)")
+    return to_frame(data)
+
+
+def _file_format(sub: str, path: str, fmt: str | None) -> str:
+    """A table file's format: ``--format``, else from the file's name (a usage error when
+    the name does not tell)."""
+    from ..io.tables import table_format
+
+    try:
+        return table_format(path, fmt)
+    except ValueError:
+        raise UsageError(
+            f"%convex {sub}: cannot tell the format of {path!r} from its name: add --format csv, jsonl or json"
+        ) from None
+
+
 def _live_widgets() -> list[Any]:
     from .widgets import _all_live
 
@@ -899,12 +930,13 @@ def _cell_error(magic: str, exc: BaseException, filename: str) -> str:
     return f"{where}: {type(exc).__name__}: {exc}"
 
 
-def _exec_last_expression(source: str, scope: dict, filename: str, want_value: bool = True) -> Any:
-    """Run ``source`` in ``scope``; the value of its last expression statement (or None)."""
+def _exec_last_expression(source: str, scope: dict, filename: str, magic: str, want_value: bool = True) -> Any:
+    """Run ``source`` in ``scope``; the value of its last expression statement (or None).
+    A syntax error is a usage error of ``magic``."""
     try:
         tree = ast.parse(source, filename=filename)
     except SyntaxError as exc:
-        raise UsageError(f"{filename}: syntax error on line {exc.lineno}: {exc.msg}") from None
+        raise UsageError(f"{magic}: syntax error on line {exc.lineno}: {exc.msg}") from None
     last = None
     final = tree.body[-1] if tree.body else None
     if want_value and isinstance(final, ast.Expr):

@@ -23,7 +23,7 @@ import html
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -178,21 +178,35 @@ class LiveQuery(anywidget.AnyWidget):
         bridge: KernelBridge | None = None,
         subscription: Any = None,
     ) -> None:
+        columns = _checked_options(max_rows, columns)
+        self._bridge = bridge if bridge is not None else get_bridge()  # (_on_change posts to it)
+        own = subscription is None
+        if own:  # (first: it validates the arguments, and nothing is made yet)
+            subscription = app.subscribe(name, args, on_update=self._on_change, on_error=self._on_change)
+        try:
+            self._setup(app, name, args, subscription, max_rows, columns, system_fields, title)
+        except BaseException:
+            if own:  # a half-made widget must not stay subscribed
+                subscription.unsubscribe()
+            raise
+
+    def _setup(
+        self, app: Any, name: Any, args: dict | None, subscription: Any, max_rows: int | None,
+        columns: list[str] | None, system_fields: bool, title: str | None,
+    ) -> None:
+        """The rest of ``__init__``, once subscribed."""
         self.app = app
         self.name = getattr(name, "path", name)
         self.args = dict(args or {})
         self.max_rows = DEFAULT_MAX_ROWS if max_rows is None else max_rows
-        self.columns = list(columns) if columns is not None else None
+        self.columns = columns
         self.system_fields = system_fields
-        self._bridge = bridge if bridge is not None else get_bridge()
         self._applied_version = -1
         self._previous_cells: dict[str, list[str | None]] = {}
         self._closed = False
         self.updates_applied = 0
         self.on_close_callbacks: list[Callable[[], Any]] = []
         self._title = title if title is not None else _title(self.name, self.args)
-        if subscription is None:
-            subscription = app.subscribe(name, args, on_update=self._on_change, on_error=self._on_change)
         self._sub = subscription
         # The first value is known: render it before the comm opens, so that the widget
         # arrives complete in its comm_open message (no flash of an empty table).
@@ -375,6 +389,21 @@ class LiveQuery(anywidget.AnyWidget):
     @property
     def rendered_columns(self) -> list[str]:
         return list(self._columns)
+
+
+def _checked_options(max_rows: Any, columns: Any) -> list[str] | None:
+    """``max_rows`` and ``columns`` (returned as a list) checked before subscribing: a wrong
+    one would fail only when the first value renders."""
+    from ..errors import InvalidValueError
+
+    if max_rows is not None and (not isinstance(max_rows, int) or isinstance(max_rows, bool)):
+        raise InvalidValueError(f"max_rows= takes a whole number (0: all) or None, got {max_rows!r}")
+    if columns is None:
+        return None
+    names = list(columns) if isinstance(columns, Iterable) and not isinstance(columns, str) else None
+    if names is None or not all(isinstance(c, str) for c in names):
+        raise InvalidValueError(f"columns= takes a list of field names, got {columns!r}")
+    return names
 
 
 def _title(name: str, args: dict) -> str:
