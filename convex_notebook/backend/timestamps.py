@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import operator
 from typing import Any
 
 from ..engine.history import HistoryError
@@ -26,4 +27,9 @@ def to_timestamp(at: Any, now_ns: int) -> int:
         if at.tzinfo is None:
             at = at.replace(tzinfo=_dt.UTC)
         return int(at.timestamp() * 1e9)
+    if hasattr(type(at), "__index__"):  # another integer type: a timestamp read from a DataFrame (numpy.int64)
+        try:
+            return operator.index(at)
+        except TypeError:  # (numpy.bool_ has __index__ only to refuse it)
+            pass
     raise HistoryError(f"at= takes a timestamp (int), a datetime or a timedelta, got {type(at).__name__}")

@@ -431,10 +431,15 @@ def _series_values(name: str, s: pd.Series, nan: NanPolicy) -> list[Any]:
         if kind in "iu":
             arr = s.to_numpy()
             if len(arr) and (int(arr.max()) > MAX_SAFE_INT or int(arr.min()) < -MAX_SAFE_INT):
+                # Int64 is the way out only for values it can hold (a uint64 past 2^63 is not).
+                fix = (
+                    f"convert it with df.astype({{{name!r}: 'Int64'}}) to store Convex Int64 values"
+                    if int(arr.max()) <= INT64_MAX
+                    else "Convex has no integer type past 2^63 - 1: store it as a string"
+                )
                 raise DataFrameError(
                     f"Column {name!r} holds integers beyond ±2^53, which a Convex number (Float64) "
-                    f"cannot represent exactly: convert it with df.astype({{{name!r}: 'Int64'}}) "
-                    "to store Convex Int64 values"
+                    f"cannot represent exactly: {fix}"
                 )
             return arr.astype(np.float64).tolist()
         if kind == "O":

@@ -11,6 +11,7 @@ import pytest
 
 import convex_notebook as cn
 from convex_notebook import v
+from convex_notebook.engine.history import HistoryError
 
 from mvcc_helpers import datetime_of_ms, refusal, times_named_in
 
@@ -204,3 +205,14 @@ def test_default_history_is_an_hour():
         refusal(lambda: app.query("names", {}, at=early))  # 70 minutes back
     finally:
         app.close()
+
+
+def test_a_numpy_integer_timestamp_reads_like_an_int(app):
+    """A timestamp taken from a DataFrame cell is a numpy.int64: it is a timestamp too."""
+    np = pytest.importorskip("numpy")
+    app.run(lambda ctx: ctx.db.insert("people", {"name": "ada"}))
+    ts = app.latest_ts()
+    app.run(lambda ctx: ctx.db.insert("people", {"name": "bob"}))
+    assert len(app.df("people", at=np.int64(ts))) == len(app.df("people", at=ts)) == 1
+    with pytest.raises(HistoryError, match="got bool"):
+        app.df("people", at=np.bool_(True))

@@ -54,7 +54,9 @@ def run(shell: Any, source: str) -> Any:
 BAD_FRAMES = [
     ("pd.DataFrame([[1, 2]], columns=['a', 'a'])", "Duplicate column names: ['a']"),
     ("pd.DataFrame({0: [1]})", "must be strings, got 0"),
-    ("pd.DataFrame({'a': [2**60]})", "holds integers beyond ±2^53"),
+    ("pd.DataFrame({'a': [2**60]})", "df.astype({'a': 'Int64'})"),
+    # Past Int64's range, Int64 is no way out: the hint says so.
+    ("pd.DataFrame({'a': np.array([2**63], dtype=np.uint64)})", "no integer type past 2^63 - 1"),
     ("pd.DataFrame({'a': pd.period_range('2024-01', periods=2, freq='M')})", "has dtype period[M], which has no Convex type"),
     ("5", "Expected a pandas DataFrame, got int"),
 ]
@@ -63,7 +65,7 @@ BAD_FRAMES = [
 @pytest.mark.parametrize(("frame", "message"), BAD_FRAMES)
 def test_a_frame_that_cannot_become_documents_is_a_short_error(shell: Any, frame: str, message: str) -> None:
     # These were plain TypeError/ValueError: IPython showed 40-50 lines of the adapter's code.
-    run(shell, f"import pandas as pd\nimport convex_notebook as cn\nbad = {frame}\napp = cn.Backend()")
+    run(shell, f"import numpy as np\nimport pandas as pd\nimport convex_notebook as cn\nbad = {frame}\napp = cn.Backend()")
     with pytest.raises(cn.InvalidValueError) as info:
         run(shell, "app.import_dataframe('t', bad)")
     assert message in str(info.value)
