@@ -121,13 +121,9 @@ def _read_array(data: bytes, name: str, decode: Any, load: _load.TableLoad) -> N
         raise ImportFileError(
             name, None, f"a JSON array import is limited to 8 MiB ({len(data):,} bytes): use JSONL for more"
         )
-    if data.startswith(b"\xef\xbb\xbf"):
-        raise ImportFileError(name, 1, "starts with a UTF-8 byte order mark, which is not supported")
+    text = _load.decode_text(data, name)
     try:
-        text = data.decode("utf-8")
         items = json.loads(text)
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(name, data[: exc.start].count(b"\n") + 1, f"not UTF-8 text: {exc.reason}") from None
     except json.JSONDecodeError as exc:
         raise ImportFileError(name, exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
     except RecursionError:  # nested deeper than the parser recurses: the line is unknown
@@ -154,12 +150,7 @@ def _item_lines(text: str, n: int) -> list[int]:
 
 
 def _read_csv(data: bytes, name: str, load: _load.TableLoad) -> None:
-    if data.startswith(b"\xef\xbb\xbf"):
-        raise ImportFileError(name, 1, "starts with a UTF-8 byte order mark, which is not supported")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(name, data[: exc.start].count(b"\n") + 1, f"not UTF-8 text: {exc.reason}") from None
+    text = _load.decode_text(data, name)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)

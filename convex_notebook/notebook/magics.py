@@ -85,6 +85,7 @@ def _when(text: str) -> Any:
             f"{text!r}: give a time ago (5m, 90s, 2h), an ISO time (2026-12-06T10:00) or a timestamp"
         ) from None
 
+
 def _count(text: str) -> int:
     """``--limit``, ``-n``, ``--max-rows``: a whole number, 0 or more (0: all, as ``max_rows``);
     a negative one would slice from the end."""

@@ -30,6 +30,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..errors import InvalidValueError
 from .bridge import KernelBridge, get_bridge
 from .display import format_cell, short_error, tabulate, to_frame, value_text
 
@@ -394,8 +395,6 @@ class LiveQuery(anywidget.AnyWidget):
 def _checked_options(max_rows: Any, columns: Any) -> list[str] | None:
     """``max_rows`` and ``columns`` (returned as a list) checked before subscribing: a wrong
     one would fail only when the first value renders."""
-    from ..errors import InvalidValueError
-
     if max_rows is not None and (not isinstance(max_rows, int) or isinstance(max_rows, bool)):
         raise InvalidValueError(f"max_rows= takes a whole number (0: all) or None, got {max_rows!r}")
     if columns is None:
